@@ -1,0 +1,10 @@
+// Package auth turns a request into a principal (Basic credentials, personal
+// access tokens, deploy tokens, anonymous; with failure limiting per client
+// address) and a principal into what it may do: registry scopes and grants,
+// git fetch or push, API calls. It serves the registry token endpoint
+// /jwt/auth of the Docker/OCI token-auth flow.
+//
+// It reads records through deploy.Store but never changes them, except a
+// token's last use and the failure counters. It signs through a Signer and
+// never sees key material.
+package auth

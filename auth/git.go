@@ -1,0 +1,72 @@
+package auth
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/deploytokens/deploytokens/deploy"
+)
+
+// GitAuthorizer decides git fetches and pushes over HTTP.
+type GitAuthorizer struct {
+	Auth    *Authenticator
+	Service *deploy.Service
+	// ClientAddr answers the address failures are counted against.
+	ClientAddr func(*http.Request) string
+}
+
+// Authorize decides whether r may fetch (push false) or push the project at
+// path, answering the project's canonical path. Anonymous callers are
+// challenged (401) for anything not public, so git sends credentials;
+// authenticated callers get 404 for projects they may not see.
+func (g *GitAuthorizer) Authorize(r *http.Request, path string, push bool) (string, error) {
+	ctx := r.Context()
+	p, err := g.Auth.authenticateBasic(ctx, r, g.ClientAddr(r))
+	if err != nil {
+		return "", err
+	}
+	proj, err := g.Service.FindProject(ctx, path)
+	if err != nil {
+		if errors.Is(err, deploy.ErrProjectNotFound) {
+			if p.Kind == Anonymous {
+				return "", ErrDenied
+			}
+			return "", ErrNotFoundGit
+		}
+		return "", err
+	}
+	switch p.Kind {
+	case Anonymous:
+		if push || proj.Visibility != deploy.Public {
+			return "", ErrDenied
+		}
+	case DeployTokenKind:
+		switch {
+		case p.Token.ProjectID != proj.ID:
+			return "", ErrNotFoundGit
+		case push:
+			return "", ErrUploadDenied
+		case !p.Token.HasScope(deploy.ScopeReadRepository):
+			return "", ErrNoGitScope
+		}
+	case UserKind:
+		level, err := g.Service.AccessLevel(ctx, p.User, &proj)
+		if err != nil {
+			return "", err
+		}
+		if !deploy.CanSee(p.User, &proj, level) {
+			return "", ErrNotFoundGit
+		}
+		if push {
+			if level < deploy.Developer || !p.PAT.HasScope(deploy.ScopeWriteRepository, deploy.ScopeAPI) {
+				return "", ErrPushDenied
+			}
+			break
+		}
+		if !p.PAT.HasScope(deploy.ScopeReadRepository, deploy.ScopeWriteRepository, deploy.ScopeAPI) ||
+			(level < deploy.Reporter && proj.Visibility == deploy.Private) {
+			return "", ErrNoGitScope
+		}
+	}
+	return proj.PathWithNamespace, nil
+}

@@ -1,0 +1,65 @@
+package auth
+
+import (
+	"github.com/deploytokens/deploytokens/deploy"
+)
+
+// RegistryAllowed reports whether p may use the registry at all: deploy
+// tokens need read_registry or write_registry (the CI token has
+// read_registry implied), users a PAT with a registry scope or api.
+func RegistryAllowed(p *Principal) bool {
+	switch p.Kind {
+	case DeployTokenKind:
+		return p.Token.IsCIToken() || p.Token.HasScope(deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry)
+	case UserKind:
+		return p.PAT.HasScope(deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry, deploy.ScopeAPI)
+	}
+	return true
+}
+
+// GrantRepository answers the subset of requested actions p may do on a
+// repository of proj (nil when no project owns the name). level is p's
+// access level in proj (Owner for admins).
+func GrantRepository(p *Principal, proj *deploy.Project, level deploy.AccessLevel, requested []string) []string {
+	if proj == nil || !RegistryAllowed(p) {
+		return nil
+	}
+	var pull, push, del bool
+	switch p.Kind {
+	case Anonymous:
+		pull = proj.Visibility == deploy.Public
+	case DeployTokenKind:
+		if p.Token.ProjectID != proj.ID {
+			return nil
+		}
+		write := p.Token.HasScope(deploy.ScopeWriteRegistry)
+		pull = write || p.Token.HasScope(deploy.ScopeReadRegistry) || p.Token.IsCIToken()
+		push = write
+	case UserKind:
+		readScope := p.PAT.HasScope(deploy.ScopeAPI, deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry)
+		writeScope := p.PAT.HasScope(deploy.ScopeAPI, deploy.ScopeWriteRegistry)
+		visible := level >= deploy.Reporter || proj.Visibility != deploy.Private
+		pull = readScope && visible
+		push = writeScope && level >= deploy.Developer
+		del = writeScope && level >= deploy.Maintainer
+	}
+	var out []string
+	for _, a := range requested {
+		switch {
+		case a == ActionPull && pull,
+			a == ActionPush && push,
+			(a == ActionDelete || a == ActionAll) && del:
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// GrantRegistry answers what p may do on the registry itself
+// (registry:catalog:*): admins only.
+func GrantRegistry(p *Principal, requested []string) []string {
+	if p.Kind != UserKind || !p.User.Admin || !p.PAT.HasScope(deploy.ScopeAPI, deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry) {
+		return nil
+	}
+	return requested
+}

@@ -1,0 +1,89 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/deploytokens/deploytokens/deploy"
+)
+
+// Limiter bans a client address after too many failed authentications
+// within a window, as GitLab does (default 30 in a minute bans for an
+// hour). Counters live in the store so replicas share them. A nil Limiter
+// limits nothing.
+type Limiter struct {
+	KV     deploy.KV
+	Max    int64
+	Window time.Duration
+	Ban    time.Duration
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (l *Limiter) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+// Check answers a 429 error while addr is banned. A store failure does not
+// block the request here; the credential lookup will report it.
+func (l *Limiter) Check(ctx context.Context, addr string) error {
+	if l == nil || addr == "" {
+		return nil
+	}
+	v, err := l.KV.Get(ctx, "ban:"+addr)
+	if err != nil {
+		if errors.Is(err, deploy.ErrNotFound) {
+			return nil
+		}
+		if errors.Is(err, deploy.ErrUnavailable) {
+			return ErrUnavailable
+		}
+		return err
+	}
+	until, perr := strconv.ParseInt(string(v), 10, 64)
+	if perr != nil {
+		return tooMany(l.Ban)
+	}
+	retry := time.Unix(until, 0).Sub(l.now())
+	if retry <= 0 {
+		return nil
+	}
+	return tooMany(retry)
+}
+
+// Fail counts one failure from addr and bans it at the limit.
+func (l *Limiter) Fail(ctx context.Context, addr string) {
+	if l == nil || addr == "" {
+		return
+	}
+	n, err := l.KV.Incr(ctx, "fail:"+addr, l.Window)
+	if err != nil {
+		l.log().Warn("count failed authentication", "addr", addr, "err", err)
+		return
+	}
+	if n < l.Max {
+		return
+	}
+	until := l.now().Add(l.Ban)
+	err = l.KV.Create(ctx, "ban:"+addr, []byte(strconv.FormatInt(until.Unix(), 10)), l.Ban)
+	if err != nil && !errors.Is(err, deploy.ErrConflict) {
+		l.log().Warn("ban address", "addr", addr, "err", err)
+		return
+	}
+	if err == nil {
+		l.log().Warn("address banned after failed authentications", "addr", addr, "failures", n, "until", until)
+	}
+}
+
+func (l *Limiter) log() *slog.Logger {
+	if l.Logger != nil {
+		return l.Logger
+	}
+	return slog.Default()
+}

@@ -1,0 +1,244 @@
+package auth
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/tokens"
+)
+
+// Kind says what authenticated a principal.
+type Kind int
+
+// Kinds of principals.
+const (
+	Anonymous Kind = iota
+	UserKind
+	DeployTokenKind
+)
+
+// Principal is who a request acts as.
+type Principal struct {
+	Kind Kind
+	// User and PAT are set for UserKind.
+	User *deploy.User
+	PAT  *deploy.PersonalAccessToken
+	// Token and Project are set for DeployTokenKind.
+	Token   *deploy.DeployToken
+	Project *deploy.Project
+	// Digest is the keyed digest of the credential, kept so refresh tokens
+	// can find it again.
+	Digest []byte
+}
+
+// Name answers the principal's username ("" for anonymous).
+func (p *Principal) Name() string {
+	switch p.Kind {
+	case UserKind:
+		return p.User.Username
+	case DeployTokenKind:
+		return p.Token.Username
+	}
+	return ""
+}
+
+// Expiry answers when the credential stops working (zero: never).
+func (p *Principal) Expiry() time.Time {
+	var e *time.Time
+	switch p.Kind {
+	case UserKind:
+		e = p.PAT.ExpiresAt
+	case DeployTokenKind:
+		e = p.Token.ExpiresAt
+	}
+	if e == nil {
+		return time.Time{}
+	}
+	return *e
+}
+
+// touchEvery bounds how often a credential's last use is written.
+const touchEvery = time.Minute
+
+// Authenticator checks credentials against the store.
+type Authenticator struct {
+	Store  deploy.Store
+	Keys   *tokens.Keys
+	Now    func() time.Time
+	Logger *slog.Logger
+	// Limiter, when set, bans addresses with too many failures.
+	Limiter *Limiter
+}
+
+func (a *Authenticator) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+// maxCredentialLen bounds usernames and secrets before any work is done.
+const maxCredentialLen = 1024
+
+// Check authenticates username and secret: a deploy token (matched only
+// with its own username), or a user's personal access token. Any mismatch
+// answers ErrDenied; store outages ErrUnavailable.
+func (a *Authenticator) Check(ctx context.Context, username, secret string) (Principal, error) {
+	if username == "" || secret == "" || len(username) > maxCredentialLen || len(secret) > maxCredentialLen {
+		return Principal{}, ErrDenied
+	}
+	return a.checkDigest(ctx, username, a.Keys.Digest(secret), strings.HasPrefix(secret, string(tokens.DeployToken)))
+}
+
+// checkDigest does one store lookup: deploy tokens by their prefix, every
+// other secret (PATs, a configured admin token) as a PAT.
+func (a *Authenticator) checkDigest(ctx context.Context, username string, digest []byte, deployToken bool) (Principal, error) {
+	now := a.now()
+	if deployToken {
+		t, p, err := a.Store.DeployTokenByDigest(ctx, digest)
+		if err != nil {
+			return Principal{}, a.lookupErr(err)
+		}
+		if !tokens.Equal(t.Username, username) || !t.Active(now) {
+			return Principal{}, ErrDenied
+		}
+		if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery {
+			a.touch(func(ctx context.Context) error { return a.Store.TouchDeployToken(ctx, t.ID, now) })
+		}
+		return Principal{Kind: DeployTokenKind, Token: &t, Project: &p, Digest: digest}, nil
+	}
+	t, u, err := a.Store.PATByDigest(ctx, digest)
+	if err != nil {
+		return Principal{}, a.lookupErr(err)
+	}
+	if !tokens.Equal(strings.ToLower(u.Username), strings.ToLower(username)) || !t.Active(now) {
+		return Principal{}, ErrDenied
+	}
+	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery {
+		a.touch(func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
+	}
+	return Principal{Kind: UserKind, User: &u, PAT: &t, Digest: digest}, nil
+}
+
+// CheckPAT authenticates a personal access token alone (the API's
+// PRIVATE-TOKEN header carries no username).
+func (a *Authenticator) CheckPAT(ctx context.Context, secret string) (Principal, error) {
+	if secret == "" || len(secret) > maxCredentialLen {
+		return Principal{}, ErrDenied
+	}
+	t, u, err := a.Store.PATByDigest(ctx, a.Keys.Digest(secret))
+	if err != nil {
+		return Principal{}, a.lookupErr(err)
+	}
+	if !t.Active(a.now()) {
+		return Principal{}, ErrDenied
+	}
+	now := a.now()
+	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery {
+		a.touch(func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
+	}
+	return Principal{Kind: UserKind, User: &u, PAT: &t}, nil
+}
+
+func (a *Authenticator) lookupErr(err error) error {
+	if errors.Is(err, deploy.ErrNotFound) {
+		return ErrDenied
+	}
+	if errors.Is(err, deploy.ErrUnavailable) {
+		return ErrUnavailable
+	}
+	return err
+}
+
+// touch records a credential's use off the request path: a slow or failed
+// write must not slow or fail the request.
+func (a *Authenticator) touch(write func(ctx context.Context) error) {
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := write(ctx); err != nil && a.Logger != nil {
+			a.Logger.Warn("record last use", "err", err)
+		}
+	}()
+}
+
+// ParseBasic reads an Authorization: Basic header. ok is false when the
+// header is absent or not Basic; a malformed Basic header is ErrDenied.
+func ParseBasic(header string) (username, secret string, ok bool, err error) {
+	if header == "" {
+		return "", "", false, nil
+	}
+	scheme, rest, _ := strings.Cut(header, " ")
+	if !strings.EqualFold(scheme, "Basic") {
+		return "", "", false, nil
+	}
+	rest = strings.TrimSpace(rest)
+	if len(rest) > 4*maxCredentialLen {
+		return "", "", true, ErrDenied
+	}
+	raw, derr := base64.StdEncoding.DecodeString(rest)
+	if derr != nil {
+		return "", "", true, ErrDenied
+	}
+	username, secret, found := strings.Cut(string(raw), ":")
+	if !found || username == "" || !utf8.ValidString(username) || strings.ContainsAny(username, "\x00\r\n") {
+		return "", "", true, ErrDenied
+	}
+	return username, secret, true, nil
+}
+
+// authenticateBasic authenticates a request's Basic credentials, counting
+// failures against the client address; no credentials is Anonymous.
+func (a *Authenticator) authenticateBasic(ctx context.Context, r *http.Request, addr string) (Principal, error) {
+	if err := a.Limiter.Check(ctx, addr); err != nil {
+		return Principal{}, err
+	}
+	user, secret, ok, err := ParseBasic(r.Header.Get("Authorization"))
+	if !ok && err == nil {
+		return Principal{Kind: Anonymous}, nil
+	}
+	if err == nil {
+		var p Principal
+		if p, err = a.Check(ctx, user, secret); err == nil {
+			return p, nil
+		}
+	}
+	return Principal{}, a.failed(ctx, addr, err)
+}
+
+// failed counts a denial against addr and answers err.
+func (a *Authenticator) failed(ctx context.Context, addr string, err error) error {
+	if errors.Is(err, ErrDenied) {
+		a.Limiter.Fail(ctx, addr)
+	}
+	return err
+}
+
+// APIActor authenticates a REST API request by PRIVATE-TOKEN or
+// Authorization: Bearer, answering the API's own errors.
+func (a *Authenticator) APIActor(ctx context.Context, r *http.Request, addr string) (*deploy.Actor, error) {
+	if err := a.Limiter.Check(ctx, addr); err != nil {
+		return nil, APIError(err)
+	}
+	secret := r.Header.Get("PRIVATE-TOKEN")
+	if secret == "" {
+		if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
+			secret = strings.TrimSpace(rest)
+		}
+	}
+	if secret == "" {
+		return nil, deploy.ErrUnauthorized
+	}
+	p, err := a.CheckPAT(ctx, secret)
+	if err != nil {
+		return nil, APIError(a.failed(ctx, addr, err))
+	}
+	return &deploy.Actor{User: *p.User, Scopes: p.PAT.Scopes}, nil
+}

@@ -1,0 +1,319 @@
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/labstack/echo/v4"
+
+	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/tokens"
+)
+
+// Signer signs a registry token.
+type Signer interface {
+	Sign(claims jwt.Claims) (string, error)
+}
+
+// TokenService is the realm of the Docker/OCI token-auth flow: it trades
+// credentials for short-lived JWTs listing what the caller may do.
+type TokenService struct {
+	Auth    *Authenticator
+	Service *deploy.Service
+	Signer  Signer
+	// Name is the registry's service name (aud); Issuer the iss claim.
+	Name     string
+	Issuer   string
+	Lifetime time.Duration
+	// ClientAddr answers the address failures are counted against.
+	ClientAddr func(*http.Request) string
+}
+
+// Claims are the registry token's claims.
+type Claims struct {
+	jwt.RegisteredClaims
+	Access []Scope `json:"access"`
+}
+
+// maxTokenFormBody bounds POST /jwt/auth bodies.
+const maxTokenFormBody = 16 << 10
+
+// Register mounts GET and POST /jwt/auth.
+func (s *TokenService) Register(e *echo.Echo) {
+	e.GET("/jwt/auth", s.get)
+	e.POST("/jwt/auth", s.post)
+}
+
+type tokenAnswer struct {
+	Token        string `json:"token,omitempty"`
+	AccessToken  string `json:"access_token"`
+	Scope        string `json:"scope,omitempty"`
+	ExpiresIn    int    `json:"expires_in"`
+	IssuedAt     string `json:"issued_at"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+}
+
+func (s *TokenService) get(c echo.Context) error {
+	r := c.Request()
+	q := r.URL.Query()
+	if err := s.checkService(q.Get("service")); err != nil {
+		return err
+	}
+	p, err := s.Auth.authenticateBasic(r.Context(), r, s.ClientAddr(r))
+	if err != nil {
+		return err
+	}
+	if acct := q.Get("account"); acct != "" && p.Kind != Anonymous {
+		user, _, _, _ := ParseBasic(r.Header.Get("Authorization"))
+		if acct != user {
+			return invalid("account must equal the Basic username")
+		}
+	}
+	offline, err := boolParam(q.Get("offline_token"), "offline_token")
+	if err != nil {
+		return err
+	}
+	ans, err := s.issue(r.Context(), &p, q["scope"], offline, "")
+	if err != nil {
+		return err
+	}
+	ans.Token = ans.AccessToken
+	return c.JSON(http.StatusOK, ans)
+}
+
+func (s *TokenService) post(c echo.Context) error {
+	r := c.Request()
+	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxTokenFormBody)
+	if err := r.ParseForm(); err != nil {
+		return invalid("body must be a form of at most 16 KiB")
+	}
+	f := r.PostForm
+	if err := s.checkService(f.Get("service")); err != nil {
+		return err
+	}
+	ctx, addr := r.Context(), s.ClientAddr(r)
+	if err := s.Auth.Limiter.Check(ctx, addr); err != nil {
+		return err
+	}
+	var (
+		p       Principal
+		err     error
+		refresh string
+		offline = f.Get("access_type") == "offline"
+	)
+	switch f.Get("grant_type") {
+	case "password":
+		p, err = s.Auth.Check(ctx, f.Get("username"), f.Get("password"))
+	case "refresh_token":
+		refresh = f.Get("refresh_token")
+		p, err = s.redeem(ctx, refresh)
+		offline = true
+	case "":
+		return invalid("grant_type is missing")
+	default:
+		return invalid("grant_type must be password or refresh_token")
+	}
+	if err != nil {
+		return s.Auth.failed(ctx, addr, err)
+	}
+	ans, err := s.issue(ctx, &p, f["scope"], offline, refresh)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ans)
+}
+
+func (s *TokenService) checkService(got string) error {
+	if got == "" {
+		return invalid("service is missing")
+	}
+	if got != s.Name {
+		return invalid("service must be " + strconv.Quote(s.Name))
+	}
+	return nil
+}
+
+func boolParam(v, name string) (bool, error) {
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, invalid(name + " must be true or false")
+	}
+	return b, nil
+}
+
+// issue signs a token for p granting what it may of scopes, with a refresh
+// token when offline (the given one is answered unchanged on refresh).
+func (s *TokenService) issue(ctx context.Context, p *Principal, scopeValues []string, offline bool, refresh string) (tokenAnswer, error) {
+	if !RegistryAllowed(p) {
+		return tokenAnswer{}, ErrNoRegistry
+	}
+	access, err := s.grant(ctx, p, ParseScopes(scopeValues))
+	if err != nil {
+		return tokenAnswer{}, err
+	}
+	now := s.Service.Clock()
+	exp := now.Add(s.Lifetime)
+	if e := p.Expiry(); !e.IsZero() && e.Before(exp) {
+		exp = e
+	}
+	var jti [16]byte
+	rand.Read(jti[:])
+	claims := Claims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: s.Issuer, Subject: p.Name(), Audience: jwt.ClaimStrings{s.Name},
+			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
+			ID: base64.RawURLEncoding.EncodeToString(jti[:]),
+		},
+		Access: access,
+	}
+	signed, err := s.Signer.Sign(claims)
+	if err != nil {
+		return tokenAnswer{}, err
+	}
+	ans := tokenAnswer{AccessToken: signed, ExpiresIn: int(exp.Sub(now).Round(time.Second) / time.Second), IssuedAt: now.Format(time.RFC3339)}
+	var granted []string
+	for _, a := range access {
+		granted = append(granted, a.Type+":"+a.Name+":"+strings.Join(a.Actions, ","))
+	}
+	ans.Scope = strings.Join(granted, " ")
+	if offline && p.Kind != Anonymous {
+		if refresh == "" {
+			if refresh, err = s.newRefreshToken(ctx, p, now); err != nil {
+				return tokenAnswer{}, err
+			}
+		}
+		ans.RefreshToken = refresh
+	}
+	return ans, nil
+}
+
+// grant answers the access list: each requested scope reduced to the
+// actions p may do, scopes with none left dropped.
+func (s *TokenService) grant(ctx context.Context, p *Principal, scopes []Scope) ([]Scope, error) {
+	access := []Scope{}
+	for _, sc := range scopes {
+		var actions []string
+		switch sc.Type {
+		case "registry":
+			actions = GrantRegistry(p, sc.Actions)
+		case "repository":
+			proj, err := s.projectOf(ctx, p, sc.Name)
+			if err != nil {
+				return nil, err
+			}
+			var level deploy.AccessLevel
+			if proj != nil && p.Kind == UserKind {
+				if level, err = s.Service.AccessLevel(ctx, p.User, proj); err != nil {
+					return nil, err
+				}
+			}
+			actions = GrantRepository(p, proj, level, sc.Actions)
+		}
+		if len(actions) > 0 {
+			access = append(access, Scope{Type: sc.Type, Name: sc.Name, Actions: actions})
+		}
+	}
+	return access, nil
+}
+
+// maxExtraSegments is how far below a project an image may live
+// (group/project/a/b), as GitLab allows.
+const maxExtraSegments = 2
+
+// projectOf answers the project owning an image name: the longest
+// whole-segment prefix of the name that is a project. A deploy token's own
+// project needs no lookup when the name is exactly its path.
+func (s *TokenService) projectOf(ctx context.Context, p *Principal, name string) (*deploy.Project, error) {
+	segs := strings.Split(name, "/")
+	shortest := max(2, len(segs)-maxExtraSegments)
+	if p.Kind == DeployTokenKind {
+		own := p.Project.PathWithNamespace
+		if strings.EqualFold(name, own) {
+			return p.Project, nil
+		}
+		if n := strings.Count(own, "/") + 1; len(segs) > n && strings.EqualFold(strings.Join(segs[:n], "/"), own) {
+			// Only a longer project could own it instead.
+			shortest = max(shortest, n+1)
+			proj, err := s.lookupPrefix(ctx, segs, shortest)
+			if proj == nil && err == nil && len(segs)-n <= maxExtraSegments {
+				return p.Project, nil
+			}
+			return proj, err
+		}
+	}
+	return s.lookupPrefix(ctx, segs, shortest)
+}
+
+func (s *TokenService) lookupPrefix(ctx context.Context, segs []string, shortest int) (*deploy.Project, error) {
+	for k := len(segs); k >= shortest; k-- {
+		proj, err := s.Service.FindProject(ctx, strings.Join(segs[:k], "/"))
+		if err == nil {
+			return &proj, nil
+		}
+		if !errors.Is(err, deploy.ErrProjectNotFound) {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// refreshRecord is what a refresh token points at: the credential it came
+// from (by digest), so it dies with that credential.
+type refreshRecord struct {
+	Username    string `json:"u"`
+	Digest      string `json:"d"`
+	DeployToken bool   `json:"t,omitempty"`
+}
+
+func refreshKey(keys *tokens.Keys, token string) string {
+	return "refresh:" + hex.EncodeToString(keys.Digest(token))
+}
+
+func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now time.Time) (string, error) {
+	secret, err := tokens.Generate(tokens.RefreshToken)
+	if err != nil {
+		return "", err
+	}
+	rec, _ := json.Marshal(refreshRecord{Username: p.Name(), Digest: hex.EncodeToString(p.Digest), DeployToken: p.Kind == DeployTokenKind})
+	var ttl time.Duration
+	if e := p.Expiry(); !e.IsZero() {
+		ttl = e.Sub(now)
+	}
+	if err := s.Auth.Store.Create(ctx, refreshKey(s.Auth.Keys, secret.Reveal()), rec, ttl); err != nil {
+		return "", err
+	}
+	return secret.Reveal(), nil
+}
+
+// redeem answers the principal a refresh token was issued to, checking the
+// credential again: a revoked or expired credential fails.
+func (s *TokenService) redeem(ctx context.Context, refresh string) (Principal, error) {
+	if !tokens.WellFormed(tokens.RefreshToken, refresh) {
+		return Principal{}, ErrDenied
+	}
+	raw, err := s.Auth.Store.Get(ctx, refreshKey(s.Auth.Keys, refresh))
+	if err != nil {
+		return Principal{}, s.Auth.lookupErr(err)
+	}
+	var rec refreshRecord
+	digest, derr := []byte(nil), json.Unmarshal(raw, &rec)
+	if derr == nil {
+		digest, derr = hex.DecodeString(rec.Digest)
+	}
+	if derr != nil {
+		return Principal{}, ErrDenied
+	}
+	return s.Auth.checkDigest(ctx, rec.Username, digest, rec.DeployToken)
+}

@@ -1,0 +1,406 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go"
+)
+
+func stores(t *testing.T) []struct {
+	name string
+	mod  func(*Config)
+} {
+	return []struct {
+		name string
+		mod  func(*Config)
+	}{
+		{"embedded", nil},
+		{"redis", redisConfig(t)},
+	}
+}
+
+// TestWalkthrough follows the README: a project, a deploy token, list,
+// revoke; on both stores.
+func TestWalkthrough(t *testing.T) {
+	for _, st := range stores(t) {
+		t.Run(st.name, func(t *testing.T) {
+			s := startServer(t, st.mod)
+			p := s.project(t, s.AdminToken, "tanuki/awesome_project", "")
+			if p.PathWithNamespace != "tanuki/awesome_project" || p.Visibility != "private" || p.HTTPURLToRepo != "http://"+s.Host+"/tanuki/awesome_project.git" {
+				t.Fatalf("project = %+v", p)
+			}
+			d := s.deployToken(t, s.AdminToken, "tanuki/awesome_project", map[string]any{
+				"name": "deployer", "expires_at": "2099-01-01", "scopes": []string{"read_repository", "read_registry"}})
+			if d.Username != fmt.Sprintf("gitlab+deploy-token-%d", d.ID) || !strings.HasPrefix(d.Token, "dtd_") ||
+				d.ExpiresAt == nil || *d.ExpiresAt != "2099-01-01T00:00:00.000Z" || d.Revoked || d.Expired {
+				t.Fatalf("created = %+v", d)
+			}
+			var list []deployTokenInfo
+			r := s.mustAPI(t, 200, "GET", "/projects/tanuki%2Fawesome_project/deploy_tokens", s.AdminToken, nil, &list)
+			if len(list) != 1 || list[0].Token != "" || list[0].Name != "deployer" || r.Header.Get("X-Total") != "1" {
+				t.Fatalf("list = %+v, X-Total %q", list, r.Header.Get("X-Total"))
+			}
+			var one deployTokenInfo
+			s.mustAPI(t, 200, "GET", fmt.Sprintf("/projects/%d/deploy_tokens/%d", p.ID, d.ID), s.AdminToken, nil, &one)
+			if one.ID != d.ID || one.Token != "" {
+				t.Fatalf("get = %+v", one)
+			}
+			s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/%d/deploy_tokens/%d", p.ID, d.ID), s.AdminToken, nil, nil)
+			s.mustAPI(t, 200, "GET", "/projects/tanuki%2Fawesome_project/deploy_tokens", s.AdminToken, nil, &list)
+			if len(list) != 1 || !list[0].Revoked {
+				t.Fatalf("after revoke: %+v", list)
+			}
+			s.mustAPI(t, 200, "GET", "/projects/tanuki%2Fawesome_project/deploy_tokens?active=true", s.AdminToken, nil, &list)
+			if len(list) != 0 {
+				t.Fatalf("active after revoke: %+v", list)
+			}
+			var all []deployTokenInfo
+			s.mustAPI(t, 200, "GET", "/deploy_tokens", s.AdminToken, nil, &all)
+			if len(all) != 1 {
+				t.Fatalf("admin list: %+v", all)
+			}
+		})
+	}
+}
+
+func TestPermissions(t *testing.T) {
+	s := startServer(t, nil)
+	ownerID, owner := s.user(t, "owner")
+	_ = ownerID
+	p := s.project(t, owner, "grp/app", "private")
+	pub := s.project(t, owner, "grp/open", "public")
+	roles := map[string]int{"guest": 10, "reporter": 20, "developer": 30, "maintainer": 40}
+	tok := map[string]string{"owner": owner, "admin": s.AdminToken}
+	for role, level := range roles {
+		id, pat := s.user(t, role)
+		s.member(t, p.PathWithNamespace, id, level)
+		s.member(t, pub.PathWithNamespace, id, level)
+		tok[role] = pat
+	}
+	_, tok["stranger"] = s.user(t, "stranger")
+	_, tok["readapi"] = s.user(t, "readapi", "read_api")
+	tests := []struct {
+		who            string
+		project        string
+		create, list   int
+		projectVisible int
+	}{
+		{"admin", "grp/app", 201, 200, 200},
+		{"owner", "grp/app", 201, 200, 200},
+		{"maintainer", "grp/app", 201, 200, 200},
+		{"developer", "grp/app", 403, 403, 200},
+		{"reporter", "grp/app", 403, 403, 200},
+		{"guest", "grp/app", 403, 403, 200},
+		{"stranger", "grp/app", 404, 404, 404},
+		{"stranger", "grp/open", 403, 403, 200},
+		{"readapi", "grp/app", 403, 404, 404},
+	}
+	for _, tt := range tests {
+		t.Run(tt.who+"/"+tt.project, func(t *testing.T) {
+			ref := url.PathEscape(tt.project)
+			if r := s.api(t, "GET", "/projects/"+ref, tok[tt.who], nil); r.Status != tt.projectVisible {
+				t.Errorf("get project: %d %s", r.Status, r.Body)
+			}
+			r := s.api(t, "POST", "/projects/"+ref+"/deploy_tokens", tok[tt.who], map[string]any{"name": "x", "scopes": []string{"read_registry"}})
+			if r.Status != tt.create {
+				t.Errorf("create: %d %s", r.Status, r.Body)
+			}
+			if r.Status == 201 {
+				var d deployTokenInfo
+				r.json(t, &d)
+				s.remember(d.Token)
+			}
+			if r := s.api(t, "GET", "/projects/"+ref+"/deploy_tokens", tok[tt.who], nil); r.Status != tt.list {
+				t.Errorf("list: %d %s", r.Status, r.Body)
+			}
+		})
+	}
+	t.Run("read_api cannot write", func(t *testing.T) {
+		r := s.api(t, "POST", "/projects", tok["readapi"], map[string]any{"path": "x"})
+		if r.Status != 403 || !strings.Contains(r.message(), "api") {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+	})
+	t.Run("no token", func(t *testing.T) {
+		if r := s.api(t, "GET", "/user", "", nil); r.Status != 401 || r.message() != "401 Unauthorized" {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+		if r := s.api(t, "GET", "/user", "dtp_wrongwrongwrongwrongwrongwrong", nil); r.Status != 401 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+	})
+	t.Run("bearer", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", s.URL+"/api/v4/user", nil)
+		req.Header.Set("Authorization", "Bearer "+tok["developer"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	})
+	t.Run("members up to own level", func(t *testing.T) {
+		id, _ := s.user(t, "newbie")
+		ref := "/projects/" + url.PathEscape("grp/app") + "/members"
+		if r := s.api(t, "POST", ref, tok["maintainer"], map[string]any{"user_id": id, "access_level": 50}); r.Status != 403 {
+			t.Errorf("maintainer grants owner: %d %s", r.Status, r.Body)
+		}
+		if r := s.api(t, "POST", ref, tok["developer"], map[string]any{"user_id": id, "access_level": 10}); r.Status != 403 {
+			t.Errorf("developer adds member: %d %s", r.Status, r.Body)
+		}
+		s.mustAPI(t, 201, "POST", ref, tok["maintainer"], map[string]any{"user_id": id, "access_level": 40}, nil)
+		s.mustAPI(t, 200, "PUT", fmt.Sprintf("%s/%d", ref, id), tok["maintainer"], map[string]any{"access_level": 30}, nil)
+		if r := s.api(t, "PUT", fmt.Sprintf("%s/%d", ref, ownerID), tok["maintainer"], map[string]any{"access_level": 10}); r.Status != 403 {
+			t.Errorf("maintainer demotes owner: %d %s", r.Status, r.Body)
+		}
+		s.mustAPI(t, 204, "DELETE", fmt.Sprintf("%s/%d", ref, id), tok["maintainer"], nil, nil)
+		var ms []map[string]any
+		s.mustAPI(t, 200, "GET", ref, tok["guest"], nil, &ms)
+		if len(ms) != 5 {
+			t.Errorf("members: %d", len(ms))
+		}
+	})
+	t.Run("project list", func(t *testing.T) {
+		var ps []projectInfo
+		s.mustAPI(t, 200, "GET", "/projects", tok["stranger"], nil, &ps)
+		if len(ps) != 1 || ps[0].PathWithNamespace != "grp/open" {
+			t.Fatalf("stranger sees %+v", ps)
+		}
+		s.mustAPI(t, 200, "GET", "/projects", tok["guest"], nil, &ps)
+		if len(ps) != 2 {
+			t.Fatalf("guest sees %+v", ps)
+		}
+	})
+	t.Run("delete project", func(t *testing.T) {
+		q := s.project(t, owner, "grp/doomed", "private")
+		if r := s.api(t, "DELETE", fmt.Sprintf("/projects/%d", q.ID), tok["maintainer"], nil); r.Status != 404 {
+			t.Errorf("maintainer (non-member) deletes: %d", r.Status)
+		}
+		s.member(t, q.PathWithNamespace, mustID(t, s, "maintainer"), 40)
+		if r := s.api(t, "DELETE", fmt.Sprintf("/projects/%d", q.ID), tok["maintainer"], nil); r.Status != 403 {
+			t.Errorf("maintainer deletes: %d", r.Status)
+		}
+		s.mustAPI(t, 202, "DELETE", fmt.Sprintf("/projects/%d", q.ID), owner, nil, nil)
+		if r := s.api(t, "GET", fmt.Sprintf("/projects/%d", q.ID), s.AdminToken, nil); r.Status != 404 {
+			t.Errorf("deleted project answers %d", r.Status)
+		}
+	})
+}
+
+func mustID(t *testing.T, s *testServer, username string) int64 {
+	t.Helper()
+	u, err := s.app.store.UserByUsername(t.Context(), username)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.ID
+}
+
+// TestBadInput sends malformed requests: each gets a 4xx naming the
+// problem, and the store is unchanged.
+func TestBadInput(t *testing.T) {
+	s := startServer(t, nil)
+	s.project(t, s.AdminToken, "tanuki/app", "")
+	const dt = "/projects/tanuki%2Fapp/deploy_tokens"
+	tests := []struct {
+		name, method, path string
+		body               any
+		status             int
+		mentions           string
+	}{
+		{"malformed json", "POST", dt, `{"name":`, 400, "JSON"},
+		{"json array", "POST", dt, `[1,2]`, 400, "JSON"},
+		{"trailing garbage", "POST", dt, `{"name":"a","scopes":["read_registry"]} x`, 400, "JSON"},
+		{"missing name", "POST", dt, map[string]any{"scopes": []string{"read_registry"}}, 400, "name"},
+		{"long name", "POST", dt, map[string]any{"name": strings.Repeat("n", 256), "scopes": []string{"read_registry"}}, 400, "name"},
+		{"control chars in name", "POST", dt, map[string]any{"name": "a\x00b", "scopes": []string{"read_registry"}}, 400, "name"},
+		{"unknown scope", "POST", dt, map[string]any{"name": "a", "scopes": []string{"write_repository"}}, 400, "scopes"},
+		{"empty scopes", "POST", dt, map[string]any{"name": "a", "scopes": []string{}}, 400, "scopes"},
+		{"missing scopes", "POST", dt, map[string]any{"name": "a"}, 400, "scopes"},
+		{"scopes wrong type", "POST", dt, `{"name":"a","scopes":{"x":1}}`, 400, "scopes"},
+		{"bad username", "POST", dt, map[string]any{"name": "a", "username": "bad user!", "scopes": []string{"read_registry"}}, 400, "username"},
+		{"long username", "POST", dt, map[string]any{"name": "a", "username": strings.Repeat("u", 256), "scopes": []string{"read_registry"}}, 400, "username"},
+		{"bad expires_at", "POST", dt, map[string]any{"name": "a", "expires_at": "next week", "scopes": []string{"read_registry"}}, 400, "expires_at"},
+		{"past expires_at", "POST", dt, map[string]any{"name": "a", "expires_at": "2001-01-01", "scopes": []string{"read_registry"}}, 400, "expires_at"},
+		{"today expires_at", "POST", dt, map[string]any{"name": "a", "expires_at": time.Now().UTC().Format(time.DateOnly), "scopes": []string{"read_registry"}}, 400, "expires_at"},
+		{"bad token id", "GET", dt + "/abc", nil, 400, "token_id"},
+		{"huge token id", "GET", dt + "/99999999999999999999999", nil, 400, "token_id"},
+		{"unknown token", "DELETE", dt + "/12345", nil, 404, "Deploy Token"},
+		{"bad page", "GET", dt + "?page=x", nil, 400, "page"},
+		{"zero per_page", "GET", dt + "?per_page=0", nil, 400, "per_page"},
+		{"bad active", "GET", dt + "?active=maybe", nil, 400, "active"},
+		{"unknown project", "GET", "/projects/nobody%2Fnothing/deploy_tokens", nil, 404, "Project"},
+		{"traversal project", "GET", "/projects/..%2F..%2Fetc/deploy_tokens", nil, 404, "Project"},
+		{"negative project", "GET", "/projects/-1/deploy_tokens", nil, 404, "Project"},
+		{"duplicate path", "POST", "/projects", map[string]any{"path": "APP", "namespace_path": "Tanuki"}, 400, "path"},
+		{"bad path", "POST", "/projects", map[string]any{"path": "a/b"}, 400, "path"},
+		{"dot path", "POST", "/projects", map[string]any{"path": ".hidden"}, 400, "path"},
+		{"git suffix", "POST", "/projects", map[string]any{"path": "x.git"}, 400, "path"},
+		{"bad visibility", "POST", "/projects", map[string]any{"path": "v", "visibility": "secret"}, 400, "visibility"},
+		{"bad namespace", "POST", "/projects", map[string]any{"path": "v", "namespace_path": "a//b"}, 400, "namespace_path"},
+		{"reserved namespace", "POST", "/projects", map[string]any{"path": "v", "namespace_path": "api"}, 400, "reserved"},
+		{"bad member level", "POST", "/projects/tanuki%2Fapp/members", map[string]any{"user_id": 1, "access_level": 35}, 400, "access_level"},
+		{"member level text", "POST", "/projects/tanuki%2Fapp/members", map[string]any{"user_id": 1, "access_level": "high"}, 400, "access_level"},
+		{"missing user_id", "POST", "/projects/tanuki%2Fapp/members", map[string]any{"access_level": 30}, 400, "user_id"},
+		{"bad user", "POST", "/users", map[string]any{"username": "-x"}, 400, "username"},
+		{"duplicate user", "POST", "/users", map[string]any{"username": "ROOT"}, 409, "username"},
+		{"bad pat scopes", "POST", "/users/1/personal_access_tokens", map[string]any{"name": "x", "scopes": []string{"sudo"}}, 400, "scopes"},
+		{"pat unknown user", "POST", "/users/999/personal_access_tokens", map[string]any{"name": "x", "scopes": []string{"api"}}, 404, "User"},
+		{"form scopes", "POST", dt, url.Values{"name": {"f"}, "scopes": {"read_registry,nope"}}, 400, "scopes"},
+		{"xml body", "POST", dt, nil, 415, "Content-Type"},
+		{"unknown route", "GET", "/nothing", nil, 404, "Not Found"},
+	}
+	countTokens := func() int {
+		ts, err := s.app.store.ListAllDeployTokens(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ts)
+	}
+	before := countTokens()
+	projects, _ := s.app.store.ListProjects(t.Context())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var r apiResponse
+			if tt.name == "xml body" {
+				req, _ := http.NewRequest("POST", s.URL+"/api/v4"+tt.path, strings.NewReader("<x/>"))
+				req.Header.Set("Content-Type", "application/xml")
+				req.Header.Set("PRIVATE-TOKEN", s.AdminToken)
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				r = s.api(t, "POST", tt.path, s.AdminToken, "x") // JSON decode error path as well
+				if resp.StatusCode != tt.status {
+					t.Fatalf("status %d", resp.StatusCode)
+				}
+				return
+			}
+			r = s.api(t, tt.method, tt.path, s.AdminToken, tt.body)
+			if r.Status != tt.status {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.status, r.Body)
+			}
+			if !strings.Contains(r.message(), tt.mentions) {
+				t.Fatalf("message %q does not mention %q", r.message(), tt.mentions)
+			}
+		})
+	}
+	if after := countTokens(); after != before {
+		t.Errorf("bad input changed the store: %d tokens, was %d", after, before)
+	}
+	if after, _ := s.app.store.ListProjects(t.Context()); len(after) != len(projects) {
+		t.Errorf("bad input created projects: %d, was %d", len(after), len(projects))
+	}
+}
+
+func TestPagination(t *testing.T) {
+	s := startServer(t, nil)
+	s.project(t, s.AdminToken, "tanuki/app", "")
+	for i := range 25 {
+		s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": fmt.Sprint("t", i), "scopes": "read_registry"})
+	}
+	var page []deployTokenInfo
+	r := s.mustAPI(t, 200, "GET", "/projects/tanuki%2Fapp/deploy_tokens?per_page=10&page=2", s.AdminToken, nil, &page)
+	h := r.Header
+	if len(page) != 10 || page[0].Name != "t10" || h.Get("X-Total") != "25" || h.Get("X-Page") != "2" ||
+		h.Get("X-Per-Page") != "10" || h.Get("X-Next-Page") != "3" || h.Get("X-Prev-Page") != "1" ||
+		!strings.Contains(h.Get("Link"), `rel="next"`) || !strings.Contains(h.Get("Link"), "page=3") {
+		t.Fatalf("page 2: %d items, headers %v", len(page), h)
+	}
+	r = s.mustAPI(t, 200, "GET", "/projects/tanuki%2Fapp/deploy_tokens?per_page=1000", s.AdminToken, nil, &page)
+	if len(page) != 25 || r.Header.Get("X-Per-Page") != "100" || r.Header.Get("X-Next-Page") != "" {
+		t.Fatalf("per_page capped: %d %v", len(page), r.Header)
+	}
+	s.mustAPI(t, 200, "GET", "/projects/tanuki%2Fapp/deploy_tokens", s.AdminToken, nil, &page)
+	if len(page) != 20 {
+		t.Fatalf("default page: %d", len(page))
+	}
+}
+
+// TestGitLabClient drives the deploy-token endpoints with GitLab's own Go
+// client.
+func TestGitLabClient(t *testing.T) {
+	s := startServer(t, nil)
+	p := s.project(t, s.AdminToken, "tanuki/awesome_project", "")
+	gl, err := gitlab.NewClient(s.AdminToken, gitlab.WithBaseURL(s.URL+"/api/v4"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Date(2099, 3, 4, 0, 0, 0, 0, time.UTC)
+	created, _, err := gl.DeployTokens.CreateProjectDeployToken("tanuki/awesome_project", &gitlab.CreateProjectDeployTokenOptions{
+		Name: gitlab.Ptr("ci"), ExpiresAt: &exp, Username: gitlab.Ptr("custom-user"), Scopes: &[]string{"read_repository", "read_registry"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.remember(created.Token)
+	if created.Username != "custom-user" || created.Token == "" || created.ExpiresAt == nil || !created.ExpiresAt.Equal(exp) || len(created.Scopes) != 2 {
+		t.Fatalf("created %+v", created)
+	}
+	list, resp, err := gl.DeployTokens.ListProjectDeployTokens(p.ID, &gitlab.ListProjectDeployTokensOptions{})
+	if err != nil || len(list) != 1 || list[0].Token != "" || resp.TotalItems != 1 {
+		t.Fatalf("list %+v %v", list, err)
+	}
+	got, _, err := gl.DeployTokens.GetProjectDeployToken(p.ID, created.ID)
+	if err != nil || got.Name != "ci" || got.Revoked {
+		t.Fatalf("get %+v %v", got, err)
+	}
+	if _, err := gl.DeployTokens.DeleteProjectDeployToken(p.ID, created.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err = gl.DeployTokens.GetProjectDeployToken(p.ID, created.ID)
+	if err != nil || !got.Revoked {
+		t.Fatalf("after delete %+v %v", got, err)
+	}
+	all, _, err := gl.DeployTokens.ListAllDeployTokens()
+	if err != nil || len(all) != 1 {
+		t.Fatalf("all %+v %v", all, err)
+	}
+	proj, _, err := gl.Projects.GetProject("tanuki/awesome_project", nil)
+	if err != nil || proj.ID != p.ID || proj.PathWithNamespace != "tanuki/awesome_project" {
+		t.Fatalf("project %+v %v", proj, err)
+	}
+}
+
+// TestConcurrentCreate races creators of one project path through the API:
+// exactly one wins.
+func TestConcurrentCreate(t *testing.T) {
+	s := startServer(t, nil)
+	var wg sync.WaitGroup
+	statuses := make(chan int, 16)
+	for i := range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			path := "Race"
+			if i%2 == 0 {
+				path = "race"
+			}
+			statuses <- s.api(t, "POST", "/projects", s.AdminToken, map[string]any{"path": path, "namespace_path": "team"}).Status
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	won := 0
+	for st := range statuses {
+		switch st {
+		case 201:
+			won++
+		case 400:
+		default:
+			t.Errorf("status %d", st)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d creators won", won)
+	}
+}

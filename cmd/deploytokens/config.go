@@ -1,0 +1,252 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of `deploytokens serve`. Each has a flag and a
+// DEPLOYTOKENS_* variable; flags win over variables, variables over defaults.
+type Config struct {
+	Listen          string
+	ExternalURL     string
+	DataDir         string
+	ReposDir        string
+	RedisURL        string
+	RedisPrefix     string
+	SecretFile      string
+	AdminToken      string
+	RegistryService string
+	RegistryIssuer  string
+	RegistryHost    string
+	TokenLifetime   time.Duration
+	SigningAlg      string
+	KidFormat       string
+	X5C             bool
+	SigningKeyFile  string
+	AuthMaxFailures int
+	AuthWindow      time.Duration
+	AuthBan         time.Duration
+	TrustedProxies  string
+	LogFormat       string
+	LogLevel        string
+	ShutdownTimeout time.Duration
+	GitBin          string
+
+	// Derived by Validate.
+	externalURL    *url.URL
+	trustedProxies []netip.Prefix
+}
+
+// setting describes one setting: its flag name, variable and help.
+type setting struct {
+	name, help string
+	ptr        any
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{"listen", "address to listen on", &c.Listen},
+		{"external-url", "URL clients reach this server at (clone URLs, token realm); default http://<listen>", &c.ExternalURL},
+		{"data-dir", "directory for the embedded store, the server secret, keys and repositories", &c.DataDir},
+		{"repos-dir", "directory of the git repositories; default <data-dir>/repositories", &c.ReposDir},
+		{"redis-url", "redis:// or rediss:// URL (redis+sentinel:// for Sentinel); unset: the embedded store", &c.RedisURL},
+		{"redis-prefix", "prefix of every Redis key, so installations can share a Redis", &c.RedisPrefix},
+		{"secret-file", "file holding the server secret (at least 32 bytes); default <data-dir>/secret, generated on first start", &c.SecretFile},
+		{"admin-token", "personal access token of the admin user root; unset: generated on first start into <data-dir>/admin-token", &c.AdminToken},
+		{"registry-service", "service name of the container registry (the token's aud)", &c.RegistryService},
+		{"registry-issuer", "issuer (iss) of registry tokens; the registry's auth.token.issuer", &c.RegistryIssuer},
+		{"registry-host", "host[:port] of the container registry, for CI_REGISTRY", &c.RegistryHost},
+		{"token-lifetime", "lifetime of registry tokens", &c.TokenLifetime},
+		{"signing-alg", "signing algorithm of registry tokens: ES256, RS256 or EdDSA", &c.SigningAlg},
+		{"kid-format", "key id form: thumbprint (RFC 7638) or libtrust (distribution 2.x, GitLab's registry)", &c.KidFormat},
+		{"x5c", "send the signing certificate chain (x5c) in token headers", &c.X5C},
+		{"signing-key-file", "PEM private key to sign with instead of generated keys", &c.SigningKeyFile},
+		{"auth-max-failures", "failed authentications from one address that ban it", &c.AuthMaxFailures},
+		{"auth-window", "window in which failures are counted", &c.AuthWindow},
+		{"auth-ban", "how long a banned address stays banned", &c.AuthBan},
+		{"trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed", &c.TrustedProxies},
+		{"log-format", "log format: text or json", &c.LogFormat},
+		{"log-level", "log level: debug, info, warn or error", &c.LogLevel},
+		{"shutdown-timeout", "how long SIGTERM waits for in-flight requests", &c.ShutdownTimeout},
+		{"git", "git binary serving repositories (git http-backend)", &c.GitBin},
+	}
+}
+
+// defaultConfig answers the defaults.
+func defaultConfig() Config {
+	return Config{
+		Listen: "127.0.0.1:8080", DataDir: "./data", RedisPrefix: "deploytokens:",
+		RegistryService: "container_registry", RegistryIssuer: "deploytokens",
+		TokenLifetime: 5 * time.Minute, SigningAlg: "ES256", KidFormat: "thumbprint",
+		AuthMaxFailures: 30, AuthWindow: time.Minute, AuthBan: time.Hour,
+		LogFormat: "text", LogLevel: "info", ShutdownTimeout: 30 * time.Second, GitBin: "git",
+	}
+}
+
+func envName(flagName string) string {
+	return "DEPLOYTOKENS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// bind registers every setting on fs, with its variable's value (when set)
+// as the default so a flag given on the command line wins.
+func (c *Config) bind(fs *flag.FlagSet, getenv func(string) string) error {
+	var errs []error
+	for _, s := range c.settings() {
+		env := getenv(envName(s.name))
+		help := s.help + " (" + envName(s.name) + ")"
+		switch p := s.ptr.(type) {
+		case *string:
+			if env != "" {
+				*p = env
+			}
+			fs.StringVar(p, s.name, *p, help)
+		case *int:
+			if env != "" {
+				n, err := strconv.Atoi(env)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %q is not an integer", envName(s.name), env))
+				} else {
+					*p = n
+				}
+			}
+			fs.IntVar(p, s.name, *p, help)
+		case *bool:
+			if env != "" {
+				b, err := strconv.ParseBool(env)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %q is not true or false", envName(s.name), env))
+				} else {
+					*p = b
+				}
+			}
+			fs.BoolVar(p, s.name, *p, help)
+		case *time.Duration:
+			if env != "" {
+				d, err := time.ParseDuration(env)
+				if err != nil {
+					errs = append(errs, fmt.Errorf("%s: %q is not a duration (like 5m)", envName(s.name), env))
+				} else {
+					*p = d
+				}
+			}
+			fs.DurationVar(p, s.name, *p, help)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks every setting and reports every problem at once, each
+// naming its setting; it fills the derived fields.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("--%s (%s): %s", name, envName(name), fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		bad("listen", "%q is not host:port", c.Listen)
+	}
+	if c.ExternalURL == "" {
+		host := c.Listen
+		if h, p, err := net.SplitHostPort(c.Listen); err == nil && (h == "" || h == "0.0.0.0" || h == "::") {
+			host = net.JoinHostPort("localhost", p)
+		}
+		c.ExternalURL = "http://" + host
+	}
+	u, err := url.Parse(strings.TrimSuffix(c.ExternalURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		bad("external-url", "%q is not an http(s) URL", c.ExternalURL)
+	} else {
+		c.externalURL = u
+	}
+	if c.DataDir == "" {
+		bad("data-dir", "must not be empty")
+	}
+	if c.ReposDir == "" && c.DataDir != "" {
+		c.ReposDir = filepath.Join(c.DataDir, "repositories")
+	}
+	if c.SecretFile == "" && c.DataDir != "" {
+		c.SecretFile = filepath.Join(c.DataDir, "secret")
+	}
+	if c.RedisURL != "" {
+		r, err := url.Parse(c.RedisURL)
+		if err != nil || (r.Scheme != "redis" && r.Scheme != "rediss" && r.Scheme != "redis+sentinel" && r.Scheme != "unix") {
+			bad("redis-url", "must be a redis://, rediss://, redis+sentinel:// or unix:// URL")
+		}
+	}
+	if strings.ContainsAny(c.RedisPrefix, " {}\r\n") {
+		bad("redis-prefix", "must not contain spaces, braces or newlines")
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 20 {
+		bad("admin-token", "must be at least 20 characters")
+	}
+	if c.RegistryService == "" || strings.ContainsAny(c.RegistryService, "\" \r\n") {
+		bad("registry-service", "must be a non-empty name without spaces or quotes")
+	}
+	if c.RegistryIssuer == "" {
+		bad("registry-issuer", "must not be empty")
+	}
+	if c.RegistryHost == "" && c.externalURL != nil {
+		c.RegistryHost = c.externalURL.Host
+	}
+	if c.TokenLifetime < 10*time.Second || c.TokenLifetime > 24*time.Hour {
+		bad("token-lifetime", "must be between 10s and 24h")
+	}
+	switch c.SigningAlg {
+	case "ES256", "RS256", "EdDSA":
+	default:
+		bad("signing-alg", "%q is not ES256, RS256 or EdDSA", c.SigningAlg)
+	}
+	switch c.KidFormat {
+	case "thumbprint", "libtrust":
+	default:
+		bad("kid-format", "%q is not thumbprint or libtrust", c.KidFormat)
+	}
+	if c.SigningKeyFile != "" {
+		if _, err := os.Stat(c.SigningKeyFile); err != nil {
+			bad("signing-key-file", "%v", err)
+		}
+	}
+	if c.AuthMaxFailures < 1 {
+		bad("auth-max-failures", "must be at least 1")
+	}
+	if c.AuthWindow < time.Second {
+		bad("auth-window", "must be at least 1s")
+	}
+	if c.AuthBan < time.Second {
+		bad("auth-ban", "must be at least 1s")
+	}
+	c.trustedProxies = nil
+	for p := range strings.SplitSeq(c.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		pre, err := netip.ParsePrefix(p)
+		if err != nil {
+			bad("trusted-proxies", "%q is not a CIDR", p)
+			continue
+		}
+		c.trustedProxies = append(c.trustedProxies, pre)
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log-format", "%q is not text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
+	}
+	if c.ShutdownTimeout <= 0 {
+		bad("shutdown-timeout", "must be positive")
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+)
+
+const keysUsage = `usage: deploytokens keys jwks|cert|rotate [serve flags]
+
+  jwks    print the public key set, for the registry's auth.token.jwks file
+  cert    print the signing certificates (PEM), for auth.token.rootcertbundle
+  rotate  add a new signing key; old public keys stay published until every
+          token they signed has expired
+
+With --from URL, jwks asks a running server instead of opening the store
+(the embedded store is locked while a server runs).
+`
+
+func cmdKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stderr, keysUsage)
+		return errors.New("missing jwks, cert or rotate")
+	}
+	what, rest := args[0], args[1:]
+	if what != "jwks" && what != "cert" && what != "rotate" {
+		fmt.Fprint(stderr, keysUsage)
+		return fmt.Errorf("unknown keys command %q", what)
+	}
+	if len(rest) >= 2 && rest[0] == "--from" && what == "jwks" {
+		return fetchJWKS(ctx, rest[1], stdout)
+	}
+	cfg, err := loadConfig("keys "+what, rest, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, &cfg)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	keys, err := openKeys(&cfg)
+	if err != nil {
+		return err
+	}
+	if err := checkSecret(ctx, store, keys); err != nil {
+		return err
+	}
+	m, err := newSigner(ctx, &cfg, store, keys, nil)
+	if err != nil {
+		return err
+	}
+	switch what {
+	case "jwks":
+		_, err = stdout.Write(append(m.JWKS(), '\n'))
+	case "cert":
+		_, err = stdout.Write(m.CertificatesPEM())
+	case "rotate":
+		if err = m.Rotate(ctx); err == nil {
+			fmt.Fprintf(stdout, "signing with key %s; update the registry's jwks or rootcertbundle\n", m.ActiveKID())
+		}
+	}
+	return err
+}
+
+func fetchJWKS(ctx context.Context, base string, stdout io.Writer) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/-/jwks", nil)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("--from: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("--from: %s answered %s", base, resp.Status)
+	}
+	_, err = io.Copy(stdout, io.LimitReader(resp.Body, 1<<20))
+	return err
+}

@@ -1,0 +1,398 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/deploytokens/deploytokens/auth"
+	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/deploy/api"
+	"github.com/deploytokens/deploytokens/deploy/boltstore"
+	"github.com/deploytokens/deploytokens/deploy/githttp"
+	"github.com/deploytokens/deploytokens/deploy/redisstore"
+	"github.com/deploytokens/deploytokens/jwks"
+	"github.com/deploytokens/deploytokens/tokens"
+)
+
+// app is one running deploytokens: its parts, wired.
+type app struct {
+	cfg     Config
+	log     *slog.Logger
+	store   deploy.Store
+	keys    *tokens.Keys
+	signer  *jwks.Manager
+	service *deploy.Service
+	authn   *auth.Authenticator
+	echo    *echo.Echo
+	// adminToken is set when this start generated the admin token, so
+	// the caller can show it once.
+	adminTokenFile string
+}
+
+// openStore opens Redis when configured, else the embedded store.
+func openStore(ctx context.Context, cfg *Config) (deploy.Store, error) {
+	if cfg.RedisURL != "" {
+		return redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	return boltstore.Open(filepath.Join(cfg.DataDir, "deploytokens.db"))
+}
+
+// newApp builds every part from cfg (already validated).
+func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
+	a := &app{cfg: cfg, log: logger}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("--data-dir: %w", err)
+	}
+	var err error
+	if a.keys, err = openKeys(&cfg); err != nil {
+		return nil, err
+	}
+	if a.store, err = openStore(ctx, &cfg); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			a.store.Close()
+		}
+	}()
+	if err := checkSecret(ctx, a.store, a.keys); err != nil {
+		return nil, err
+	}
+	if a.signer, err = newSigner(ctx, &cfg, a.store, a.keys, logger); err != nil {
+		return nil, err
+	}
+	repos := &githttp.Repos{Root: cfg.ReposDir, GitBin: cfg.GitBin}
+	if err := os.MkdirAll(cfg.ReposDir, 0o700); err != nil {
+		return nil, fmt.Errorf("--repos-dir: %w", err)
+	}
+	a.service = &deploy.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger}
+	if err := a.bootstrapAdmin(ctx); err != nil {
+		return nil, err
+	}
+	limiter := &auth.Limiter{KV: a.store, Max: int64(cfg.AuthMaxFailures), Window: cfg.AuthWindow, Ban: cfg.AuthBan, Logger: logger}
+	a.authn = &auth.Authenticator{Store: a.store, Keys: a.keys, Logger: logger, Limiter: limiter}
+	a.echo = a.routes(repos)
+	ok = true
+	return a, nil
+}
+
+// newSigner opens the registry token signing keys, kept in the store and
+// sealed with the server secret.
+func newSigner(ctx context.Context, cfg *Config, store deploy.Store, keys *tokens.Keys, logger *slog.Logger) (*jwks.Manager, error) {
+	m, err := jwks.New(ctx, jwks.Config{
+		Alg: cfg.SigningAlg, KidFormat: cfg.KidFormat, X5C: cfg.X5C, KeyFile: cfg.SigningKeyFile,
+		Store: store, IsNotFound: func(err error) bool { return errors.Is(err, deploy.ErrNotFound) },
+		Sealer: keys, MaxTokenLifetime: cfg.TokenLifetime, Logger: logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	return m, nil
+}
+
+// openKeys reads (or on first start creates) the server secret and
+// derives the keys from it.
+func openKeys(cfg *Config) (*tokens.Keys, error) {
+	secret, err := loadOrCreateSecret(cfg.SecretFile, cfg.SecretFile == filepath.Join(cfg.DataDir, "secret"))
+	if err != nil {
+		return nil, err
+	}
+	keys, err := tokens.NewKeys(secret)
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file: %w", err)
+	}
+	return keys, nil
+}
+
+// loadOrCreateSecret reads the server secret, generating it (0600) on
+// first start when it lives at its default place in the data dir.
+func loadOrCreateSecret(path string, mayCreate bool) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) && mayCreate {
+		var raw [32]byte
+		rand.Read(raw[:])
+		b = []byte(hex.EncodeToString(raw[:]))
+		if err := writeNew(path, append(b, '\n')); err != nil {
+			if errors.Is(err, os.ErrExist) {
+				return loadOrCreateSecret(path, false)
+			}
+			return nil, fmt.Errorf("--secret-file: %w", err)
+		}
+		return b, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--secret-file (DEPLOYTOKENS_SECRET_FILE): %w", err)
+	}
+	b = []byte(strings.TrimSpace(string(b)))
+	if len(b) < tokens.MinServerSecretLen {
+		return nil, fmt.Errorf("--secret-file (DEPLOYTOKENS_SECRET_FILE): %s holds %d bytes, at least %d are needed", path, len(b), tokens.MinServerSecretLen)
+	}
+	return b, nil
+}
+
+// writeNew creates path with mode 0600 and data, durably; it fails when
+// path exists.
+func writeNew(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+const secretCheckKey = "meta:secret-check"
+
+// checkSecret refuses to run against a store created with another server
+// secret: every digest would miss and every token would look wrong.
+func checkSecret(ctx context.Context, s deploy.Store, k *tokens.Keys) error {
+	err := s.Create(ctx, secretCheckKey, []byte(k.Check()), 0)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, deploy.ErrConflict) {
+		return fmt.Errorf("store: %w", err)
+	}
+	have, err := s.Get(ctx, secretCheckKey)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if string(have) != k.Check() {
+		return errors.New("--secret-file (DEPLOYTOKENS_SECRET_FILE): this server secret differs from the one the store was created with; replicas sharing a store must share one secret file")
+	}
+	return nil
+}
+
+// bootstrapAdmin makes sure the admin user root exists and that the admin
+// token (configured, or generated once into the data dir) is its PAT.
+func (a *app) bootstrapAdmin(ctx context.Context) error {
+	root, err := a.store.UserByUsername(ctx, "root")
+	if errors.Is(err, deploy.ErrNotFound) {
+		root = deploy.User{Username: "root", Name: "Administrator", Admin: true, CreatedAt: time.Now().UTC()}
+		err = a.store.CreateUser(ctx, &root)
+		if errors.Is(err, deploy.ErrConflict) {
+			root, err = a.store.UserByUsername(ctx, "root")
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("admin user: %w", err)
+	}
+	token := a.cfg.AdminToken
+	if token == "" {
+		path := filepath.Join(a.cfg.DataDir, "admin-token")
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			token = strings.TrimSpace(string(b))
+		case errors.Is(err, os.ErrNotExist):
+			s, err := tokens.Generate(tokens.PersonalAT)
+			if err != nil {
+				return err
+			}
+			if err := writeNew(path, []byte(s.Reveal()+"\n")); err != nil {
+				return fmt.Errorf("admin token: %w", err)
+			}
+			token, a.adminTokenFile = s.Reveal(), path
+		default:
+			return fmt.Errorf("admin token: %w", err)
+		}
+	}
+	digest := a.keys.Digest(token)
+	if _, _, err := a.store.PATByDigest(ctx, digest); err == nil {
+		return nil
+	} else if !errors.Is(err, deploy.ErrNotFound) {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	pat := deploy.PersonalAccessToken{UserID: root.ID, Name: "admin token", Scopes: deploy.PATScopes, CreatedAt: time.Now().UTC(), Digest: digest}
+	if err := a.store.CreatePAT(ctx, &pat); err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	return nil
+}
+
+// clientAddr answers the address failures are counted against.
+func (a *app) clientAddr(r *http.Request) string {
+	return a.echo.IPExtractor(r)
+}
+
+func (a *app) routes(repos *githttp.Repos) *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.IPExtractor = echo.ExtractIPDirect()
+	if len(a.cfg.trustedProxies) > 0 {
+		var opts []echo.TrustOption
+		for _, p := range a.cfg.trustedProxies {
+			_, n, _ := net.ParseCIDR(p.String())
+			opts = append(opts, echo.TrustIPRange(n))
+		}
+		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
+	}
+	renderer := auth.Renderer{Realm: "deploytokens"}
+	e.HTTPErrorHandler = a.errorHandler(renderer)
+	e.Use(middleware.RequestID())
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+		a.log.Error("panic", "err", err, "path", c.Path(), "stack", string(stack))
+		return err
+	}}))
+	e.Use(middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogMethod: true, LogURIPath: true, LogLatency: true, LogRequestID: true, LogRemoteIP: true, LogError: true,
+		HandleError: true,
+		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			// The path only: query strings may carry refresh tokens.
+			attrs := []any{"method", v.Method, "path", v.URIPath, "status", v.Status, "latency", v.Latency, "request_id", v.RequestID, "remote_ip", v.RemoteIP}
+			if v.Error != nil && v.Status >= 500 {
+				attrs = append(attrs, "err", v.Error)
+			}
+			a.log.LogAttrs(c.Request().Context(), slog.LevelInfo, "request", toAttrs(attrs)...)
+			return nil
+		},
+	}))
+	e.GET("/-/health", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.GET("/-/readiness", func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		if err := a.store.Ping(ctx); err != nil {
+			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "message": "store unreachable"})
+		}
+		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+	})
+	e.GET("/-/jwks", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/json", a.signer.JWKS())
+	})
+
+	apiHandlers := &api.API{Service: a.service, Auth: a.authn, ExternalURL: a.cfg.externalURL}
+	apiHandlers.Register(e.Group("/api/v4"))
+
+	tokenService := &auth.TokenService{
+		Auth: a.authn, Service: a.service, Signer: a.signer, Name: a.cfg.RegistryService,
+		Issuer: a.cfg.RegistryIssuer, Lifetime: a.cfg.TokenLifetime, ClientAddr: a.clientAddr,
+	}
+	tokenService.Register(e)
+
+	gitAuth := &auth.GitAuthorizer{Auth: a.authn, Service: a.service, ClientAddr: a.clientAddr}
+	git := githttp.NewHandler(githttp.Config{
+		Repos: repos,
+		Authorize: func(r *http.Request, path string, op githttp.Op) (string, error) {
+			return gitAuth.Authorize(r, path, op == githttp.OpPush)
+		},
+		OnError: func(w http.ResponseWriter, r *http.Request, err error) {
+			if st := auth.StatusOf(err); st >= 500 {
+				a.log.Error("git", "path", r.URL.Path, "err", err)
+			}
+			renderer.WriteGit(w, err)
+		},
+		Logger: a.log,
+	})
+	e.Any("/*", func(c echo.Context) error {
+		if _, _, ok := githttp.ParsePath(c.Request().URL.Path); ok {
+			git.ServeHTTP(c.Response(), c.Request())
+			return nil
+		}
+		return echo.ErrNotFound
+	})
+	return e
+}
+
+func toAttrs(kv []any) []slog.Attr {
+	out := make([]slog.Attr, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		out = append(out, slog.Any(kv[i].(string), kv[i+1]))
+	}
+	return out
+}
+
+// errorHandler renders every handler error for its caller: the registry
+// error body under /jwt, plain text for git, {"message"} for the API.
+// 5xx bodies are generic; their details go to the log.
+func (a *app) errorHandler(rd auth.Renderer) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		path := c.Request().URL.Path
+		if strings.HasPrefix(path, "/jwt/") {
+			if auth.StatusOf(err) >= 500 {
+				a.log.Error("token request failed", "err", err, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+			}
+			rd.WriteRegistry(c.Response(), err)
+			return
+		}
+		status, msg := http.StatusInternalServerError, "500 Internal Server Error"
+		var de *deploy.Error
+		var he *echo.HTTPError
+		var ae *auth.Error
+		switch {
+		case errors.As(err, &de):
+			status, msg = de.Status, de.Message
+		case errors.As(err, &ae):
+			status, msg = ae.Status, ae.Message
+		case errors.As(err, &he):
+			status = he.Code
+			msg = fmt.Sprintf("%d %s", he.Code, http.StatusText(he.Code))
+		case errors.Is(err, deploy.ErrUnavailable):
+			status, msg = http.StatusServiceUnavailable, "503 Service Unavailable: the store is unreachable, retry later"
+		}
+		if status >= 500 {
+			a.log.Error("request failed", "err", err, "path", path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
+		}
+		if status == http.StatusUnauthorized {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="deploytokens"`)
+		}
+		if c.Request().Method == http.MethodHead {
+			c.NoContent(status)
+			return
+		}
+		c.JSON(status, map[string]string{"message": msg})
+	}
+}
+
+// serve runs the server on ln until ctx ends, then drains in-flight
+// requests for up to the shutdown timeout.
+func (a *app) serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	// Picks up key rotations made by other replicas.
+	go a.signer.Run(ctx)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if cerr := a.close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (a *app) close() error {
+	return a.store.Close()
+}
+

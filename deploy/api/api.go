@@ -1,0 +1,518 @@
+// Package api serves the maintainers' GitLab-compatible REST API at /api/v4
+// over deploy.Service: users, personal access tokens, projects, members and
+// deploy tokens, with GitLab's paths, field names, status codes and
+// pagination.
+package api
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/deploytokens/deploytokens/deploy"
+)
+
+// Authenticator answers the caller of an API request from its
+// PRIVATE-TOKEN or Authorization: Bearer header, or deploy.ErrUnauthorized.
+type Authenticator interface {
+	APIActor(ctx context.Context, r *http.Request, addr string) (*deploy.Actor, error)
+}
+
+// API holds what the handlers need.
+type API struct {
+	Service     *deploy.Service
+	Auth        Authenticator
+	ExternalURL *url.URL
+}
+
+type ctxKey struct{}
+
+// Register mounts the API's routes on g (the /api/v4 group).
+func (a *API) Register(g *echo.Group) {
+	g.Use(a.authenticate)
+	g.GET("/user", a.currentUser)
+	g.POST("/users", a.createUser)
+	g.POST("/users/:user_id/personal_access_tokens", a.createPAT)
+	g.GET("/projects", a.listProjects)
+	g.POST("/projects", a.createProject)
+	g.GET("/projects/:id", a.getProject)
+	g.DELETE("/projects/:id", a.deleteProject)
+	g.GET("/projects/:id/members", a.listMembers)
+	g.POST("/projects/:id/members", a.addMember)
+	g.PUT("/projects/:id/members/:user_id", a.editMember)
+	g.DELETE("/projects/:id/members/:user_id", a.removeMember)
+	g.GET("/projects/:id/deploy_tokens", a.listDeployTokens)
+	g.POST("/projects/:id/deploy_tokens", a.createDeployToken)
+	g.GET("/projects/:id/deploy_tokens/:token_id", a.getDeployToken)
+	g.DELETE("/projects/:id/deploy_tokens/:token_id", a.revokeDeployToken)
+	g.GET("/deploy_tokens", a.listAllDeployTokens)
+	g.Any("/*", func(echo.Context) error { return &deploy.Error{Status: 404, Message: "404 Not Found"} })
+}
+
+// authenticate finds the caller; reads need read_api or api, writes api.
+func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		actor, err := a.Auth.APIActor(c.Request().Context(), c.Request(), c.RealIP())
+		if err != nil {
+			return err
+		}
+		need := []string{deploy.ScopeAPI}
+		if c.Request().Method == http.MethodGet || c.Request().Method == http.MethodHead {
+			need = append(need, deploy.ScopeReadAPI)
+		}
+		if !slices.ContainsFunc(need, func(s string) bool { return slices.Contains(actor.Scopes, s) }) {
+			return deploy.ErrInsufficientAuth
+		}
+		c.Set("actor", actor)
+		return next(c)
+	}
+}
+
+func actor(c echo.Context) *deploy.Actor { return c.Get("actor").(*deploy.Actor) }
+
+func ctx(c echo.Context) context.Context { return c.Request().Context() }
+
+func rfc3339(t *time.Time) *string {
+	if t == nil {
+		return nil
+	}
+	s := t.UTC().Format("2006-01-02T15:04:05.000Z")
+	return &s
+}
+
+type userJSON struct {
+	ID        int64   `json:"id"`
+	Username  string  `json:"username"`
+	Name      string  `json:"name"`
+	State     string  `json:"state"`
+	IsAdmin   bool    `json:"is_admin"`
+	CreatedAt *string `json:"created_at"`
+	WebURL    string  `json:"web_url"`
+}
+
+func (a *API) user(u deploy.User) userJSON {
+	return userJSON{ID: u.ID, Username: u.Username, Name: u.Name, State: "active", IsAdmin: u.Admin, CreatedAt: rfc3339(&u.CreatedAt), WebURL: a.ExternalURL.JoinPath(u.Username).String()}
+}
+
+func (a *API) currentUser(c echo.Context) error {
+	return c.JSON(http.StatusOK, a.user(actor(c).User))
+}
+
+func (a *API) createUser(c echo.Context) error {
+	p, err := readParams(c)
+	if err != nil {
+		return err
+	}
+	var in deploy.CreateUserInput
+	if in.Username, err = p.str("username"); err != nil {
+		return err
+	}
+	if in.Name, err = p.str("name"); err != nil {
+		return err
+	}
+	if in.Admin, err = p.bool("admin"); err != nil {
+		return err
+	}
+	u, err := a.Service.CreateUser(ctx(c), actor(c), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, a.user(u))
+}
+
+type patJSON struct {
+	ID         int64    `json:"id"`
+	Name       string   `json:"name"`
+	Revoked    bool     `json:"revoked"`
+	CreatedAt  *string  `json:"created_at"`
+	Scopes     []string `json:"scopes"`
+	UserID     int64    `json:"user_id"`
+	Active     bool     `json:"active"`
+	ExpiresAt  *string  `json:"expires_at"`
+	LastUsedAt *string  `json:"last_used_at"`
+	Token      string   `json:"token,omitempty"`
+}
+
+func (a *API) createPAT(c echo.Context) error {
+	uid, err := pathID(c, "user_id", deploy.ErrUserNotFound)
+	if err != nil {
+		return err
+	}
+	p, err := readParams(c)
+	if err != nil {
+		return err
+	}
+	var in deploy.CreatePATInput
+	if in.Name, err = p.str("name"); err != nil {
+		return err
+	}
+	if in.Scopes, err = p.list("scopes"); err != nil {
+		return err
+	}
+	if in.ExpiresAt, err = p.str("expires_at"); err != nil {
+		return err
+	}
+	t, secret, err := a.Service.CreatePAT(ctx(c), actor(c), uid, in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, patJSON{
+		ID: t.ID, Name: t.Name, CreatedAt: rfc3339(&t.CreatedAt), Scopes: t.Scopes, UserID: t.UserID,
+		Active: true, ExpiresAt: rfc3339(t.ExpiresAt), Token: secret.Reveal(),
+	})
+}
+
+type projectJSON struct {
+	ID                int64   `json:"id"`
+	Name              string  `json:"name"`
+	Path              string  `json:"path"`
+	NameWithNamespace string  `json:"name_with_namespace"`
+	PathWithNamespace string  `json:"path_with_namespace"`
+	Visibility        string  `json:"visibility"`
+	HTTPURLToRepo     string  `json:"http_url_to_repo"`
+	WebURL            string  `json:"web_url"`
+	CreatedAt         *string `json:"created_at"`
+	CreatorID         int64   `json:"creator_id"`
+}
+
+func (a *API) project(p deploy.Project) projectJSON {
+	return projectJSON{
+		ID: p.ID, Name: p.Path, Path: p.Path, PathWithNamespace: p.PathWithNamespace,
+		NameWithNamespace: strings.ReplaceAll(p.PathWithNamespace, "/", " / "),
+		Visibility:        string(p.Visibility), HTTPURLToRepo: a.ExternalURL.JoinPath(p.PathWithNamespace + ".git").String(),
+		WebURL: a.ExternalURL.JoinPath(p.PathWithNamespace).String(), CreatedAt: rfc3339(&p.CreatedAt), CreatorID: p.CreatorID,
+	}
+}
+
+func (a *API) listProjects(c echo.Context) error {
+	ps, err := a.Service.VisibleProjects(ctx(c), actor(c))
+	if err != nil {
+		return err
+	}
+	return paginate(c, ps, a.project)
+}
+
+func (a *API) createProject(c echo.Context) error {
+	p, err := readParams(c)
+	if err != nil {
+		return err
+	}
+	var in deploy.CreateProjectInput
+	if in.Path, err = p.str("path"); err != nil {
+		return err
+	}
+	if in.Path == "" {
+		// GitLab derives the path from name when only name is given.
+		if in.Path, err = p.str("name"); err != nil {
+			return err
+		}
+	}
+	if in.NamespacePath, err = p.str("namespace_path"); err != nil {
+		return err
+	}
+	if in.Visibility, err = p.str("visibility"); err != nil {
+		return err
+	}
+	proj, err := a.Service.CreateProject(ctx(c), actor(c), in)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, a.project(proj))
+}
+
+func (a *API) getProject(c echo.Context) error {
+	ref, err := projectRef(c)
+	if err != nil {
+		return err
+	}
+	p, _, err := a.Service.ProjectFor(ctx(c), actor(c), ref, 0)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a.project(p))
+}
+
+func (a *API) deleteProject(c echo.Context) error {
+	ref, err := projectRef(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Service.DeleteProject(ctx(c), actor(c), ref); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{"message": "202 Accepted"})
+}
+
+type memberJSON struct {
+	userJSON
+	AccessLevel int `json:"access_level"`
+}
+
+func (a *API) member(m deploy.MemberView) memberJSON {
+	j := memberJSON{userJSON: a.user(m.User), AccessLevel: int(m.AccessLevel)}
+	j.CreatedAt = rfc3339(&m.CreatedAt)
+	return j
+}
+
+func (a *API) listMembers(c echo.Context) error {
+	ref, err := projectRef(c)
+	if err != nil {
+		return err
+	}
+	ms, err := a.Service.ListMembers(ctx(c), actor(c), ref)
+	if err != nil {
+		return err
+	}
+	return paginate(c, ms, a.member)
+}
+
+func (a *API) addMember(c echo.Context) error  { return a.setMember(c, true) }
+func (a *API) editMember(c echo.Context) error { return a.setMember(c, false) }
+
+func (a *API) setMember(c echo.Context, create bool) error {
+	ref, err := projectRef(c)
+	if err != nil {
+		return err
+	}
+	p, err := readParams(c)
+	if err != nil {
+		return err
+	}
+	var uid int64
+	if create {
+		if uid, err = p.int("user_id", 0); err != nil {
+			return err
+		}
+		if uid <= 0 {
+			return deploy.Invalid("user_id", "is missing")
+		}
+	} else if uid, err = pathID(c, "user_id", deploy.ErrMemberNotFound); err != nil {
+		return err
+	}
+	level, err := p.int("access_level", 0)
+	if err != nil {
+		return err
+	}
+	if !p.has("access_level") {
+		return deploy.Invalid("access_level", "is missing")
+	}
+	m, err := a.Service.SetMember(ctx(c), actor(c), ref, uid, deploy.AccessLevel(level), create)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if create {
+		status = http.StatusCreated
+	}
+	return c.JSON(status, a.member(m))
+}
+
+func (a *API) removeMember(c echo.Context) error {
+	ref, err := projectRef(c)
+	if err != nil {
+		return err
+	}
+	uid, err := pathID(c, "user_id", deploy.ErrMemberNotFound)
+	if err != nil {
+		return err
+	}
+	if err := a.Service.RemoveMember(ctx(c), actor(c), ref, uid); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// DeployTokenJSON is a deploy token as GitLab's API shows it.
+type DeployTokenJSON struct {
+	ID        int64    `json:"id"`
+	Name      string   `json:"name"`
+	Username  string   `json:"username"`
+	ExpiresAt *string  `json:"expires_at"`
+	Revoked   bool     `json:"revoked"`
+	Expired   bool     `json:"expired"`
+	Scopes    []string `json:"scopes"`
+	Token     string   `json:"token,omitempty"`
+}
+
+func (a *API) deployToken(t deploy.DeployToken) DeployTokenJSON {
+	return DeployTokenJSON{
+		ID: t.ID, Name: t.Name, Username: t.Username, ExpiresAt: rfc3339(t.ExpiresAt),
+		Revoked: t.Revoked, Expired: t.Expired(a.Service.Clock()), Scopes: t.Scopes,
+	}
+}
+
+func activeParam(c echo.Context) (bool, error) {
+	v := c.QueryParam("active")
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, deploy.Invalid("active", "must be true or false")
+	}
+	return b, nil
+}
+
+func (a *API) listDeployTokens(c echo.Context) error {
+	ref, err := projectRef(c)
+	if err != nil {
+		return err
+	}
+	active, err := activeParam(c)
+	if err != nil {
+		return err
+	}
+	ts, err := a.Service.ListDeployTokens(ctx(c), actor(c), ref, active)
+	if err != nil {
+		return err
+	}
+	return paginate(c, ts, a.deployToken)
+}
+
+func (a *API) listAllDeployTokens(c echo.Context) error {
+	active, err := activeParam(c)
+	if err != nil {
+		return err
+	}
+	ts, err := a.Service.ListAllDeployTokens(ctx(c), actor(c), active)
+	if err != nil {
+		return err
+	}
+	return paginate(c, ts, a.deployToken)
+}
+
+func (a *API) getDeployToken(c echo.Context) error {
+	ref, err := projectRef(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c, "token_id", deploy.ErrTokenNotFound)
+	if err != nil {
+		return err
+	}
+	t, err := a.Service.DeployToken(ctx(c), actor(c), ref, id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, a.deployToken(t))
+}
+
+func (a *API) createDeployToken(c echo.Context) error {
+	ref, err := projectRef(c)
+	if err != nil {
+		return err
+	}
+	p, err := readParams(c)
+	if err != nil {
+		return err
+	}
+	var in deploy.CreateDeployTokenInput
+	if in.Name, err = p.str("name"); err != nil {
+		return err
+	}
+	if in.Username, err = p.str("username"); err != nil {
+		return err
+	}
+	if in.Scopes, err = p.list("scopes"); err != nil {
+		return err
+	}
+	if in.ExpiresAt, err = p.str("expires_at"); err != nil {
+		return err
+	}
+	t, secret, err := a.Service.CreateDeployToken(ctx(c), actor(c), ref, in)
+	if err != nil {
+		return err
+	}
+	j := a.deployToken(t)
+	j.Token = secret.Reveal()
+	return c.JSON(http.StatusCreated, j)
+}
+
+func (a *API) revokeDeployToken(c echo.Context) error {
+	ref, err := projectRef(c)
+	if err != nil {
+		return err
+	}
+	id, err := pathID(c, "token_id", deploy.ErrTokenNotFound)
+	if err != nil {
+		return err
+	}
+	if err := a.Service.RevokeDeployToken(ctx(c), actor(c), ref, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// paginate answers one page of items with GitLab's pagination headers.
+func paginate[T, J any](c echo.Context, items []T, view func(T) J) error {
+	page, err := pageParam(c, "page", 1, 0)
+	if err != nil {
+		return err
+	}
+	perPage, err := pageParam(c, "per_page", 20, 100)
+	if err != nil {
+		return err
+	}
+	total := len(items)
+	start := min((page-1)*perPage, total)
+	end := min(start+perPage, total)
+	out := make([]J, 0, end-start)
+	for _, it := range items[start:end] {
+		out = append(out, view(it))
+	}
+	h := c.Response().Header()
+	totalPages := max(1, (total+perPage-1)/perPage)
+	h.Set("X-Total", strconv.Itoa(total))
+	h.Set("X-Total-Pages", strconv.Itoa(totalPages))
+	h.Set("X-Page", strconv.Itoa(page))
+	h.Set("X-Per-Page", strconv.Itoa(perPage))
+	h.Set("X-Next-Page", "")
+	h.Set("X-Prev-Page", "")
+	links := []string{}
+	link := func(p int, rel string) string {
+		u := *c.Request().URL
+		q := u.Query()
+		q.Set("page", strconv.Itoa(p))
+		q.Set("per_page", strconv.Itoa(perPage))
+		u.RawQuery = q.Encode()
+		return fmt.Sprintf(`<%s>; rel="%s"`, u.RequestURI(), rel)
+	}
+	if page < totalPages {
+		h.Set("X-Next-Page", strconv.Itoa(page+1))
+		links = append(links, link(page+1, "next"))
+	}
+	if page > 1 {
+		h.Set("X-Prev-Page", strconv.Itoa(page-1))
+		links = append(links, link(page-1, "prev"))
+	}
+	links = append(links, link(1, "first"), link(totalPages, "last"))
+	h.Set("Link", strings.Join(links, ", "))
+	return c.JSON(http.StatusOK, out)
+}
+
+// pageParam reads a positive page parameter; values over limit (when
+// limit > 0) are lowered to it, as GitLab does with per_page.
+func pageParam(c echo.Context, name string, def, limit int) (int, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, deploy.Invalid(name, "must be a positive integer")
+	}
+	if limit > 0 && n > limit {
+		n = limit
+	}
+	if n > 1<<20 {
+		n = 1 << 20
+	}
+	return n, nil
+}

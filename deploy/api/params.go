@@ -1,0 +1,165 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/deploytokens/deploytokens/deploy"
+)
+
+// maxBody bounds request bodies; the API's inputs are small.
+const maxBody = 1 << 20
+
+// params are a request's fields, from a JSON body, a form body or the query
+// string, as GitLab accepts all three.
+type params struct {
+	json map[string]json.RawMessage
+	form url.Values
+}
+
+func readParams(c echo.Context) (*params, error) {
+	r := c.Request()
+	p := &params{form: url.Values{}}
+	for k, v := range r.URL.Query() {
+		p.form[k] = v
+	}
+	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodDelete {
+		return p, nil
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body could not be read"}
+	}
+	if len(body) > maxBody {
+		return nil, &deploy.Error{Status: http.StatusRequestEntityTooLarge, Message: "request body is too large"}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return p, nil
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	switch ct {
+	case "application/json", "":
+		dec := json.NewDecoder(bytes.NewReader(body))
+		if err := dec.Decode(&p.json); err != nil || dec.More() {
+			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid JSON object"}
+		}
+	case "application/x-www-form-urlencoded":
+		form, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid form"}
+		}
+		for k, v := range form {
+			p.form[k] = append(p.form[k], v...)
+		}
+	default:
+		return nil, &deploy.Error{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json or application/x-www-form-urlencoded"}
+	}
+	return p, nil
+}
+
+// str answers a string field; JSON numbers and booleans are taken as text.
+func (p *params) str(name string) (string, error) {
+	if raw, ok := p.json[name]; ok {
+		var s string
+		if err := json.Unmarshal(raw, &s); err == nil {
+			return s, nil
+		}
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err == nil {
+			return n.String(), nil
+		}
+		var b bool
+		if err := json.Unmarshal(raw, &b); err == nil {
+			return strconv.FormatBool(b), nil
+		}
+		if string(raw) == "null" {
+			return "", nil
+		}
+		return "", deploy.Invalid(name, "must be a string")
+	}
+	return p.form.Get(name), nil
+}
+
+// list answers an array field, given as a JSON array, a JSON string,
+// repeated form fields (name or name[]) or a comma-separated value.
+func (p *params) list(name string) ([]string, error) {
+	if raw, ok := p.json[name]; ok {
+		var l []string
+		if err := json.Unmarshal(raw, &l); err == nil {
+			return l, nil
+		}
+		s, err := p.str(name)
+		if err != nil {
+			return nil, deploy.Invalid(name, "must be an array of strings or a comma-separated string")
+		}
+		return []string{s}, nil
+	}
+	return append(p.form[name], p.form[name+"[]"]...), nil
+}
+
+func (p *params) has(name string) bool {
+	_, inJSON := p.json[name]
+	return inJSON || p.form.Has(name)
+}
+
+// int answers an integer field; missing answers def.
+func (p *params) int(name string, def int64) (int64, error) {
+	if !p.has(name) {
+		return def, nil
+	}
+	s, err := p.str(name)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		return 0, deploy.Invalid(name, "must be an integer")
+	}
+	return n, nil
+}
+
+// bool answers a boolean field; missing answers false.
+func (p *params) bool(name string) (bool, error) {
+	if !p.has(name) {
+		return false, nil
+	}
+	s, err := p.str(name)
+	if err != nil {
+		return false, err
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		return false, deploy.Invalid(name, "must be true or false")
+	}
+	return b, nil
+}
+
+// pathID parses a numeric path parameter.
+func pathID(c echo.Context, name string, notFound error) (int64, error) {
+	id, err := strconv.ParseInt(c.Param(name), 10, 64)
+	if err != nil {
+		return 0, deploy.Invalid(name, "must be a positive integer")
+	}
+	if id <= 0 {
+		return 0, notFound
+	}
+	return id, nil
+}
+
+// projectRef answers the :id path parameter, URL-decoded.
+func projectRef(c echo.Context) (string, error) {
+	ref, err := url.PathUnescape(c.Param("id"))
+	if err != nil || ref == "" {
+		return "", deploy.Invalid("id", "must be a project id or a URL-encoded path")
+	}
+	return ref, nil
+}
+

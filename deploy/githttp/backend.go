@@ -1,0 +1,218 @@
+package githttp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The backend runs git http-backend as a CGI program. It does not use
+// net/http/cgi because that handler (as of Go 1.26) refuses chunked request
+// bodies, which git sends for every push larger than http.postBuffer; kills
+// the child only when writing to the client fails, not when the client goes
+// away while git is busy; kills only http-backend and not the upload-pack or
+// pack-objects under it; and lets net/http discard an unread request body
+// once the response starts, while http-backend sends its headers before
+// receive-pack reads the push.
+
+// waitDelay bounds how long a killed backend may keep its pipes open
+// before they are closed under it.
+const waitDelay = 5 * time.Second
+
+// maxStderr caps how much of the backend's stderr is kept for the log.
+const maxStderr = 8 << 10
+
+// errClientGone marks a response that ended because the client left.
+var errClientGone = errors.New("client went away")
+
+func (h *handler) serveBackend(w http.ResponseWriter, r *http.Request, canonical string, req gitRequest) {
+	rc := http.NewResponseController(w)
+	// http-backend writes its headers before receive-pack reads the
+	// request body, so HTTP/1.1 must keep the body readable after the
+	// response has started. Not supported means a writer that does not
+	// care (HTTP/2 always allows it).
+	_ = rc.EnableFullDuplex()
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+
+	log := h.cfg.Logger.With("project", canonical, "op", req.op, "route", req.route)
+	absRoot, err := h.cfg.Repos.absRoot()
+	if err != nil {
+		h.cfg.OnError(w, r, err)
+		return
+	}
+
+	cmd := exec.CommandContext(ctx, h.cfg.Repos.gitBin(), "http-backend")
+	cmd.Dir = absRoot
+	cmd.Env = append(baseEnv(), backendEnv(r, absRoot, canonical, req)...)
+	cmd.WaitDelay = waitDelay
+	ownProcessGroup(cmd)
+	if r.ContentLength != 0 {
+		// exec copies the body into the pipe as the backend reads it, so
+		// a push streams; -1 (chunked) leaves CONTENT_LENGTH unset and
+		// http-backend reads to the end.
+		cmd.Stdin = r.Body
+	}
+	stderr := &limitedBuffer{max: maxStderr}
+	cmd.Stderr = stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		h.cfg.OnError(w, r, fmt.Errorf("git http-backend: %w", err))
+		return
+	}
+	if err := cmd.Start(); err != nil {
+		h.cfg.OnError(w, r, fmt.Errorf("git http-backend: %w", err))
+		return
+	}
+
+	respErr := h.relay(w, rc, r, stdout)
+	if respErr != nil {
+		// Kill the whole process group now rather than wait for git to
+		// notice a closed pipe, which it may not do while packing.
+		cancel()
+	}
+	waitErr := cmd.Wait()
+	if h.cfg.backendExited != nil {
+		h.cfg.backendExited(cmd.Process.Pid, waitErr)
+	}
+
+	switch {
+	case respErr != nil && (errors.Is(respErr, errClientGone) || r.Context().Err() != nil):
+		log.Info("githttp: client went away; backend stopped", "err", respErr)
+	case respErr != nil:
+		log.Error("githttp: backend response", "err", respErr, "exit", waitErr, "stderr", stderr.String())
+	case waitErr != nil:
+		log.Warn("githttp: git http-backend failed", "err", waitErr, "stderr", stderr.String())
+	case stderr.Len() > 0:
+		log.Warn("githttp: git http-backend stderr", "stderr", stderr.String())
+	}
+}
+
+// relay turns the backend's CGI response into the HTTP response, streaming
+// the body with a flush after every read so progress reaches the client.
+func (h *handler) relay(w http.ResponseWriter, rc *http.ResponseController, r *http.Request, stdout io.Reader) error {
+	br := bufio.NewReaderSize(stdout, 32<<10)
+	hdr, err := textproto.NewReader(br).ReadMIMEHeader()
+	if err != nil {
+		if r.Context().Err() != nil {
+			return errClientGone
+		}
+		h.cfg.OnError(w, r, fmt.Errorf("git http-backend: reading headers: %w", err))
+		return err
+	}
+	status := http.StatusOK
+	if s := hdr.Get("Status"); s != "" {
+		code, _, _ := strings.Cut(s, " ")
+		n, err := strconv.Atoi(code)
+		if err != nil || n < 100 || n > 999 {
+			h.cfg.OnError(w, r, fmt.Errorf("git http-backend: bad status %q", s))
+			return fmt.Errorf("bad status %q", s)
+		}
+		status = n
+	}
+	hdr.Del("Status")
+	for k, v := range hdr {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(status)
+	if err := flush(rc); err != nil {
+		return err
+	}
+
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := br.Read(buf)
+		if n > 0 {
+			if _, err := w.Write(buf[:n]); err != nil {
+				return fmt.Errorf("%w: %w", errClientGone, err)
+			}
+			if err := flush(rc); err != nil {
+				return err
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return fmt.Errorf("reading backend output: %w", rerr)
+		}
+	}
+}
+
+func flush(rc *http.ResponseController) error {
+	if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return fmt.Errorf("%w: %w", errClientGone, err)
+	}
+	return nil
+}
+
+// backendEnv is the CGI environment for one request. Headers are passed
+// one by one instead of as HTTP_* wholesale, so a client cannot set
+// variables git reads.
+func backendEnv(r *http.Request, absRoot, canonical string, req gitRequest) []string {
+	env := []string{
+		"GATEWAY_INTERFACE=CGI/1.1",
+		"SERVER_PROTOCOL=" + r.Proto,
+		"REQUEST_METHOD=" + r.Method,
+		"GIT_PROJECT_ROOT=" + absRoot,
+		"PATH_INFO=" + backendPathInfo(canonical, req.route),
+		"GIT_HTTP_EXPORT_ALL=1",
+		// Access is Authorize's decision alone: enable both services
+		// whatever the repository's config says, and never serve files.
+		"GIT_CONFIG_COUNT=3",
+		"GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
+		"GIT_CONFIG_KEY_1=http.uploadpack", "GIT_CONFIG_VALUE_1=true",
+		"GIT_CONFIG_KEY_2=http.getanyfile", "GIT_CONFIG_VALUE_2=false",
+	}
+	if req.route == routeInfoRefs {
+		env = append(env, "QUERY_STRING=service="+req.service)
+	} else {
+		env = append(env, "QUERY_STRING=")
+	}
+	if r.ContentLength >= 0 {
+		env = append(env, "CONTENT_LENGTH="+strconv.FormatInt(r.ContentLength, 10))
+	}
+	if v := r.Header.Get("Content-Type"); v != "" {
+		env = append(env, "CONTENT_TYPE="+v)
+	}
+	// http-backend inflates gzip request bodies itself.
+	if v := r.Header.Get("Content-Encoding"); v != "" {
+		env = append(env, "HTTP_CONTENT_ENCODING="+v)
+	}
+	if v := r.Header.Get("Git-Protocol"); v != "" && len(v) <= 1024 {
+		env = append(env, "GIT_PROTOCOL="+v)
+	}
+	if u := remoteUser(r); u != "" {
+		env = append(env, "REMOTE_USER="+u)
+	}
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		env = append(env, "REMOTE_ADDR="+host)
+	}
+	return env
+}
+
+// limitedBuffer keeps the first max bytes written to it and drops the rest.
+type limitedBuffer struct {
+	max int
+	buf []byte
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - len(b.buf); room > 0 {
+		b.buf = append(b.buf, p[:min(room, len(p))]...)
+	}
+	return len(p), nil
+}
+
+func (b *limitedBuffer) Len() int       { return len(b.buf) }
+func (b *limitedBuffer) String() string { return strings.TrimSpace(string(b.buf)) }

@@ -1,0 +1,193 @@
+package githttp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Op is what a request wants to do with a repository.
+type Op int
+
+// Operations on a repository.
+const (
+	// OpFetch is clone, fetch and pull: info/refs?service=git-upload-pack
+	// and POST git-upload-pack.
+	OpFetch Op = iota + 1
+	// OpPush is push: info/refs?service=git-receive-pack and POST
+	// git-receive-pack.
+	OpPush
+)
+
+// String names the operation for logs.
+func (o Op) String() string {
+	switch o {
+	case OpFetch:
+		return "fetch"
+	case OpPush:
+		return "push"
+	}
+	return fmt.Sprintf("Op(%d)", int(o))
+}
+
+// Config configures the handler NewHandler returns.
+type Config struct {
+	// Repos holds the repositories. Required.
+	Repos *Repos
+	// Authorize decides whether r may do op on the project at projectPath,
+	// as written in the URL without ".git" (already checked by
+	// ValidProjectPath, not yet looked up on disk). It returns the
+	// canonical project path, whose repository is then served, or an
+	// error for OnError to render. Required.
+	Authorize func(r *http.Request, projectPath string, op Op) (canonicalPath string, err error)
+	// OnError writes the response for an error: Authorize's own errors,
+	// errors wrapping ErrNotFound (no such route or repository; render
+	// 404), and any other error (render 500 without details). Git shows a
+	// text/plain body of an info/refs error to the user as "remote: ...".
+	// Nil means DefaultOnError.
+	OnError func(w http.ResponseWriter, r *http.Request, err error)
+	// Logger receives the backend's failures and stderr. Nil means
+	// slog.Default().
+	Logger *slog.Logger
+
+	// backendExited, when set by tests, is told each backend's process id
+	// and the result of waiting for it.
+	backendExited func(pid int, err error)
+}
+
+// NewHandler returns the smart HTTP handler for the repositories in
+// cfg.Repos. It serves /<namespace>/<project>[.git]/info/refs?service=...,
+// POST .../git-upload-pack and POST .../git-receive-pack at the root of its
+// URL space, and everything else as ErrNotFound. It panics if cfg.Repos or
+// cfg.Authorize is nil, which is a wiring mistake.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Repos == nil || cfg.Authorize == nil {
+		panic("githttp: NewHandler needs Repos and Authorize")
+	}
+	if cfg.OnError == nil {
+		cfg.OnError = DefaultOnError
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &handler{cfg: cfg}
+}
+
+// DefaultOnError writes a plain-text 404 for errors wrapping ErrNotFound and
+// a plain-text 500 for every other error.
+func DefaultOnError(w http.ResponseWriter, _ *http.Request, err error) {
+	code := http.StatusInternalServerError
+	if errors.Is(err, ErrNotFound) {
+		code = http.StatusNotFound
+	}
+	http.Error(w, http.StatusText(code), code)
+}
+
+type handler struct {
+	cfg Config
+}
+
+// gitRequest is a request that passed routing and path syntax checks.
+type gitRequest struct {
+	project string // as written in the URL, without .git
+	route   string // routeInfoRefs, routeUploadPack or routeReceivePack
+	service string // git-upload-pack or git-receive-pack
+	op      Op
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Nothing here may be cached, errors included; these are the headers
+	// git http-backend sends with its own responses.
+	setNoCache(w.Header())
+
+	req, ok := parseRequest(r)
+	if !ok {
+		h.cfg.OnError(w, r, fmt.Errorf("%w: no git route at %q", ErrNotFound, r.URL.Path))
+		return
+	}
+	canonical, err := h.cfg.Authorize(r, req.project, req.op)
+	if err != nil {
+		h.cfg.OnError(w, r, err)
+		return
+	}
+	if err := ValidProjectPath(canonical); err != nil {
+		// Authorize answered a path we cannot serve: a bug or bad data
+		// on the auth side, so 500 rather than 404.
+		h.cfg.Logger.Error("githttp: authorize returned an invalid canonical path",
+			"project", req.project, "canonical", canonical, "err", err)
+		h.cfg.OnError(w, r, fmt.Errorf("authorize returned invalid canonical path: %w", err))
+		return
+	}
+	if _, err := h.cfg.Repos.Dir(canonical); err != nil {
+		h.cfg.OnError(w, r, err)
+		return
+	}
+	h.serveBackend(w, r, canonical, req)
+}
+
+// parseRequest maps a request onto a smart HTTP route. Only the escaped
+// form of the path is trusted: a path with any percent-encoding (%2e%2e,
+// %2f, %00, ...) or a character that needs one is refused, which no git
+// client sends for a valid project path.
+func parseRequest(r *http.Request) (gitRequest, bool) {
+	if r.URL.EscapedPath() != r.URL.Path {
+		return gitRequest{}, false
+	}
+	project, route, ok := ParsePath(r.URL.Path)
+	if !ok {
+		return gitRequest{}, false
+	}
+	req := gitRequest{project: project, route: route}
+	switch {
+	case route == routeInfoRefs && r.Method == http.MethodGet:
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return gitRequest{}, false
+		}
+		// Without service= this is the dumb protocol, which we do not
+		// serve.
+		req.service = q.Get("service")
+	case route == routeUploadPack && r.Method == http.MethodPost,
+		route == routeReceivePack && r.Method == http.MethodPost:
+		req.service = route
+	default:
+		return gitRequest{}, false
+	}
+	switch req.service {
+	case "git-upload-pack":
+		req.op = OpFetch
+	case "git-receive-pack":
+		req.op = OpPush
+	default:
+		return gitRequest{}, false
+	}
+	return req, true
+}
+
+// backendPathInfo is the PATH_INFO given to http-backend; it is built from
+// the canonical path only, never from the request's path.
+func backendPathInfo(canonical, route string) string {
+	return "/" + canonical + ".git/" + route
+}
+
+func setNoCache(h http.Header) {
+	h.Set("Expires", "Fri, 01 Jan 1980 00:00:00 GMT")
+	h.Set("Pragma", "no-cache")
+	h.Set("Cache-Control", "no-cache, max-age=0, must-revalidate")
+}
+
+// remoteUser is the Basic auth user name, if it is safe to put into an
+// environment variable; http-backend records it as the pusher in reflogs.
+func remoteUser(r *http.Request) string {
+	u, _, ok := r.BasicAuth()
+	if !ok || u == "" || len(u) > 255 {
+		return ""
+	}
+	if strings.ContainsFunc(u, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+		return ""
+	}
+	return u
+}

@@ -1,0 +1,184 @@
+package githttp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// ErrNotFound is returned (wrapped) for a repository that does not exist, is
+// not a directory, or lies outside the root; the handler also uses it for
+// requests that are not git routes. Render it as 404.
+var ErrNotFound = errors.New("repository not found")
+
+// Repos manages bare repositories under Root, one per project path:
+// <Root>/<path>.git.
+//
+// Every file system access goes through an os.Root, so a symbolic link that
+// points out of Root (or any absolute symbolic link) makes the repository
+// not found rather than reaching outside.
+type Repos struct {
+	// Root is the directory holding the repositories. It must exist.
+	Root string
+	// GitBin is the git executable; empty means "git" from PATH.
+	GitBin string
+	// DefaultBranch is the branch HEAD names in a new repository; empty
+	// means "main".
+	DefaultBranch string
+}
+
+// Create makes the bare repository for projectPath and any parent
+// directories. Calling it for an existing repository is safe: git init only
+// adds what is missing and the config is set again.
+func (r *Repos) Create(ctx context.Context, projectPath string) error {
+	if err := ValidProjectPath(projectPath); err != nil {
+		return err
+	}
+	root, abs, err := r.open()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+
+	rel := projectPath + ".git"
+	// Make the directories through the os.Root so a symbolic link in the
+	// way cannot make us create them elsewhere; only then let git, which
+	// follows any path, at the directory.
+	if err := root.MkdirAll(filepath.Dir(rel), 0o750); err != nil {
+		return fmt.Errorf("create %s: %w", projectPath, err)
+	}
+	if err := root.Mkdir(rel, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create %s: %w", projectPath, err)
+	}
+	if fi, err := root.Stat(rel); err != nil {
+		return fmt.Errorf("create %s: %w", projectPath, err)
+	} else if !fi.IsDir() {
+		return fmt.Errorf("create %s: %s is not a directory", projectPath, rel)
+	}
+
+	dir := filepath.Join(abs, filepath.FromSlash(rel))
+	branch := r.DefaultBranch
+	if branch == "" {
+		branch = "main"
+	}
+	if err := r.git(ctx, "init", "--bare", "--quiet", "--initial-branch="+branch, dir); err != nil {
+		return fmt.Errorf("create %s: %w", projectPath, err)
+	}
+	// The handler authorizes pushes itself and forces this on for
+	// http-backend anyway; setting it here keeps the repository correct
+	// when served by a stock git http-backend too.
+	if err := r.git(ctx, "--git-dir="+dir, "config", "http.receivepack", "true"); err != nil {
+		return fmt.Errorf("create %s: %w", projectPath, err)
+	}
+	return nil
+}
+
+// Remove deletes the repository of projectPath. A missing repository is not
+// an error. Parent group directories stay.
+func (r *Repos) Remove(projectPath string) error {
+	if err := ValidProjectPath(projectPath); err != nil {
+		return err
+	}
+	root, _, err := r.open()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	if err := root.RemoveAll(projectPath + ".git"); err != nil {
+		return fmt.Errorf("remove %s: %w", projectPath, err)
+	}
+	return nil
+}
+
+// Dir returns the absolute directory of the repository of projectPath after
+// checking that the path is valid, that the directory exists and that it
+// does not leave Root, symbolic links included. Its errors wrap
+// ErrInvalidPath or ErrNotFound.
+func (r *Repos) Dir(projectPath string) (string, error) {
+	if err := ValidProjectPath(projectPath); err != nil {
+		return "", err
+	}
+	root, abs, err := r.open()
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	rel := projectPath + ".git"
+	fi, err := root.Stat(rel)
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrNotFound, projectPath, err)
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("%w: %s is not a directory", ErrNotFound, projectPath)
+	}
+	return filepath.Join(abs, filepath.FromSlash(rel)), nil
+}
+
+// open opens Root as an os.Root and also returns its absolute path, which
+// git needs.
+func (r *Repos) open() (*os.Root, string, error) {
+	abs, err := r.absRoot()
+	if err != nil {
+		return nil, "", err
+	}
+	root, err := os.OpenRoot(abs)
+	if err != nil {
+		return nil, "", fmt.Errorf("repos: %w", err)
+	}
+	return root, abs, nil
+}
+
+func (r *Repos) absRoot() (string, error) {
+	if r.Root == "" {
+		return "", errors.New("repos: empty root")
+	}
+	abs, err := filepath.Abs(r.Root)
+	if err != nil {
+		return "", fmt.Errorf("repos: %w", err)
+	}
+	return abs, nil
+}
+
+func (r *Repos) gitBin() string {
+	if r.GitBin == "" {
+		return "git"
+	}
+	return r.GitBin
+}
+
+// git runs one git command and puts its output into the error if it fails.
+func (r *Repos) git(ctx context.Context, args ...string) error {
+	cmd := exec.CommandContext(ctx, r.gitBin(), args...)
+	cmd.Env = baseEnv()
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("git %s: %w: %s", args[0], err, strings.TrimSpace(out.String()))
+	}
+	return nil
+}
+
+// inheritedEnv lists the variables git may take from the server's
+// environment. Everything else, GIT_DIR and friends in particular, is left
+// out so it cannot point git at another repository.
+var inheritedEnv = []string{
+	"PATH", "HOME", "TMPDIR", "LANG", "LC_ALL",
+	"GIT_EXEC_PATH", "GIT_CONFIG_NOSYSTEM", "GIT_CONFIG_SYSTEM", "GIT_CONFIG_GLOBAL",
+}
+
+func baseEnv() []string {
+	env := make([]string, 0, len(inheritedEnv))
+	for _, k := range inheritedEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}

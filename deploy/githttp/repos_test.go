@@ -1,0 +1,138 @@
+package githttp
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestRepos(t *testing.T) {
+	requireGit(t)
+	env := gitEnv(t)
+	base := t.TempDir()
+	root := filepath.Join(base, "repos")
+	outside := filepath.Join(base, "outside")
+	for _, d := range []string{root, outside, filepath.Join(outside, "p.git")} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	repos := &Repos{Root: root}
+	ctx := t.Context()
+
+	// Links inside Root: one that stays in, two that leave.
+	if err := os.MkdirAll(filepath.Join(root, "in"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{
+		"alias":    "in",                  // group alias inside Root
+		"out":      "../outside",          // group leading out
+		"abs":      outside,               // absolute group link
+		"in/x.git": "../../outside/p.git", // repository leading out
+	} {
+		if err := os.Symlink(target, filepath.Join(root, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(root, "in", "file.git"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("create nested and idempotent", func(t *testing.T) {
+		for range 2 {
+			if err := repos.Create(ctx, "a/b/c/project"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dir, err := repos.Dir("a/b/c/project")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := filepath.Join(root, "a", "b", "c", "project.git"); dir != want {
+			t.Errorf("Dir = %q, want %q", dir, want)
+		}
+		if got := mustGit(t, env, dir, "rev-parse", "--is-bare-repository"); got != "true" {
+			t.Errorf("is-bare-repository = %s", got)
+		}
+		if got := mustGit(t, env, dir, "config", "http.receivepack"); got != "true" {
+			t.Errorf("http.receivepack = %s", got)
+		}
+		if got := mustGit(t, env, dir, "symbolic-ref", "HEAD"); got != "refs/heads/main" {
+			t.Errorf("HEAD = %s, want refs/heads/main", got)
+		}
+	})
+
+	t.Run("create through a link inside root", func(t *testing.T) {
+		if err := repos.Create(ctx, "alias/q"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(root, "in", "q.git", "HEAD")); err != nil {
+			t.Errorf("repository not created in the link's target: %v", err)
+		}
+	})
+
+	errTests := []struct {
+		name    string
+		project string
+		want    error
+	}{
+		{name: "invalid", project: "a/../b", want: ErrInvalidPath},
+		{name: "one segment", project: "project", want: ErrInvalidPath},
+		{name: "missing", project: "a/missing", want: ErrNotFound},
+		{name: "not a directory", project: "in/file", want: ErrNotFound},
+		{name: "group link out of root", project: "out/p", want: ErrNotFound},
+		{name: "absolute group link", project: "abs/p", want: ErrNotFound},
+		{name: "repository link out of root", project: "in/x", want: ErrNotFound},
+	}
+	for _, tt := range errTests {
+		t.Run("dir "+tt.name, func(t *testing.T) {
+			if _, err := repos.Dir(tt.project); !errors.Is(err, tt.want) {
+				t.Errorf("Dir(%q) = %v, want %v", tt.project, err, tt.want)
+			}
+		})
+	}
+
+	t.Run("create refuses to leave root", func(t *testing.T) {
+		for _, p := range []string{"out/new", "abs/new", "out/sub/new", "a/../new"} {
+			if err := repos.Create(ctx, p); err == nil {
+				t.Errorf("Create(%q) succeeded", p)
+			}
+		}
+		entries, err := os.ReadDir(outside)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 1 || entries[0].Name() != "p.git" {
+			t.Errorf("Create wrote outside root: %v", entries)
+		}
+	})
+
+	t.Run("remove", func(t *testing.T) {
+		if err := repos.Remove("a/b/c/project"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := repos.Dir("a/b/c/project"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("Dir after Remove = %v, want ErrNotFound", err)
+		}
+		if err := repos.Remove("a/b/c/project"); err != nil {
+			t.Errorf("second Remove = %v, want nil", err)
+		}
+		// Removing the link removes the link, never what it points at.
+		if err := repos.Remove("in/x"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(filepath.Join(outside, "p.git")); err != nil {
+			t.Errorf("Remove followed a link out of root: %v", err)
+		}
+		if err := repos.Remove("out/p"); err == nil {
+			t.Error("Remove through a link out of root succeeded")
+		}
+		if _, err := os.Stat(filepath.Join(outside, "p.git")); err != nil {
+			t.Errorf("Remove reached out of root: %v", err)
+		}
+		if err := repos.Remove("../x"); !errors.Is(err, ErrInvalidPath) {
+			t.Errorf("Remove(../x) = %v, want ErrInvalidPath", err)
+		}
+	})
+}

@@ -1,0 +1,241 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/deploytokens/deploytokens/deploy"
+)
+
+// DefaultPrefix starts every key when Options.Prefix is empty.
+const DefaultPrefix = "deploytokens:"
+
+// hashTag follows the prefix in every key so that all keys live in one
+// Redis Cluster slot and multi-key scripts and transactions are allowed.
+const hashTag = "{dt}:"
+
+// Options configure New.
+type Options struct {
+	// URL names the server(s); see the package documentation for the forms.
+	URL string
+	// Prefix starts every key; DefaultPrefix when empty.
+	Prefix string
+}
+
+// Store is the Redis deploy.Store. It is safe for concurrent use.
+type Store struct {
+	c    redis.UniversalClient
+	base string // prefix + hashTag
+}
+
+var _ deploy.Store = (*Store)(nil)
+
+// New connects to the Redis named by opts.URL and checks that it answers;
+// the error wraps deploy.ErrUnavailable when it does not.
+func New(ctx context.Context, opts Options) (*Store, error) {
+	c, err := newClient(opts.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
+	}
+	s := NewFromClient(c, opts.Prefix)
+	if err := s.Ping(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// NewFromClient answers a Store over an existing client, whose keys start
+// with prefix (DefaultPrefix when empty). The Store owns c: Close closes it.
+func NewFromClient(c redis.UniversalClient, prefix string) *Store {
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	return &Store{c: c, base: prefix + hashTag}
+}
+
+func newClient(rawURL string) (redis.UniversalClient, error) {
+	scheme, rest, ok := strings.Cut(rawURL, "://")
+	if !ok {
+		return nil, errors.New("redis url has no scheme")
+	}
+	switch scheme {
+	case "redis", "rediss":
+		o, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClient(o), nil
+	case "redis+sentinel", "rediss+sentinel":
+		o, err := redis.ParseFailoverURL(strings.TrimSuffix(scheme, "+sentinel") + "://" + rest)
+		if err != nil {
+			return nil, err
+		}
+		if o.MasterName == "" {
+			return nil, errors.New("redis+sentinel url needs master_name")
+		}
+		return redis.NewFailoverClient(o), nil
+	case "redis+cluster", "rediss+cluster":
+		o, err := redis.ParseClusterURL(strings.TrimSuffix(scheme, "+cluster") + "://" + rest)
+		if err != nil {
+			return nil, err
+		}
+		return redis.NewClusterClient(o), nil
+	}
+	return nil, fmt.Errorf("unsupported redis url scheme %q", scheme)
+}
+
+// key builds every key name of the store: base, then parts joined by ":".
+// Scripts get key templates from here too (a last part of "" leaves the
+// trailing ":" to which the script appends an ID).
+func (s *Store) key(parts ...string) string {
+	return s.base + strings.Join(parts, ":")
+}
+
+func (s *Store) idKey(kind string, id int64) string {
+	return s.key(kind, strconv.FormatInt(id, 10))
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	return wrap("ping", s.c.Ping(ctx).Err())
+}
+
+// Close closes the client.
+func (s *Store) Close() error {
+	return s.c.Close()
+}
+
+// wrap translates a client error into the store's sentinel errors, naming
+// the operation.
+func wrap(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, redis.Nil):
+		return fmt.Errorf("%s: %w", op, deploy.ErrNotFound)
+	case unavailable(err):
+		return fmt.Errorf("%s: %w: %w", op, deploy.ErrUnavailable, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}
+
+// unavailable reports whether err means Redis could not serve the request
+// now (as opposed to a bug or a bad record), so callers answer 503 and
+// retry later.
+func unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) {
+		// The caller gave up; that says nothing about Redis.
+		return false
+	}
+	var ne net.Error
+	switch {
+	case errors.As(err, &ne),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, net.ErrClosed),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE),
+		errors.Is(err, redis.ErrPoolTimeout),
+		errors.Is(err, redis.ErrPoolExhausted),
+		errors.Is(err, redis.ErrClosed):
+		return true
+	}
+	for _, prefix := range []string{"LOADING", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN", "READONLY", "BUSY", "NOREPLICAS", "MAXCLIENTS"} {
+		if redis.HasErrorPrefix(err, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// Dump answers every key of the store with its value flattened to bytes
+// (strings as they are; hash fields and values, set and sorted set members
+// each followed by a newline). It is for tests that check what is stored.
+func (s *Store) Dump(ctx context.Context) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	scan := func(ctx context.Context, c redis.UniversalClient) error {
+		it := c.Scan(ctx, 0, globEscape(s.base)+"*", 1000).Iterator()
+		for it.Next(ctx) {
+			k := it.Val()
+			v, err := dumpValue(ctx, c, k)
+			if err != nil {
+				return err
+			}
+			out[k] = v
+		}
+		return it.Err()
+	}
+	var err error
+	if cc, ok := s.c.(*redis.ClusterClient); ok {
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, s.c)
+	}
+	if err != nil {
+		return nil, wrap("dump", err)
+	}
+	return out, nil
+}
+
+func dumpValue(ctx context.Context, c redis.UniversalClient, k string) ([]byte, error) {
+	typ, err := c.Type(ctx, k).Result()
+	if err != nil {
+		return nil, err
+	}
+	var b []byte
+	switch typ {
+	case "none": // expired since the scan saw it
+	case "string":
+		return c.Get(ctx, k).Bytes()
+	case "hash":
+		m, err := c.HGetAll(ctx, k).Result()
+		if err != nil {
+			return nil, err
+		}
+		for f, v := range m {
+			b = append(append(append(append(b, f...), '\n'), v...), '\n')
+		}
+	case "set":
+		m, err := c.SMembers(ctx, k).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range m {
+			b = append(append(b, v...), '\n')
+		}
+	case "zset":
+		m, err := c.ZRange(ctx, k, 0, -1).Result()
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range m {
+			b = append(append(b, v...), '\n')
+		}
+	default:
+		return nil, fmt.Errorf("key %q has unexpected type %s", k, typ)
+	}
+	return b, nil
+}
+
+// globEscape quotes the characters SCAN MATCH treats specially.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(`*?[]\`, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}

@@ -1,0 +1,171 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/deploy/redisstore"
+	"github.com/deploytokens/deploytokens/deploy/storetest"
+	"github.com/deploytokens/deploytokens/internal/testenv"
+)
+
+var _ storetest.Dumper = (*redisstore.Store)(nil)
+
+// TestStore runs the conformance suite on one redis-server, giving every
+// subtest its own key prefix.
+func TestStore(t *testing.T) {
+	url := testenv.StartRedis(t)
+	var n atomic.Int64
+	storetest.Run(t, func(t *testing.T) deploy.Store {
+		s, err := redisstore.New(t.Context(), redisstore.Options{URL: url, Prefix: fmt.Sprintf("test%d:", n.Add(1))})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	})
+}
+
+func TestUnavailable(t *testing.T) {
+	srv := testenv.StartRedisProcess(t)
+	// Fewer retries than the defaults keep the test short; the errors and
+	// the pool's recovery are the same.
+	s := redisstore.NewFromClient(redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1}), "")
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	u := deploy.User{Username: "survivor"}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"Ping", func() error { return s.Ping(ctx) }},
+		{"User", func() error { _, err := s.User(ctx, u.ID); return err }},
+		{"UserByUsername", func() error { _, err := s.UserByUsername(ctx, "survivor"); return err }},
+		{"DeployTokenByDigest", func() error { _, _, err := s.DeployTokenByDigest(ctx, []byte("digest")); return err }},
+		{"CreateUser", func() error { return s.CreateUser(ctx, &deploy.User{Username: "new"}) }},
+		{"Incr", func() error { _, err := s.Incr(ctx, "failures", time.Minute); return err }},
+	}
+
+	srv.Stop()
+	for _, tt := range ops {
+		t.Run("down/"+tt.name, func(t *testing.T) {
+			if err := tt.op(); !errors.Is(err, deploy.ErrUnavailable) {
+				t.Errorf("error %v, want ErrUnavailable", err)
+			}
+		})
+	}
+	_, err := redisstore.New(ctx, redisstore.Options{URL: srv.URL() + "?max_retries=-1"})
+	if !errors.Is(err, deploy.ErrUnavailable) {
+		t.Errorf("New while down: error %v, want ErrUnavailable", err)
+	}
+
+	srv.Start()
+	// The pool's connections died with the server, and after repeated dial
+	// failures the pool probes in the background (once a second) before it
+	// dials for callers again; the store must come back without help.
+	deadline := time.Now().Add(10 * time.Second)
+	for err := s.Ping(ctx); err != nil; err = s.Ping(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatalf("store did not recover after restart: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, tt := range ops {
+		t.Run("up/"+tt.name, func(t *testing.T) {
+			if err := tt.op(); err != nil && !errors.Is(err, deploy.ErrNotFound) {
+				t.Errorf("after restart: %v", err)
+			}
+		})
+	}
+	got, err := s.UserByUsername(ctx, "survivor")
+	if err != nil || got.ID != u.ID {
+		t.Errorf("UserByUsername after restart = %+v, %v; want the user written before the stop", got, err)
+	}
+}
+
+// countHook counts the commands and pipelines a client sends.
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmds)
+	}
+}
+
+// TestLookupsTakeOneRoundTrip pins the hot path of authentication to one
+// command per lookup.
+func TestLookupsTakeOneRoundTrip(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: testenv.StartRedisProcess(t).Addr()})
+	s := redisstore.NewFromClient(c, "")
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	u := deploy.User{Username: "u"}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	pat := deploy.PersonalAccessToken{UserID: u.ID, Digest: []byte("pat digest")}
+	if err := s.CreatePAT(ctx, &pat); err != nil {
+		t.Fatal(err)
+	}
+	p := deploy.Project{PathWithNamespace: "g/p"}
+	if err := s.CreateProject(ctx, &p, deploy.Member{UserID: u.ID, AccessLevel: deploy.Owner}); err != nil {
+		t.Fatal(err)
+	}
+	d := deploy.DeployToken{ProjectID: p.ID, Digest: []byte("deploy token digest")}
+	if err := s.CreateDeployToken(ctx, &d); err != nil {
+		t.Fatal(err)
+	}
+
+	h := &countHook{}
+	c.AddHook(h)
+	tests := []struct {
+		name   string
+		lookup func() error
+	}{
+		{"DeployTokenByDigest", func() error { _, _, err := s.DeployTokenByDigest(ctx, d.Digest); return err }},
+		{"PATByDigest", func() error { _, _, err := s.PATByDigest(ctx, pat.Digest); return err }},
+		{"DeployTokenByDigest unknown", func() error {
+			_, _, err := s.DeployTokenByDigest(ctx, []byte("unknown"))
+			if errors.Is(err, deploy.ErrNotFound) {
+				return nil
+			}
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The first call on a server may load the script.
+			if err := tt.lookup(); err != nil {
+				t.Fatal(err)
+			}
+			h.n.Store(0)
+			if err := tt.lookup(); err != nil {
+				t.Fatal(err)
+			}
+			if n := h.n.Load(); n != 1 {
+				t.Errorf("lookup sent %d commands, want 1", n)
+			}
+		})
+	}
+}

@@ -1,0 +1,115 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// Scripts change several keys atomically or answer a lookup in one round
+// trip. Every key they touch shares the hash tag of the declared keys; keys
+// that depend on a value read inside the script are built from a template
+// that Store.key made (ARGV). Status replies: 1 done, 0 conflict, -1 a
+// record the write depends on is missing.
+
+// lookupScript resolves an index key to an ID and the record under
+// ARGV[1]..ID: {id, fields}.
+var lookupScript = redis.NewScript(`
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+local r = redis.call('HGETALL', ARGV[1] .. id)
+if #r == 0 then return false end
+return {id, r}
+`)
+
+// byDigestScript resolves a digest index (KEYS[1]) to the token under
+// ARGV[1]..ID and the owner record under ARGV[2]..token[ARGV[3]]:
+// {id, token fields, owner id, owner fields}.
+var byDigestScript = redis.NewScript(`
+local id = redis.call('GET', KEYS[1])
+if not id then return false end
+local t = redis.call('HGETALL', ARGV[1] .. id)
+if #t == 0 then return false end
+local oid = redis.call('HGET', ARGV[1] .. id, ARGV[3])
+if not oid then return false end
+local o = redis.call('HGETALL', ARGV[2] .. oid)
+if #o == 0 then return false end
+return {id, t, oid, o}
+`)
+
+// createUserScript claims the username index KEYS[1] for ID ARGV[1] and
+// writes the user KEYS[2] from ARGV[2..].
+var createUserScript = redis.NewScript(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+return 1
+`)
+
+// createTokenScript writes a token (PAT or deploy token) KEYS[3] from
+// ARGV[2..] with its digest index KEYS[2] when its owner KEYS[1] exists,
+// and adds ID ARGV[1] to the owner's set KEYS[4] when given.
+var createTokenScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return 0 end
+redis.call('HSET', KEYS[3], unpack(ARGV, 2))
+if KEYS[4] then redis.call('SADD', KEYS[4], ARGV[1]) end
+return 1
+`)
+
+// createProjectScript: KEYS = path index, project, project set, members,
+// owner's memberships, owner user; ARGV = project ID, owner ID, owner's
+// member value, project fields...
+var createProjectScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[6]) == 0 then return -1 end
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
+redis.call('SADD', KEYS[5], ARGV[1])
+return 1
+`)
+
+// putMemberScript: KEYS = project, user, members, user's memberships;
+// ARGV = user ID, project ID, member value.
+var putMemberScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+redis.call('SADD', KEYS[4], ARGV[2])
+return 1
+`)
+
+// deleteMemberScript: KEYS = members, user's memberships; ARGV = user ID,
+// project ID.
+var deleteMemberScript = redis.NewScript(`
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
+redis.call('SREM', KEYS[2], ARGV[2])
+return 1
+`)
+
+// setFieldScript sets field ARGV[1] of the record KEYS[1] to ARGV[2] when
+// the record exists and, if ARGV[3] is given, its field ARGV[3] equals
+// ARGV[4]. It never creates a record that a concurrent delete removed.
+var setFieldScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if ARGV[3] and redis.call('HGET', KEYS[1], ARGV[3]) ~= ARGV[4] then return -1 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
+// casScript replaces KEYS[1] with ARGV[3] (no expiry) when it holds ARGV[2],
+// or, when ARGV[1] is "0", when it is absent.
+var casScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '0' then
+  if cur then return 0 end
+elseif cur ~= ARGV[2] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3])
+return 1
+`)
+
+// incrScript adds one to KEYS[1] and, when this created it and ARGV[1] is
+// not "0", lets it expire after ARGV[1] milliseconds.
+var incrScript = redis.NewScript(`
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
+local n = redis.call('INCR', KEYS[1])
+if fresh and ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+`)

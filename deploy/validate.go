@@ -1,0 +1,154 @@
+package deploy
+
+import (
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// MaxNameLen bounds names, usernames and path segments, as GitLab does.
+const MaxNameLen = 255
+
+// maxPathDepth bounds project nesting (GitLab allows 20 levels of groups).
+const maxPathDepth = 21
+
+var (
+	segmentRe       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
+	tokenUsernameRe = regexp.MustCompile(`^[a-zA-Z0-9.+_-]+$`)
+	// reservedTop are first path segments that the server's own routes use.
+	reservedTop = []string{"-", "api", "jwt", "v2", "users", "assets", "admin", "help", "dashboard", "explore"}
+)
+
+// ValidateSegment checks one GitLab path segment (a username, a group or a
+// project path): letters, digits, '_', '-' and '.'; not starting with '-' or
+// '.', not ending with '.', '.git' or '.atom'.
+func ValidateSegment(field, s string) error {
+	switch {
+	case s == "":
+		return Invalid(field, "is missing")
+	case len(s) > MaxNameLen:
+		return Invalid(field, "is too long (maximum is %d characters)", MaxNameLen)
+	case !segmentRe.MatchString(s):
+		return Invalid(field, "can contain only letters, digits, '_', '-' and '.', and cannot start with '-' or '.'")
+	case strings.HasSuffix(s, "."), strings.HasSuffix(strings.ToLower(s), ".git"), strings.HasSuffix(strings.ToLower(s), ".atom"):
+		return Invalid(field, "cannot end in '.', '.git' or '.atom'")
+	}
+	return nil
+}
+
+// ValidateUsername checks a user's username.
+func ValidateUsername(s string) error {
+	if err := ValidateSegment("username", s); err != nil {
+		return err
+	}
+	if slices.Contains(reservedTop, strings.ToLower(s)) {
+		return Invalid("username", "%q is reserved", s)
+	}
+	return nil
+}
+
+// ValidateProjectPath checks a full project path such as group/sub/project.
+func ValidateProjectPath(field, full string) error {
+	segs := strings.Split(full, "/")
+	if len(segs) > maxPathDepth {
+		return Invalid(field, "is nested too deeply (at most %d levels)", maxPathDepth)
+	}
+	for _, s := range segs {
+		if err := ValidateSegment(field, s); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(reservedTop, strings.ToLower(segs[0])) {
+		return Invalid(field, "cannot start with the reserved name %q", segs[0])
+	}
+	return nil
+}
+
+// ValidateName checks a human-readable name (of a token or a user).
+func ValidateName(field, s string) error {
+	switch {
+	case strings.TrimSpace(s) == "":
+		return Invalid(field, "is missing")
+	case !utf8.ValidString(s):
+		return Invalid(field, "is not valid UTF-8")
+	case utf8.RuneCountInString(s) > MaxNameLen:
+		return Invalid(field, "is too long (maximum is %d characters)", MaxNameLen)
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return Invalid(field, "contains control characters")
+	}
+	return nil
+}
+
+// ValidateTokenUsername checks a deploy token's custom username.
+func ValidateTokenUsername(s string) error {
+	switch {
+	case len(s) > MaxNameLen:
+		return Invalid("username", "is too long (maximum is %d characters)", MaxNameLen)
+	case !tokenUsernameRe.MatchString(s):
+		return Invalid("username", "can contain only letters, digits, '.', '+', '_' and '-'")
+	}
+	return nil
+}
+
+// NormalizeScopes validates scopes against allowed, drops duplicates and
+// answers them in allowed's order. Each entry may itself be a
+// comma-separated list, as GitLab accepts.
+func NormalizeScopes(field string, in []string, allowed []string) ([]string, error) {
+	seen := map[string]bool{}
+	for _, entry := range in {
+		for s := range strings.SplitSeq(entry, ",") {
+			s = strings.TrimSpace(s)
+			if s == "" {
+				continue
+			}
+			if !slices.Contains(allowed, s) {
+				return nil, Invalid(field, "does not have a valid value: %q (allowed: %s)", truncate(s, 64), strings.Join(allowed, ", "))
+			}
+			seen[s] = true
+		}
+	}
+	var out []string
+	for _, s := range allowed {
+		if seen[s] {
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return nil, Invalid(field, "is missing")
+	}
+	return out, nil
+}
+
+// ParseExpiry reads an expires_at value: YYYY-MM-DD (00:00 UTC of that day)
+// or RFC 3339. Empty means no expiry. It must lie after now.
+func ParseExpiry(field, s string, now time.Time) (*time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		t, err = time.Parse(time.RFC3339Nano, s)
+	}
+	if err != nil {
+		return nil, Invalid(field, "must be a date (YYYY-MM-DD) or an RFC 3339 time, not %q", truncate(s, 64))
+	}
+	t = t.UTC()
+	if !t.After(now) {
+		return nil, Invalid(field, "must be in the future")
+	}
+	if t.Year() > 9999 {
+		return nil, Invalid(field, "is too far in the future")
+	}
+	return &t, nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,34 @@
+// Package jwks owns the keys that sign registry bearer tokens: their
+// generation, storage and rotation, the forms of their key ID (kid), their
+// export as a JSON Web Key Set and as a certificate bundle, and the signing of
+// a JWT with the active key.
+//
+// A Manager keeps the whole key set (private keys, certificates and dates) as
+// one JSON value in a KeyStore, so every replica sharing a store signs with
+// the same active key and publishes the same set; the first replica to start
+// creates it with a compare-and-swap, and a rotation is a compare-and-swap
+// from the old set to the new one. Replicas notice another's rotation when
+// they refresh (Run, Refresh); signing never touches the store. Instead of a
+// store a Manager can use one fixed key from a PEM file.
+//
+// How the CNCF distribution registry finds the key that signed a token, and
+// so which export and kid form to configure:
+//
+//   - distribution v3 with auth.token.jwks: the kid of the token is looked up
+//     in the exported JWKS as written, so either kid form works.
+//   - distribution v3 with auth.token.rootcertbundle: without x5c the registry
+//     computes a JWK thumbprint of each certificate's key; KidThumbprint is
+//     that value. It drops leading zero bytes of EC coordinates, unlike RFC
+//     7638, so generated P-256 keys are drawn with full-length coordinates
+//     (then both agree) and a key file's kid follows the registry.
+//   - distribution 2.x and the GitLab container registry (rootcertbundle
+//     only): they look the kid up as a libtrust key ID, so use KidLibtrust
+//     (with ES256 or RS256: libtrust knows no Ed25519).
+//   - X5C sends the key's self-signed certificate in the header; registries
+//     then verify it against rootcertbundle whatever the kid, and reject it
+//     when they have only a JWKS.
+//
+// The package does not decide who may have a token or what it grants
+// (package auth does), knows nothing of the domain records, and reaches the
+// store only through KeyStore.
+package jwks

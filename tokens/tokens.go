@@ -1,0 +1,172 @@
+package tokens
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Kind is the kind of a secret; its prefix makes leaked secrets recognizable.
+type Kind string
+
+// Prefixes of the secrets deploytokens issues. Each is followed by
+// EncodedLen characters of lowercase RFC 4648 base32 (160 random bits).
+const (
+	DeployToken  Kind = "dtd_"
+	PersonalAT   Kind = "dtp_"
+	RefreshToken Kind = "dtr_"
+	Session      Kind = "dts_"
+)
+
+// entropyBytes is 160 bits, as the threat model asks for.
+const entropyBytes = 20
+
+// EncodedLen is the length of a secret's random part.
+const EncodedLen = 32
+
+// ScannerRegexp matches every secret deploytokens issues; secret scanners
+// (gitleaks, trufflehog, GitHub push protection) can use it as it is.
+const ScannerRegexp = `\bdt[dprs]_[a-z2-7]{32}\b`
+
+var (
+	encoding  = base32.StdEncoding.WithPadding(base32.NoPadding)
+	wellShape = regexp.MustCompile(`^` + ScannerRegexp[2:len(ScannerRegexp)-2] + `$`)
+)
+
+// Secret is a token in plaintext. It prints, logs and marshals as "***";
+// Reveal is the one way to get the text, used for the single create answer.
+type Secret string
+
+// String redacts the secret.
+func (Secret) String() string { return "***" }
+
+// GoString redacts the secret in %#v.
+func (Secret) GoString() string { return "***" }
+
+// LogValue redacts the secret in slog.
+func (Secret) LogValue() slog.Value { return slog.StringValue("***") }
+
+// MarshalJSON redacts the secret.
+func (Secret) MarshalJSON() ([]byte, error) { return []byte(`"***"`), nil }
+
+// Reveal answers the plaintext.
+func (s Secret) Reveal() string { return string(s) }
+
+// Generate answers a new random secret of kind k.
+func Generate(k Kind) (Secret, error) {
+	var b [entropyBytes]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generate %s secret: %w", k, err)
+	}
+	return Secret(string(k) + strings.ToLower(encoding.EncodeToString(b[:]))), nil
+}
+
+// WellFormed reports whether s has the shape of a secret of kind k. It is a
+// cheap pre-check, not a verification.
+func WellFormed(k Kind, s string) bool {
+	return strings.HasPrefix(s, string(k)) && wellShape.MatchString(s)
+}
+
+// Keys are the keys derived from the server secret.
+type Keys struct {
+	digestPool sync.Pool
+	aead       cipher.AEAD
+	check      string
+}
+
+// MinServerSecretLen is the shortest server secret accepted, in bytes.
+const MinServerSecretLen = 32
+
+// ErrShortSecret means the server secret is too short to derive keys from.
+var ErrShortSecret = errors.New("server secret must be at least 32 bytes")
+
+// NewKeys derives the digest key, the CI encryption key and a public check
+// value from the server secret.
+func NewKeys(serverSecret []byte) (*Keys, error) {
+	if len(serverSecret) < MinServerSecretLen {
+		return nil, ErrShortSecret
+	}
+	digestKey, err := hkdf.Key(sha256.New, serverSecret, nil, "deploytokens digest v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	encKey, err := hkdf.Key(sha256.New, serverSecret, nil, "deploytokens ci-token v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	checkKey, err := hkdf.Key(sha256.New, serverSecret, nil, "deploytokens check v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(encKey)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	k := &Keys{aead: aead, check: hex.EncodeToString(checkKey[:16])}
+	k.digestPool.New = func() any { return hmac.New(sha256.New, digestKey) }
+	return k, nil
+}
+
+// Digest answers the keyed digest (HMAC-SHA-256) under which a secret is
+// stored and looked up.
+func (k *Keys) Digest(secret string) []byte {
+	h := k.digestPool.Get().(hash.Hash)
+	h.Reset()
+	h.Write([]byte(secret))
+	sum := h.Sum(make([]byte, 0, sha256.Size))
+	k.digestPool.Put(h)
+	return sum
+}
+
+// Check answers a value that identifies the server secret without revealing
+// it, so replicas sharing a store can detect that their secrets differ.
+func (k *Keys) Check() string { return k.check }
+
+// Seal encrypts a CI token's secret (AES-256-GCM, random nonce), binding it
+// to context (the token's identity) so a sealed blob can't be moved to
+// another record.
+func (k *Keys) Seal(s Secret, context string) ([]byte, error) {
+	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(s)+k.aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return k.aead.Seal(nonce, nonce, []byte(s), []byte(context)), nil
+}
+
+// ErrOpen means a sealed secret could not be decrypted.
+var ErrOpen = errors.New("sealed secret does not decrypt")
+
+// Open decrypts what Seal produced with the same context.
+func (k *Keys) Open(sealed []byte, context string) (Secret, error) {
+	n := k.aead.NonceSize()
+	if len(sealed) < n+k.aead.Overhead() {
+		return "", ErrOpen
+	}
+	plain, err := k.aead.Open(nil, sealed[:n], sealed[n:], []byte(context))
+	if err != nil {
+		return "", ErrOpen
+	}
+	return Secret(plain), nil
+}
+
+// Equal compares two strings in constant time (for their common length).
+func Equal(a, b string) bool {
+	return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}

@@ -1,0 +1,158 @@
+package tokens
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func testKeys(t testing.TB, seed byte) *Keys {
+	t.Helper()
+	k, err := NewKeys(bytes.Repeat([]byte{seed}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func TestGenerate(t *testing.T) {
+	scanner := regexp.MustCompile(ScannerRegexp)
+	for _, kind := range []Kind{DeployToken, PersonalAT, RefreshToken, Session} {
+		t.Run(string(kind), func(t *testing.T) {
+			seen := map[Secret]bool{}
+			for range 200 {
+				s, err := Generate(kind)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if seen[s] {
+					t.Fatalf("duplicate secret")
+				}
+				seen[s] = true
+				text := s.Reveal()
+				if len(text) != len(kind)+EncodedLen {
+					t.Fatalf("len %d", len(text))
+				}
+				if !WellFormed(kind, text) || !scanner.MatchString("x "+text+" y") {
+					t.Fatalf("%q does not match its own pattern", text)
+				}
+			}
+		})
+	}
+}
+
+func TestWellFormed(t *testing.T) {
+	tests := []struct {
+		name string
+		kind Kind
+		in   string
+		want bool
+	}{
+		{"good", DeployToken, "dtd_" + strings.Repeat("a2", 16), true},
+		{"other kind", PersonalAT, "dtd_" + strings.Repeat("a2", 16), false},
+		{"short", DeployToken, "dtd_abc", false},
+		{"upper", DeployToken, "dtd_" + strings.Repeat("A2", 16), false},
+		{"bad char", DeployToken, "dtd_" + strings.Repeat("a1", 16), false},
+		{"long", DeployToken, "dtd_" + strings.Repeat("a2", 17), false},
+		{"empty", DeployToken, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := WellFormed(tt.kind, tt.in); got != tt.want {
+				t.Fatalf("WellFormed(%q) = %v", tt.in, got)
+			}
+		})
+	}
+}
+
+func TestSecretRedacts(t *testing.T) {
+	s := Secret("dtd_verysecretvalue")
+	var logbuf bytes.Buffer
+	slog.New(slog.NewTextHandler(&logbuf, nil)).Info("x", "token", s)
+	js, _ := json.Marshal(struct{ T Secret }{s})
+	for name, out := range map[string]string{
+		"%s": fmt.Sprintf("%s", s), "%v": fmt.Sprintf("%v", s), "%#v": fmt.Sprintf("%#v", s),
+		"slog": logbuf.String(), "json": string(js),
+	} {
+		if strings.Contains(out, "verysecret") {
+			t.Errorf("%s leaks the secret: %s", name, out)
+		}
+	}
+	if s.Reveal() != "dtd_verysecretvalue" {
+		t.Fatal("Reveal lost the value")
+	}
+}
+
+func TestDigest(t *testing.T) {
+	a, b := testKeys(t, 1), testKeys(t, 2)
+	d1, d2 := a.Digest("dtd_x"), a.Digest("dtd_x")
+	if !bytes.Equal(d1, d2) || len(d1) != 32 {
+		t.Fatalf("digest not stable: %x %x", d1, d2)
+	}
+	if bytes.Equal(d1, a.Digest("dtd_y")) {
+		t.Fatal("different secrets, same digest")
+	}
+	if bytes.Equal(d1, b.Digest("dtd_x")) {
+		t.Fatal("digest does not depend on the server secret")
+	}
+	if a.Check() == b.Check() || a.Check() != testKeys(t, 1).Check() {
+		t.Fatal("check value does not identify the secret")
+	}
+	if _, err := NewKeys([]byte("short")); err == nil {
+		t.Fatal("short server secret accepted")
+	}
+}
+
+func TestSealOpen(t *testing.T) {
+	k := testKeys(t, 1)
+	sealed, err := k.Seal("dtd_secret", "token:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, []byte("dtd_secret")) {
+		t.Fatal("sealed blob holds the plaintext")
+	}
+	got, err := k.Open(sealed, "token:1")
+	if err != nil || got != "dtd_secret" {
+		t.Fatalf("Open = %q, %v", got.Reveal(), err)
+	}
+	tests := []struct {
+		name   string
+		keys   *Keys
+		sealed []byte
+		ctx    string
+	}{
+		{"other context", k, sealed, "token:2"},
+		{"other key", testKeys(t, 2), sealed, "token:1"},
+		{"truncated", k, sealed[:5], "token:1"},
+		{"tampered", k, append(append([]byte{}, sealed[:len(sealed)-1]...), sealed[len(sealed)-1]^1), "token:1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := tt.keys.Open(tt.sealed, tt.ctx); err == nil {
+				t.Fatal("opened")
+			}
+		})
+	}
+}
+
+func TestEqual(t *testing.T) {
+	if !Equal("abc", "abc") || Equal("abc", "abd") || Equal("abc", "ab") {
+		t.Fatal("Equal wrong")
+	}
+}
+
+func BenchmarkDigest(b *testing.B) {
+	k := testKeys(b, 1)
+	s, _ := Generate(DeployToken)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k.Digest(s.Reveal())
+		}
+	})
+}
