@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-
 )
 
 const keysUsage = `usage: deploytokens keys jwks|cert|rotate [serve flags]

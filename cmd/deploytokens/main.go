@@ -20,6 +20,7 @@ const usage = `deploytokens: GitLab-style deploy tokens for container registries
 Usage:
   deploytokens serve [flags]        run the server (deploytokens serve --help lists every setting)
   deploytokens keys jwks|cert|rotate  print the registry's JWKS file or certificate bundle, or add a signing key
+  deploytokens ci-env --url URL --project PATH  print a CI job's variables as export lines (PAT in DEPLOYTOKENS_TOKEN)
 `
 
 func main() {
@@ -37,6 +38,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdServe(ctx, args[1:], getenv, stdout, stderr)
 	case "keys":
 		err = cmdKeys(ctx, args[1:], getenv, stdout, stderr)
+	case "ci-env":
+		err = cmdCIEnv(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

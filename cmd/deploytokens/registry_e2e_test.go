@@ -27,14 +27,30 @@ type registryEnv struct {
 
 func startRegistryEnv(t *testing.T, mod func(*Config)) *registryEnv {
 	t.Helper()
-	s := startServer(t, mod)
+	return startRegistryEnvAt(t, 0, mod)
+}
+
+// startRegistryEnvAt starts the registry on port (0: any), which the
+// server then names as CI_REGISTRY.
+func startRegistryEnvAt(t *testing.T, port int, mods ...func(*Config)) *registryEnv {
+	t.Helper()
+	s := startServer(t, func(c *Config) {
+		if port != 0 {
+			c.RegistryHost = fmt.Sprintf("localhost:%d", port)
+		}
+		for _, mod := range mods {
+			if mod != nil {
+				mod(c)
+			}
+		}
+	})
 	jwksFile := filepath.Join(t.TempDir(), "jwks.json")
 	if err := os.WriteFile(jwksFile, s.app.signer.JWKS(), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	reg := testenv.StartRegistry(t, testenv.RegistryConfig{
 		Realm: "http://" + s.Host + "/jwt/auth", Service: s.cfg.RegistryService, Issuer: s.cfg.RegistryIssuer,
-		JWKSFile: jwksFile, SigningAlgorithms: []string{s.cfg.SigningAlg},
+		JWKSFile: jwksFile, SigningAlgorithms: []string{s.cfg.SigningAlg}, Port: port,
 	})
 	devID, dev := s.user(t, "dev")
 	for _, p := range []struct{ path, vis string }{{"tanuki/app", "private"}, {"other/app", "private"}, {"open/app", "public"}} {

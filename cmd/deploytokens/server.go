@@ -284,7 +284,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		return c.Blob(http.StatusOK, "application/json", a.signer.JWKS())
 	})
 
-	apiHandlers := &api.API{Service: a.service, Auth: a.authn, ExternalURL: a.cfg.externalURL}
+	apiHandlers := &api.API{Service: a.service, Auth: a.authn, ExternalURL: a.cfg.externalURL, RegistryHost: a.cfg.RegistryHost}
 	apiHandlers.Register(e.Group("/api/v4"))
 
 	tokenService := &auth.TokenService{
@@ -395,4 +395,3 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 func (a *app) close() error {
 	return a.store.Close()
 }
-

@@ -30,6 +30,8 @@ type API struct {
 	Service     *deploy.Service
 	Auth        Authenticator
 	ExternalURL *url.URL
+	// RegistryHost is host[:port] of the container registry, for CI.
+	RegistryHost string
 }
 
 type ctxKey struct{}
@@ -53,6 +55,7 @@ func (a *API) Register(g *echo.Group) {
 	g.GET("/projects/:id/deploy_tokens/:token_id", a.getDeployToken)
 	g.DELETE("/projects/:id/deploy_tokens/:token_id", a.revokeDeployToken)
 	g.GET("/deploy_tokens", a.listAllDeployTokens)
+	g.GET("/projects/:id/ci/variables", a.ciVariables)
 	g.Any("/*", func(echo.Context) error { return &deploy.Error{Status: 404, Message: "404 Not Found"} })
 }
 
@@ -515,4 +518,31 @@ func pageParam(c echo.Context, name string, def, limit int) (int, error) {
 		n = 1 << 20
 	}
 	return n, nil
+}
+
+// ciVariables answers a CI job's variables as JSON, or as dotenv lines with
+// ?format=dotenv or Accept: text/plain.
+func (a *API) ciVariables(c echo.Context) error {
+	ref, err := projectRef(c)
+	if err != nil {
+		return err
+	}
+	format := c.QueryParam("format")
+	switch format {
+	case "", "json", "dotenv":
+	default:
+		return deploy.Invalid("format", "must be json or dotenv")
+	}
+	vars, warning, err := a.Service.CIVariables(ctx(c), actor(c), ref, a.RegistryHost, a.ExternalURL.String())
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if warning != "" {
+		c.Response().Header().Set("X-Deploy-Token-Warning", warning)
+	}
+	if format == "dotenv" || (format == "" && strings.HasPrefix(c.Request().Header.Get("Accept"), "text/plain")) {
+		return c.String(http.StatusOK, deploy.Dotenv(vars, ""))
+	}
+	return c.JSON(http.StatusOK, vars)
 }

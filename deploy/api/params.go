@@ -162,4 +162,3 @@ func projectRef(c echo.Context) (string, error) {
 	}
 	return ref, nil
 }
-

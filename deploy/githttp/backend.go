@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -48,6 +49,7 @@ func (h *handler) serveBackend(w http.ResponseWriter, r *http.Request, canonical
 	log := h.cfg.Logger.With("project", canonical, "op", req.op, "route", req.route)
 	absRoot, err := h.cfg.Repos.absRoot()
 	if err != nil {
+		log.Error("githttp: repository root", "err", err)
 		h.cfg.OnError(w, r, err)
 		return
 	}
@@ -66,11 +68,11 @@ func (h *handler) serveBackend(w http.ResponseWriter, r *http.Request, canonical
 	stderr := &limitedBuffer{max: maxStderr}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		h.cfg.OnError(w, r, fmt.Errorf("git http-backend: %w", err))
-		return
+	if err == nil {
+		err = cmd.Start()
 	}
-	if err := cmd.Start(); err != nil {
+	if err != nil {
+		log.Error("githttp: starting git http-backend", "err", err)
 		h.cfg.OnError(w, r, fmt.Errorf("git http-backend: %w", err))
 		return
 	}
@@ -93,7 +95,7 @@ func (h *handler) serveBackend(w http.ResponseWriter, r *http.Request, canonical
 		log.Error("githttp: backend response", "err", respErr, "exit", waitErr, "stderr", stderr.String())
 	case waitErr != nil:
 		log.Warn("githttp: git http-backend failed", "err", waitErr, "stderr", stderr.String())
-	case stderr.Len() > 0:
+	case stderr.String() != "":
 		log.Warn("githttp: git http-backend stderr", "stderr", stderr.String())
 	}
 }
@@ -189,7 +191,7 @@ func backendEnv(r *http.Request, absRoot, canonical string, req gitRequest) []st
 	if v := r.Header.Get("Content-Encoding"); v != "" {
 		env = append(env, "HTTP_CONTENT_ENCODING="+v)
 	}
-	if v := r.Header.Get("Git-Protocol"); v != "" && len(v) <= 1024 {
+	if v := r.Header.Get("Git-Protocol"); v != "" && len(v) <= 1024 && !strings.ContainsFunc(v, isControl) {
 		env = append(env, "GIT_PROTOCOL="+v)
 	}
 	if u := remoteUser(r); u != "" {
@@ -202,17 +204,25 @@ func backendEnv(r *http.Request, absRoot, canonical string, req gitRequest) []st
 }
 
 // limitedBuffer keeps the first max bytes written to it and drops the rest.
+// It is locked because exec may still be copying stderr when Wait gives up
+// after WaitDelay.
 type limitedBuffer struct {
+	mu  sync.Mutex
 	max int
 	buf []byte
 }
 
 func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if room := b.max - len(b.buf); room > 0 {
 		b.buf = append(b.buf, p[:min(room, len(p))]...)
 	}
 	return len(p), nil
 }
 
-func (b *limitedBuffer) Len() int       { return len(b.buf) }
-func (b *limitedBuffer) String() string { return strings.TrimSpace(string(b.buf)) }
+func (b *limitedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.TrimSpace(string(b.buf))
+}

@@ -122,6 +122,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, err := h.cfg.Repos.Dir(canonical); err != nil {
+		if !errors.Is(err, ErrNotFound) {
+			h.cfg.Logger.Error("githttp: repository lookup", "project", canonical, "err", err)
+		}
 		h.cfg.OnError(w, r, err)
 		return
 	}
@@ -186,8 +189,10 @@ func remoteUser(r *http.Request) string {
 	if !ok || u == "" || len(u) > 255 {
 		return ""
 	}
-	if strings.ContainsFunc(u, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
+	if strings.ContainsFunc(u, isControl) {
 		return ""
 	}
 	return u
 }
+
+func isControl(c rune) bool { return c < 0x20 || c == 0x7f }

@@ -36,6 +36,7 @@ func serverRef(t *testing.T, ts *testServer, env []string, ref string) string {
 }
 
 func TestPushCloneFetch(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil)
 	env := gitEnv(t)
 	if err := ts.repos.Create(t.Context(), project); err != nil {
@@ -120,6 +121,7 @@ func TestPushCloneFetch(t *testing.T) {
 }
 
 func TestPushDenied(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil)
 	env := gitEnv(t)
 	if err := ts.repos.Create(t.Context(), project); err != nil {
@@ -164,6 +166,7 @@ func TestPushDenied(t *testing.T) {
 // chunked, and fetches it back with a request body large enough for git to
 // gzip it.
 func TestLargePushChunkedAndGzipFetch(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil)
 	env := gitEnv(t)
 	if err := ts.repos.Create(t.Context(), project); err != nil {
@@ -226,6 +229,7 @@ func TestLargePushChunkedAndGzipFetch(t *testing.T) {
 // TestGzipRequestBody sends a hand-made gzip upload-pack request, so the
 // gzip path is tested whatever the git client decides.
 func TestGzipRequestBody(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil)
 	env := gitEnv(t)
 	if err := ts.repos.Create(t.Context(), project); err != nil {
@@ -291,6 +295,7 @@ func gzipBytes(t *testing.T, s string) []byte {
 // TestResponses checks status, headers and body of single requests, and
 // that Authorize sees only syntactically valid git routes.
 func TestResponses(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil)
 	if err := ts.repos.Create(t.Context(), project); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestParsePath(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("a", 256)
 	deep := strings.Repeat("/g", 21) + "/p.git/info/refs"
 	tests := []struct {

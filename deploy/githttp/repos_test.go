@@ -8,6 +8,7 @@ import (
 )
 
 func TestRepos(t *testing.T) {
+	t.Parallel()
 	requireGit(t)
 	env := gitEnv(t)
 	base := t.TempDir()

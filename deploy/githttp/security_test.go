@@ -20,6 +20,7 @@ import (
 // TestTraversal sends hostile paths byte for byte and checks that none
 // reaches a repository or file outside Root.
 func TestTraversal(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, nil)
 	env := gitEnv(t)
 	const marker = "TOP-SECRET-7f3a9c"
@@ -124,6 +125,7 @@ func TestTraversal(t *testing.T) {
 // response headers and checks that the backend and everything under it
 // were killed, not left packing for nobody.
 func TestDisconnectKillsBackend(t *testing.T) {
+	t.Parallel()
 	exited := make(chan error, 4)
 	pids := make(chan int, 4)
 	ts := newTestServer(t, func(c *Config) {

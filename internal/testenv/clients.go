@@ -109,6 +109,12 @@ func Podman(tb testing.TB) *PodmanClient {
 	return p
 }
 
+// Shell answers the environment and the podman command line (binary and
+// global flags) of this client, for scripts that call podman themselves.
+func (p *PodmanClient) Shell() (env []string, command string) {
+	return p.env, strings.Join(append([]string{p.bin}, p.args...), " ")
+}
+
 // AuthFile answers the path of the client's auth file (REGISTRY_AUTH_FILE).
 func (p *PodmanClient) AuthFile() string { return filepath.Join(p.dir, "auth.json") }
 

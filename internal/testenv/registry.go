@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -37,6 +38,9 @@ type RegistryConfig struct {
 	Service string
 	// Issuer must equal a token's iss claim.
 	Issuer string
+	// Port, when set, is the loopback port to listen on (for a token
+	// server that must know the registry's address before it starts).
+	Port int
 	// JWKSFile is a JSON Web Key Set; a token whose header kid names one of
 	// its keys is verified with that key.
 	JWKSFile string
@@ -86,7 +90,7 @@ func StartRegistry(tb testing.TB, cfg RegistryConfig) *Registry {
 	var lastErr error
 	for attempt := range 3 {
 		r := &Registry{
-			port:       FreePort(tb),
+			port:       cmp.Or(cfg.Port, FreePort(tb)),
 			ConfigPath: filepath.Join(dir, fmt.Sprintf("config-%d.yml", attempt)),
 			LogPath:    filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)),
 		}

@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/deploytokens/deploytokens/deploy"
+)
+
+// cmdCIEnv prints a CI job's variables as export lines for
+// eval "$(deploytokens ci-env ...)"; the PAT comes from DEPLOYTOKENS_TOKEN.
+func cmdCIEnv(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("deploytokens ci-env", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	server := fs.String("url", getenv("DEPLOYTOKENS_URL"), "URL of the deploytokens server (DEPLOYTOKENS_URL)")
+	project := fs.String("project", getenv("CI_PROJECT_PATH"), "project path or id (CI_PROJECT_PATH)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	token := getenv("DEPLOYTOKENS_TOKEN")
+	var errs []error
+	if *server == "" {
+		errs = append(errs, errors.New("--url (DEPLOYTOKENS_URL) is missing"))
+	}
+	if *project == "" {
+		errs = append(errs, errors.New("--project (CI_PROJECT_PATH) is missing"))
+	}
+	if token == "" {
+		errs = append(errs, errors.New("DEPLOYTOKENS_TOKEN (a personal access token with read_api or api) is missing"))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	u := strings.TrimSuffix(*server, "/") + "/api/v4/projects/" + url.PathEscape(*project) + "/ci/variables"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return fmt.Errorf("--url: %w", err)
+	}
+	req.Header.Set("PRIVATE-TOKEN", token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		var m struct {
+			Message string `json:"message"`
+		}
+		json.Unmarshal(body, &m)
+		return fmt.Errorf("%s answered %s: %s", *server, resp.Status, m.Message)
+	}
+	var vars []deploy.CIVariable
+	if err := json.Unmarshal(body, &vars); err != nil {
+		return fmt.Errorf("%s answered something that is not a variable list: %w", *server, err)
+	}
+	if w := resp.Header.Get("X-Deploy-Token-Warning"); w != "" {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	_, err = io.WriteString(stdout, deploy.Dotenv(vars, "export "))
+	return err
+}

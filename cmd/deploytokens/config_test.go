@@ -1,0 +1,83 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigPrecedence(t *testing.T) {
+	env := map[string]string{"DEPLOYTOKENS_LISTEN": "127.0.0.1:9000", "DEPLOYTOKENS_TOKEN_LIFETIME": "2m", "DEPLOYTOKENS_DATA_DIR": "/tmp/x"}
+	cfg, err := loadConfig("serve", []string{"--listen", "127.0.0.1:9001"}, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Listen != "127.0.0.1:9001" || cfg.TokenLifetime != 2*time.Minute || cfg.DataDir != "/tmp/x" ||
+		cfg.ReposDir != "/tmp/x/repositories" || cfg.ExternalURL != "http://127.0.0.1:9001" || cfg.RegistryHost != "127.0.0.1:9001" {
+		t.Fatalf("%+v", cfg)
+	}
+}
+
+// TestConfigErrors: every bad setting is reported at once, by name.
+func TestConfigErrors(t *testing.T) {
+	env := map[string]string{
+		"DEPLOYTOKENS_AUTH_MAX_FAILURES": "many",
+		"DEPLOYTOKENS_REDIS_URL":         "http://example",
+		"DEPLOYTOKENS_SIGNING_ALG":       "HS256",
+	}
+	_, err := loadConfig("serve", []string{"--listen", "nope", "--external-url", "ftp://x", "--token-lifetime", "1s", "--kid-format", "x", "--log-format", "xml", "--trusted-proxies", "10.0.0.0/99"},
+		func(k string) string { return env[k] }, io.Discard)
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	for _, name := range []string{"DEPLOYTOKENS_AUTH_MAX_FAILURES", "DEPLOYTOKENS_REDIS_URL", "DEPLOYTOKENS_SIGNING_ALG", "--listen", "--external-url", "--token-lifetime", "--kid-format", "--log-format", "--trusted-proxies"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s:\n%v", name, err)
+		}
+	}
+}
+
+func TestServeHelp(t *testing.T) {
+	var out bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--help"}, func(string) string { return "" }, &out, &out)
+	if code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	for _, s := range []string{"DEPLOYTOKENS_LISTEN", "DEPLOYTOKENS_REDIS_URL", "DEPLOYTOKENS_ADMIN_TOKEN", "DEPLOYTOKENS_DATA_DIR", "DEPLOYTOKENS_EXTERNAL_URL", "DEPLOYTOKENS_SECRET_FILE"} {
+		if !strings.Contains(out.String(), s) {
+			t.Errorf("help lacks %s", s)
+		}
+	}
+	if code := run(context.Background(), []string{"serve", "--listen", "bad"}, func(string) string { return "" }, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "--listen") {
+		t.Fatalf("bad setting: exit %d, %s", code, out.String())
+	}
+}
+
+// TestSecretMismatch: a replica with another server secret refuses to start
+// against an existing Redis.
+func TestSecretMismatch(t *testing.T) {
+	url := redisConfig(t)
+	s := startServer(t, url)
+	s.shutdown(t)
+	cfg := s.cfg
+	cfg.DataDir = t.TempDir()
+	cfg.SecretFile = ""
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	_, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "DEPLOYTOKENS_SECRET_FILE") {
+		t.Fatalf("started with another secret: %v", err)
+	}
+	// The same secret starts fine.
+	cfg.SecretFile = s.cfg.SecretFile
+	a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.close()
+}
