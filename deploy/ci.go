@@ -66,7 +66,8 @@ func (s *Service) CIVariables(ctx context.Context, a *Actor, ref, registryHost, 
 }
 
 // Dotenv renders variables as KEY='value' lines that any POSIX sh can eval
-// safely: single quotes, with each ' written as '\”.
+// safely: each value in single quotes, a quote inside written as quote,
+// backslash, quote, quote.
 func Dotenv(vars []CIVariable, prefix string) string {
 	var b strings.Builder
 	for _, v := range vars {
