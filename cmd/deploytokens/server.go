@@ -300,6 +300,9 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 			return gitAuth.Authorize(r, path, op == githttp.OpPush)
 		},
 		OnError: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, githttp.ErrNotFound) {
+				err = auth.ErrNotFoundGit
+			}
 			if st := auth.StatusOf(err); st >= 500 {
 				a.log.Error("git", "path", r.URL.Path, "err", err)
 			}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -388,6 +389,33 @@ func TestResponses(t *testing.T) {
 			}
 			if called := ts.policy.callCount() > before; called != tt.wantAuthorize {
 				t.Errorf("Authorize called = %v, want %v", called, tt.wantAuthorize)
+			}
+		})
+	}
+}
+
+// TestBadCanonicalPath checks that a canonical path the handler cannot
+// serve is a server error and never reaches the disk or git.
+func TestBadCanonicalPath(t *testing.T) {
+	t.Parallel()
+	for _, canonical := range []string{"", "../outside/secret", "/abs/path", "one"} {
+		t.Run(canonical, func(t *testing.T) {
+			var started atomic.Bool
+			ts := newTestServer(t, func(c *Config) {
+				c.Authorize = func(*http.Request, string, Op) (string, error) { return canonical, nil }
+				c.OnError = nil // DefaultOnError
+				c.backendExited = func(int, error) { started.Store(true) }
+			})
+			resp, err := ts.Client().Get(ts.URL + "/" + project + ".git/info/refs?service=git-upload-pack")
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusInternalServerError {
+				t.Errorf("status = %d, want 500", resp.StatusCode)
+			}
+			if started.Load() {
+				t.Error("backend ran")
 			}
 		})
 	}
