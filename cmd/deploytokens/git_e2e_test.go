@@ -35,7 +35,9 @@ func TestGitEndToEnd(t *testing.T) {
 		s.member(t, p.path, devID, 30)
 	}
 	host := strings.TrimPrefix(s.URL, "http://")
-	cred := func(user, pass, path string) string { return fmt.Sprintf("http://%s:%s@%s/%s.git", user, pass, host, path) }
+	cred := func(user, pass, path string) string {
+		return fmt.Sprintf("http://%s:%s@%s/%s.git", user, pass, host, path)
+	}
 	work := t.TempDir()
 
 	t.Run("1 developer pushes two commits", func(t *testing.T) {
