@@ -111,6 +111,8 @@ func APIError(err error) error {
 		return deploy.ErrUnauthorized
 	case http.StatusServiceUnavailable:
 		return deploy.ErrUnavailable
+	case http.StatusTooManyRequests:
+		return e // keeps RetryAfter for the response header
 	}
 	return &deploy.Error{Status: e.Status, Message: e.Message}
 }

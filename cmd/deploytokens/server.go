@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -353,6 +354,9 @@ func (a *app) errorHandler(rd auth.Renderer) echo.HTTPErrorHandler {
 			status, msg = de.Status, de.Message
 		case errors.As(err, &ae):
 			status, msg = ae.Status, ae.Message
+			if ae.RetryAfter > 0 {
+				c.Response().Header().Set("Retry-After", strconv.Itoa(int(ae.RetryAfter.Round(time.Second)/time.Second)))
+			}
 		case errors.As(err, &he):
 			status = he.Code
 			msg = fmt.Sprintf("%d %s", he.Code, http.StatusText(he.Code))
