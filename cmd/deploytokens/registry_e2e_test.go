@@ -341,6 +341,9 @@ func TestTokenStoreDown(t *testing.T) {
 	if r := s.api(t, "GET", "/user", s.AdminToken, nil); r.Status != 503 {
 		t.Fatalf("api with store down: %d %s", r.Status, r.Body)
 	}
+	if status, body := rawGet(t, strings.TrimPrefix(s.URL, "http://"), "/tanuki/app.git/info/refs?service=git-upload-pack", d.Username, d.Token); status != 503 {
+		t.Fatalf("git with store down: %d %s", status, body)
+	}
 	resp, err := http.Get(s.URL + "/-/readiness")
 	if err != nil {
 		t.Fatal(err)

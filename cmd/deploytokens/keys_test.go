@@ -1,0 +1,144 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/deploytokens/deploytokens/deploy/storetest"
+	"github.com/deploytokens/deploytokens/internal/testenv"
+)
+
+// TestSigningModes: each algorithm and key export the README offers is
+// accepted by the real registry.
+func TestSigningModes(t *testing.T) {
+	tests := []struct {
+		name, alg, kid string
+		x5c, certs     bool
+	}{
+		{"RS256 jwks", "RS256", "thumbprint", false, false},
+		{"EdDSA jwks", "EdDSA", "thumbprint", false, false},
+		{"ES256 libtrust kid", "ES256", "libtrust", false, false},
+		{"ES256 x5c rootcertbundle", "ES256", "thumbprint", true, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := startServer(t, func(c *Config) { c.SigningAlg, c.KidFormat, c.X5C = tt.alg, tt.kid, tt.x5c })
+			dir := t.TempDir()
+			cfg := testenv.RegistryConfig{Realm: "http://" + s.Host + "/jwt/auth", Service: s.cfg.RegistryService,
+				Issuer: s.cfg.RegistryIssuer, SigningAlgorithms: []string{tt.alg}}
+			if tt.certs {
+				cfg.RootCertBundle = filepath.Join(dir, "certs.pem")
+				os.WriteFile(cfg.RootCertBundle, s.app.signer.CertificatesPEM(), 0o600)
+			} else {
+				cfg.JWKSFile = filepath.Join(dir, "jwks.json")
+				os.WriteFile(cfg.JWKSFile, s.app.signer.JWKS(), 0o600)
+			}
+			reg := testenv.StartRegistry(t, cfg)
+			s.project(t, s.AdminToken, "tanuki/app", "private")
+			if _, err := testenv.PushRandomImage(t, reg.Host()+"/tanuki/app:v1", "root", s.AdminToken); err != nil {
+				t.Fatalf("push: %v", err)
+			}
+			d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "r", "scopes": []string{"read_registry"}})
+			crane := testenv.Crane(t)
+			crane.Login(reg.Host(), d.Username, d.Token)
+			if err := crane.Pull(reg.Host() + "/tanuki/app:v1"); err != nil {
+				t.Fatalf("pull: %v", err)
+			}
+		})
+	}
+}
+
+// TestKeysCommand: keys jwks prints the set the server publishes, keys
+// rotate adds a key and keeps the old one published.
+func TestKeysCommand(t *testing.T) {
+	s := startServer(t, nil)
+	published := s.app.signer.JWKS()
+	active := s.app.signer.ActiveKID()
+	s.shutdown(t)
+	env := func(k string) string {
+		return map[string]string{"DEPLOYTOKENS_DATA_DIR": s.cfg.DataDir, "DEPLOYTOKENS_ADMIN_TOKEN": s.AdminToken}[k]
+	}
+	keys := func(args ...string) string {
+		var out, errb bytes.Buffer
+		if code := run(t.Context(), append([]string{"keys"}, args...), env, &out, &errb); code != 0 {
+			t.Fatalf("keys %v: exit %d: %s", args, code, errb.String())
+		}
+		return out.String()
+	}
+	if got := strings.TrimSpace(keys("jwks")); got != strings.TrimSpace(string(published)) {
+		t.Fatalf("keys jwks = %s\nserver published %s", got, published)
+	}
+	if pem := keys("cert"); !strings.Contains(pem, "BEGIN CERTIFICATE") {
+		t.Fatalf("keys cert = %q", pem)
+	}
+	if out := keys("rotate"); strings.Contains(out, active) {
+		t.Fatalf("rotate kept the old key active: %s", out)
+	}
+	var set struct {
+		Keys []struct {
+			Kid string `json:"kid"`
+		} `json:"keys"`
+	}
+	json.Unmarshal([]byte(keys("jwks")), &set)
+	if len(set.Keys) != 2 || (set.Keys[0].Kid != active && set.Keys[1].Kid != active) {
+		t.Fatalf("after rotate: %+v", set)
+	}
+	var errb bytes.Buffer
+	if code := run(t.Context(), []string{"keys", "nonsense"}, env, &bytes.Buffer{}, &errb); code == 0 {
+		t.Fatal("keys nonsense succeeded")
+	}
+}
+
+// TestNoSecretInStore creates tokens through the API on both stores, then
+// reads every key and value of the store: no secret is there in plaintext.
+func TestNoSecretInStore(t *testing.T) {
+	for _, st := range stores(t) {
+		t.Run(st.name, func(t *testing.T) {
+			s := startServer(t, st.mod)
+			s.project(t, s.AdminToken, "tanuki/app", "")
+			_, pat := s.user(t, "alice")
+			d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "x", "scopes": []string{"read_registry"}})
+			ci := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "gitlab-deploy-token", "scopes": []string{"read_registry"}})
+			r := tokenRequest(t, s, d.Username, d.Token, "repository:tanuki/app:pull")
+			if r.Status != 200 {
+				t.Fatal(r.Status)
+			}
+			dump, err := s.app.store.(storetest.Dumper).Dump(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(dump) < 5 {
+				t.Fatalf("dump has only %d entries", len(dump))
+			}
+			for _, secret := range []string{pat, d.Token, ci.Token, s.AdminToken} {
+				for k, v := range dump {
+					if strings.Contains(k, secret) || bytes.Contains(v, []byte(secret)) || bytes.Contains(v, []byte(secret[4:])) {
+						t.Errorf("a secret is stored in plaintext under %q", k)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDeletedProjectTokensStop: deleting a project ends its tokens at once.
+func TestDeletedProjectTokensStop(t *testing.T) {
+	s := startServer(t, nil)
+	p := s.project(t, s.AdminToken, "tanuki/app", "")
+	d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "x", "scopes": []string{"read_registry"}})
+	if r := tokenRequest(t, s, d.Username, d.Token); r.Status != 200 {
+		t.Fatalf("before: %d", r.Status)
+	}
+	s.mustAPI(t, 202, "DELETE", fmt.Sprintf("/projects/%d", p.ID), s.AdminToken, nil, nil)
+	if r := tokenRequest(t, s, d.Username, d.Token); r.Status != 401 {
+		t.Fatalf("after delete: %d %s", r.Status, r.Body)
+	}
+	if _, err := os.Stat(filepath.Join(s.cfg.ReposDir, "tanuki", "app.git")); !os.IsNotExist(err) {
+		t.Fatalf("repository left behind: %v", err)
+	}
+}
