@@ -5,6 +5,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -113,14 +114,8 @@ func (a *API) createUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var in deploy.CreateUserInput
-	if in.Username, err = p.str("username"); err != nil {
-		return err
-	}
-	if in.Name, err = p.str("name"); err != nil {
-		return err
-	}
-	if in.Admin, err = p.bool("admin"); err != nil {
+	in := deploy.CreateUserInput{Username: p.str("username"), Name: p.str("name"), Admin: p.bool("admin")}
+	if err := p.Err(); err != nil {
 		return err
 	}
 	u, err := a.Service.CreateUser(ctx(c), actor(c), in)
@@ -152,14 +147,8 @@ func (a *API) createPAT(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var in deploy.CreatePATInput
-	if in.Name, err = p.str("name"); err != nil {
-		return err
-	}
-	if in.Scopes, err = p.list("scopes"); err != nil {
-		return err
-	}
-	if in.ExpiresAt, err = p.str("expires_at"); err != nil {
+	in := deploy.CreatePATInput{Name: p.str("name"), Scopes: p.list("scopes"), ExpiresAt: p.str("expires_at")}
+	if err := p.Err(); err != nil {
 		return err
 	}
 	t, secret, err := a.Service.CreatePAT(ctx(c), actor(c), uid, in)
@@ -207,20 +196,9 @@ func (a *API) createProject(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var in deploy.CreateProjectInput
-	if in.Path, err = p.str("path"); err != nil {
-		return err
-	}
-	if in.Path == "" {
-		// GitLab derives the path from name when only name is given.
-		if in.Path, err = p.str("name"); err != nil {
-			return err
-		}
-	}
-	if in.NamespacePath, err = p.str("namespace_path"); err != nil {
-		return err
-	}
-	if in.Visibility, err = p.str("visibility"); err != nil {
+	// GitLab derives the path from name when only name is given.
+	in := deploy.CreateProjectInput{Path: cmp.Or(p.str("path"), p.str("name")), NamespacePath: p.str("namespace_path"), Visibility: p.str("visibility")}
+	if err := p.Err(); err != nil {
 		return err
 	}
 	proj, err := a.Service.CreateProject(ctx(c), actor(c), in)
@@ -290,17 +268,14 @@ func (a *API) setMember(c echo.Context, create bool) error {
 	}
 	var uid int64
 	if create {
-		if uid, err = p.int("user_id", 0); err != nil {
-			return err
-		}
-		if uid <= 0 {
+		if uid = p.int("user_id", 0); p.Err() == nil && uid <= 0 {
 			return deploy.Invalid("user_id", "is missing")
 		}
 	} else if uid, err = pathID(c, "user_id", deploy.ErrMemberNotFound); err != nil {
 		return err
 	}
-	level, err := p.int("access_level", 0)
-	if err != nil {
+	level := p.int("access_level", 0)
+	if err := p.Err(); err != nil {
 		return err
 	}
 	if !p.has("access_level") {
@@ -416,17 +391,8 @@ func (a *API) createDeployToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var in deploy.CreateDeployTokenInput
-	if in.Name, err = p.str("name"); err != nil {
-		return err
-	}
-	if in.Username, err = p.str("username"); err != nil {
-		return err
-	}
-	if in.Scopes, err = p.list("scopes"); err != nil {
-		return err
-	}
-	if in.ExpiresAt, err = p.str("expires_at"); err != nil {
+	in := deploy.CreateDeployTokenInput{Name: p.str("name"), Username: p.str("username"), Scopes: p.list("scopes"), ExpiresAt: p.str("expires_at")}
+	if err := p.Err(); err != nil {
 		return err
 	}
 	t, secret, err := a.Service.CreateDeployToken(ctx(c), actor(c), ref, in)

@@ -23,6 +23,18 @@ const maxBody = 1 << 20
 type params struct {
 	json map[string]json.RawMessage
 	form url.Values
+	// err is the first field that could not be read; the accessors
+	// answer zero values after it, and handlers check Err once.
+	err error
+}
+
+// Err answers the first field error.
+func (p *params) Err() error { return p.err }
+
+func (p *params) fail(err error) {
+	if p.err == nil {
+		p.err = err
+	}
 }
 
 func readParams(c echo.Context) (*params, error) {
@@ -66,7 +78,15 @@ func readParams(c echo.Context) (*params, error) {
 }
 
 // str answers a string field; JSON numbers and booleans are taken as text.
-func (p *params) str(name string) (string, error) {
+func (p *params) str(name string) string {
+	s, err := p.text(name)
+	if err != nil {
+		p.fail(err)
+	}
+	return s
+}
+
+func (p *params) text(name string) (string, error) {
 	if raw, ok := p.json[name]; ok {
 		var s string
 		if err := json.Unmarshal(raw, &s); err == nil {
@@ -90,19 +110,20 @@ func (p *params) str(name string) (string, error) {
 
 // list answers an array field, given as a JSON array, a JSON string,
 // repeated form fields (name or name[]) or a comma-separated value.
-func (p *params) list(name string) ([]string, error) {
+func (p *params) list(name string) []string {
 	if raw, ok := p.json[name]; ok {
 		var l []string
 		if err := json.Unmarshal(raw, &l); err == nil {
-			return l, nil
+			return l
 		}
-		s, err := p.str(name)
+		s, err := p.text(name)
 		if err != nil {
-			return nil, deploy.Invalid(name, "must be an array of strings or a comma-separated string")
+			p.fail(deploy.Invalid(name, "must be an array of strings or a comma-separated string"))
+			return nil
 		}
-		return []string{s}, nil
+		return []string{s}
 	}
-	return append(p.form[name], p.form[name+"[]"]...), nil
+	return append(p.form[name], p.form[name+"[]"]...)
 }
 
 func (p *params) has(name string) bool {
@@ -111,35 +132,27 @@ func (p *params) has(name string) bool {
 }
 
 // int answers an integer field; missing answers def.
-func (p *params) int(name string, def int64) (int64, error) {
+func (p *params) int(name string, def int64) int64 {
 	if !p.has(name) {
-		return def, nil
+		return def
 	}
-	s, err := p.str(name)
+	n, err := strconv.ParseInt(strings.TrimSpace(p.str(name)), 10, 64)
 	if err != nil {
-		return 0, err
+		p.fail(deploy.Invalid(name, "must be an integer"))
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil {
-		return 0, deploy.Invalid(name, "must be an integer")
-	}
-	return n, nil
+	return n
 }
 
 // bool answers a boolean field; missing answers false.
-func (p *params) bool(name string) (bool, error) {
+func (p *params) bool(name string) bool {
 	if !p.has(name) {
-		return false, nil
+		return false
 	}
-	s, err := p.str(name)
+	b, err := strconv.ParseBool(p.str(name))
 	if err != nil {
-		return false, err
+		p.fail(deploy.Invalid(name, "must be true or false"))
 	}
-	b, err := strconv.ParseBool(s)
-	if err != nil {
-		return false, deploy.Invalid(name, "must be true or false")
-	}
-	return b, nil
+	return b
 }
 
 // pathID parses a numeric path parameter.
