@@ -7,6 +7,7 @@ need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v git >/dev/null || need+=(git)
 command -v podman >/dev/null || need+=(podman)
+command -v chromium >/dev/null || need+=(chromium)
 for pkg in "$@"; do
   command -v "$pkg" >/dev/null || need+=("$pkg")
 done

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -97,52 +96,60 @@ func envName(flagName string) string {
 	return "DEPLOYTOKENS_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
-// bind registers every setting on fs, with its variable's value (when set)
-// as the default so a flag given on the command line wins.
-func (c *Config) bind(fs *flag.FlagSet, getenv func(string) string) error {
-	var errs []error
+// bind registers every setting on fs with its built-in default. Variables
+// are applied after parsing (applyEnv), so help and usage errors never print
+// a value from the environment, such as the admin token.
+func (c *Config) bind(fs *flag.FlagSet) {
 	for _, s := range c.settings() {
-		env := getenv(envName(s.name))
 		help := s.help + " (" + envName(s.name) + ")"
 		switch p := s.ptr.(type) {
 		case *string:
-			if env != "" {
-				*p = env
-			}
 			fs.StringVar(p, s.name, *p, help)
 		case *int:
-			if env != "" {
-				n, err := strconv.Atoi(env)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %q is not an integer", envName(s.name), env))
-				} else {
-					*p = n
-				}
-			}
 			fs.IntVar(p, s.name, *p, help)
 		case *bool:
-			if env != "" {
-				b, err := strconv.ParseBool(env)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %q is not true or false", envName(s.name), env))
-				} else {
-					*p = b
-				}
-			}
 			fs.BoolVar(p, s.name, *p, help)
 		case *time.Duration:
-			if env != "" {
-				d, err := time.ParseDuration(env)
-				if err != nil {
-					errs = append(errs, fmt.Errorf("%s: %q is not a duration (like 5m)", envName(s.name), env))
-				} else {
-					*p = d
-				}
-			}
 			fs.DurationVar(p, s.name, *p, help)
 		}
 	}
+}
+
+// applyEnv sets every setting not given as a flag from its variable, so
+// flags win over variables and variables over defaults.
+func (c *Config) applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	for _, s := range c.settings() {
+		env := getenv(envName(s.name))
+		if given[s.name] || env == "" {
+			continue
+		}
+		if err := fs.Set(s.name, env); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a valid %s", envName(s.name), redactIfSecret(s.name, env), kindOf(s.ptr)))
+		}
+	}
 	return errors.Join(errs...)
+}
+
+func redactIfSecret(name, v string) string {
+	if name == "admin-token" || name == "redis-url" {
+		return "***"
+	}
+	return v
+}
+
+func kindOf(p any) string {
+	switch p.(type) {
+	case *int:
+		return "integer"
+	case *bool:
+		return "boolean (true or false)"
+	case *time.Duration:
+		return "duration (like 5m)"
+	}
+	return "value"
 }
 
 // Validate checks every setting and reports every problem at once, each

@@ -52,6 +52,16 @@ func TestServeHelp(t *testing.T) {
 			t.Errorf("help lacks %s", s)
 		}
 	}
+	secretEnv := func(k string) string {
+		return map[string]string{"DEPLOYTOKENS_ADMIN_TOKEN": "very-secret-admin-token", "DEPLOYTOKENS_REDIS_URL": "redis://:hunter2@127.0.0.1:1"}[k]
+	}
+	out.Reset()
+	run(context.Background(), []string{"serve", "--bogus"}, secretEnv, &out, &out)
+	run(context.Background(), []string{"serve", "--help"}, secretEnv, &out, &out)
+	if strings.Contains(out.String(), "very-secret") || strings.Contains(out.String(), "hunter2") {
+		t.Fatalf("usage prints a secret from the environment:\n%s", out.String())
+	}
+	out.Reset()
 	if code := run(context.Background(), []string{"serve", "--listen", "bad"}, func(string) string { return "" }, io.Discard, &out); code != 1 || !strings.Contains(out.String(), "--listen") {
 		t.Fatalf("bad setting: exit %d, %s", code, out.String())
 	}

@@ -64,10 +64,11 @@ func loadConfig(name string, args []string, getenv func(string) string, stderr i
 	cfg := defaultConfig()
 	fs := flag.NewFlagSet("deploytokens "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	envErr := cfg.bind(fs, getenv)
+	cfg.bind(fs)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
+	envErr := cfg.applyEnv(fs, getenv)
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}

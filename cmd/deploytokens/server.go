@@ -24,6 +24,7 @@ import (
 	"github.com/deploytokens/deploytokens/deploy/boltstore"
 	"github.com/deploytokens/deploytokens/deploy/githttp"
 	"github.com/deploytokens/deploytokens/deploy/redisstore"
+	"github.com/deploytokens/deploytokens/deploy/web"
 	"github.com/deploytokens/deploytokens/jwks"
 	"github.com/deploytokens/deploytokens/tokens"
 )
@@ -245,7 +246,9 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	e.HideBanner, e.HidePort = true, true
 	e.IPExtractor = echo.ExtractIPDirect()
 	if len(a.cfg.trustedProxies) > 0 {
-		var opts []echo.TrustOption
+		// Only the configured proxies: echo would otherwise also trust any
+		// loopback, link-local or private address to set X-Forwarded-For.
+		opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
 		for _, p := range a.cfg.trustedProxies {
 			_, n, _ := net.ParseCIDR(p.String())
 			opts = append(opts, echo.TrustIPRange(n))
@@ -311,12 +314,15 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		},
 		Logger: a.log,
 	})
+	pages := &web.Handler{Service: a.service, Auth: a.authn, Limiter: a.authn.Limiter,
+		ExternalURL: a.cfg.externalURL, RegistryHost: a.cfg.RegistryHost, Logger: a.log}
 	e.Any("/*", func(c echo.Context) error {
 		if _, _, ok := githttp.ParsePath(c.Request().URL.Path); ok {
 			git.ServeHTTP(c.Response(), c.Request())
 			return nil
 		}
-		return echo.ErrNotFound
+		// Everything else is a web page, or the web's own 404 page.
+		return pages.Serve(c)
 	})
 	return e
 }

@@ -134,47 +134,48 @@ func (p *page) open(path string) int64 {
 
 func (p *page) html() string {
 	p.t.Helper()
-	s, err := chromedp.Run(p.ctx, chromedp.OuterHTML(chromedp.CSS("html")))
-	if err != nil {
-		p.t.Fatalf("browser: %v", err)
-	}
-	return s
+	return read(p, chromedp.Evaluate[string](`document.documentElement.outerHTML`), "html")
 }
 
 func (p *page) text(sel string) string {
 	p.t.Helper()
-	s, err := chromedp.Run(p.ctx, chromedp.Text(chromedp.CSS(sel)))
-	if err != nil {
-		p.t.Fatalf("browser: text of %s: %v", sel, err)
-	}
-	return s
+	return read(p, chromedp.Text(chromedp.CSS(sel)), "text of "+sel)
 }
 
 func (p *page) value(sel string) string {
 	p.t.Helper()
-	s, err := chromedp.Run(p.ctx, chromedp.Value(chromedp.CSS(sel)))
-	if err != nil {
-		p.t.Fatalf("browser: value of %s: %v", sel, err)
-	}
-	return s
+	return read(p, chromedp.Value(chromedp.CSS(sel)), "value of "+sel)
 }
 
 func (p *page) eval(js string) bool {
 	p.t.Helper()
-	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](js))
-	if err != nil {
-		p.t.Fatalf("browser: %s: %v", js, err)
-	}
-	return v
+	return read(p, chromedp.Evaluate[bool](js), js)
 }
 
 func (p *page) path() string {
 	p.t.Helper()
-	loc, err := chromedp.Run(p.ctx, chromedp.Location())
-	if err != nil {
-		p.t.Fatalf("browser: %v", err)
+	return strings.TrimPrefix(read(p, chromedp.Location(), "location"), p.base)
+}
+
+// read runs a query. Right after a navigation the browser may still
+// swap the old document for the new one, and a query that found a node of
+// the old one fails; it is tried again on the new one.
+func read[T any](p *page, a chromedp.Action[T], what string) T {
+	p.t.Helper()
+	var err error
+	for range 5 {
+		var v T
+		if v, err = chromedp.Run(p.ctx, a); err == nil {
+			return v
+		}
+		if !strings.Contains(err.Error(), "No node with given id") && !strings.Contains(err.Error(), "Cannot find context") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	return strings.TrimPrefix(loc, p.base)
+	p.t.Fatalf("browser: %s: %v", what, err)
+	var zero T
+	return zero
 }
 
 // shot saves a full-page PNG as name.png.
@@ -393,7 +394,7 @@ func TestWebDeployTokensEndToEnd(t *testing.T) {
 			t.Error("the settings page scrolls sideways at phone width")
 		}
 		p.shot("12-phone-settings")
-		p.do(chromedp.EmulateReset())
+		p.do(chromedp.EmulateViewport(1280, 900))
 	})
 	t.Run("12 sign out, then a developer gets 404 on settings", func(t *testing.T) {
 		if st := p.load(chromedp.Click(chromedp.ID("sign-out"))); st != 200 || p.path() != "/users/sign_in" {
