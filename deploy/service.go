@@ -229,6 +229,9 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 	if err := ValidateProjectPath("path", full); err != nil {
 		return Project{}, err
 	}
+	if err := s.checkNamespace(ctx, a, full); err != nil {
+		return Project{}, err
+	}
 	now := s.Clock()
 	p := Project{Path: in.Path, PathWithNamespace: full, Visibility: vis, CreatorID: a.User.ID, CreatedAt: now}
 	err := s.Store.CreateProject(ctx, &p, Member{UserID: a.User.ID, AccessLevel: Owner, CreatedAt: now})
@@ -249,6 +252,63 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 		}
 	}
 	return p, nil
+}
+
+// checkNamespace decides whether a may create a project at full. A
+// namespace whose first segment is another user's, or already holds
+// projects, is open only to admins and to maintainers of one of those
+// projects; and no project may sit inside another's path or hold one inside
+// its own, since images under a project's path are that project's.
+func (s *Service) checkNamespace(ctx context.Context, a *Actor, full string) error {
+	all, err := s.Store.ListProjects(ctx)
+	if err != nil {
+		return err
+	}
+	top := strings.ToLower(strings.SplitN(full, "/", 2)[0])
+	lower := strings.ToLower(full)
+	var inNamespace []int64
+	for _, p := range all {
+		q := strings.ToLower(p.PathWithNamespace)
+		if strings.HasPrefix(q, top+"/") {
+			inNamespace = append(inNamespace, p.ID)
+		}
+		if strings.HasPrefix(lower, q+"/") || strings.HasPrefix(q, lower+"/") {
+			if a.User.Admin || s.isMaintainerOfAny(ctx, a, []int64{p.ID}) {
+				return Invalid("path", "cannot be nested with project %q", p.PathWithNamespace)
+			}
+			return Invalid("namespace_path", "is not available")
+		}
+	}
+	if a.User.Admin || strings.EqualFold(top, a.User.Username) {
+		return nil
+	}
+	forbidden := &Error{Status: 403, Message: "403 Forbidden - you may not create projects in namespace_path " + strconv.Quote(top)}
+	// A namespace named after another user is theirs.
+	if _, err := s.Store.UserByUsername(ctx, top); err == nil {
+		return forbidden
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if len(inNamespace) == 0 || s.isMaintainerOfAny(ctx, a, inNamespace) {
+		return nil
+	}
+	return forbidden
+}
+
+func (s *Service) isMaintainerOfAny(ctx context.Context, a *Actor, projectIDs []int64) bool {
+	if a.User.Admin {
+		return true
+	}
+	ms, err := s.Store.MembershipsOf(ctx, a.User.ID)
+	if err != nil {
+		return false
+	}
+	for _, m := range ms {
+		if m.AccessLevel >= Maintainer && slices.Contains(projectIDs, m.ProjectID) {
+			return true
+		}
+	}
+	return false
 }
 
 // VisibleProjects answers the projects the actor may see, ordered by id.

@@ -50,8 +50,19 @@ func ValidateUsername(s string) error {
 	return nil
 }
 
+// maxSegmentLen leaves room for the ".git" of the repository directory
+// within the file system's 255-byte names.
+const maxSegmentLen = MaxNameLen - len(".git")
+
+// maxPathLen is the registry's limit on a repository name, which a
+// project's images start with.
+const maxPathLen = 255
+
 // ValidateProjectPath checks a full project path such as group/sub/project.
 func ValidateProjectPath(field, full string) error {
+	if len(full) > maxPathLen {
+		return Invalid(field, "is too long (maximum is %d characters in all)", maxPathLen)
+	}
 	segs := strings.Split(full, "/")
 	if len(segs) > maxPathDepth {
 		return Invalid(field, "is nested too deeply (at most %d levels)", maxPathDepth)
@@ -59,6 +70,9 @@ func ValidateProjectPath(field, full string) error {
 	for _, s := range segs {
 		if err := ValidateSegment(field, s); err != nil {
 			return err
+		}
+		if len(s) > maxSegmentLen {
+			return Invalid(field, "has a part longer than %d characters", maxSegmentLen)
 		}
 	}
 	if slices.Contains(reservedTop, strings.ToLower(segs[0])) {

@@ -404,3 +404,37 @@ func TestConcurrentCreate(t *testing.T) {
 		t.Fatalf("%d creators won", won)
 	}
 }
+
+// TestNamespaces: nobody creates projects in another's namespace or inside
+// another project's path, where they would take over its images.
+func TestNamespaces(t *testing.T) {
+	s := startServer(t, nil)
+	_, alice := s.user(t, "alice")
+	_, mallory := s.user(t, "mallory")
+	s.project(t, alice, "tanuki/app", "private")
+	tests := []struct {
+		name, who, ns, path string
+		status              int
+	}{
+		{"own namespace", "mallory", "", "mine", 201},
+		{"free group", "mallory", "newgroup", "x", 201},
+		{"another user's namespace", "mallory", "alice", "x", 403},
+		{"a group with others' projects", "mallory", "tanuki", "other", 403},
+		{"inside another's project", "mallory", "tanuki/app", "web", 400},
+		{"owner nests inside own project", "alice", "tanuki/app", "web", 400},
+		{"owner adds to own group", "alice", "tanuki", "second", 201},
+		{"too long", "alice", "tanuki", strings.Repeat("a", 252), 400},
+	}
+	tok := map[string]string{"alice": alice, "mallory": mallory}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := s.api(t, "POST", "/projects", tok[tt.who], map[string]any{"path": tt.path, "namespace_path": tt.ns})
+			if r.Status != tt.status {
+				t.Fatalf("%d %s", r.Status, r.Body)
+			}
+			if r.Status == 400 && strings.Contains(r.message(), "tanuki/app") && tt.who == "mallory" {
+				t.Fatalf("a non-member learns the private project's path: %s", r.Body)
+			}
+		})
+	}
+}

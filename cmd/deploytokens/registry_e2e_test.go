@@ -220,20 +220,22 @@ func tokenClaims(t *testing.T, s *testServer, body []byte) jwt.MapClaims {
 func TestTokenEndpoint(t *testing.T) {
 	s := startServer(t, nil)
 	s.project(t, s.AdminToken, "tanuki/app", "private")
-	s.project(t, s.AdminToken, "tanuki/app/nested", "private")
+	if r := s.api(t, "POST", "/projects", s.AdminToken, map[string]any{"path": "nested", "namespace_path": "tanuki/app"}); r.Status != 400 || !strings.Contains(r.message(), "nested") {
+		t.Fatalf("project inside a project: %d %s", r.Status, r.Body)
+	}
 	s.project(t, s.AdminToken, "tanuki/app_two", "private")
 	d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "r", "scopes": []string{"read_registry"}})
 
 	t.Run("grants exactly what it may", func(t *testing.T) {
 		r := tokenRequest(t, s, d.Username, d.Token,
 			"repository:tanuki/app:pull,push repository:tanuki/app/sub/img:pull",
-			"repository:tanuki/app_two:pull", "repository:tanuki/app/nested:pull", "repository:Bad/Name:pull", "nonsense")
+			"repository:tanuki/app_two:pull", "repository:tanuki/app/nested:pull", "repository:tanuki/app/a/b/c:pull", "repository:Bad/Name:pull", "nonsense")
 		if r.Status != 200 {
 			t.Fatalf("%d %s", r.Status, r.Body)
 		}
 		c := tokenClaims(t, s, r.Body)
 		got, _ := json.Marshal(c["access"])
-		want := `[{"actions":["pull"],"name":"tanuki/app","type":"repository"},{"actions":["pull"],"name":"tanuki/app/sub/img","type":"repository"}]`
+		want := `[{"actions":["pull"],"name":"tanuki/app","type":"repository"},{"actions":["pull"],"name":"tanuki/app/sub/img","type":"repository"},{"actions":["pull"],"name":"tanuki/app/nested","type":"repository"}]`
 		if string(got) != want {
 			t.Fatalf("access = %s\nwant     %s", got, want)
 		}
