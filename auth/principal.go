@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"log/slog"
@@ -75,6 +76,31 @@ type Authenticator struct {
 	Logger *slog.Logger
 	// Limiter, when set, bans addresses with too many failures.
 	Limiter *Limiter
+	// Admin, when set, is the admin token: configuration, not a stored
+	// PAT, so replacing it ends the old one at once.
+	Admin *AdminToken
+}
+
+// AdminToken is the configured token of the admin user.
+type AdminToken struct {
+	Digest []byte
+	User   deploy.User
+}
+
+// adminPAT answers the admin principal when digest is the admin token's.
+func (a *Authenticator) adminPAT(digest []byte) (deploy.PersonalAccessToken, deploy.User, bool) {
+	if a.Admin == nil || subtle.ConstantTimeCompare(digest, a.Admin.Digest) != 1 {
+		return deploy.PersonalAccessToken{}, deploy.User{}, false
+	}
+	return deploy.PersonalAccessToken{UserID: a.Admin.User.ID, Name: "admin token", Scopes: deploy.PATScopes}, a.Admin.User, true
+}
+
+// patByDigest finds a PAT: the admin token, or one in the store.
+func (a *Authenticator) patByDigest(ctx context.Context, digest []byte) (deploy.PersonalAccessToken, deploy.User, error) {
+	if t, u, ok := a.adminPAT(digest); ok {
+		return t, u, nil
+	}
+	return a.Store.PATByDigest(ctx, digest)
 }
 
 func (a *Authenticator) now() time.Time {
@@ -114,14 +140,14 @@ func (a *Authenticator) checkDigest(ctx context.Context, username string, digest
 		}
 		return Principal{Kind: DeployTokenKind, Token: &t, Project: &p, Digest: digest}, nil
 	}
-	t, u, err := a.Store.PATByDigest(ctx, digest)
+	t, u, err := a.patByDigest(ctx, digest)
 	if err != nil {
 		return Principal{}, a.lookupErr(err)
 	}
 	if !tokens.Equal(strings.ToLower(u.Username), strings.ToLower(username)) || !t.Active(now) {
 		return Principal{}, ErrDenied
 	}
-	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery {
+	if t.ID != 0 && (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery) {
 		a.touch(func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
 	}
 	return Principal{Kind: UserKind, User: &u, PAT: &t, Digest: digest}, nil
@@ -133,7 +159,7 @@ func (a *Authenticator) CheckPAT(ctx context.Context, secret string) (Principal,
 	if secret == "" || len(secret) > maxCredentialLen {
 		return Principal{}, ErrDenied
 	}
-	t, u, err := a.Store.PATByDigest(ctx, a.Keys.Digest(secret))
+	t, u, err := a.patByDigest(ctx, a.Keys.Digest(secret))
 	if err != nil {
 		return Principal{}, a.lookupErr(err)
 	}
@@ -141,7 +167,7 @@ func (a *Authenticator) CheckPAT(ctx context.Context, secret string) (Principal,
 		return Principal{}, ErrDenied
 	}
 	now := a.now()
-	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery {
+	if t.ID != 0 && (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery) {
 		a.touch(func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
 	}
 	return Principal{Kind: UserKind, User: &u, PAT: &t}, nil

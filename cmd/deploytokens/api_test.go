@@ -438,3 +438,20 @@ func TestNamespaces(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminTokenReplaced: a new admin token ends the old one at once.
+func TestAdminTokenReplaced(t *testing.T) {
+	dir := t.TempDir()
+	first := startServer(t, func(c *Config) { c.DataDir = dir })
+	old := first.AdminToken
+	first.mustAPI(t, 200, "GET", "/user", old, nil, nil)
+	first.shutdown(t)
+	second := startServer(t, func(c *Config) { c.DataDir = dir })
+	if second.AdminToken == old {
+		t.Fatal("same token")
+	}
+	second.mustAPI(t, 200, "GET", "/user", second.AdminToken, nil, nil)
+	if r := second.api(t, "GET", "/user", old, nil); r.Status != 401 {
+		t.Fatalf("old admin token: %d", r.Status)
+	}
+}

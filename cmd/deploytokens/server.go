@@ -39,9 +39,10 @@ type app struct {
 	service *deploy.Service
 	authn   *auth.Authenticator
 	echo    *echo.Echo
-	// adminToken is set when this start generated the admin token, so
-	// the caller can show it once.
+	// adminTokenFile is set when this start generated the admin token,
+	// so the caller can say where it is.
 	adminTokenFile string
+	admin          *auth.AdminToken
 }
 
 // openStore opens Redis when configured, else the embedded store.
@@ -89,7 +90,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		return nil, err
 	}
 	limiter := &auth.Limiter{KV: a.store, Max: int64(cfg.AuthMaxFailures), Window: cfg.AuthWindow, Ban: cfg.AuthBan, Logger: logger}
-	a.authn = &auth.Authenticator{Store: a.store, Keys: a.keys, Logger: logger, Limiter: limiter}
+	a.authn = &auth.Authenticator{Store: a.store, Keys: a.keys, Logger: logger, Limiter: limiter, Admin: a.admin}
 	a.echo = a.routes(repos)
 	ok = true
 	return a, nil
@@ -189,8 +190,9 @@ func checkSecret(ctx context.Context, s deploy.Store, k *tokens.Keys) error {
 	return nil
 }
 
-// bootstrapAdmin makes sure the admin user root exists and that the admin
-// token (configured, or generated once into the data dir) is its PAT.
+// bootstrapAdmin makes sure the admin user root exists and reads the admin
+// token (configured, or generated once into the data dir). The token is
+// configuration, never stored, so a new one replaces the old at once.
 func (a *app) bootstrapAdmin(ctx context.Context) error {
 	root, err := a.store.UserByUsername(ctx, "root")
 	if errors.Is(err, deploy.ErrNotFound) {
@@ -223,16 +225,7 @@ func (a *app) bootstrapAdmin(ctx context.Context) error {
 			return fmt.Errorf("admin token: %w", err)
 		}
 	}
-	digest := a.keys.Digest(token)
-	if _, _, err := a.store.PATByDigest(ctx, digest); err == nil {
-		return nil
-	} else if !errors.Is(err, deploy.ErrNotFound) {
-		return fmt.Errorf("admin token: %w", err)
-	}
-	pat := deploy.PersonalAccessToken{UserID: root.ID, Name: "admin token", Scopes: deploy.PATScopes, CreatedAt: time.Now().UTC(), Digest: digest}
-	if err := a.store.CreatePAT(ctx, &pat); err != nil {
-		return fmt.Errorf("admin token: %w", err)
-	}
+	a.admin = &auth.AdminToken{Digest: a.keys.Digest(token), User: root}
 	return nil
 }
 

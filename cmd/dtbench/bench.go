@@ -1,0 +1,491 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/deploytokens/deploytokens/deploy/boltstore"
+	"github.com/deploytokens/deploytokens/deploy/redisstore"
+	"github.com/deploytokens/deploytokens/jwks"
+	"github.com/deploytokens/deploytokens/tokens"
+)
+
+// registryService is the service name the server is started with and every
+// token request names.
+const registryService = "container_registry"
+
+// Scenario names.
+const (
+	scenGET      = "GET /jwt/auth"
+	scenPOST     = "POST /jwt/auth"
+	scenGitRepo  = "git info/refs, empty repository"
+	scenGitAuth  = "git info/refs, authorization only"
+	scenCeiling  = "ceiling: bare echo, fixed answer"
+	storeRedis   = "redis"
+	storeEmbed   = "embedded"
+	monitorLimit = 30 * time.Second
+)
+
+// row is one measured window.
+type row struct {
+	store    string
+	tokens   int
+	scenario string
+	alg      string
+	res      loadResult
+	// roundTrips are the commands the server sent Redis per request
+	// (MONITOR sample); negative when not measured.
+	roundTrips float64
+	// commands are Redis commands executed per request over the window,
+	// those scripts run inside Redis included (INFO commandstats).
+	commands  string
+	allocs    float64 // negative when not measured
+	serverCPU time.Duration
+	redisCPU  time.Duration
+	genCPU    time.Duration
+	rss, hwm  int64
+}
+
+// token tells whether the row is a token request (the targets' rows).
+func (r *row) token() bool { return r.scenario == scenGET || r.scenario == scenPOST }
+
+// memRow is what one dataset cost to load and keep.
+type memRow struct {
+	store          string
+	tokens         int
+	projects       int
+	projectsLoad   time.Duration
+	tokensLoad     time.Duration
+	sampledPerTok  float64 // MEMORY USAGE, sampled
+	usedPerTok     float64 // used_memory delta over the token load / tokens
+	dbFileBytes    int64   // embedded store file
+	serverPeakRSS  int64
+	serverStartRSS int64
+}
+
+type bench struct {
+	cfg     *config
+	out     io.Writer
+	tmp     string
+	bin     string
+	keys    *tokens.Keys
+	secret  string
+	rows    []row
+	mems    []memRow
+	ceiling *row
+	// bodyLen is the size of a GET ES256 answer, the ceiling's body, and
+	// ceilingCreds the credentials of those requests.
+	bodyLen      int
+	ceilingCreds []cred
+	// running children, stopped by close whatever happens.
+	redis   *redisServer
+	server  *server
+	machine machineInfo
+}
+
+func newBench(cfg *config, out io.Writer) (*bench, error) {
+	tmp, err := os.MkdirTemp("", "dtbench-")
+	if err != nil {
+		return nil, err
+	}
+	var raw [32]byte
+	rand.Read(raw[:])
+	b := &bench{cfg: cfg, out: out, tmp: tmp, secret: hex.EncodeToString(raw[:])}
+	if b.keys, err = tokens.NewKeys([]byte(b.secret)); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bench) close() {
+	b.server.stop()
+	if b.redis != nil {
+		b.redis.stop()
+	}
+	os.RemoveAll(b.tmp)
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.out, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}
+
+func (b *bench) run(ctx context.Context) error {
+	b.machine = readMachine(ctx)
+	b.bin = filepath.Join(b.tmp, "deploytokens")
+	b.logf("building the server (cmd/deploytokens with the dtbench debug listener)")
+	if err := buildServer(ctx, b.cfg.root, b.bin, b.tmp); err != nil {
+		return err
+	}
+	algsDone := false
+	for _, store := range b.cfg.stores {
+		for _, n := range b.cfg.ns {
+			if err := b.dataset(ctx, store, n, !algsDone && store == storeRedis); err != nil {
+				return fmt.Errorf("%s, %d tokens: %w", store, n, err)
+			}
+			algsDone = algsDone || store == storeRedis
+			if b.ceiling == nil && b.bodyLen > 0 {
+				if err := b.measureCeiling(ctx); err != nil {
+					return fmt.Errorf("ceiling: %w", err)
+				}
+			}
+		}
+	}
+	if b.ceiling == nil {
+		return errors.New("no GET answer was measured, so there is no ceiling to compare with")
+	}
+	return nil
+}
+
+// dataset loads n tokens into a fresh store and measures every scenario on
+// it.
+func (b *bench) dataset(ctx context.Context, store string, n int, algs bool) error {
+	dir, err := os.MkdirTemp(b.tmp, store+"-"+strconv.Itoa(n)+"-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	dataDir := filepath.Join(dir, "data")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	secretFile := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secretFile, []byte(b.secret+"\n"), 0o600); err != nil {
+		return err
+	}
+	env := []string{
+		"DEPLOYTOKENS_DATA_DIR=" + dataDir,
+		"DEPLOYTOKENS_SECRET_FILE=" + secretFile,
+		"DEPLOYTOKENS_REGISTRY_SERVICE=" + registryService,
+		"DEPLOYTOKENS_ADMIN_TOKEN=" + "dtbench-admin-" + b.secret[:24],
+	}
+	mem := memRow{store: store, tokens: n}
+
+	var (
+		rc *redis.Client
+		st bulkStore
+	)
+	if store == storeRedis {
+		if b.redis, err = startRedis(ctx, dir); err != nil {
+			return err
+		}
+		defer func() { b.redis.stop(); b.redis = nil }()
+		rc = redis.NewClient(&redis.Options{Addr: b.redis.addr})
+		defer rc.Close()
+		rs, err := redisstore.New(ctx, redisstore.Options{URL: b.redis.url()})
+		if err != nil {
+			return err
+		}
+		st = rs
+		env = append(env, "DEPLOYTOKENS_REDIS_URL="+b.redis.url())
+	} else {
+		bs, err := boltstore.Open(filepath.Join(dataDir, "deploytokens.db"))
+		if err != nil {
+			return err
+		}
+		st = bs
+	}
+
+	b.logf("%s, %d tokens: loading", store, n)
+	var usedBefore int64
+	ds, err := load(ctx, st, b.keys, n, b.cfg.rotate, func() {
+		if rc != nil {
+			usedBefore, _ = infoInt(ctx, rc, "memory", "used_memory")
+		}
+	})
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("load: %w", err)
+	}
+	mem.projects, mem.projectsLoad, mem.tokensLoad = ds.projects, ds.projectsLoad, ds.tokensLoad
+	if rs, ok := st.(*redisstore.Store); ok {
+		usedAfter, err := infoInt(ctx, rc, "memory", "used_memory")
+		if err != nil {
+			return err
+		}
+		var sum int64
+		for _, t := range ds.sample {
+			m, err := rs.DeployTokenMemory(ctx, t)
+			if err != nil {
+				return err
+			}
+			sum += m
+		}
+		mem.sampledPerTok = float64(sum) / float64(len(ds.sample))
+		mem.usedPerTok = float64(usedAfter-usedBefore) / float64(n)
+	}
+	if err := st.Close(); err != nil {
+		return err
+	}
+	if fi, err := os.Stat(filepath.Join(dataDir, "deploytokens.db")); err == nil {
+		mem.dbFileBytes = fi.Size()
+	}
+	b.logf("%s, %d tokens in %d projects loaded: projects %s, tokens %s", store, n, ds.projects,
+		ds.projectsLoad.Round(time.Millisecond), ds.tokensLoad.Round(time.Millisecond))
+	if b.cfg.git {
+		if err := makeRepos(ctx, b.tmp, filepath.Join(dataDir, "repositories"), ds.repoProjects); err != nil {
+			return fmt.Errorf("repositories: %w", err)
+		}
+	}
+
+	logPath := filepath.Join(b.tmp, fmt.Sprintf("server-%s-%d.log", store, n))
+	if err := b.startServer(ctx, append(env, "DEPLOYTOKENS_SIGNING_ALG=ES256"), logPath); err != nil {
+		return err
+	}
+	mem.serverStartRSS, _ = b.server.rss()
+	host := b.server.addr
+	scenarios := []struct {
+		name  string
+		creds []cred
+		req   func(cred) request
+	}{
+		{scenGET, ds.rotating, func(c cred) request { return tokenGET(host, registryService, c) }},
+		{scenPOST, ds.rotating, func(c cred) request { return tokenPOST(host, registryService, c) }},
+	}
+	if b.cfg.git {
+		scenarios = append(scenarios,
+			struct {
+				name  string
+				creds []cred
+				req   func(cred) request
+			}{scenGitRepo, ds.gitRepo, func(c cred) request { return gitInfoRefs(host, c, http.StatusOK, "version 2") }},
+			struct {
+				name  string
+				creds []cred
+				req   func(cred) request
+			}{scenGitAuth, ds.gitNoRepo, func(c cred) request { return gitInfoRefs(host, c, http.StatusNotFound, "Not Found") }},
+		)
+	}
+	for i, sc := range scenarios {
+		if len(sc.creds) == 0 {
+			continue
+		}
+		reqs := make([]request, len(sc.creds))
+		for j, c := range sc.creds {
+			reqs[j] = sc.req(c)
+		}
+		profile := ""
+		if i == 0 && len(b.rows) == 0 {
+			profile = b.cfg.profile
+		}
+		r, err := b.measure(ctx, store, n, sc.name, "ES256", reqs, rc, profile)
+		if err != nil {
+			return err
+		}
+		if sc.name == scenGET && b.bodyLen == 0 {
+			b.bodyLen, b.ceilingCreds = r.res.bodyLen, ds.rotating
+		}
+		mem.serverPeakRSS = max(mem.serverPeakRSS, r.hwm)
+	}
+	b.server.stop()
+
+	if algs {
+		for _, alg := range b.cfg.algs {
+			// A stored key set keeps its algorithm; drop it so the
+			// server makes one of alg.
+			rs, err := redisstore.New(ctx, redisstore.Options{URL: b.redis.url()})
+			if err != nil {
+				return err
+			}
+			err = rs.Delete(ctx, jwks.DefaultStoreKey)
+			rs.Close()
+			if err != nil {
+				return err
+			}
+			if err := b.startServer(ctx, append(env, "DEPLOYTOKENS_SIGNING_ALG="+alg), logPath); err != nil {
+				return err
+			}
+			reqs := make([]request, len(ds.rotating))
+			for j, c := range ds.rotating {
+				reqs[j] = tokenGET(b.server.addr, registryService, c)
+			}
+			r, err := b.measure(ctx, store, n, scenGET, alg, reqs, rc, "")
+			if err != nil {
+				return err
+			}
+			mem.serverPeakRSS = max(mem.serverPeakRSS, r.hwm)
+			b.server.stop()
+		}
+	}
+	b.mems = append(b.mems, mem)
+	return nil
+}
+
+func (b *bench) startServer(ctx context.Context, env []string, logPath string) error {
+	s, err := startServer(ctx, b.bin, env, logPath)
+	if err != nil {
+		return err
+	}
+	b.server = s
+	return nil
+}
+
+// measure warms up, then measures one window of reqs against the running
+// server, then (with Redis) counts round trips in a short MONITOR window.
+func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg string, reqs []request, rc *redis.Client, profile string) (row, error) {
+	srv := b.server
+	r := row{store: store, tokens: n, scenario: scenario, alg: alg, roundTrips: -1, allocs: -1, commands: "—"}
+	warm := b.warmup(ctx, srv.addr, reqs)
+	if warm.errors > 0 {
+		return r, fmt.Errorf("%s warm-up: %d of %d requests failed, first: %s", scenario, warm.errors, warm.requests, warm.firstErr)
+	}
+
+	var before map[string]int64
+	var err error
+	if rc != nil {
+		if before, err = commandStats(ctx, rc); err != nil {
+			return r, err
+		}
+	}
+	allocs0, allocErr := srv.allocs()
+	cpu0, gen0 := srv.cpu(), selfCPU()
+	var redisCPU0 time.Duration
+	if b.redis != nil {
+		redisCPU0 = b.redis.cpu()
+	}
+	profDone := make(chan error, 1)
+	if profile != "" {
+		go func() { profDone <- srv.profile(ctx, b.cfg.duration-time.Second, profile) }()
+	}
+	r.res = drive(ctx, srv.addr, reqs, loadOptions{
+		concurrency: b.cfg.concurrency, duration: b.cfg.duration, maxDuration: b.cfg.duration,
+		maxRequests: b.cfg.maxRequests, offset: warm.requests, record: true,
+	})
+	if err := ctx.Err(); err != nil {
+		return r, err
+	}
+	req := max(r.res.requests, 1)
+	r.serverCPU = (srv.cpu() - cpu0) / time.Duration(req)
+	r.genCPU = (selfCPU() - gen0) / time.Duration(req)
+	if b.redis != nil {
+		r.redisCPU = (b.redis.cpu() - redisCPU0) / time.Duration(req)
+	}
+	if allocs1, err := srv.allocs(); err == nil && allocErr == nil {
+		r.allocs = float64(allocs1-allocs0) / float64(req)
+	}
+	if rc != nil {
+		after, err := commandStats(ctx, rc)
+		if err != nil {
+			return r, err
+		}
+		r.commands = fmtCommands(commandDelta(before, after), r.res.requests)
+	}
+	r.rss, r.hwm = srv.rss()
+	if profile != "" {
+		if err := <-profDone; err != nil {
+			b.logf("cpu profile: %v", err)
+		} else {
+			b.logf("cpu profile written to %s", profile)
+		}
+	}
+
+	if b.redis != nil {
+		m, err := startMonitor(b.redis.addr)
+		if err != nil {
+			return r, err
+		}
+		mres := drive(ctx, srv.addr, reqs, loadOptions{
+			concurrency: b.cfg.concurrency, duration: monitorLimit, maxDuration: monitorLimit,
+			maxRequests: b.cfg.monitorReqs, offset: warm.requests + r.res.requests,
+		})
+		clients, _ := m.stop()
+		if mres.errors == 0 && mres.requests > 0 {
+			r.roundTrips = float64(clients) / float64(mres.requests)
+		}
+	}
+	b.rows = append(b.rows, r)
+	b.logf("%-9s %8d  %-38s %-5s %8.0f req/s  p50 %-8s p99 %-8s p99.9 %-8s errors %d  round trips %s  allocs %s",
+		store, n, scenario, alg, r.res.rps(), fmtDuration(r.res.quantile(.5)), fmtDuration(r.res.quantile(.99)),
+		fmtDuration(r.res.quantile(.999)), r.res.errors, fmtFloat(r.roundTrips, 2), fmtFloat(r.allocs, 0))
+	if r.res.errors > 0 {
+		b.logf("  first error: %s", r.res.firstErr)
+	}
+	return r, nil
+}
+
+// warmup sends reqs for the warm-up time, longer (up to four times) until
+// every one was sent once, so first uses (and their last-use writes) are
+// behind the measured window.
+func (b *bench) warmup(ctx context.Context, addr string, reqs []request) loadResult {
+	if b.cfg.warmup == 0 {
+		return loadResult{}
+	}
+	return drive(ctx, addr, reqs, loadOptions{
+		concurrency: b.cfg.concurrency, duration: b.cfg.warmup, maxDuration: 4 * b.cfg.warmup,
+		minRequests: int64(len(reqs)), maxRequests: b.cfg.maxRequests,
+	})
+}
+
+// measureCeiling runs the bare echo server and measures it like the GET
+// scenario: the same requests, an answer of the same size.
+func (b *bench) measureCeiling(ctx context.Context) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	addr := loopback(port)
+	c, err := startChild("ceiling", exe, []string{"ceiling", "-listen", addr, "-size", strconv.Itoa(b.bodyLen)}, nil,
+		filepath.Join(b.tmp, "ceiling.log"))
+	if err != nil {
+		return err
+	}
+	defer c.stop()
+	if err := c.waitReady(ctx, func() error { return httpOK("http://" + addr + "/-/health") }); err != nil {
+		return err
+	}
+	// The GET requests of the first dataset, answered with a fixed body.
+	reqs := make([]request, len(b.ceilingCreds))
+	for i, c := range b.ceilingCreds {
+		reqs[i] = tokenGET(addr, registryService, c)
+		reqs[i].want = []byte(`{"token":"`)
+	}
+	warm := b.warmup(ctx, addr, reqs)
+	if warm.errors > 0 {
+		return fmt.Errorf("warm-up: %d errors, first: %s", warm.errors, warm.firstErr)
+	}
+	cpu0, gen0 := c.cpu(), selfCPU()
+	res := drive(ctx, addr, reqs, loadOptions{
+		concurrency: b.cfg.concurrency, duration: b.cfg.duration, maxDuration: b.cfg.duration,
+		maxRequests: b.cfg.maxRequests, record: true,
+	})
+	req := max(res.requests, 1)
+	r := row{scenario: scenCeiling, res: res, roundTrips: -1, allocs: -1, commands: "—",
+		serverCPU: (c.cpu() - cpu0) / time.Duration(req), genCPU: (selfCPU() - gen0) / time.Duration(req)}
+	r.rss, r.hwm = c.rss()
+	b.ceiling = &r
+	b.logf("%-9s %8s  %-38s %-5s %8.0f req/s  p50 %-8s p99 %-8s p99.9 %-8s errors %d  (body %d bytes)",
+		"—", "—", scenCeiling, "", res.rps(), fmtDuration(res.quantile(.5)), fmtDuration(res.quantile(.99)),
+		fmtDuration(res.quantile(.999)), res.errors, b.bodyLen)
+	return nil
+}
+
+// selfCPU answers the CPU time dtbench (the load generator) has used.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func fmtFloat(v float64, prec int) string {
+	if v < 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}

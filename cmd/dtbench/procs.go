@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// startTimeout bounds how long a child may take to become ready.
+const startTimeout = 90 * time.Second
+
+// stopTimeout bounds how long a child may take to exit after SIGTERM
+// before it is killed.
+const stopTimeout = 30 * time.Second
+
+// child is a process dtbench started and must stop.
+type child struct {
+	name    string
+	cmd     *exec.Cmd
+	done    chan struct{}
+	logPath string
+}
+
+// startChild starts bin with args and env (added to dtbench's own), its
+// output going to logPath.
+func startChild(name, bin string, args, env []string, logPath string) (*child, error) {
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close() // the child keeps its own descriptor
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// Its own process group, so a Ctrl-C in the terminal reaches dtbench
+	// only and dtbench stops its children in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	c := &child{name: name, cmd: cmd, done: make(chan struct{}), logPath: logPath}
+	go func() {
+		_ = cmd.Wait()
+		close(c.done)
+	}()
+	return c, nil
+}
+
+// stop sends SIGTERM and waits, killing the child after stopTimeout.
+// Stopping a stopped child does nothing.
+func (c *child) stop() {
+	if c == nil {
+		return
+	}
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(stopTimeout):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+func (c *child) exited() bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// logTail answers the end of the child's log, for error messages.
+func (c *child) logTail() string {
+	b, _ := os.ReadFile(c.logPath)
+	if len(b) > 3000 {
+		b = b[len(b)-3000:]
+	}
+	return string(b)
+}
+
+// waitReady polls ready until it succeeds, the child exits or startTimeout
+// passes.
+func (c *child) waitReady(ctx context.Context, ready func() error) error {
+	deadline := time.Now().Add(startTimeout)
+	for {
+		err := ready()
+		if err == nil {
+			return nil
+		}
+		if c.exited() {
+			return fmt.Errorf("%s exited at start:\n%s", c.name, c.logTail())
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not ready within %s (%v):\n%s", c.name, startTimeout, err, c.logTail())
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// cpu answers the CPU time (user and system) the child has used so far.
+func (c *child) cpu() time.Duration { return procCPU(c.cmd.Process.Pid) }
+
+// rss answers the child's resident set size and its peak, in bytes.
+func (c *child) rss() (cur, peak int64) { return procRSS(c.cmd.Process.Pid) }
+
+// clockTick is the unit of /proc/<pid>/stat times (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces; fields count from after ")".
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * clockTick
+}
+
+func procRSS(pid int) (cur, peak int64) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmRSS":
+			cur = kb << 10
+		case "VmHWM":
+			peak = kb << 10
+		}
+	}
+	return cur, peak
+}
+
+// freePort answers a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// redisServer is the redis-server dtbench starts: no persistence, so
+// loading a million tokens is bounded by the pipeline, not the disk.
+type redisServer struct {
+	*child
+	addr string
+}
+
+func startRedis(ctx context.Context, dir string) (*redisServer, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server is not on PATH (apt-get install redis-server): %w", err)
+	}
+	var lastErr error
+	// Another process may take the free port before redis binds it.
+	for range 3 {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		c, err := startChild("redis-server", bin, []string{
+			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
+			"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
+		}, nil, filepath.Join(dir, "redis.log"))
+		if err != nil {
+			return nil, err
+		}
+		r := &redisServer{child: c, addr: loopback(port)}
+		if lastErr = c.waitReady(ctx, func() error { return redisPing(r.addr) }); lastErr == nil {
+			return r, nil
+		}
+		c.stop()
+	}
+	return nil, lastErr
+}
+
+func (r *redisServer) url() string { return "redis://" + r.addr + "/0" }
+
+// redisPing speaks just enough RESP to ask whether the server is ready.
+func redisPing(addr string) error {
+	conn, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("redis answered %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+//go:embed overlay/debug.go.in
+var debugOverlay []byte
+
+// buildServer builds cmd/deploytokens from the module at root into out,
+// with the debug listener of overlay/debug.go.in added to package main.
+func buildServer(ctx context.Context, root, out, tmp string) error {
+	src := filepath.Join(tmp, "dtbench_debug.go")
+	if err := os.WriteFile(src, debugOverlay, 0o600); err != nil {
+		return err
+	}
+	overlay, err := json.Marshal(map[string]map[string]string{
+		"Replace": {filepath.Join(root, "cmd", "deploytokens", "zz_dtbench_debug.go"): src},
+	})
+	if err != nil {
+		return err
+	}
+	overlayPath := filepath.Join(tmp, "overlay.json")
+	if err := os.WriteFile(overlayPath, overlay, 0o600); err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, goBin(), "build", "-overlay", overlayPath, "-o", out, "./cmd/deploytokens")
+	cmd.Dir = root
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("build the server: %w", err)
+	}
+	return nil
+}
+
+func goBin() string {
+	if g := os.Getenv("GO"); g != "" {
+		return g
+	}
+	return "go"
+}
+
+// server is a running deploytokens.
+type server struct {
+	*child
+	addr      string
+	debugAddr string
+}
+
+// startServer runs bin serve with env and waits until /-/readiness
+// answers 200.
+func startServer(ctx context.Context, bin string, env []string, logPath string) (*server, error) {
+	var lastErr error
+	for range 3 {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		dport, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		s := &server{addr: loopback(port), debugAddr: loopback(dport)}
+		e := append([]string{
+			"DEPLOYTOKENS_LISTEN=" + s.addr,
+			"DTBENCH_DEBUG_LISTEN=" + s.debugAddr,
+		}, env...)
+		if s.child, err = startChild("deploytokens", bin, []string{"serve"}, e, logPath); err != nil {
+			return nil, err
+		}
+		if lastErr = s.waitReady(ctx, func() error { return httpOK("http://" + s.addr + "/-/readiness") }); lastErr == nil {
+			return s, nil
+		}
+		s.stop()
+	}
+	return nil, lastErr
+}
+
+var probe = &http.Client{Timeout: 2 * time.Second}
+
+func httpOK(url string) error {
+	resp, err := probe.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// allocs answers how many heap objects the server has allocated so far.
+func (s *server) allocs() (uint64, error) {
+	resp, err := probe.Get("http://" + s.debugAddr + "/debug/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var m map[string]uint64
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		return 0, err
+	}
+	objs, ok := m["/gc/heap/allocs:objects"]
+	if !ok {
+		return 0, errors.New("no allocation counter in the server's metrics")
+	}
+	// testing.B's allocs/op counts tiny allocations one by one too.
+	return objs + m["/gc/heap/tiny/allocs:objects"], nil
+}
+
+// profile writes a CPU profile of the server over d to path.
+func (s *server) profile(ctx context.Context, d time.Duration, path string) error {
+	c := &http.Client{Timeout: d + 30*time.Second}
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.debugAddr, int(d/time.Second))
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("profile: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.ReadFrom(resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
