@@ -269,6 +269,11 @@ func (s *TokenService) lookupPrefix(ctx context.Context, segs []string, shortest
 	return nil, nil
 }
 
+// maxRefreshLifetime bounds how long a refresh token lives even when its
+// credential never expires, so repeated logins can't fill the store; a
+// client whose refresh token ended logs in again.
+const maxRefreshLifetime = 30 * 24 * time.Hour
+
 // refreshRecord is what a refresh token points at: the credential it came
 // from (by digest), so it dies with that credential.
 type refreshRecord struct {
@@ -287,8 +292,8 @@ func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now ti
 		return "", err
 	}
 	rec, _ := json.Marshal(refreshRecord{Username: p.Name(), Digest: hex.EncodeToString(p.Digest), DeployToken: p.Kind == DeployTokenKind})
-	var ttl time.Duration
-	if e := p.Expiry(); !e.IsZero() {
+	ttl := maxRefreshLifetime
+	if e := p.Expiry(); !e.IsZero() && e.Sub(now) < ttl {
 		ttl = e.Sub(now)
 	}
 	if err := s.Auth.Store.Create(ctx, refreshKey(s.Auth.Keys, secret.Reveal()), rec, ttl); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -425,6 +426,11 @@ func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID in
 	if err == nil && old.AccessLevel > have {
 		return MemberView{}, ErrForbidden
 	}
+	if err == nil && old.AccessLevel == Owner && level < Owner {
+		if err := s.keepAnOwner(ctx, p.ID, userID); err != nil {
+			return MemberView{}, err
+		}
+	}
 	m := Member{ProjectID: p.ID, UserID: userID, AccessLevel: level, CreatedAt: s.Clock()}
 	if err == nil {
 		m.CreatedAt = old.CreatedAt
@@ -452,7 +458,27 @@ func (s *Service) RemoveMember(ctx context.Context, a *Actor, ref string, userID
 	if m.AccessLevel > have {
 		return ErrForbidden
 	}
+	if m.AccessLevel == Owner {
+		if err := s.keepAnOwner(ctx, p.ID, userID); err != nil {
+			return err
+		}
+	}
 	return s.Store.DeleteMember(ctx, p.ID, userID)
+}
+
+// keepAnOwner refuses to demote or remove userID when that would leave the
+// project without an owner, as GitLab does.
+func (s *Service) keepAnOwner(ctx context.Context, projectID, userID int64) error {
+	ms, err := s.Store.ListMembers(ctx, projectID)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.AccessLevel == Owner && m.UserID != userID {
+			return nil
+		}
+	}
+	return &Error{Status: http.StatusBadRequest, Message: "access_level: a project needs at least one owner"}
 }
 
 // CreateDeployTokenInput describes a deploy token to create.

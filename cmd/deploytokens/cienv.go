@@ -9,11 +9,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/deploytokens/deploytokens/deploy"
 )
+
+var shellName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // cmdCIEnv prints a CI job's variables as export lines for
 // eval "$(deploytokens ci-env ...)"; the PAT comes from DEPLOYTOKENS_TOKEN.
@@ -47,7 +50,9 @@ func cmdCIEnv(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("--url: %w", err)
 	}
 	req.Header.Set("PRIVATE-TOKEN", token)
-	resp, err := http.DefaultClient.Do(req)
+	// No redirects: Go would carry PRIVATE-TOKEN to wherever they lead.
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}
@@ -66,6 +71,12 @@ func cmdCIEnv(ctx context.Context, args []string, getenv func(string) string, st
 	var vars []deploy.CIVariable
 	if err := json.Unmarshal(body, &vars); err != nil {
 		return fmt.Errorf("%s answered something that is not a variable list: %w", *server, err)
+	}
+	for _, v := range vars {
+		// The output is eval'd: a key is a shell name or the answer is refused.
+		if !shellName.MatchString(v.Key) {
+			return fmt.Errorf("%s answered a variable named %q, which is not a shell name", *server, v.Key)
+		}
 	}
 	if w := resp.Header.Get("X-Deploy-Token-Warning"); w != "" {
 		fmt.Fprintln(stderr, "warning:", w)

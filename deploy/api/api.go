@@ -188,7 +188,7 @@ func (a *API) listProjects(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return paginate(c, ps, a.project)
+	return paginate(c, a.ExternalURL, ps, a.project)
 }
 
 func (a *API) createProject(c echo.Context) error {
@@ -251,7 +251,7 @@ func (a *API) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return paginate(c, ms, a.member)
+	return paginate(c, a.ExternalURL, ms, a.member)
 }
 
 func (a *API) addMember(c echo.Context) error  { return a.setMember(c, true) }
@@ -351,7 +351,7 @@ func (a *API) listDeployTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return paginate(c, ts, a.deployToken)
+	return paginate(c, a.ExternalURL, ts, a.deployToken)
 }
 
 func (a *API) listAllDeployTokens(c echo.Context) error {
@@ -363,7 +363,7 @@ func (a *API) listAllDeployTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return paginate(c, ts, a.deployToken)
+	return paginate(c, a.ExternalURL, ts, a.deployToken)
 }
 
 func (a *API) getDeployToken(c echo.Context) error {
@@ -420,7 +420,7 @@ func (a *API) revokeDeployToken(c echo.Context) error {
 }
 
 // paginate answers one page of items with GitLab's pagination headers.
-func paginate[T, J any](c echo.Context, items []T, view func(T) J) error {
+func paginate[T, J any](c echo.Context, base *url.URL, items []T, view func(T) J) error {
 	page, err := pageParam(c, "page", 1, 0)
 	if err != nil {
 		return err
@@ -446,12 +446,17 @@ func paginate[T, J any](c echo.Context, items []T, view func(T) J) error {
 	h.Set("X-Prev-Page", "")
 	links := []string{}
 	link := func(p int, rel string) string {
-		u := *c.Request().URL
-		q := u.Query()
+		// Absolute, as GitLab's: clients such as python-gitlab follow
+		// the link as it is.
+		u := *base
+		r := c.Request().URL
+		u.Path = strings.TrimSuffix(base.Path, "/") + r.Path
+		u.RawPath = strings.TrimSuffix(base.EscapedPath(), "/") + r.EscapedPath()
+		q := c.Request().URL.Query()
 		q.Set("page", strconv.Itoa(p))
 		q.Set("per_page", strconv.Itoa(perPage))
 		u.RawQuery = q.Encode()
-		return fmt.Sprintf(`<%s>; rel="%s"`, u.RequestURI(), rel)
+		return fmt.Sprintf(`<%s>; rel="%s"`, u.String(), rel)
 	}
 	if page < totalPages {
 		h.Set("X-Next-Page", strconv.Itoa(page+1))
