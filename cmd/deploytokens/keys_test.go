@@ -142,3 +142,25 @@ func TestDeletedProjectTokensStop(t *testing.T) {
 		t.Fatalf("repository left behind: %v", err)
 	}
 }
+
+// TestReplicasShareKeys: two servers on one Redis sign with the same key
+// and publish the same set; a token one issues verifies with the other's.
+func TestReplicasShareKeys(t *testing.T) {
+	redisURL := redisConfig(t)
+	a := startServer(t, redisURL)
+	b := startServer(t, func(c *Config) { redisURL(c); c.SecretFile = a.cfg.SecretFile; c.AdminToken = a.AdminToken })
+	if string(a.app.signer.JWKS()) != string(b.app.signer.JWKS()) || a.app.signer.ActiveKID() != b.app.signer.ActiveKID() {
+		t.Fatalf("replicas publish different keys:\n%s\n%s", a.app.signer.JWKS(), b.app.signer.JWKS())
+	}
+	a.project(t, a.AdminToken, "tanuki/app", "private")
+	d := a.deployToken(t, a.AdminToken, "tanuki/app", map[string]any{"name": "x", "scopes": []string{"read_registry"}})
+	r := tokenRequest(t, b, d.Username, d.Token, "repository:tanuki/app:pull")
+	if r.Status != 200 {
+		t.Fatalf("replica b: %d %s", r.Status, r.Body)
+	}
+	tokenClaims(t, a, r.Body) // verifies with a's published keys
+	a.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/tanuki%%2Fapp/deploy_tokens/%d", d.ID), a.AdminToken, nil, nil)
+	if r := tokenRequest(t, b, d.Username, d.Token, "repository:tanuki/app:pull"); r.Status != 401 {
+		t.Fatalf("replica b after revocation on a: %d", r.Status)
+	}
+}
