@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,25 +20,6 @@ import (
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
-// syncBuffer collects a server's log lines so tests can check that no
-// secret reached them.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // testServer is a deploytokens started in-process on a free loopback port.
 type testServer struct {
 	URL        string
@@ -47,7 +27,7 @@ type testServer struct {
 	AdminToken string
 	cfg        Config
 	app        *app
-	logs       *syncBuffer
+	logs       *testenv.LogBuffer
 	stop       context.CancelFunc
 	done       chan error
 	secrets    []string
@@ -75,7 +55,7 @@ func startServer(t *testing.T, mod func(*Config)) *testServer {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.LogBuffer{}
 	a, err := newApp(context.Background(), cfg, slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		ln.Close()

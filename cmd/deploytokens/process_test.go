@@ -50,7 +50,7 @@ func binary(t *testing.T) string {
 type process struct {
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
+	logs *testenv.LogBuffer
 	done chan error
 }
 
@@ -65,7 +65,7 @@ func startProcess(t *testing.T, dataDir, admin string, extraEnv ...string) *proc
 		"DEPLOYTOKENS_SHUTDOWN_TIMEOUT=20s",
 	)
 	cmd.Env = append(cmd.Env, extraEnv...)
-	p := &process{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &process{cmd: cmd, url: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &testenv.LogBuffer{}, done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.logs, p.logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

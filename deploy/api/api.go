@@ -293,11 +293,7 @@ func (a *API) setMember(c echo.Context, create bool) error {
 }
 
 func (a *API) removeMember(c echo.Context) error {
-	ref, err := projectRef(c)
-	if err != nil {
-		return err
-	}
-	uid, err := pathID(c, "user_id", deploy.ErrMemberNotFound)
+	ref, uid, err := projectAndID(c, "user_id", deploy.ErrMemberNotFound)
 	if err != nil {
 		return err
 	}
@@ -367,11 +363,7 @@ func (a *API) listAllDeployTokens(c echo.Context) error {
 }
 
 func (a *API) getDeployToken(c echo.Context) error {
-	ref, err := projectRef(c)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(c, "token_id", deploy.ErrTokenNotFound)
+	ref, id, err := projectAndID(c, "token_id", deploy.ErrTokenNotFound)
 	if err != nil {
 		return err
 	}
@@ -405,11 +397,7 @@ func (a *API) createDeployToken(c echo.Context) error {
 }
 
 func (a *API) revokeDeployToken(c echo.Context) error {
-	ref, err := projectRef(c)
-	if err != nil {
-		return err
-	}
-	id, err := pathID(c, "token_id", deploy.ErrTokenNotFound)
+	ref, id, err := projectAndID(c, "token_id", deploy.ErrTokenNotFound)
 	if err != nil {
 		return err
 	}

@@ -175,3 +175,14 @@ func projectRef(c echo.Context) (string, error) {
 	}
 	return ref, nil
 }
+
+// projectAndID answers the :id project reference and a numeric path
+// parameter of one of its records.
+func projectAndID(c echo.Context, name string, notFound error) (string, int64, error) {
+	ref, err := projectRef(c)
+	if err != nil {
+		return "", 0, err
+	}
+	id, err := pathID(c, name, notFound)
+	return ref, id, err
+}

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -15,7 +14,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,26 +23,9 @@ import (
 	"github.com/deploytokens/deploytokens/auth"
 	"github.com/deploytokens/deploytokens/deploy"
 	"github.com/deploytokens/deploytokens/deploy/boltstore"
+	"github.com/deploytokens/deploytokens/internal/testenv"
 	"github.com/deploytokens/deploytokens/tokens"
 )
-
-// syncBuffer collects log lines so tests can check no secret reached them.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // env is a web handler over a real store, behind the real echo router, as
 // the server mounts it: a catch-all route.
@@ -57,7 +38,7 @@ type env struct {
 	srv     *httptest.Server
 	now     atomic.Pointer[time.Time]
 	admin   *deploy.Actor
-	logs    *syncBuffer
+	logs    *testenv.LogBuffer
 	secrets []string
 }
 
@@ -73,7 +54,7 @@ type envOptions struct {
 // users of every role in it.
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
-	e := &env{t: t, store: o.store, keys: o.keys, logs: &syncBuffer{}}
+	e := &env{t: t, store: o.store, keys: o.keys, logs: &testenv.LogBuffer{}}
 	if e.store == nil {
 		s, err := boltstore.Open(filepath.Join(t.TempDir(), "web.db"))
 		if err != nil {
