@@ -30,8 +30,22 @@ test: test-deps tools
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 40m ./...
 
-bench: build tools
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+# The hot paths, measured (docs/performance.md): the Go micro-benchmarks
+# (also in bin/bench-micro.txt, for benchstat), then cmd/dtbench, which
+# starts its own redis-server and server on loopback, loads BENCH_N deploy
+# tokens into each store and drives load. About 12 minutes on 2 cores; a
+# quick run: make bench BENCH_N=1000,100000. More knobs: BENCH_FLAGS
+# (go run ./cmd/dtbench -h).
+BENCH_N ?= 1000,100000,1000000
+BENCH_FLAGS ?=
+
+bench: SHELL := /bin/bash
+bench: .SHELLFLAGS := -o pipefail -c
+bench: build
+	@command -v redis-server >/dev/null || { echo "make bench needs redis-server: apt-get install redis-server (or make test-deps)" >&2; exit 1; }
+	@command -v git >/dev/null || { echo "make bench needs git: apt-get install git" >&2; exit 1; }
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./... | tee bin/bench-micro.txt
+	GO=$(GO) $(GO) run ./cmd/dtbench -n $(BENCH_N) $(BENCH_FLAGS)
 
 fmt:
 	gofmt -l -w .

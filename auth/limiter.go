@@ -36,7 +36,14 @@ func (l *Limiter) Check(ctx context.Context, addr string) error {
 	if l == nil || addr == "" {
 		return nil
 	}
-	v, err := l.KV.Get(ctx, "ban:"+addr)
+	return l.verdict(l.KV.Get(ctx, banKey(addr)))
+}
+
+// banKey is the KV key of addr's ban.
+func banKey(addr string) string { return "ban:" + addr }
+
+// verdict answers Check's error from what reading the ban key answered.
+func (l *Limiter) verdict(v []byte, err error) error {
 	if err != nil {
 		if errors.Is(err, deploy.ErrNotFound) {
 			return nil
@@ -71,7 +78,7 @@ func (l *Limiter) Fail(ctx context.Context, addr string) {
 		return
 	}
 	until := l.now().Add(l.Ban)
-	err = l.KV.Create(ctx, "ban:"+addr, []byte(strconv.FormatInt(until.Unix(), 10)), l.Ban)
+	err = l.KV.Create(ctx, banKey(addr), []byte(strconv.FormatInt(until.Unix(), 10)), l.Ban)
 	if err != nil && !errors.Is(err, deploy.ErrConflict) {
 		l.log().Warn("ban address", "addr", addr, "err", err)
 		return

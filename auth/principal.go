@@ -79,6 +79,8 @@ type Authenticator struct {
 	// Admin, when set, is the admin token: configuration, not a stored
 	// PAT, so replacing it ends the old one at once.
 	Admin *AdminToken
+
+	touches touchQueue
 }
 
 // AdminToken is the configured token of the admin user.
@@ -126,20 +128,11 @@ func (a *Authenticator) Check(ctx context.Context, username, secret string) (Pri
 // checkDigest does one store lookup: deploy tokens by their prefix, every
 // other secret (PATs, a configured admin token) as a PAT.
 func (a *Authenticator) checkDigest(ctx context.Context, username string, digest []byte, deployToken bool) (Principal, error) {
-	now := a.now()
 	if deployToken {
 		t, p, err := a.Store.DeployTokenByDigest(ctx, digest)
-		if err != nil {
-			return Principal{}, a.lookupErr(err)
-		}
-		if !tokens.Equal(t.Username, username) || !t.Active(now) {
-			return Principal{}, ErrDenied
-		}
-		if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery {
-			a.touch(func(ctx context.Context) error { return a.Store.TouchDeployToken(ctx, t.ID, now) })
-		}
-		return Principal{Kind: DeployTokenKind, Token: &t, Project: &p, Digest: digest}, nil
+		return a.deployTokenPrincipal(username, digest, t, p, err)
 	}
+	now := a.now()
 	t, u, err := a.patByDigest(ctx, digest)
 	if err != nil {
 		return Principal{}, a.lookupErr(err)
@@ -148,9 +141,25 @@ func (a *Authenticator) checkDigest(ctx context.Context, username string, digest
 		return Principal{}, ErrDenied
 	}
 	if t.ID != 0 && (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery) {
-		a.touch(func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
+		a.touch(touchKey{id: t.ID}, func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
 	}
 	return Principal{Kind: UserKind, User: &u, PAT: &t, Digest: digest}, nil
+}
+
+// deployTokenPrincipal decides what looking up a deploy token by digest
+// answered (t of project p, or err) for a request with username.
+func (a *Authenticator) deployTokenPrincipal(username string, digest []byte, t deploy.DeployToken, p deploy.Project, err error) (Principal, error) {
+	if err != nil {
+		return Principal{}, a.lookupErr(err)
+	}
+	now := a.now()
+	if !tokens.Equal(t.Username, username) || !t.Active(now) {
+		return Principal{}, ErrDenied
+	}
+	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery {
+		a.touch(touchKey{deployToken: true, id: t.ID}, func(ctx context.Context) error { return a.Store.TouchDeployToken(ctx, t.ID, now) })
+	}
+	return Principal{Kind: DeployTokenKind, Token: &t, Project: &p, Digest: digest}, nil
 }
 
 // CheckPAT authenticates a personal access token alone (the API's
@@ -168,7 +177,7 @@ func (a *Authenticator) CheckPAT(ctx context.Context, secret string) (Principal,
 	}
 	now := a.now()
 	if t.ID != 0 && (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery) {
-		a.touch(func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
+		a.touch(touchKey{id: t.ID}, func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
 	}
 	return Principal{Kind: UserKind, User: &u, PAT: &t}, nil
 }
@@ -181,18 +190,6 @@ func (a *Authenticator) lookupErr(err error) error {
 		return ErrUnavailable
 	}
 	return err
-}
-
-// touch records a credential's use off the request path: a slow or failed
-// write must not slow or fail the request.
-func (a *Authenticator) touch(write func(ctx context.Context) error) {
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := write(ctx); err != nil && a.Logger != nil {
-			a.Logger.Warn("record last use", "err", err)
-		}
-	}()
 }
 
 // ParseBasic reads an Authorization: Basic header. ok is false when the
@@ -223,18 +220,15 @@ func ParseBasic(header string) (username, secret string, ok bool, err error) {
 // authenticateBasic authenticates a request's Basic credentials, counting
 // failures against the client address; no credentials is Anonymous.
 func (a *Authenticator) authenticateBasic(ctx context.Context, r *http.Request, addr string) (Principal, error) {
+	user, secret, ok, err := ParseBasic(r.Header.Get("Authorization"))
+	if ok && err == nil {
+		return a.checkFrom(ctx, addr, user, secret)
+	}
 	if err := a.Limiter.Check(ctx, addr); err != nil {
 		return Principal{}, err
 	}
-	user, secret, ok, err := ParseBasic(r.Header.Get("Authorization"))
-	if !ok && err == nil {
+	if !ok {
 		return Principal{Kind: Anonymous}, nil
-	}
-	if err == nil {
-		var p Principal
-		if p, err = a.Check(ctx, user, secret); err == nil {
-			return p, nil
-		}
 	}
 	return Principal{}, a.failed(ctx, addr, err)
 }

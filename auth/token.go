@@ -101,8 +101,12 @@ func (s *TokenService) post(c echo.Context) error {
 		return err
 	}
 	ctx, addr := r.Context(), s.ClientAddr(r)
-	if err := s.Auth.Limiter.Check(ctx, addr); err != nil {
-		return err
+	grant := f.Get("grant_type")
+	if grant != "password" {
+		// A password grant checks the ban together with its credential.
+		if err := s.Auth.Limiter.Check(ctx, addr); err != nil {
+			return err
+		}
 	}
 	var (
 		p       Principal
@@ -110,9 +114,11 @@ func (s *TokenService) post(c echo.Context) error {
 		refresh string
 		offline = f.Get("access_type") == "offline"
 	)
-	switch f.Get("grant_type") {
+	switch grant {
 	case "password":
-		p, err = s.Auth.Check(ctx, f.Get("username"), f.Get("password"))
+		if p, err = s.Auth.checkFrom(ctx, addr, f.Get("username"), f.Get("password")); err != nil {
+			return err
+		}
 	case "refresh_token":
 		refresh = f.Get("refresh_token")
 		p, err = s.redeem(ctx, refresh)

@@ -28,14 +28,16 @@ const registryService = "container_registry"
 
 // Scenario names.
 const (
-	scenGET      = "GET /jwt/auth"
-	scenPOST     = "POST /jwt/auth"
-	scenGitRepo  = "git info/refs, empty repository"
-	scenGitAuth  = "git info/refs, authorization only"
-	scenCeiling  = "ceiling: bare echo, fixed answer"
-	storeRedis   = "redis"
-	storeEmbed   = "embedded"
-	monitorLimit = 30 * time.Second
+	scenGET     = "GET /jwt/auth"
+	scenPOST    = "POST /jwt/auth"
+	scenGitRepo = "git info/refs, empty repository"
+	scenGitAuth = "git info/refs, authorization only"
+	scenCeiling = "ceiling: bare echo, fixed answer"
+	storeRedis  = "redis"
+	storeEmbed  = "embedded"
+	// monitorLimit bounds the MONITOR window, which a git row (process
+	// spawns) would otherwise stretch.
+	monitorLimit = 3 * time.Second
 )
 
 // row is one measured window.
@@ -55,7 +57,18 @@ type row struct {
 	serverCPU time.Duration
 	redisCPU  time.Duration
 	genCPU    time.Duration
-	rss, hwm  int64
+	// otherCores is the CPU other processes on the machine used during
+	// the window, in cores: what was left for this measurement.
+	otherCores     float64
+	rss, hwm, anon int64
+	// adjCeiling is the ceiling's req/s measured on either side of the
+	// row (the mean of the two windows).
+	adjCeiling float64
+	// writeTrips are the round trips per request that wrote: last-use
+	// writes, made off the request path, once a minute per token.
+	writeTrips float64
+	// roundTripCmds are the round trips by command.
+	roundTripCmds string
 }
 
 // token tells whether the row is a token request (the targets' rows).
@@ -73,18 +86,26 @@ type memRow struct {
 	dbFileBytes    int64   // embedded store file
 	serverPeakRSS  int64
 	serverStartRSS int64
+	// serverAnon is the most anonymous memory (heap, stacks) seen at the
+	// end of a window; the rest of the RSS is mapped files.
+	serverAnon int64
 }
 
 type bench struct {
-	cfg     *config
-	out     io.Writer
-	tmp     string
-	bin     string
-	keys    *tokens.Keys
-	secret  string
-	rows    []row
-	mems    []memRow
-	ceiling *row
+	cfg    *config
+	out    io.Writer
+	tmp    string
+	bin    string
+	keys   *tokens.Keys
+	secret string
+	rows   []row
+	mems   []memRow
+	// ceilings are the ceiling's whole windows: one after the first
+	// dataset, one at the end. ceiling runs from the first GET window on.
+	ceilings    []row
+	ceiling     *child
+	ceilingAddr string
+	ceilingReqs []request
 	// bodyLen is the size of a GET ES256 answer, the ceiling's body, and
 	// ceilingCreds the credentials of those requests.
 	bodyLen      int
@@ -111,6 +132,7 @@ func newBench(cfg *config, out io.Writer) (*bench, error) {
 
 func (b *bench) close() {
 	b.server.stop()
+	b.ceiling.stop()
 	if b.redis != nil {
 		b.redis.stop()
 	}
@@ -135,9 +157,9 @@ func (b *bench) run(ctx context.Context) error {
 				return fmt.Errorf("%s, %d tokens: %w", store, n, err)
 			}
 			algsDone = algsDone || store == storeRedis
-			if b.ceiling == nil && b.bodyLen > 0 {
-				if err := b.measureCeiling(ctx); err != nil {
-					return fmt.Errorf("ceiling: %w", err)
+			if len(b.ceilings) == 0 && b.ceiling != nil {
+				if err := b.longCeiling(ctx); err != nil {
+					return err
 				}
 			}
 		}
@@ -145,7 +167,7 @@ func (b *bench) run(ctx context.Context) error {
 	if b.ceiling == nil {
 		return errors.New("no GET answer was measured, so there is no ceiling to compare with")
 	}
-	return nil
+	return b.longCeiling(ctx)
 }
 
 // dataset loads n tokens into a fresh store and measures every scenario on
@@ -243,7 +265,12 @@ func (b *bench) dataset(ctx context.Context, store string, n int, algs bool) err
 	if err := b.startServer(ctx, append(env, "DEPLOYTOKENS_SIGNING_ALG=ES256"), logPath); err != nil {
 		return err
 	}
-	mem.serverStartRSS, _ = b.server.rss()
+	mem.serverStartRSS, _, _ = b.server.rss()
+	if b.ceiling == nil {
+		if err := b.startCeiling(ctx, ds.rotating); err != nil {
+			return fmt.Errorf("ceiling: %w", err)
+		}
+	}
 	host := b.server.addr
 	scenarios := []struct {
 		name  string
@@ -283,10 +310,8 @@ func (b *bench) dataset(ctx context.Context, store string, n int, algs bool) err
 		if err != nil {
 			return err
 		}
-		if sc.name == scenGET && b.bodyLen == 0 {
-			b.bodyLen, b.ceilingCreds = r.res.bodyLen, ds.rotating
-		}
 		mem.serverPeakRSS = max(mem.serverPeakRSS, r.hwm)
+		mem.serverAnon = max(mem.serverAnon, r.anon)
 	}
 	b.server.stop()
 
@@ -315,6 +340,7 @@ func (b *bench) dataset(ctx context.Context, store string, n int, algs bool) err
 				return err
 			}
 			mem.serverPeakRSS = max(mem.serverPeakRSS, r.hwm)
+			mem.serverAnon = max(mem.serverAnon, r.anon)
 			b.server.stop()
 		}
 	}
@@ -331,25 +357,34 @@ func (b *bench) startServer(ctx context.Context, env []string, logPath string) e
 	return nil
 }
 
-// measure warms up, then measures one window of reqs against the running
-// server, then (with Redis) counts round trips in a short MONITOR window.
+// measure measures the ceiling for a moment, warms up, measures one window
+// of reqs against the running server, (with Redis) counts round trips in a
+// short MONITOR window, and measures the ceiling for a moment again: the
+// row is compared with the mean of the two, taken on either side of it.
 func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg string, reqs []request, rc *redis.Client, profile string) (row, error) {
 	srv := b.server
 	r := row{store: store, tokens: n, scenario: scenario, alg: alg, roundTrips: -1, allocs: -1, commands: "—"}
+	before, err := b.measureCeiling(ctx, ceilingWindow)
+	if err != nil {
+		return r, err
+	}
 	warm := b.warmup(ctx, srv.addr, reqs)
 	if warm.errors > 0 {
 		return r, fmt.Errorf("%s warm-up: %d of %d requests failed, first: %s", scenario, warm.errors, warm.requests, warm.firstErr)
 	}
 
-	var before map[string]int64
-	var err error
+	if d := b.settle(ctx, srv); d > time.Second {
+		b.logf("  server settled %s after warm-up (writing first uses)", d.Round(100*time.Millisecond))
+	}
+
+	var stats0 map[string]int64
 	if rc != nil {
-		if before, err = commandStats(ctx, rc); err != nil {
+		if stats0, err = commandStats(ctx, rc); err != nil {
 			return r, err
 		}
 	}
 	allocs0, allocErr := srv.allocs()
-	cpu0, gen0 := srv.cpu(), selfCPU()
+	busy0, cpu0, gen0 := machineBusy(), srv.cpu(), selfCPU()
 	var redisCPU0 time.Duration
 	if b.redis != nil {
 		redisCPU0 = b.redis.cpu()
@@ -366,11 +401,14 @@ func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg 
 		return r, err
 	}
 	req := max(r.res.requests, 1)
+	ours := srv.cpu() - cpu0 + selfCPU() - gen0
 	r.serverCPU = (srv.cpu() - cpu0) / time.Duration(req)
 	r.genCPU = (selfCPU() - gen0) / time.Duration(req)
 	if b.redis != nil {
+		ours += b.redis.cpu() - redisCPU0
 		r.redisCPU = (b.redis.cpu() - redisCPU0) / time.Duration(req)
 	}
+	r.otherCores = max(float64(machineBusy()-busy0-ours)/float64(r.res.elapsed), 0)
 	if allocs1, err := srv.allocs(); err == nil && allocErr == nil {
 		r.allocs = float64(allocs1-allocs0) / float64(req)
 	}
@@ -379,9 +417,9 @@ func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg 
 		if err != nil {
 			return r, err
 		}
-		r.commands = fmtCommands(commandDelta(before, after), r.res.requests)
+		r.commands = fmtCommands(commandDelta(stats0, after), r.res.requests)
 	}
-	r.rss, r.hwm = srv.rss()
+	r.rss, r.hwm, r.anon = srv.rss()
 	if profile != "" {
 		if err := <-profDone; err != nil {
 			b.logf("cpu profile: %v", err)
@@ -399,15 +437,30 @@ func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg 
 			concurrency: b.cfg.concurrency, duration: monitorLimit, maxDuration: monitorLimit,
 			maxRequests: b.cfg.monitorReqs, offset: warm.requests + r.res.requests,
 		})
-		clients, _ := m.stop()
+		clients, writes, byCmd := m.stop()
 		if mres.errors == 0 && mres.requests > 0 {
 			r.roundTrips = float64(clients) / float64(mres.requests)
+			r.writeTrips = float64(writes) / float64(mres.requests)
+			r.roundTripCmds = fmtCommands(byCmd, mres.requests)
 		}
 	}
+	after, err := b.measureCeiling(ctx, ceilingWindow)
+	if err != nil {
+		return r, err
+	}
+	r.adjCeiling = (before.res.rps() + after.res.rps()) / 2
 	b.rows = append(b.rows, r)
-	b.logf("%-9s %8d  %-38s %-5s %8.0f req/s  p50 %-8s p99 %-8s p99.9 %-8s errors %d  round trips %s  allocs %s",
-		store, n, scenario, alg, r.res.rps(), fmtDuration(r.res.quantile(.5)), fmtDuration(r.res.quantile(.99)),
-		fmtDuration(r.res.quantile(.999)), r.res.errors, fmtFloat(r.roundTrips, 2), fmtFloat(r.allocs, 0))
+	share := -1.0
+	if r.adjCeiling > 0 {
+		share = 100 * r.res.rps() / r.adjCeiling
+	}
+	trips := "—"
+	if r.roundTrips >= 0 {
+		trips = fmt.Sprintf("%.2f (%s; last-use writes %.2f)", r.roundTrips, r.roundTripCmds, r.writeTrips)
+	}
+	b.logf("%-9s %8d  %-38s %-5s %6.0f req/s (%s%% of ceiling)  p50 %-8s p99 %-8s p99.9 %-8s errors %d  round trips %s  allocs %s  other load %.2f cores",
+		store, n, scenario, alg, r.res.rps(), fmtFloat(share, 1), fmtDuration(r.res.quantile(.5)), fmtDuration(r.res.quantile(.99)),
+		fmtDuration(r.res.quantile(.999)), r.res.errors, trips, fmtFloat(r.allocs, 0), r.otherCores)
 	if r.res.errors > 0 {
 		b.logf("  first error: %s", r.res.firstErr)
 	}
@@ -427,9 +480,46 @@ func (b *bench) warmup(ctx context.Context, addr string, reqs []request) loadRes
 	})
 }
 
-// measureCeiling runs the bare echo server and measures it like the GET
-// scenario: the same requests, an answer of the same size.
-func (b *bench) measureCeiling(ctx context.Context) error {
+// settleLimit bounds the wait for the server to go idle after a warm-up.
+const settleLimit = 2 * time.Minute
+
+// settle waits until the server is idle: the warm-up's first uses of each
+// token leave last-use writes behind (one per token, then at most one a
+// minute), and ten thousand of them synced one by one would otherwise be
+// measured instead of the lookups. It answers how long it waited.
+func (b *bench) settle(ctx context.Context, srv *server) time.Duration {
+	start := time.Now()
+	for time.Since(start) < settleLimit && ctx.Err() == nil {
+		c0 := srv.cpu()
+		time.Sleep(500 * time.Millisecond)
+		if srv.cpu()-c0 <= 30*time.Millisecond {
+			break
+		}
+	}
+	return time.Since(start)
+}
+
+// ceilingWindow is how long the ceiling is measured right after each row,
+// so the row's share of it compares the two at the same speed of the
+// machine (a shared virtual machine's speed drifts by 10% and more over
+// minutes).
+const ceilingWindow = 3 * time.Second
+
+// startCeiling runs the bare echo server, answering a body of the size of
+// a GET answer of the running server, for the rest of the run; its requests
+// are GET requests with creds.
+//
+// The ceiling is what this machine's HTTP stack and load generator can do
+// with nothing behind them; every scenario is reported as a share of it.
+func (b *bench) startCeiling(ctx context.Context, creds []cred) error {
+	// The size of a GET answer, from the running server.
+	w := &worker{addr: b.server.addr}
+	status, body, err := w.do(tokenGET(b.server.addr, registryService, creds[0]).raw)
+	w.close()
+	if err != nil || status != http.StatusOK {
+		return fmt.Errorf("a first token request answered %d, %v: %.200s", status, err, body)
+	}
+	b.bodyLen, b.ceilingCreds = len(body), creds
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -444,33 +534,59 @@ func (b *bench) measureCeiling(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer c.stop()
+	b.ceiling = c
 	if err := c.waitReady(ctx, func() error { return httpOK("http://" + addr + "/-/health") }); err != nil {
 		return err
 	}
 	// The GET requests of the first dataset, answered with a fixed body.
-	reqs := make([]request, len(b.ceilingCreds))
-	for i, c := range b.ceilingCreds {
-		reqs[i] = tokenGET(addr, registryService, c)
-		reqs[i].want = []byte(`{"token":"`)
+	b.ceilingReqs = make([]request, len(b.ceilingCreds))
+	for i, cr := range b.ceilingCreds {
+		b.ceilingReqs[i] = tokenGET(addr, registryService, cr)
+		b.ceilingReqs[i].want = []byte(`{"token":"`)
 	}
-	warm := b.warmup(ctx, addr, reqs)
+	b.ceilingAddr = addr
+	return nil
+}
+
+// measureCeiling measures the ceiling like the GET scenario (the same
+// requests, an answer of the same size) for d after a short warm-up.
+func (b *bench) measureCeiling(ctx context.Context, d time.Duration) (row, error) {
+	c := b.ceiling
+	warm := drive(ctx, b.ceilingAddr, b.ceilingReqs, loadOptions{
+		concurrency: b.cfg.concurrency, duration: time.Second, maxDuration: time.Second, maxRequests: b.cfg.maxRequests,
+	})
 	if warm.errors > 0 {
-		return fmt.Errorf("warm-up: %d errors, first: %s", warm.errors, warm.firstErr)
+		return row{}, fmt.Errorf("ceiling warm-up: %d errors, first: %s", warm.errors, warm.firstErr)
 	}
-	cpu0, gen0 := c.cpu(), selfCPU()
-	res := drive(ctx, addr, reqs, loadOptions{
-		concurrency: b.cfg.concurrency, duration: b.cfg.duration, maxDuration: b.cfg.duration,
+	busy0, cpu0, gen0 := machineBusy(), c.cpu(), selfCPU()
+	res := drive(ctx, b.ceilingAddr, b.ceilingReqs, loadOptions{
+		concurrency: b.cfg.concurrency, duration: d, maxDuration: d,
 		maxRequests: b.cfg.maxRequests, record: true,
 	})
+	if res.errors > 0 {
+		return row{}, fmt.Errorf("ceiling: %d errors, first: %s", res.errors, res.firstErr)
+	}
 	req := max(res.requests, 1)
+	ours := c.cpu() - cpu0 + selfCPU() - gen0
 	r := row{scenario: scenCeiling, res: res, roundTrips: -1, allocs: -1, commands: "—",
-		serverCPU: (c.cpu() - cpu0) / time.Duration(req), genCPU: (selfCPU() - gen0) / time.Duration(req)}
-	r.rss, r.hwm = c.rss()
-	b.ceiling = &r
-	b.logf("%-9s %8s  %-38s %-5s %8.0f req/s  p50 %-8s p99 %-8s p99.9 %-8s errors %d  (body %d bytes)",
-		"—", "—", scenCeiling, "", res.rps(), fmtDuration(res.quantile(.5)), fmtDuration(res.quantile(.99)),
-		fmtDuration(res.quantile(.999)), res.errors, b.bodyLen)
+		serverCPU: (c.cpu() - cpu0) / time.Duration(req), genCPU: (selfCPU() - gen0) / time.Duration(req),
+		otherCores: max(float64(machineBusy()-busy0-ours)/float64(res.elapsed), 0)}
+	r.rss, r.hwm, r.anon = c.rss()
+	return r, nil
+}
+
+// longCeiling measures the ceiling for a whole window and keeps it as a
+// row of its own.
+func (b *bench) longCeiling(ctx context.Context) error {
+	r, err := b.measureCeiling(ctx, b.cfg.duration)
+	if err != nil {
+		return err
+	}
+	r.adjCeiling = r.res.rps()
+	b.ceilings = append(b.ceilings, r)
+	b.logf("%-9s %8s  %-38s %-5s %8.0f req/s  p50 %-8s p99 %-8s p99.9 %-8s errors %d  other load %.2f cores  (body %d bytes)",
+		"—", "—", scenCeiling, "", r.res.rps(), fmtDuration(r.res.quantile(.5)), fmtDuration(r.res.quantile(.99)),
+		fmtDuration(r.res.quantile(.999)), r.res.errors, r.otherCores, b.bodyLen)
 	return nil
 }
 

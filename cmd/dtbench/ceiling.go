@@ -24,6 +24,18 @@ func ceilingBody(size int) []byte {
 	return append(append(append([]byte(head), bytes.Repeat([]byte("x"), n)...), tail...), '\n')
 }
 
+// ceilingHandler answers /jwt/auth with body, through echo with no
+// middleware.
+func ceilingHandler(body []byte) http.Handler {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	answer := func(c echo.Context) error { return c.JSONBlob(http.StatusOK, body) }
+	e.GET("/jwt/auth", answer)
+	e.POST("/jwt/auth", answer)
+	e.GET("/-/health", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	return e
+}
+
 // runCeiling is `dtbench ceiling`: the bare echo server whose throughput is
 // the ceiling every scenario is compared with. It runs the same HTTP stack
 // as deploytokens (net/http and echo, in its own process) with no
@@ -40,21 +52,13 @@ func runCeiling(args []string) error {
 	if err != nil || !net.ParseIP(host).IsLoopback() {
 		return fmt.Errorf("-listen %q: must be a loopback address", *listen)
 	}
-	body := ceilingBody(*size)
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	answer := func(c echo.Context) error { return c.JSONBlob(http.StatusOK, body) }
-	e.GET("/jwt/auth", answer)
-	e.POST("/jwt/auth", answer)
-	e.GET("/-/health", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: ceilingHandler(ceilingBody(*size)), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -21,9 +21,14 @@ const tokensPerProject = 10
 // bounds its own memory at a million tokens.
 const loadChunk = 50000
 
-// gitTokens bounds the tokens the git scenarios rotate over: each of their
-// projects needs a repository on disk.
-const gitTokens = 1000
+// gitTokens bounds the tokens the git authorization scenario rotates over,
+// gitRepoTokens those of the empty-repository one: each of their projects
+// gets a repository on disk, and at a few dozen clones a second the
+// warm-up can use only a few hundred tokens.
+const (
+	gitTokens     = 1000
+	gitRepoTokens = 200
+)
 
 // bulkStore is a store that loads records in bulk; both stores are.
 type bulkStore interface {
@@ -133,7 +138,7 @@ func load(ctx context.Context, s bulkStore, keys *tokens.Keys, n, rotate int, af
 	seen := map[string]bool{}
 	for _, c := range ds.rotating {
 		if ordinal[c.project]%2 == 0 {
-			if len(ds.gitRepo) < gitTokens {
+			if len(ds.gitRepo) < gitRepoTokens {
 				ds.gitRepo = append(ds.gitRepo, c)
 				if !seen[c.project] {
 					seen[c.project] = true

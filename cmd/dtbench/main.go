@@ -88,7 +88,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.concurrency, "concurrency", 64, "concurrent connections of the load generator")
 	fs.IntVar(&c.rotate, "rotate", 10000, "deploy tokens the token requests rotate over")
 	fs.Int64Var(&c.maxRequests, "max-requests", 5_000_000, "most requests one window sends")
-	fs.Int64Var(&c.monitorReqs, "monitor-requests", 2000, "requests of the short window that counts round trips with Redis MONITOR")
+	fs.Int64Var(&c.monitorReqs, "monitor-requests", 2000, "most requests of the short window (at most 3s) that counts round trips with Redis MONITOR")
 	fs.BoolVar(&c.git, "git", true, "measure the git authorization scenarios")
 	fs.StringVar(&c.out, "out", "docs/performance.md", "markdown file to write the results into (between its dtbench markers); empty for none")
 	fs.StringVar(&c.profile, "cpuprofile", "", "write a CPU profile of the server during the first GET window to this file")

@@ -120,11 +120,15 @@ func (c *child) waitReady(ctx context.Context, ready func() error) error {
 	}
 }
 
-// cpu answers the CPU time (user and system) the child has used so far.
+// cpu answers the CPU time (user and system) the child has used so far,
+// its own children's (git http-backend and what it runs) included once they
+// were waited for.
 func (c *child) cpu() time.Duration { return procCPU(c.cmd.Process.Pid) }
 
-// rss answers the child's resident set size and its peak, in bytes.
-func (c *child) rss() (cur, peak int64) { return procRSS(c.cmd.Process.Pid) }
+// rss answers the child's resident set size, its peak, and the part of it
+// that is anonymous memory (heap, stacks) rather than mapped files, in
+// bytes.
+func (c *child) rss() (cur, peak, anon int64) { return procRSS(c.cmd.Process.Pid) }
 
 // clockTick is the unit of /proc/<pid>/stat times (USER_HZ, 100 on Linux).
 const clockTick = 10 * time.Millisecond
@@ -139,19 +143,49 @@ func procCPU(pid int) time.Duration {
 	if i < 0 {
 		return 0
 	}
+	// Fields 14 to 17 of proc(5): utime, stime, cutime, cstime.
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0
 	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64)
-	stime, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(utime+stime) * clockTick
+	var ticks int64
+	for _, v := range f[11:15] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick
 }
 
-func procRSS(pid int) (cur, peak int64) {
+// machineBusy answers the CPU time all cores have spent busy (not idle
+// and not waiting for I/O) since boot.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0
+	}
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if i >= 8 { // guest time is already counted in user
+			break
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * clockTick
+}
+
+func procRSS(pid int) (cur, peak, anon int64) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -166,9 +200,11 @@ func procRSS(pid int) (cur, peak int64) {
 			cur = kb << 10
 		case "VmHWM":
 			peak = kb << 10
+		case "RssAnon":
+			anon = kb << 10
 		}
 	}
-	return cur, peak
+	return cur, peak, anon
 }
 
 // freePort answers a TCP port on 127.0.0.1 that was free a moment ago.

@@ -105,9 +105,18 @@ type monitor struct {
 	mu      sync.Mutex
 	clients int64
 	scripts int64
-	byCmd   map[string]int64
-	done    chan struct{}
+	// writes are the client commands that wrote (themselves, or a
+	// command of their script did): the last-use writes, off the request
+	// path.
+	writes    int64
+	lastWrote bool
+	byCmd     map[string]int64
+	done      chan struct{}
 }
+
+// writeCommands are the commands of the store that change data.
+var writeCommands = map[string]bool{"set": true, "hset": true, "sadd": true, "srem": true, "del": true,
+	"incr": true, "incrby": true, "pexpire": true, "hdel": true, "setnx": true}
 
 func startMonitor(addr string) (*monitor, error) {
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -160,21 +169,31 @@ func (m *monitor) count(line string) {
 	defer m.mu.Unlock()
 	if strings.HasSuffix(src, " lua") {
 		m.scripts++
+		// A script's commands follow the command that ran it.
+		if writeCommands[cmd] && !m.lastWrote && m.clients > 0 {
+			m.writes++
+			m.lastWrote = true
+		}
 		return
 	}
 	m.clients++
 	m.byCmd[cmd]++
+	m.lastWrote = writeCommands[cmd]
+	if m.lastWrote {
+		m.writes++
+	}
 }
 
 // stop ends monitoring after a moment for the last lines to arrive, and
-// answers the commands clients sent by name.
-func (m *monitor) stop() (clients int64, byCmd map[string]int64) {
+// answers the commands clients sent, how many of them wrote, and the
+// commands by name.
+func (m *monitor) stop() (clients, writes int64, byCmd map[string]int64) {
 	time.Sleep(200 * time.Millisecond)
 	m.conn.Close()
 	<-m.done
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.clients, maps.Clone(m.byCmd)
+	return m.clients, m.writes, maps.Clone(m.byCmd)
 }
 
 var errNoRedis = errors.New("not a redis store")

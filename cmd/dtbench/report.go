@@ -72,12 +72,37 @@ type report struct {
 
 func (b *bench) report() *report { return &report{b: b} }
 
+// ceilingRPS is the mean of the ceiling's windows.
+func (r *report) ceilingRPS() float64 {
+	var sum float64
+	for i := range r.b.ceilings {
+		sum += r.b.ceilings[i].res.rps()
+	}
+	if len(r.b.ceilings) == 0 {
+		return 0
+	}
+	return sum / float64(len(r.b.ceilings))
+}
+
+// share answers x's req/s as a share of the ceiling measured right after
+// it (of the mean ceiling when there was none).
+func (r *report) share(x *row) float64 {
+	c := x.adjCeiling
+	if c == 0 {
+		c = r.ceilingRPS()
+	}
+	if c == 0 {
+		return -1
+	}
+	return x.res.rps() / c
+}
+
 func (r *report) ratio(x *row) string {
-	c := r.b.ceiling
-	if c == nil || c.res.rps() == 0 {
+	s := r.share(x)
+	if s < 0 {
 		return "—"
 	}
-	return fmt.Sprintf("%.0f%%", 100*x.res.rps()/c.res.rps())
+	return fmt.Sprintf("%.1f%%", 100*s)
 }
 
 func mb(b int64) string {
@@ -95,14 +120,18 @@ func us(d time.Duration) string {
 }
 
 var throughputHeader = []string{"store", "tokens", "scenario", "alg", "req/s", "of ceiling", "p50", "p99", "p99.9", "errors",
-	"round trips/req", "Redis commands/req (incl. inside scripts)", "allocs/req", "server CPU µs/req", "Redis CPU µs/req", "loadgen CPU µs/req", "server RSS (peak)"}
+	"round trips/req (of which last-use writes)", "Redis commands/req (incl. inside scripts)", "allocs/req", "server CPU µs/req", "Redis CPU µs/req", "loadgen CPU µs/req", "other load (cores)", "server RSS (anonymous)"}
+
+func roundTrips(x *row) string {
+	if x.roundTrips < 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f (%.2f)", x.roundTrips, x.writeTrips)
+}
 
 func (r *report) throughputRows() [][]string {
 	var out [][]string
-	all := append([]row(nil), r.b.rows...)
-	if r.b.ceiling != nil {
-		all = append([]row{*r.b.ceiling}, all...)
-	}
+	all := append(append([]row(nil), r.b.ceilings...), r.b.rows...)
 	for i := range all {
 		x := &all[i]
 		store, tokens := x.store, fmt.Sprint(x.tokens)
@@ -114,16 +143,16 @@ func (r *report) throughputRows() [][]string {
 			fmt.Sprintf("%.0f", x.res.rps()), r.ratio(x),
 			fmtDuration(x.res.quantile(.5)), fmtDuration(x.res.quantile(.99)), fmtDuration(x.res.quantile(.999)),
 			fmt.Sprint(x.res.errors),
-			fmtFloat(x.roundTrips, 2), x.commands, fmtFloat(x.allocs, 0),
-			us(x.serverCPU), us(x.redisCPU), us(x.genCPU),
-			fmt.Sprintf("%s (%s)", mb(x.rss), mb(x.hwm)),
+			roundTrips(x), x.commands, fmtFloat(x.allocs, 0),
+			us(x.serverCPU), us(x.redisCPU), us(x.genCPU), fmt.Sprintf("%.2f", x.otherCores),
+			fmt.Sprintf("%s (%s)", mb(x.rss), mb(x.anon)),
 		})
 	}
 	return out
 }
 
 var memoryHeader = []string{"store", "tokens", "projects", "load projects", "load tokens", "Redis bytes/token (MEMORY USAGE, sampled)",
-	"Redis bytes/token (used_memory delta)", "store file", "server RSS at start", "server peak RSS"}
+	"Redis bytes/token (used_memory delta)", "store file", "server RSS at start", "server peak RSS", "server anonymous memory"}
 
 func (r *report) memoryRows() [][]string {
 	var out [][]string
@@ -138,7 +167,7 @@ func (r *report) memoryRows() [][]string {
 		}
 		out = append(out, []string{m.store, fmt.Sprint(m.tokens), fmt.Sprint(m.projects),
 			m.projectsLoad.Round(time.Millisecond).String(), m.tokensLoad.Round(time.Millisecond).String(),
-			sampled, used, file, mb(m.serverStartRSS), mb(m.serverPeakRSS)})
+			sampled, used, file, mb(m.serverStartRSS), mb(m.serverPeakRSS), mb(m.serverAnon)})
 	}
 	return out
 }
@@ -168,20 +197,18 @@ func verdict(ok bool) string {
 
 func (r *report) targets() []target {
 	var ts []target
-	c := r.b.ceiling
 	es := append(r.findRows(storeRedis, scenGET, "ES256"), r.findRows(storeRedis, scenPOST, "ES256")...)
-	if c != nil && len(es) > 0 {
-		worst, ok := 1e9, true
+	if r.ceilingRPS() > 0 && len(es) > 0 {
+		worst := 1e9
 		var parts []string
 		for _, x := range es {
-			ratio := x.res.rps() / c.res.rps()
+			ratio := r.share(x)
 			worst = min(worst, ratio)
-			ok = ok && ratio >= 0.20
-			parts = append(parts, fmt.Sprintf("%s %d: %.0f%%", shortScen(x.scenario), x.tokens, 100*ratio))
+			parts = append(parts, fmt.Sprintf("%s %d: %.1f%%", shortScen(x.scenario), x.tokens, 100*ratio))
 		}
 		ts = append(ts, target{"ES256 token issuance (Redis, 10,000 rotating tokens) ≥ 20% of the ceiling's req/s",
-			strings.Join(parts, "; "), verdict(ok)})
-		ok = true
+			fmt.Sprintf("lowest %.1f%% (%s)", 100*worst, strings.Join(parts, "; ")), verdict(worst >= 0.20)})
+		ok := true
 		parts = nil
 		for _, x := range es {
 			p99 := x.res.quantile(.99)
@@ -197,11 +224,14 @@ func (r *report) targets() []target {
 		}
 	}
 	if len(tokenRows) > 0 {
-		worst := 0.0
+		worst, writes := 0.0, 0.0
 		for _, x := range tokenRows {
-			worst = max(worst, x.roundTrips)
+			worst = max(worst, x.roundTrips-x.writeTrips)
+			writes = max(writes, x.writeTrips)
 		}
-		ts = append(ts, target{"≤ 2 store round trips per token request", fmt.Sprintf("at most %.2f (MONITOR, every Redis token row)", worst), verdict(worst <= 2.005)})
+		ts = append(ts, target{"≤ 2 store round trips per token request",
+			fmt.Sprintf("at most %.2f on the request path, every Redis token row (MONITOR); last-use writes, off the path, at most %.2f", worst, writes),
+			verdict(worst <= 2.005)})
 	}
 	for _, store := range []string{storeRedis, storeEmbed} {
 		rows := r.findRows(store, scenGET, "ES256")
@@ -220,9 +250,14 @@ func (r *report) targets() []target {
 		if small.tokens == large.tokens {
 			continue
 		}
-		change := large.res.rps()/small.res.rps() - 1
+		// Minutes apart, the machine's own speed differs; each row's share
+		// of the ceiling measured on either side of it takes that out.
+		raw := large.res.rps()/small.res.rps() - 1
+		change := r.share(large)/r.share(small) - 1
 		ts = append(ts, target{fmt.Sprintf("%s: GET throughput at %d tokens within 10%% of %d", store, large.tokens, small.tokens),
-			fmt.Sprintf("%.0f vs %.0f req/s (%+.1f%%)", large.res.rps(), small.res.rps(), 100*change), verdict(change >= -0.10)})
+			fmt.Sprintf("%.1f%% vs %.1f%% of the ceiling (%+.1f%%); raw %.0f vs %.0f req/s (%+.1f%%)",
+				100*r.share(large), 100*r.share(small), 100*change, large.res.rps(), small.res.rps(), 100*raw),
+			verdict(change >= -0.10)})
 	}
 	worst := 0.0
 	var parts []string
@@ -238,7 +273,7 @@ func (r *report) targets() []target {
 	for _, m := range r.b.mems {
 		if m.tokens >= 1_000_000 {
 			ts = append(ts, target{fmt.Sprintf("%s: server RSS < 150 MB at %d tokens", m.store, m.tokens),
-				"peak " + mb(m.serverPeakRSS), verdict(m.serverPeakRSS < 150e6)})
+				fmt.Sprintf("peak %s, of which anonymous memory at most %s", mb(m.serverPeakRSS), mb(m.serverAnon)), verdict(m.serverPeakRSS < 150e6)})
 		}
 	}
 	return ts
@@ -288,8 +323,10 @@ func (r *report) markdown() []byte {
 	fmt.Fprintf(&buf, "**Machine:** %s, %d cores, %s memory; %s; %s; redis-server %s; git %s; commit %s. "+
 		"Server, Redis and load generator share the cores.\n\n", m.cpu, m.cores, m.memory, m.kernel, m.goVersion, m.redis, m.git, m.commit)
 	fmt.Fprintf(&buf, "**Load:** %d concurrent keep-alive connections, closed loop; %s warm-up (until every rotated token was used once, at most %s), then %s measured per row. "+
-		"Token requests rotate over %d deploy tokens spread evenly over the stored set (every answer a fresh signature); the git rows over up to %d tokens each.\n\n",
-		b.cfg.concurrency, b.cfg.warmup, 4*b.cfg.warmup, b.cfg.duration, b.cfg.rotate, gitTokens)
+		"Token requests rotate over %d deploy tokens spread evenly over the stored set (every answer a fresh signature); the git rows over up to %d (empty repository) and %d (authorization only) of them.\n\n",
+		b.cfg.concurrency, b.cfg.warmup, 4*b.cfg.warmup, b.cfg.duration, b.cfg.rotate, gitRepoTokens, gitTokens)
+	fmt.Fprintf(&buf, "**Ceiling:** %.0f req/s, the mean of its %d whole windows (the ceiling rows); \"of ceiling\" is each row's share of the mean of two %s ceiling windows, one right before it and one right after.\n\n",
+		r.ceilingRPS(), len(b.ceilings), ceilingWindow)
 	buf.WriteString("### Throughput and latency\n\n")
 	mdTable(&buf, throughputHeader, r.throughputRows())
 	buf.WriteString("### Memory and loading\n\n")
@@ -325,7 +362,7 @@ func writeMarkdown(path string, body []byte) error {
 }
 
 func splice(old, body []byte) ([]byte, error) {
-	block := append(append(append([]byte(beginMarker+"\n\n"), body...), '\n'), endMarker...)
+	block := append(append([]byte(beginMarker+"\n\n"), bytes.TrimRight(body, "\n")...), "\n\n"+endMarker...)
 	i := bytes.Index(old, []byte(beginMarker))
 	j := bytes.Index(old, []byte(endMarker))
 	switch {

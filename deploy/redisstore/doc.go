@@ -30,7 +30,11 @@
 // ciphertext the caller hands in.
 //
 // DeployTokenByDigest and PATByDigest are one EVALSHA each (after the
-// first call on a server, which loads the script).
+// first call on a server, which loads the script), and so is
+// DeployTokenByDigestAndGet, which also reads a KV value (the client's ban)
+// so that authenticating a deploy token takes one round trip. The bulk
+// loaders (BulkCreateProjects, BulkCreateDeployTokens) run the same
+// scripts as their one-by-one counterparts, pipelined.
 //
 // URLs accepted by New:
 //

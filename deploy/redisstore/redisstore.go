@@ -97,6 +97,13 @@ func newClient(rawURL string) (redis.UniversalClient, error) {
 // Scripts get key templates from here too (a last part of "" leaves the
 // trailing ":" to which the script appends an ID).
 func (s *Store) key(parts ...string) string {
+	// Every lookup builds keys: the common forms take one allocation.
+	switch len(parts) {
+	case 1:
+		return s.base + parts[0]
+	case 2:
+		return s.base + parts[0] + ":" + parts[1]
+	}
 	return s.base + strings.Join(parts, ":")
 }
 

@@ -1,0 +1,284 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/deploy/redisstore"
+	"github.com/deploytokens/deploytokens/internal/testenv"
+	"github.com/deploytokens/deploytokens/tokens"
+)
+
+// plainStore hides the store's one-round-trip lookup, so an Authenticator
+// over it takes the ban check and the lookup one after the other.
+type plainStore struct{ deploy.Store }
+
+// countHook counts the commands a client sends.
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+type hotpathEnv struct {
+	srv    *testenv.RedisServer
+	store  *redisstore.Store
+	hook   *countHook
+	keys   *tokens.Keys
+	limit  int64
+	tokens map[string]struct{ user, secret string }
+}
+
+// newHotpathEnv stores deploy tokens of every kind a request can bring:
+// valid, revoked, expired, and a personal access token.
+func newHotpathEnv(t *testing.T) *hotpathEnv {
+	t.Helper()
+	srv := testenv.StartRedisProcess(t)
+	// No retries: the unavailable case should fail at once.
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1})
+	env := &hotpathEnv{srv: srv, store: redisstore.NewFromClient(c, ""), hook: &countHook{}, limit: 3,
+		tokens: map[string]struct{ user, secret string }{}}
+	c.AddHook(env.hook)
+	t.Cleanup(func() { _ = env.store.Close() })
+	keys, err := tokens.NewKeys([]byte(strings.Repeat("hot path test secret ", 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.keys = keys
+	ctx := t.Context()
+	u := deploy.User{Username: "alice"}
+	if err := env.store.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	p := deploy.Project{Path: "app", PathWithNamespace: "group/app", Visibility: deploy.Private}
+	if err := env.store.CreateProject(ctx, &p, deploy.Member{UserID: u.ID, AccessLevel: deploy.Owner}); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Hour)
+	for _, tc := range []struct {
+		name    string
+		revoked bool
+		expires *time.Time
+	}{{"valid", false, nil}, {"revoked", true, nil}, {"expired", false, &past}} {
+		secret, err := tokens.Generate(tokens.DeployToken)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := deploy.DeployToken{ProjectID: p.ID, Name: tc.name, Scopes: []string{deploy.ScopeReadRegistry},
+			Revoked: tc.revoked, ExpiresAt: tc.expires, Digest: keys.Digest(secret.Reveal())}
+		if err := env.store.CreateDeployToken(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+		env.tokens[tc.name] = struct{ user, secret string }{d.Username, secret.Reveal()}
+	}
+	pat, err := tokens.Generate(tokens.PersonalAT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := env.store.CreatePAT(ctx, &deploy.PersonalAccessToken{UserID: u.ID, Scopes: []string{deploy.ScopeAPI},
+		Digest: keys.Digest(pat.Reveal())}); err != nil {
+		t.Fatal(err)
+	}
+	env.tokens["pat"] = struct{ user, secret string }{u.Username, pat.Reveal()}
+	return env
+}
+
+func (env *hotpathEnv) authenticator(store deploy.Store) *Authenticator {
+	return &Authenticator{Store: store, Keys: env.keys,
+		Limiter: &Limiter{KV: store, Max: env.limit, Window: time.Minute, Ban: time.Hour, Logger: slog.New(slog.DiscardHandler)}}
+}
+
+// waitTouched waits until the valid token's last use is stored, so the
+// write that its first use caused is not counted as a later request's.
+func (env *hotpathEnv) waitTouched(t *testing.T) {
+	t.Helper()
+	digest := env.keys.Digest(env.tokens["valid"].secret)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d, _, err := env.store.DeployTokenByDigest(t.Context(), digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.LastUsedAt != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first use of the token was not recorded")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func basicRequest(t *testing.T, header string) *http.Request {
+	t.Helper()
+	r, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "/jwt/auth", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if header != "" {
+		r.Header.Set("Authorization", header)
+	}
+	return r
+}
+
+// outcome is what an authentication answered, in comparable form.
+type outcome struct {
+	status int
+	kind   Kind
+	name   string
+}
+
+func (o outcome) String() string {
+	return fmt.Sprintf("status %d, kind %d, name %q", o.status, o.kind, o.name)
+}
+
+func outcomeOf(p Principal, err error) outcome {
+	if err != nil {
+		return outcome{status: StatusOf(err)}
+	}
+	return outcome{status: http.StatusOK, kind: p.Kind, name: p.Name()}
+}
+
+// TestCheckFromFusedMatchesPlain authenticates the same requests through the
+// one-round-trip path and through the ban check and lookup one after the
+// other, and checks that the answers, the failure counts and the bans are
+// the same.
+func TestCheckFromFusedMatchesPlain(t *testing.T) {
+	env := newHotpathEnv(t)
+	ctx := t.Context()
+	tok := func(name string) struct{ user, secret string } { return env.tokens[name] }
+	header := func(user, secret string) string { return basic(user + ":" + secret) }
+	tests := []struct {
+		name   string
+		header string
+		banned bool
+		// repeat sends the request this often, to cross the ban limit.
+		repeat int
+		want   outcome
+	}{
+		{"valid deploy token", header(tok("valid").user, tok("valid").secret), false, 1, outcome{200, DeployTokenKind, tok("valid").user}},
+		{"valid deploy token, banned address", header(tok("valid").user, tok("valid").secret), true, 1, outcome{status: 429}},
+		{"wrong username", header("someone", tok("valid").secret), false, 1, outcome{status: 401}},
+		{"unknown deploy token", header(tok("valid").user, "dtd_"+strings.Repeat("a", 32)), false, 1, outcome{status: 401}},
+		{"revoked", header(tok("revoked").user, tok("revoked").secret), false, 1, outcome{status: 401}},
+		{"expired", header(tok("expired").user, tok("expired").secret), false, 1, outcome{status: 401}},
+		{"failures ban the address", header(tok("valid").user, "dtd_"+strings.Repeat("b", 32)), false, 5, outcome{status: 429}},
+		{"personal access token", header(tok("pat").user, tok("pat").secret), false, 1, outcome{200, UserKind, "alice"}},
+		{"no credentials", "", false, 1, outcome{200, Anonymous, ""}},
+		{"no credentials, banned address", "", true, 1, outcome{status: 429}},
+		{"malformed Basic", "Basic !!!", false, 1, outcome{status: 401}},
+		{"empty secret", header(tok("valid").user, ""), false, 1, outcome{status: 401}},
+		{"overlong deploy token", header(tok("valid").user, "dtd_"+strings.Repeat("c", 2000)), false, 1, outcome{status: 401}},
+	}
+	modes := []struct {
+		name  string
+		authn *Authenticator
+	}{
+		{"one round trip", env.authenticator(env.store)},
+		{"two round trips", env.authenticator(plainStore{env.store})},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got [2]outcome
+			var fails [2]string
+			for m, mode := range modes {
+				addr := fmt.Sprintf("192.0.2.%d", 2*i+m)
+				if tt.banned {
+					until := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+					if err := env.store.Create(ctx, banKey(addr), []byte(until), time.Hour); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for range tt.repeat {
+					got[m] = outcomeOf(mode.authn.authenticateBasic(ctx, basicRequest(t, tt.header), addr))
+				}
+				v, err := env.store.Get(ctx, "fail:"+addr)
+				if err != nil && !errors.Is(err, deploy.ErrNotFound) {
+					t.Fatal(err)
+				}
+				fails[m] = string(v)
+			}
+			if got[0] != tt.want {
+				t.Errorf("one round trip: %v, want %v", got[0], tt.want)
+			}
+			if got[1] != tt.want {
+				t.Errorf("two round trips: %v, want %v", got[1], tt.want)
+			}
+			if fails[0] != fails[1] {
+				t.Errorf("failures counted: %q with one round trip, %q with two", fails[0], fails[1])
+			}
+		})
+	}
+}
+
+// TestCheckFromOneRoundTrip pins a deploy token's authentication, ban
+// check included, to one command.
+func TestCheckFromOneRoundTrip(t *testing.T) {
+	env := newHotpathEnv(t)
+	valid := env.tokens["valid"]
+	r := basicRequest(t, basic(valid.user+":"+valid.secret))
+	tests := []struct {
+		name  string
+		authn *Authenticator
+		want  int64
+	}{
+		{"redis store", env.authenticator(env.store), 1},
+		{"store without the combined lookup", env.authenticator(plainStore{env.store}), 2},
+		{"limiter on another store", &Authenticator{Store: env.store, Keys: env.keys,
+			Limiter: &Limiter{KV: plainStore{env.store}, Max: 3, Window: time.Minute, Ban: time.Hour}}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// The first call may load the script and writes the last use.
+			if _, err := tt.authn.authenticateBasic(t.Context(), r, "192.0.2.1"); err != nil {
+				t.Fatal(err)
+			}
+			env.waitTouched(t)
+			env.hook.n.Store(0)
+			if _, err := tt.authn.authenticateBasic(t.Context(), r, "192.0.2.1"); err != nil {
+				t.Fatal(err)
+			}
+			if n := env.hook.n.Load(); n != tt.want {
+				t.Errorf("sent %d commands, want %d", n, tt.want)
+			}
+		})
+	}
+}
+
+// TestCheckFromUnavailable: with Redis down, both paths answer 503, never a
+// 401 that blames the credentials.
+func TestCheckFromUnavailable(t *testing.T) {
+	env := newHotpathEnv(t)
+	valid := env.tokens["valid"]
+	r := basicRequest(t, basic(valid.user+":"+valid.secret))
+	env.srv.Stop()
+	for _, store := range []deploy.Store{env.store, plainStore{env.store}} {
+		_, err := env.authenticator(store).authenticateBasic(t.Context(), r, "192.0.2.1")
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%T: error %v, want ErrUnavailable", store, err)
+		}
+	}
+}

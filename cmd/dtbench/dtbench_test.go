@@ -1,0 +1,181 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseCommandStats(t *testing.T) {
+	before := parseCommandStats("# Commandstats\r\ncmdstat_get:calls=10,usec=5,usec_per_call=0.50,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_evalsha:calls=4,usec=9,usec_per_call=2.25,rejected_calls=0,failed_calls=0\r\ncmdstat_info:calls=3,usec=1\r\n")
+	after := parseCommandStats("# Commandstats\r\ncmdstat_get:calls=30,usec=5\r\ncmdstat_evalsha:calls=14,usec=9\r\n" +
+		"cmdstat_hgetall:calls=20,usec=1\r\ncmdstat_info:calls=9,usec=1\r\ncmdstat_client|list:calls=1,usec=1\r\n")
+	if before["get"] != 10 || before["evalsha"] != 4 || after["client|list"] != 1 {
+		t.Fatalf("parsed %v and %v", before, after)
+	}
+	d := commandDelta(before, after)
+	if _, ok := d["info"]; ok {
+		t.Errorf("delta counts dtbench's own INFO: %v", d)
+	}
+	if got, want := fmtCommands(d, 10), "get 2.00, hgetall 2.00, evalsha 1.00, client|list 0.10"; got != want {
+		t.Errorf("fmtCommands = %q, want %q", got, want)
+	}
+	if got := fmtCommands(d, 0); got != "—" {
+		t.Errorf("fmtCommands with no requests = %q", got)
+	}
+}
+
+func TestMonitorCount(t *testing.T) {
+	m := &monitor{byCmd: map[string]int64{}}
+	for _, line := range []string{
+		`+1700000000.123456 [0 127.0.0.1:5555] "evalsha" "abc" "2" "k1" "k2"` + "\r\n",
+		`+1700000000.123457 [0 lua] "GET" "k2"` + "\r\n",
+		`+1700000000.123458 [0 lua] "hgetall" "d:1"` + "\r\n",
+		`+1700000000.123459 [0 unix:/tmp/redis.sock] "GET" "ban:x"` + "\r\n",
+		"garbage\r\n",
+	} {
+		m.count(line)
+	}
+	for _, line := range []string{
+		`+1700000001.1 [0 127.0.0.1:5555] "evalsha" "def" "1" "d:1"` + "\r\n",
+		`+1700000001.2 [0 lua] "exists" "d:1"` + "\r\n",
+		`+1700000001.3 [0 lua] "hset" "d:1" "l" "..."` + "\r\n",
+		`+1700000001.4 [0 127.0.0.1:5556] "set" "k" "v"` + "\r\n",
+	} {
+		m.count(line)
+	}
+	if m.clients != 4 || m.scripts != 4 || m.writes != 2 || m.byCmd["evalsha"] != 2 || m.byCmd["get"] != 1 {
+		t.Errorf("counted clients %d, scripts %d, writes %d, by command %v", m.clients, m.scripts, m.writes, m.byCmd)
+	}
+}
+
+func TestSplice(t *testing.T) {
+	tests := []struct {
+		name, old, want string
+		fails           bool
+	}{
+		{name: "new file", old: "", want: "# Performance\n\n" + beginMarker + "\n\nBODY\n\n" + endMarker + "\n"},
+		{name: "no markers", old: "# Perf\n\nintro\n", want: "# Perf\n\nintro\n\n" + beginMarker + "\n\nBODY\n\n" + endMarker + "\n"},
+		{
+			name: "markers kept, text around kept",
+			old:  "head\n" + beginMarker + "\nold numbers\n" + endMarker + "\ntail\n",
+			want: "head\n" + beginMarker + "\n\nBODY\n\n" + endMarker + "\ntail\n",
+		},
+		{name: "end before begin", old: endMarker + "\n" + beginMarker + "\n", fails: true},
+		{name: "end missing", old: beginMarker + "\n", fails: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := splice([]byte(tt.old), []byte("BODY\n"))
+			if tt.fails {
+				if err == nil {
+					t.Errorf("no error; got %q", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got) != tt.want {
+				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCeilingBody(t *testing.T) {
+	for _, n := range []int{14, 700, 1170} {
+		if b := ceilingBody(n); len(b) != n || !bytes.HasPrefix(b, []byte(`{"token":"`)) {
+			t.Errorf("ceilingBody(%d) = %d bytes: %.40q", n, len(b), b)
+		}
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	r := loadResult{}
+	for i := 1; i <= 1000; i++ {
+		r.latencies = append(r.latencies, time.Duration(i)*time.Millisecond)
+	}
+	for q, want := range map[float64]time.Duration{.5: 500 * time.Millisecond, .99: 990 * time.Millisecond, .999: 999 * time.Millisecond} {
+		if got := r.quantile(q); got != want {
+			t.Errorf("quantile(%v) = %v, want %v", q, got, want)
+		}
+	}
+	if got := (&loadResult{}).quantile(.5); got != 0 {
+		t.Errorf("quantile of nothing = %v", got)
+	}
+}
+
+// TestDrive runs the load generator against the ceiling's handler on
+// loopback: every request answered and counted, wrong answers counted as
+// errors, the request bound kept.
+func TestDrive(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: ceilingHandler(ceilingBody(200)), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	addr := ln.Addr().String()
+	c := cred{user: "gitlab+deploy-token-1", secret: "dtd_" + strings.Repeat("a", 32), project: "group/app"}
+	good := tokenGET(addr, registryService, c)
+	good.want = []byte(`{"token":"`)
+	post := tokenPOST(addr, registryService, c)
+	post.want = good.want
+	bad := tokenGET(addr, registryService, c) // wants a granted scope the ceiling never answers
+
+	tests := []struct {
+		name       string
+		reqs       []request
+		max        int64
+		wantErrors bool
+	}{
+		{"answers as expected", []request{good, post}, 300, false},
+		{"wrong answers are errors", []request{bad}, 50, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := drive(t.Context(), addr, tt.reqs, loadOptions{concurrency: 4, duration: time.Minute, maxDuration: time.Minute,
+				maxRequests: tt.max, record: true})
+			if res.requests != tt.max {
+				t.Errorf("%d requests, want %d", res.requests, tt.max)
+			}
+			if tt.wantErrors != (res.errors == res.requests) || (!tt.wantErrors && res.errors != 0) {
+				t.Errorf("%d errors of %d requests (first: %s)", res.errors, res.requests, res.firstErr)
+			}
+			if !tt.wantErrors && (int64(len(res.latencies)) != tt.max || res.bodyLen != 200) {
+				t.Errorf("%d latencies, body %d bytes", len(res.latencies), res.bodyLen)
+			}
+		})
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name  string
+		args  []string
+		fails bool
+	}{
+		{"defaults", nil, false},
+		{"quick", []string{"-n", "1000,100_000", "-stores", "redis", "-algs", ""}, false},
+		{"bad n", []string{"-n", "many"}, true},
+		{"bad store", []string{"-stores", "mysql"}, true},
+		{"bad alg", []string{"-algs", "HS256"}, true},
+		{"zero duration", []string{"-duration", "0s"}, true},
+		{"stray argument", []string{"now"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig(tt.args, io.Discard)
+			if (err != nil) != tt.fails {
+				t.Errorf("error %v, want failure %v", err, tt.fails)
+			}
+		})
+	}
+}

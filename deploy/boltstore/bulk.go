@@ -1,0 +1,112 @@
+package boltstore
+
+import (
+	"context"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/deploytokens/deploytokens/deploy"
+)
+
+// bulkBatch is how many records one transaction of a bulk load writes: each
+// transaction is one sync to disk, so large batches make a million records
+// a matter of seconds.
+var bulkBatch = 10000
+
+// BulkCreateProjects stores ps as CreateProject does, each with owner as its
+// owner member, assigning their IDs in order; the records, indexes and
+// sequences are the same as CreateProject's, written in one transaction per
+// batch. It is for loading many records at once (benchmarks, imports): a
+// failure (path taken, owner missing) undoes its own batch only, and the
+// error names the record. On return ps[i].ID is set for every stored
+// project.
+func (s *Store) BulkCreateProjects(ctx context.Context, ps []deploy.Project, owner deploy.Member) error {
+	for start := 0; start < len(ps); start += bulkBatch {
+		chunk := ps[start:min(start+bulkBatch, len(ps))]
+		ids := make([]int64, len(chunk))
+		err := s.update("bulk create projects", func(tx *bolt.Tx) error {
+			if !exists(tx, bUsers, owner.UserID) {
+				return notFound("user", owner.UserID)
+			}
+			for i := range chunk {
+				rec := chunk[i]
+				id, err := nextID(tx, bProjects)
+				if err != nil {
+					return err
+				}
+				rec.ID = id
+				if err := claim(tx, bProjectsByPath, fold(rec.PathWithNamespace), id); err != nil {
+					return fmt.Errorf("project %d (%s): %w", start+i, rec.PathWithNamespace, err)
+				}
+				if err := put(tx, bProjects, itob(id), &rec); err != nil {
+					return err
+				}
+				m := owner
+				m.ProjectID = id
+				if err := putMember(tx, m); err != nil {
+					return err
+				}
+				ids[i] = id
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i := range chunk {
+			chunk[i].ID = ids[i]
+		}
+	}
+	return nil
+}
+
+// BulkCreateDeployTokens stores ts as CreateDeployToken does: each gets its
+// ID (in order), its default username when it has none, its digest index
+// and its place in its project's list, in one transaction per batch. It is
+// for loading many tokens at once (benchmarks, imports): a failure (project
+// missing, digest taken) undoes its own batch only, and the error names the
+// token. On return ts[i] holds the stored record for every stored token.
+func (s *Store) BulkCreateDeployTokens(ctx context.Context, ts []deploy.DeployToken) error {
+	for i := range ts {
+		if len(ts[i].Digest) == 0 {
+			return fmt.Errorf("bulk create deploy tokens: token %d: empty digest", i)
+		}
+	}
+	for start := 0; start < len(ts); start += bulkBatch {
+		chunk := ts[start:min(start+bulkBatch, len(ts))]
+		recs := make([]deploy.DeployToken, len(chunk))
+		err := s.update("bulk create deploy tokens", func(tx *bolt.Tx) error {
+			for i := range chunk {
+				rec := chunk[i]
+				if !exists(tx, bProjects, rec.ProjectID) {
+					return fmt.Errorf("token %d: %w", start+i, notFound("project", rec.ProjectID))
+				}
+				id, err := nextID(tx, bTokens)
+				if err != nil {
+					return err
+				}
+				rec.ID = id
+				if rec.Username == "" {
+					rec.Username = deploy.DefaultDeployTokenUsername(id)
+				}
+				if err := claim(tx, bTokensByDigest, rec.Digest, id); err != nil {
+					return fmt.Errorf("token %d: %w", start+i, err)
+				}
+				if err := tx.Bucket(bProjectTokens).Put(pair(rec.ProjectID, id), nil); err != nil {
+					return err
+				}
+				if err := put(tx, bTokens, itob(id), &rec); err != nil {
+					return err
+				}
+				recs[i] = rec
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		copy(chunk, recs)
+	}
+	return nil
+}

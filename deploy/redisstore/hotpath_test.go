@@ -1,0 +1,83 @@
+package redisstore_test
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/deploy/redisstore"
+	"github.com/deploytokens/deploytokens/internal/testenv"
+)
+
+// TestDeployTokenByDigestAndGet checks the combined lookup against the two
+// calls it stands for, and that it is one command.
+func TestDeployTokenByDigestAndGet(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: testenv.StartRedisProcess(t).Addr()})
+	s := redisstore.NewFromClient(c, "")
+	t.Cleanup(func() { _ = s.Close() })
+	ctx := t.Context()
+	u := deploy.User{Username: "u"}
+	if err := s.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	var ps [2]deploy.Project
+	for i, path := range []string{"g/kept", "g/deleted"} {
+		ps[i] = deploy.Project{PathWithNamespace: path, Visibility: deploy.Private}
+		if err := s.CreateProject(ctx, &ps[i], deploy.Member{UserID: u.ID, AccessLevel: deploy.Owner}); err != nil {
+			t.Fatal(err)
+		}
+		d := deploy.DeployToken{ProjectID: ps[i].ID, Name: path, Scopes: []string{deploy.ScopeReadRegistry}, Digest: []byte("digest of " + path)}
+		if err := s.CreateDeployToken(ctx, &d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteProject(ctx, ps[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	for key, v := range map[string]string{"set": "1700000000", "empty": ""} {
+		if err := s.Create(ctx, key, []byte(v), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first call on a server may load the script.
+	if _, _, _, _, err := s.DeployTokenByDigestAndGet(ctx, "set", []byte("digest of g/kept")); err != nil {
+		t.Fatal(err)
+	}
+	h := &countHook{}
+	c.AddHook(h)
+
+	tests := []struct {
+		name   string
+		key    string
+		digest string
+	}{
+		{"value and token", "set", "digest of g/kept"},
+		{"empty value", "empty", "digest of g/kept"},
+		{"no value", "absent", "digest of g/kept"},
+		{"unknown digest", "set", "unknown"},
+		{"project deleted with its tokens", "absent", "digest of g/deleted"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wantV, wantVErr := s.Get(ctx, tt.key)
+			wantT, wantP, wantErr := s.DeployTokenByDigest(ctx, []byte(tt.digest))
+			h.n.Store(0)
+			v, vErr, tok, p, err := s.DeployTokenByDigestAndGet(ctx, tt.key, []byte(tt.digest))
+			if n := h.n.Load(); n != 1 {
+				t.Errorf("sent %d commands, want 1", n)
+			}
+			if string(v) != string(wantV) || (v == nil) != (wantV == nil) || errors.Is(vErr, deploy.ErrNotFound) != errors.Is(wantVErr, deploy.ErrNotFound) {
+				t.Errorf("value %q, %v; Get answers %q, %v", v, vErr, wantV, wantVErr)
+			}
+			if (err == nil) != (wantErr == nil) || errors.Is(err, deploy.ErrNotFound) != errors.Is(wantErr, deploy.ErrNotFound) {
+				t.Errorf("token error %v; DeployTokenByDigest answers %v", err, wantErr)
+			}
+			if !reflect.DeepEqual(tok, wantT) || p != wantP {
+				t.Errorf("token %+v of %+v; DeployTokenByDigest answers %+v of %+v", tok, p, wantT, wantP)
+			}
+		})
+	}
+}
