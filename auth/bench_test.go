@@ -248,7 +248,7 @@ func BenchmarkTokenGET(b *testing.B) {
 	}{
 		{"redis", func(b *testing.B) bulkStore {
 			c := redis.NewClient(&redis.Options{Addr: testenv.StartRedisProcess(b).Addr()})
-			return redisstore.NewFromClient(c, "")
+			return redisstore.NewFromClient(c, redisstore.Options{})
 		}},
 		{"embedded", func(b *testing.B) bulkStore {
 			s, err := boltstore.Open(filepath.Join(b.TempDir(), "deploytokens.db"))

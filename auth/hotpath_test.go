@@ -59,7 +59,7 @@ func newHotpathEnv(t *testing.T) *hotpathEnv {
 	srv := testenv.StartRedisProcess(t)
 	// No retries: the unavailable case should fail at once.
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1})
-	env := &hotpathEnv{srv: srv, store: redisstore.NewFromClient(c, ""), hook: &countHook{}, limit: 3,
+	env := &hotpathEnv{srv: srv, store: redisstore.NewFromClient(c, redisstore.Options{}), hook: &countHook{}, limit: 3,
 		tokens: map[string]struct{ user, secret string }{}}
 	c.AddHook(env.hook)
 	t.Cleanup(func() { _ = env.store.Close() })

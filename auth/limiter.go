@@ -39,8 +39,12 @@ func (l *Limiter) Check(ctx context.Context, addr string) error {
 	return l.verdict(l.KV.Get(ctx, banKey(addr)))
 }
 
+// BanKeyPrefix starts the KV key of every ban; a store that caches the ban
+// check must see writes under it (redisstore.Options.CachedKV).
+const BanKeyPrefix = "ban:"
+
 // banKey is the KV key of addr's ban.
-func banKey(addr string) string { return "ban:" + addr }
+func banKey(addr string) string { return BanKeyPrefix + addr }
 
 // verdict answers Check's error from what reading the ban key answered.
 func (l *Limiter) verdict(v []byte, err error) error {

@@ -22,6 +22,7 @@ type Config struct {
 	ReposDir        string
 	RedisURL        string
 	RedisPrefix     string
+	RedisCacheSize  int
 	SecretFile      string
 	AdminToken      string
 	RegistryService string
@@ -60,6 +61,7 @@ func (c *Config) settings() []setting {
 		{"repos-dir", "directory of the git repositories; default <data-dir>/repositories", &c.ReposDir},
 		{"redis-url", "redis:// or rediss:// URL (redis+sentinel:// for Sentinel); unset: the embedded store", &c.RedisURL},
 		{"redis-prefix", "prefix of every Redis key, so installations can share a Redis", &c.RedisPrefix},
+		{"redis-cache-size", "deploy tokens each replica keeps in memory between uses (revocations still reach it within 0.5s); 0: none", &c.RedisCacheSize},
 		{"secret-file", "file holding the server secret (at least 32 bytes); default <data-dir>/secret, generated on first start", &c.SecretFile},
 		{"admin-token", "personal access token of the admin user root; unset: generated on first start into <data-dir>/admin-token", &c.AdminToken},
 		{"registry-service", "service name of the container registry (the token's aud)", &c.RegistryService},
@@ -84,7 +86,7 @@ func (c *Config) settings() []setting {
 // defaultConfig answers the defaults.
 func defaultConfig() Config {
 	return Config{
-		Listen: "127.0.0.1:8080", DataDir: "./data", RedisPrefix: "deploytokens:",
+		Listen: "127.0.0.1:8080", DataDir: "./data", RedisPrefix: "deploytokens:", RedisCacheSize: 20000,
 		RegistryService: "container_registry", RegistryIssuer: "deploytokens",
 		TokenLifetime: 5 * time.Minute, SigningAlg: "ES256", KidFormat: "thumbprint",
 		AuthMaxFailures: 30, AuthWindow: time.Minute, AuthBan: time.Hour,
@@ -192,6 +194,9 @@ func (c *Config) Validate() error {
 	}
 	if strings.ContainsAny(c.RedisPrefix, " {}\r\n") {
 		bad("redis-prefix", "must not contain spaces, braces or newlines")
+	}
+	if c.RedisCacheSize < 0 || c.RedisCacheSize > 10_000_000 {
+		bad("redis-cache-size", "must be between 0 and 10000000")
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 20 {
 		bad("admin-token", "must be at least 20 characters")

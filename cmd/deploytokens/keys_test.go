@@ -159,8 +159,5 @@ func TestReplicasShareKeys(t *testing.T) {
 		t.Fatalf("replica b: %d %s", r.Status, r.Body)
 	}
 	tokenClaims(t, a, r.Body) // verifies with a's published keys
-	a.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/tanuki%%2Fapp/deploy_tokens/%d", d.ID), a.AdminToken, nil, nil)
-	if r := tokenRequest(t, b, d.Username, d.Token, "repository:tanuki/app:pull"); r.Status != 401 {
-		t.Fatalf("replica b after revocation on a: %d", r.Status)
-	}
+	// TestReplicasSeeChangesWithinASecond revokes through one replica.
 }

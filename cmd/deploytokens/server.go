@@ -46,9 +46,10 @@ type app struct {
 }
 
 // openStore opens Redis when configured, else the embedded store.
-func openStore(ctx context.Context, cfg *Config) (deploy.Store, error) {
+func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (deploy.Store, error) {
 	if cfg.RedisURL != "" {
-		return redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
+		return redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix,
+			CachedKV: []string{auth.BanKeyPrefix}, CacheSize: cfg.RedisCacheSize, Logger: logger})
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
@@ -66,7 +67,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if a.keys, err = openKeys(&cfg); err != nil {
 		return nil, err
 	}
-	if a.store, err = openStore(ctx, &cfg); err != nil {
+	if a.store, err = openStore(ctx, &cfg, logger); err != nil {
 		return nil, err
 	}
 	ok := false

@@ -47,7 +47,7 @@ func BenchmarkDeployTokenByDigest(b *testing.B) {
 	const tokens = 5000
 	srv := testenv.StartRedisProcess(b)
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	s := redisstore.NewFromClient(c, "")
+	s := redisstore.NewFromClient(c, redisstore.Options{})
 	b.Cleanup(func() { _ = s.Close() })
 	ctx := b.Context()
 

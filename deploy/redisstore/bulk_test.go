@@ -102,7 +102,7 @@ func TestBulkLayout(t *testing.T) {
 	ps, tokensFor := bulkFixture(30, 4)
 
 	load := func(prefix string, bulk bool) (*redisstore.Store, []deploy.DeployToken) {
-		s := redisstore.NewFromClient(redis.NewClient(&redis.Options{Addr: srv.Addr()}), prefix)
+		s := redisstore.NewFromClient(redis.NewClient(&redis.Options{Addr: srv.Addr()}), redisstore.Options{Prefix: prefix})
 		t.Cleanup(func() { _ = s.Close() })
 		owner := deploy.User{Username: "owner", CreatedAt: bulkWhen}
 		if err := s.CreateUser(ctx, &owner); err != nil {
@@ -193,7 +193,7 @@ func TestBulkLayout(t *testing.T) {
 
 func TestBulkErrors(t *testing.T) {
 	srv := testenv.StartRedisProcess(t)
-	s := redisstore.NewFromClient(redis.NewClient(&redis.Options{Addr: srv.Addr()}), "")
+	s := redisstore.NewFromClient(redis.NewClient(&redis.Options{Addr: srv.Addr()}), redisstore.Options{})
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := t.Context()
 	t.Cleanup(redisstore.SetBulkBatch(7))

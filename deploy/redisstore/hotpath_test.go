@@ -16,7 +16,7 @@ import (
 // calls it stands for, and that it is one command.
 func TestDeployTokenByDigestAndGet(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: testenv.StartRedisProcess(t).Addr()})
-	s := redisstore.NewFromClient(c, "")
+	s := redisstore.NewFromClient(c, redisstore.Options{})
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := t.Context()
 	u := deploy.User{Username: "u"}

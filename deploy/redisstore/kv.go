@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/deploytokens/deploytokens/deploy"
@@ -19,6 +20,10 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 
 // Create stores value only when key is absent; ErrConflict otherwise.
 func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) error {
+	if s.bumps(key) {
+		n, err := runStatus(ctx, s.c, createKVScript, []string{s.key("kv", key), s.key("gen")}, value, milliseconds(ttl))
+		return status("kv create", n, err)
+	}
 	ok, err := s.c.SetNX(ctx, s.key("kv", key), value, ttl).Result()
 	if err != nil {
 		return wrap("kv create", err)
@@ -29,6 +34,27 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 	return nil
 }
 
+// bumps reports whether writing the KV key increments the generation: it
+// is one that DeployTokenByDigestAndGet may answer from a cache.
+func (s *Store) bumps(key string) bool {
+	for _, p := range s.cachedKV {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// milliseconds is ttl for a PX argument: at least 1 when positive, 0 for
+// no expiry.
+func milliseconds(ttl time.Duration) int64 {
+	ms := ttl.Milliseconds()
+	if ttl > 0 && ms == 0 {
+		ms = 1
+	}
+	return ms
+}
+
 // CompareAndSwap replaces old with value, without expiry; old == nil means
 // key must be absent. ErrConflict when the current value differs.
 func (s *Store) CompareAndSwap(ctx context.Context, key string, old, value []byte) error {
@@ -36,23 +62,26 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, old, value []byt
 	if old == nil {
 		mode = "0" // key must be absent
 	}
-	n, err := runStatus(ctx, s.c, casScript, []string{s.key("kv", key)}, mode, old, value)
+	keys := []string{s.key("kv", key)}
+	if s.bumps(key) {
+		keys = append(keys, s.key("gen"))
+	}
+	n, err := runStatus(ctx, s.c, casScript, keys, mode, old, value)
 	return status("kv compare and swap", n, err)
 }
 
 // Delete removes key; an absent key is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
+	if s.bumps(key) {
+		return wrap("kv delete", deleteKVScript.Run(ctx, s.c, []string{s.key("kv", key), s.key("gen")}).Err())
+	}
 	return wrap("kv delete", s.c.Del(ctx, s.key("kv", key)).Err())
 }
 
 // Incr adds one to the counter at key and answers the new count; a counter
 // created by this call expires after ttl (never when ttl is 0).
 func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
-	ms := ttl.Milliseconds()
-	if ttl > 0 && ms == 0 {
-		ms = 1
-	}
-	n, err := incrScript.Run(ctx, s.c, []string{s.key("kv", key)}, ms).Int64()
+	n, err := incrScript.Run(ctx, s.c, []string{s.key("kv", key)}, milliseconds(ttl)).Int64()
 	if err != nil {
 		return 0, wrap("kv incr", err)
 	}

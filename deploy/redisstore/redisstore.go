@@ -5,10 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -28,12 +32,27 @@ type Options struct {
 	URL string
 	// Prefix starts every key; DefaultPrefix when empty.
 	Prefix string
+	// CachedKV names, by prefix, the KV keys that DeployTokenByDigestAndGet
+	// may answer from memory (the ban check's). Writes of these keys
+	// increment the generation whether or not this replica caches, so every
+	// replica of one installation must be given the same prefixes.
+	CachedKV []string
+	// CacheSize, when positive, turns the hot-path cache on: at most this
+	// many deploy tokens (and as many KV values) are kept in memory. See
+	// cache.go for how revocations reach every replica's cache.
+	CacheSize int
+	// Logger receives the cache's reports; slog.Default() when nil.
+	Logger *slog.Logger
 }
 
 // Store is the Redis deploy.Store. It is safe for concurrent use.
 type Store struct {
-	c    redis.UniversalClient
-	base string // prefix + hashTag
+	c        redis.UniversalClient
+	base     string // prefix + hashTag
+	cachedKV []string
+	cache    *hotCache // nil: every lookup goes to Redis
+	stop     context.CancelFunc
+	polling  sync.WaitGroup
 }
 
 var _ deploy.Store = (*Store)(nil)
@@ -45,21 +64,33 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
-	s := NewFromClient(c, opts.Prefix)
+	s := NewFromClient(c, opts)
 	if err := s.Ping(ctx); err != nil {
-		_ = c.Close()
+		_ = s.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
-// NewFromClient answers a Store over an existing client, whose keys start
-// with prefix (DefaultPrefix when empty). The Store owns c: Close closes it.
-func NewFromClient(c redis.UniversalClient, prefix string) *Store {
+// NewFromClient answers a Store over an existing client, configured by opts
+// but for opts.URL. The Store owns c: Close closes it.
+func NewFromClient(c redis.UniversalClient, opts Options) *Store {
+	prefix := opts.Prefix
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
-	return &Store{c: c, base: prefix + hashTag}
+	s := &Store{c: c, base: prefix + hashTag, cachedKV: slices.Clone(opts.CachedKV), stop: func() {}}
+	if opts.CacheSize > 0 {
+		logger := opts.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		s.cache = newHotCache(opts.CacheSize, s.cachedKV, time.Now)
+		ctx, stop := context.WithCancel(context.Background())
+		s.stop = stop
+		s.polling.Go(func() { s.pollGeneration(ctx, logger) })
+	}
+	return s
 }
 
 func newClient(rawURL string) (redis.UniversalClient, error) {
@@ -116,8 +147,10 @@ func (s *Store) Ping(ctx context.Context) error {
 	return wrap("ping", s.c.Ping(ctx).Err())
 }
 
-// Close closes the client.
+// Close stops the cache and closes the client.
 func (s *Store) Close() error {
+	s.stop()
+	s.polling.Wait()
 	return s.c.Close()
 }
 

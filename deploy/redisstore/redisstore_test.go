@@ -37,7 +37,7 @@ func TestUnavailable(t *testing.T) {
 	srv := testenv.StartRedisProcess(t)
 	// Fewer retries than the defaults keep the test short; the errors and
 	// the pool's recovery are the same.
-	s := redisstore.NewFromClient(redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1}), "")
+	s := redisstore.NewFromClient(redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1}), redisstore.Options{})
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := t.Context()
 	u := deploy.User{Username: "survivor"}
@@ -117,7 +117,7 @@ func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pr
 // command per lookup.
 func TestLookupsTakeOneRoundTrip(t *testing.T) {
 	c := redis.NewClient(&redis.Options{Addr: testenv.StartRedisProcess(t).Addr()})
-	s := redisstore.NewFromClient(c, "")
+	s := redisstore.NewFromClient(c, redisstore.Options{})
 	t.Cleanup(func() { _ = s.Close() })
 	ctx := t.Context()
 	u := deploy.User{Username: "u"}

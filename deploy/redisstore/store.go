@@ -338,6 +338,7 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, pkey, s.key("pp", fold(path)), tokensKey, membersKey)
 			p.SRem(ctx, s.key("ps"), id)
+			p.Incr(ctx, s.key("gen"))
 			for i, tid := range tokenIDs {
 				p.Del(ctx, s.key("d", tid))
 				if d, err := digests[i].Result(); err == nil {
@@ -556,7 +557,7 @@ func (s *Store) ListAllDeployTokens(ctx context.Context) ([]deploy.DeployToken, 
 
 // RevokeDeployToken marks the token revoked; the record stays.
 func (s *Store) RevokeDeployToken(ctx context.Context, projectID, id int64) error {
-	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("d", id)},
+	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("d", id), s.key("gen")},
 		fRevoked, "1", fProject, projectID)
 	return status("revoke deploy token", n, err)
 }
@@ -580,7 +581,11 @@ func (s *Store) DeployTokenByDigest(ctx context.Context, digest []byte) (deploy.
 	return t, p, nil
 }
 
-// TouchDeployToken sets LastUsedAt.
+// TouchDeployToken sets LastUsedAt, in the cache too.
 func (s *Store) TouchDeployToken(ctx context.Context, id int64, at time.Time) error {
-	return s.touch(ctx, "touch deploy token", s.idKey("d", id), at)
+	err := s.touch(ctx, "touch deploy token", s.idKey("d", id), at)
+	if err == nil && s.cache != nil {
+		s.cache.touched(id, at)
+	}
+	return err
 }

@@ -55,7 +55,7 @@ func typeName(c redis.UniversalClient) string {
 
 func TestKeysShareOneSlot(t *testing.T) {
 	for _, prefix := range []string{"", "app:", "a{b}:", "x{"} {
-		s := NewFromClient(nil, prefix)
+		s := NewFromClient(nil, Options{Prefix: prefix})
 		keys := []string{s.key("u", "1"), s.idKey("d", 99), s.key("dh", "\x00\xff{}"), s.key("kv", "{other}"), s.key("ps")}
 		want := hashSlot(keys[0])
 		for _, k := range keys {

@@ -1,0 +1,242 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/deploy/redisstore"
+	"github.com/deploytokens/deploytokens/internal/testenv"
+)
+
+// scriptHook counts the scripts a client runs: lookups, not the cache's
+// reads of the generation.
+type scriptHook struct{ n atomic.Int64 }
+
+func (h *scriptHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *scriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := cmd.Name(); n == "evalsha" || n == "eval" {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+func (h *scriptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+type cacheEnv struct {
+	srv     *testenv.RedisServer
+	cached  *redisstore.Store // a replica with the cache on
+	other   *redisstore.Store // another replica, writing
+	scripts *scriptHook
+	project deploy.Project
+}
+
+func newCacheEnv(t *testing.T, size int) *cacheEnv {
+	t.Helper()
+	e := &cacheEnv{srv: testenv.StartRedisProcess(t), scripts: &scriptHook{}}
+	opts := redisstore.Options{CachedKV: []string{"ban:"}}
+	c := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), MaxRetries: -1, DialerRetries: 1})
+	c.AddHook(e.scripts)
+	cached := opts
+	cached.CacheSize = size
+	e.cached = redisstore.NewFromClient(c, cached)
+	e.other = redisstore.NewFromClient(redis.NewClient(&redis.Options{Addr: e.srv.Addr()}), opts)
+	t.Cleanup(func() { _ = e.cached.Close(); _ = e.other.Close() })
+	ctx := t.Context()
+	u := deploy.User{Username: "u"}
+	if err := e.other.CreateUser(ctx, &u); err != nil {
+		t.Fatal(err)
+	}
+	e.project = deploy.Project{PathWithNamespace: "g/app", Visibility: deploy.Private}
+	if err := e.other.CreateProject(ctx, &e.project, deploy.Member{UserID: u.ID, AccessLevel: deploy.Owner}); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *cacheEnv) token(t *testing.T, name string) deploy.DeployToken {
+	t.Helper()
+	d := deploy.DeployToken{ProjectID: e.project.ID, Name: name, Scopes: []string{deploy.ScopeReadRegistry}, Digest: []byte("digest of " + name)}
+	if err := e.other.CreateDeployToken(t.Context(), &d); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// lookup is the hot path's call on the caching replica, answering how many
+// scripts it ran.
+func (e *cacheEnv) lookup(t *testing.T, key string, d deploy.DeployToken) (deploy.DeployToken, []byte, error, error, int64) {
+	t.Helper()
+	before := e.scripts.n.Load()
+	v, vErr, tok, _, err := e.cached.DeployTokenByDigestAndGet(t.Context(), key, d.Digest)
+	return tok, v, vErr, err, e.scripts.n.Load() - before
+}
+
+// eventually asks until ok answers true, failing after a second: the bound
+// the cache promises for a change made through another replica.
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	start := time.Now()
+	for !ok() {
+		if time.Since(start) > time.Second {
+			t.Fatalf("%s: not seen within a second", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// warm looks d up until the cache answers it without a script.
+func (e *cacheEnv) warm(t *testing.T, key string, d deploy.DeployToken) {
+	t.Helper()
+	eventually(t, "cached", func() bool {
+		_, _, _, err, n := e.lookup(t, key, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+}
+
+func TestCacheAnswersWithoutRedis(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	d := e.token(t, "a")
+	e.warm(t, "ban:1.2.3.4", d)
+	tok, v, vErr, err, n := e.lookup(t, "ban:1.2.3.4", d)
+	if n != 0 || err != nil || tok.ID != d.ID || v != nil || !errors.Is(vErr, deploy.ErrNotFound) {
+		t.Fatalf("cached lookup: %d scripts, token %d, %v; value %q, %v", n, tok.ID, err, v, vErr)
+	}
+	// A key outside CachedKV, and an unknown digest, always go to Redis.
+	if _, _, _, _, n := e.lookup(t, "session:x", d); n != 1 {
+		t.Errorf("uncached key: %d scripts, want 1", n)
+	}
+	for range 2 {
+		if _, _, _, err, n := e.lookup(t, "ban:1.2.3.4", deploy.DeployToken{Digest: []byte("unknown")}); n != 1 || !errors.Is(err, deploy.ErrNotFound) {
+			t.Errorf("unknown digest: %d scripts, %v", n, err)
+		}
+	}
+}
+
+func TestCacheSeesOtherReplicasWrites(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	ctx := t.Context()
+	revoked, kept := e.token(t, "revoked"), e.token(t, "kept")
+	for _, d := range []deploy.DeployToken{revoked, kept} {
+		e.warm(t, "ban:1.2.3.4", d)
+	}
+	if err := e.other.RevokeDeployToken(ctx, e.project.ID, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "revocation", func() bool {
+		tok, _, _, err, _ := e.lookup(t, "ban:1.2.3.4", revoked)
+		return err == nil && tok.Revoked
+	})
+
+	e.warm(t, "ban:1.2.3.4", kept)
+	if err := e.other.Create(ctx, "ban:1.2.3.4", []byte("9999999999"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ban", func() bool {
+		_, v, vErr, _, _ := e.lookup(t, "ban:1.2.3.4", kept)
+		return vErr == nil && string(v) == "9999999999"
+	})
+	e.warm(t, "ban:1.2.3.4", kept)
+	if err := e.other.Delete(ctx, "ban:1.2.3.4"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "unban", func() bool {
+		_, _, vErr, _, _ := e.lookup(t, "ban:1.2.3.4", kept)
+		return errors.Is(vErr, deploy.ErrNotFound)
+	})
+
+	e.warm(t, "ban:1.2.3.4", kept)
+	if err := e.other.DeleteProject(ctx, e.project.ID); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "project deletion", func() bool {
+		_, _, _, err, _ := e.lookup(t, "ban:1.2.3.4", kept)
+		return errors.Is(err, deploy.ErrNotFound)
+	})
+}
+
+// TestCacheWritesThatChangeNothing: a write that fails, and a write of a
+// key nothing caches, leave other replicas' caches alone.
+func TestCacheWritesThatChangeNothing(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	ctx := t.Context()
+	d := e.token(t, "a")
+	e.warm(t, "ban:1.2.3.4", d)
+	if err := e.other.RevokeDeployToken(ctx, e.project.ID+1, d.ID); !errors.Is(err, deploy.ErrNotFound) {
+		t.Fatalf("revoke in another project: %v", err)
+	}
+	if err := e.other.Create(ctx, "session:x", []byte("v"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.other.TouchDeployToken(ctx, d.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // three reads of the generation
+	if _, _, _, _, n := e.lookup(t, "ban:1.2.3.4", d); n != 0 {
+		t.Fatalf("a write that changed nothing cached emptied the cache")
+	}
+}
+
+// TestCacheFailsClosed: when Redis stops answering, the cache stops
+// answering too, so a revocation it cannot learn of is never outlived.
+func TestCacheFailsClosed(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	d := e.token(t, "a")
+	e.warm(t, "ban:1.2.3.4", d)
+	e.srv.Stop()
+	eventually(t, "outage", func() bool {
+		_, _, _, err, _ := e.lookup(t, "ban:1.2.3.4", d)
+		return errors.Is(err, deploy.ErrUnavailable)
+	})
+	e.srv.Start()
+	e.warm(t, "ban:1.2.3.4", d)
+}
+
+// TestCacheTouch: a written last use is seen in the cached token, so the
+// next use does not write it again.
+func TestCacheTouch(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	d := e.token(t, "a")
+	e.warm(t, "ban:1.2.3.4", d)
+	at := time.Unix(1_800_000_000, 0).UTC()
+	if err := e.cached.TouchDeployToken(t.Context(), d.ID, at); err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _, _, n := e.lookup(t, "ban:1.2.3.4", d)
+	if n != 0 || tok.LastUsedAt == nil || !tok.LastUsedAt.Equal(at) {
+		t.Fatalf("after touch: %d scripts, last use %v", n, tok.LastUsedAt)
+	}
+}
+
+// TestCacheBounded: more tokens than the cache holds are all answered
+// right, some from Redis.
+func TestCacheBounded(t *testing.T) {
+	e := newCacheEnv(t, 3)
+	var ds []deploy.DeployToken
+	for i := range 10 {
+		ds = append(ds, e.token(t, fmt.Sprint(i)))
+	}
+	e.warm(t, "ban:1.2.3.4", ds[0])
+	for range 3 {
+		for _, d := range ds {
+			tok, _, _, err, _ := e.lookup(t, "ban:1.2.3.4", d)
+			if err != nil || tok.ID != d.ID {
+				t.Fatalf("token %d: got %d, %v", d.ID, tok.ID, err)
+			}
+		}
+	}
+}
