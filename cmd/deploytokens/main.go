@@ -98,7 +98,9 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	logger := newLogger(&cfg, stderr)
+	logs := newLogWriter(stderr)
+	defer logs.Close()
+	logger := newLogger(&cfg, logs)
 	redis.SetLogger(redisLogger{logger})
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
