@@ -20,8 +20,10 @@ var bulkBatch = 10000
 // batch. It is for loading many records at once (benchmarks, imports): a
 // failure (path taken, owner missing) undoes its own batch only, and the
 // error names the record. On return ps[i].ID is set for every stored
-// project.
+// project. After a bulk load, Close drops the file from the page cache, so
+// the loaded records do not crowd the next process's resident set.
 func (s *Store) BulkCreateProjects(ctx context.Context, ps []deploy.Project, owner deploy.Member) error {
+	s.bulkLoaded.Store(true)
 	for start := 0; start < len(ps); start += bulkBatch {
 		chunk := ps[start:min(start+bulkBatch, len(ps))]
 		ids := make([]int64, len(chunk))
@@ -67,7 +69,10 @@ func (s *Store) BulkCreateProjects(ctx context.Context, ps []deploy.Project, own
 // for loading many tokens at once (benchmarks, imports): a failure (project
 // missing, digest taken) undoes its own batch only, and the error names the
 // token. On return ts[i] holds the stored record for every stored token.
+// After a bulk load, Close drops the file from the page cache (see
+// BulkCreateProjects).
 func (s *Store) BulkCreateDeployTokens(ctx context.Context, ts []deploy.DeployToken) error {
+	s.bulkLoaded.Store(true)
 	for i := range ts {
 		if len(ts[i].Digest) == 0 {
 			return fmt.Errorf("bulk create deploy tokens: token %d: empty digest", i)
