@@ -28,13 +28,14 @@ func TestConfigErrors(t *testing.T) {
 		"DEPLOYTOKENS_AUTH_MAX_FAILURES": "many",
 		"DEPLOYTOKENS_REDIS_URL":         "http://example",
 		"DEPLOYTOKENS_SIGNING_ALG":       "HS256",
+		"DEPLOYTOKENS_REDIS_CACHE_SIZE":  "-1",
 	}
 	_, err := loadConfig("serve", []string{"--listen", "nope", "--external-url", "ftp://x", "--token-lifetime", "1s", "--kid-format", "x", "--log-format", "xml", "--trusted-proxies", "10.0.0.0/99"},
 		func(k string) string { return env[k] }, io.Discard)
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
-	for _, name := range []string{"DEPLOYTOKENS_AUTH_MAX_FAILURES", "DEPLOYTOKENS_REDIS_URL", "DEPLOYTOKENS_SIGNING_ALG", "--listen", "--external-url", "--token-lifetime", "--kid-format", "--log-format", "--trusted-proxies"} {
+	for _, name := range []string{"DEPLOYTOKENS_AUTH_MAX_FAILURES", "DEPLOYTOKENS_REDIS_URL", "DEPLOYTOKENS_SIGNING_ALG", "DEPLOYTOKENS_REDIS_CACHE_SIZE", "--listen", "--external-url", "--token-lifetime", "--kid-format", "--log-format", "--trusted-proxies"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s:\n%v", name, err)
 		}
