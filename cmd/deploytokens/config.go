@@ -195,8 +195,8 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.RedisPrefix, " {}\r\n") {
 		bad("redis-prefix", "must not contain spaces, braces or newlines")
 	}
-	if c.RedisCacheSize < 0 || c.RedisCacheSize > 10_000_000 {
-		bad("redis-cache-size", "must be between 0 and 10000000")
+	if c.RedisCacheSize < 0 || c.RedisCacheSize > 1_000_000 {
+		bad("redis-cache-size", "must be between 0 and 1000000")
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 20 {
 		bad("admin-token", "must be at least 20 characters")

@@ -17,13 +17,14 @@ const logFlushEvery = 100 * time.Millisecond
 // rest. Each Write (one slog record) stays whole.
 type logWriter struct {
 	mu   sync.Mutex
+	out  io.Writer
 	buf  *bufio.Writer
 	stop chan struct{}
 	done chan struct{}
 }
 
 func newLogWriter(w io.Writer) *logWriter {
-	l := &logWriter{buf: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
+	l := &logWriter{out: w, buf: bufio.NewWriterSize(w, 64<<10), stop: make(chan struct{}), done: make(chan struct{})}
 	go l.flushLoop()
 	return l
 }
@@ -32,14 +33,24 @@ func (l *logWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(p) > l.buf.Available() {
-		_ = l.buf.Flush()
+		l.flushLocked()
 	}
 	return l.buf.Write(p)
 }
 
+// flushLocked writes the buffer out. A bufio.Writer keeps its first error
+// for good; after a failed write (a full disk behind stderr, say) the lines
+// it held are dropped and logging starts over, rather than stop for the
+// rest of the process's life. Callers hold mu.
+func (l *logWriter) flushLocked() {
+	if l.buf.Flush() != nil {
+		l.buf.Reset(l.out)
+	}
+}
+
 func (l *logWriter) flush() {
 	l.mu.Lock()
-	_ = l.buf.Flush()
+	l.flushLocked()
 	l.mu.Unlock()
 }
 

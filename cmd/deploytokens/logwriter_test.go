@@ -1,19 +1,42 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/deploytokens/deploytokens/internal/testenv"
 )
 
-// TestLogWriter: lines written together come out whole, within the flush
-// interval while the server runs, and all of them at Close.
+// writes records every Write call it gets.
+type writes struct {
+	mu    sync.Mutex
+	calls []string
+	fail  bool
+}
+
+func (w *writes) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail {
+		return 0, errors.New("disk full")
+	}
+	w.calls = append(w.calls, string(p))
+	return len(p), nil
+}
+
+func (w *writes) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.calls, "")
+}
+
+// TestLogWriter: lines written together come out whole (each inside one
+// write of the underlying writer), within the flush interval while the
+// server runs, and all of them at Close.
 func TestLogWriter(t *testing.T) {
-	out := &testenv.LogBuffer{}
+	out := &writes{}
 	l := newLogWriter(out)
 	l.Write([]byte("first\n"))
 	deadline := time.Now().Add(10 * logFlushEvery)
@@ -36,6 +59,11 @@ func TestLogWriter(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
+	for _, c := range out.calls {
+		if !strings.HasSuffix(c, "\n") {
+			t.Fatalf("a write ends inside a line: %.60q", c[max(0, len(c)-60):])
+		}
+	}
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	if len(lines) != 1+8*200 {
 		t.Fatalf("%d lines, want %d", len(lines), 1+8*200)
@@ -46,5 +74,24 @@ func TestLogWriter(t *testing.T) {
 		if n, _ := fmt.Sscanf(s, "%d %d %s", &g, &i, &x); n != 3 || x != line {
 			t.Fatalf("line torn: %.60q", s)
 		}
+	}
+}
+
+// TestLogWriterRecovers: after the underlying writer failed, lines written
+// once it works again come out.
+func TestLogWriterRecovers(t *testing.T) {
+	out := &writes{fail: true}
+	l := newLogWriter(out)
+	l.Write([]byte("lost\n"))
+	l.flush()
+	out.mu.Lock()
+	out.fail = false
+	out.mu.Unlock()
+	l.Write([]byte("kept\n"))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "kept\n" {
+		t.Fatalf("after a failed write: %q", got)
 	}
 }

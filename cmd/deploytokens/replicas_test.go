@@ -6,9 +6,12 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/deploytokens/deploytokens/internal/testenv"
 	"github.com/deploytokens/deploytokens/tokens"
@@ -40,6 +43,31 @@ func (p *process) call(t *testing.T, method, path, privateToken, body string, ba
 		t.Fatal(err)
 	}
 	return resp.StatusCode, b
+}
+
+// lookupCount answers how many HGETALLs the redis-server at url has run:
+// two in every deploy token lookup script, none in the caches' reads of
+// the generation.
+func lookupCount(t *testing.T, url string) int64 {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	defer c.Close()
+	info, err := c.Info(t.Context(), "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for line := range strings.SplitSeq(info, "\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_hgetall:calls="); ok {
+			calls, _, _ := strings.Cut(rest, ",")
+			n, _ = strconv.ParseInt(calls, 10, 64)
+		}
+	}
+	return n
 }
 
 // pull asks p for a pull token of project with a deploy token's credentials.
@@ -113,16 +141,30 @@ func TestReplicasSeeChangesWithinASecond(t *testing.T) {
 		}
 	}
 	revoked, kept, gone := newToken("tanuki/app"), newToken("tanuki/app"), newToken("tanuki/gone")
-	for _, c := range []struct {
-		project string
-		tk      token
-	}{{"tanuki/app", revoked}, {"tanuki/app", kept}, {"tanuki/gone", gone}} {
-		for range 3 { // used, so cached by b
-			if st := b.pull(t, c.project, c.tk.Username, c.tk.Token); st != 200 {
-				t.Fatalf("replica b before any change: %d", st)
+	// use has b pull with tk until b answers it from its cache: its
+	// requests stop showing in Redis' command counts.
+	use := func(project string, tk token) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			before := lookupCount(t, redisURL)
+			for range 3 {
+				if st := b.pull(t, project, tk.Username, tk.Token); st != 200 {
+					t.Fatalf("replica b before the change: %d", st)
+				}
 			}
+			if lookupCount(t, redisURL) == before {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("replica b does not answer a token it used from its cache")
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
+	use("tanuki/app", revoked)
+	use("tanuki/app", kept)
+	use("tanuki/gone", gone)
 
 	if st, body := a.call(t, "DELETE", fmt.Sprintf("/api/v4/projects/tanuki%%2Fapp/deploy_tokens/%d", revoked.ID), admin.Reveal(), ""); st != 204 {
 		t.Fatalf("revoke: %d %s", st, body)
@@ -132,11 +174,14 @@ func TestReplicasSeeChangesWithinASecond(t *testing.T) {
 		t.Fatalf("another token of the project after the revocation: %d", st)
 	}
 
+	use("tanuki/gone", gone)
+	use("tanuki/app", kept)
 	if st, body := a.call(t, "DELETE", "/api/v4/projects/tanuki%2Fgone", admin.Reveal(), ""); st != 202 && st != 204 {
 		t.Fatalf("delete project: %d %s", st, body)
 	}
 	refusedWithin(t, time.Now(), "deleted project's token", 401, func() int { return b.pull(t, "tanuki/gone", gone.Username, gone.Token) })
 
+	use("tanuki/app", kept)
 	// Both processes see the client as 127.0.0.1: failures on a (with the
 	// refusals above) ban it on b.
 	for i := 0; ; i++ {

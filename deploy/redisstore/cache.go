@@ -2,7 +2,7 @@ package redisstore
 
 import (
 	"context"
-	"errors"
+	"crypto/rand"
 	"log/slog"
 	"strings"
 	"sync"
@@ -16,20 +16,27 @@ import (
 // The hot-path cache keeps what DeployTokenByDigestAndGet answered in
 // process memory, so a deploy token used again costs no round trip.
 //
-// Correctness rests on one counter, the generation (key "gen"): every write
-// that can change a cached answer increments it in the same script or
-// transaction as the write (revoking a token, deleting a project, writing a
-// KV key under one of Options.CacheKVPrefixes). Additions (a new token, a
-// new project) need not: only answers that found something are cached.
+// Correctness rests on one key, the generation ("gen"): every write that can
+// change a cached answer sets it to a new random value in the same script
+// or transaction as the write (revoking a token, deleting a project,
+// writing a KV key under one of Options.CachedKV). Random values rather than
+// a counter, so that a Redis that lost its last writes (a restart, a
+// failover to a lagging replica) and then took new ones can never show an
+// old generation again. Additions (a new token, a new project) need no new
+// generation: only answers that found something are cached.
+//
 // Each replica reads the generation every cachePoll; a different value
-// empties its cache. The cache answers only within cacheFresh of the start
-// of the last read that saw its generation, so a revocation made through any
-// replica is refused by every other one within cacheFresh of its write,
-// even when reads of the generation fail (then nothing is answered from
-// memory and every lookup goes to Redis, failing as it would uncached).
-// Changes made behind the server's back (redis-cli) do not bump the
-// generation; entries older than cacheMaxAge are read again, which bounds
-// how long those go unseen.
+// empties its cache, and so does a failed read. The cache answers only
+// within cacheFresh of the start of the last read that saw its generation,
+// so a revocation made through any replica is refused by every other one
+// within cacheFresh of its write, also when reads of the generation fail
+// (then every lookup goes to Redis, failing as it would uncached). The
+// replica that made a write empties its own cache at once.
+//
+// Every replica of an installation must run code that sets the generation
+// on those writes before any of them turns the cache on. Changes made
+// behind the server's back (redis-cli) set no generation; entries older
+// than cacheMaxAge are read again, which bounds how long those go unseen.
 const (
 	cachePoll   = 100 * time.Millisecond
 	cacheFresh  = 500 * time.Millisecond
@@ -57,7 +64,7 @@ type hotCache struct {
 	prefixes []string
 
 	mu        sync.RWMutex
-	gen       int64
+	gen       string // "" until a read of the generation succeeds
 	confirmed time.Time
 	tokens    map[string]cachedToken // by digest
 	digests   map[int64]string       // token ID -> digest, for touches
@@ -65,13 +72,15 @@ type hotCache struct {
 }
 
 func newHotCache(max int, prefixes []string, now func() time.Time) *hotCache {
-	c := &hotCache{now: now, max: max, prefixes: prefixes, gen: -1}
-	c.reset(-1)
+	c := &hotCache{now: now, max: max, prefixes: prefixes}
+	c.reset("")
 	return c
 }
 
-// reset empties the cache for generation gen. Callers hold mu.
-func (c *hotCache) reset(gen int64) {
+// reset empties the cache for generation gen ("": none known, so nothing
+// is stored or answered until a read of the generation succeeds). Callers
+// hold mu.
+func (c *hotCache) reset(gen string) {
 	c.gen = gen
 	c.tokens = map[string]cachedToken{}
 	c.digests = map[int64]string{}
@@ -92,10 +101,10 @@ func (c *hotCache) cachesKey(key string) bool {
 // lookup answers the cached value of key and the token by digest when both
 // are cached, fresh and young.
 func (c *hotCache) lookup(key, digest string) (cachedValue, cachedToken, bool) {
-	now := c.now()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	if now.Sub(c.confirmed) >= cacheFresh {
+	now := c.now()
+	if c.gen == "" || now.Sub(c.confirmed) >= cacheFresh {
 		return cachedValue{}, cachedToken{}, false
 	}
 	v, ok := c.values[key]
@@ -111,10 +120,10 @@ func (c *hotCache) lookup(key, digest string) (cachedValue, cachedToken, bool) {
 
 // store keeps what one lookup read at generation gen, unless the cache has
 // moved to another generation since (the poll decides which is current).
-func (c *hotCache) store(gen int64, key string, v cachedValue, digest string, t cachedToken) {
+func (c *hotCache) store(gen string, key string, v cachedValue, digest string, t cachedToken) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if gen == "" || gen != c.gen {
 		return
 	}
 	if len(c.tokens) >= c.max || len(c.values) >= c.max {
@@ -128,10 +137,11 @@ func (c *hotCache) store(gen int64, key string, v cachedValue, digest string, t 
 	c.digests[t.t.ID] = digest
 }
 
-// evict drops about a tenth of the entries, whichever the map order gives.
-// Callers hold mu.
+// evict drops a tenth of the entries (at most 1024, so the lock is held
+// briefly), whichever the map order gives. Callers hold mu.
 func (c *hotCache) evict() {
-	n := c.max/10 + 1
+	step := min(c.max/10+1, 1024)
+	n := step
 	for d, t := range c.tokens {
 		if n--; n < 0 {
 			break
@@ -139,7 +149,7 @@ func (c *hotCache) evict() {
 		delete(c.tokens, d)
 		delete(c.digests, t.t.ID)
 	}
-	n = c.max/10 + 1
+	n = step
 	for k := range c.values {
 		if n--; n < 0 {
 			break
@@ -162,9 +172,17 @@ func (c *hotCache) touched(id int64, at time.Time) {
 	c.tokens[d] = e
 }
 
+// invalidate empties the cache until the next read of the generation: this
+// replica has just changed it.
+func (c *hotCache) invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.reset("")
+}
+
 // confirm records that a read of the generation started at start answered
 // gen, emptying the cache when gen differs from its own.
-func (c *hotCache) confirm(gen int64, start time.Time) {
+func (c *hotCache) confirm(gen string, start time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen != c.gen {
@@ -190,7 +208,10 @@ func (s *Store) pollGeneration(ctx context.Context, logger *slog.Logger) {
 			failing = false
 		case ctx.Err() != nil:
 			return
-		case !failing:
+		default:
+			s.cache.invalidate()
+		}
+		if err != nil && !failing {
 			failing = true
 			logger.Warn("redisstore: cache: cannot read the generation; every lookup goes to Redis until it can", "err", err)
 		}
@@ -202,13 +223,26 @@ func (s *Store) pollGeneration(ctx context.Context, logger *slog.Logger) {
 	}
 }
 
-// generation reads the generation counter; absent is 0.
-func (s *Store) generation(ctx context.Context) (int64, error) {
+// readGenerationScript reads the generation: a script, so that it goes to
+// the primary as the lookups do, never to a lagging read replica.
+var readGenerationScript = redis.NewScript(`return redis.call('GET', KEYS[1]) or '0'`)
+
+// generation reads the generation; absent is "0".
+func (s *Store) generation(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, cacheFresh)
 	defer cancel()
-	n, err := s.c.Get(ctx, s.key("gen")).Int64()
-	if errors.Is(err, redis.Nil) {
-		return 0, nil
+	return readGenerationScript.Run(ctx, s.c, []string{s.key("gen")}).Text()
+}
+
+// newGeneration answers a fresh generation value for a write to set.
+func newGeneration() string {
+	return rand.Text()
+}
+
+// changed empties this replica's cache after a write that set a new
+// generation; other replicas see the new value within cacheFresh.
+func (s *Store) changed() {
+	if s.cache != nil {
+		s.cache.invalidate()
 	}
-	return n, err
 }

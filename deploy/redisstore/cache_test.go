@@ -169,25 +169,48 @@ func TestCacheSeesOtherReplicasWrites(t *testing.T) {
 	})
 }
 
-// TestCacheWritesThatChangeNothing: a write that fails, and a write of a
-// key nothing caches, leave other replicas' caches alone.
+// TestCacheWritesThatChangeNothing: a write that fails, and writes that
+// change nothing a cache holds, leave the generation alone, so other
+// replicas keep their caches.
 func TestCacheWritesThatChangeNothing(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	ctx := t.Context()
+	raw := redis.NewClient(&redis.Options{Addr: e.srv.Addr()})
+	t.Cleanup(func() { _ = raw.Close() })
+	gen := func() string { return raw.Get(ctx, redisstore.DefaultPrefix+"{dt}:gen").Val() }
 	d := e.token(t, "a")
-	e.warm(t, "ban:1.2.3.4", d)
-	if err := e.other.RevokeDeployToken(ctx, e.project.ID+1, d.ID); !errors.Is(err, deploy.ErrNotFound) {
-		t.Fatalf("revoke in another project: %v", err)
-	}
-	if err := e.other.Create(ctx, "session:x", []byte("v"), time.Hour); err != nil {
+	if err := e.other.Create(ctx, "ban:1.2.3.4", []byte("1"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.other.TouchDeployToken(ctx, d.ID, time.Now()); err != nil {
+	before := gen()
+	if before == "" {
+		t.Fatal("creating a ban set no generation")
+	}
+	writes := []struct {
+		name string
+		do   func() error
+	}{
+		{"revoke in another project", func() error { return e.other.RevokeDeployToken(ctx, e.project.ID+1, d.ID) }},
+		{"create a ban that exists", func() error { return e.other.Create(ctx, "ban:1.2.3.4", []byte("2"), time.Hour) }},
+		{"swap a ban that differs", func() error { return e.other.CompareAndSwap(ctx, "ban:1.2.3.4", []byte("x"), []byte("3")) }},
+		{"delete an absent ban", func() error { return e.other.Delete(ctx, "ban:5.6.7.8") }},
+		{"delete a missing project", func() error { return e.other.DeleteProject(ctx, e.project.ID+1) }},
+		{"a key nothing caches", func() error { return e.other.Create(ctx, "session:x", []byte("v"), time.Hour) }},
+		{"a new token", func() error { e.token(t, "b"); return nil }},
+		{"a last use", func() error { return e.other.TouchDeployToken(ctx, d.ID, time.Now()) }},
+		{"a failure counter", func() error { _, err := e.other.Incr(ctx, "fail:1.2.3.4", time.Minute); return err }},
+	}
+	for _, w := range writes {
+		_ = w.do() // some fail on purpose
+		if g := gen(); g != before {
+			t.Errorf("%s: set a new generation", w.name)
+		}
+	}
+	if err := e.other.RevokeDeployToken(ctx, e.project.ID, d.ID); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // three reads of the generation
-	if _, _, _, _, n := e.lookup(t, "ban:1.2.3.4", d); n != 0 {
-		t.Fatalf("a write that changed nothing cached emptied the cache")
+	if g := gen(); g == before {
+		t.Error("a revocation set no new generation")
 	}
 }
 
@@ -237,6 +260,23 @@ func TestCacheBounded(t *testing.T) {
 			if err != nil || tok.ID != d.ID {
 				t.Fatalf("token %d: got %d, %v", d.ID, tok.ID, err)
 			}
+			if n, _ := redisstore.CacheLen(e.cached); n > 3 {
+				t.Fatalf("the cache holds %d tokens, at most 3 allowed", n)
+			}
 		}
+	}
+}
+
+// TestCacheOwnWrites: the replica that revokes a token refuses it on the
+// very next lookup.
+func TestCacheOwnWrites(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	d := e.token(t, "a")
+	e.warm(t, "ban:1.2.3.4", d)
+	if err := e.cached.RevokeDeployToken(t.Context(), e.project.ID, d.ID); err != nil {
+		t.Fatal(err)
+	}
+	if tok, _, _, err, _ := e.lookup(t, "ban:1.2.3.4", d); err != nil || !tok.Revoked {
+		t.Fatalf("next lookup on the revoking replica: revoked=%v, %v", tok.Revoked, err)
 	}
 }

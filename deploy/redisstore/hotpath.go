@@ -9,11 +9,11 @@ import (
 	"github.com/deploytokens/deploytokens/deploy"
 )
 
-// getAndByDigestScript reads the generation KEYS[3] and the KV value
-// KEYS[2], then resolves the digest index KEYS[1] as byDigestScript does,
-// taking the owner ID from the token's own fields: {gen, value} when the
-// token or its owner is gone, else {gen, value, id, token fields, owner id,
-// owner fields}. A missing value is a nil element.
+// getAndByDigestScript reads the generation KEYS[3] ("0" when absent) and
+// the KV value KEYS[2], then resolves the digest index KEYS[1] as
+// byDigestScript does, taking the owner ID from the token's own fields:
+// {gen, value} when the token or its owner is gone, else {gen, value, id,
+// token fields, owner id, owner fields}. A missing value is a nil element.
 var getAndByDigestScript = redis.NewScript(`
 local g = redis.call('GET', KEYS[3]) or '0'
 local v = redis.call('GET', KEYS[2])
@@ -58,22 +58,23 @@ func (s *Store) DeployTokenByDigestAndGet(ctx context.Context, key string, diges
 	return value, valueErr, t, p, err
 }
 
-func (s *Store) deployTokenByDigestAndGet(ctx context.Context, key string, digest []byte) (gen int64, value []byte, valueErr error, t deploy.DeployToken, p deploy.Project, err error) {
+func (s *Store) deployTokenByDigestAndGet(ctx context.Context, key string, digest []byte) (gen string, value []byte, valueErr error, t deploy.DeployToken, p deploy.Project, err error) {
 	const op = "deploy token by digest"
 	v, err := getAndByDigestScript.Run(ctx, s.c,
 		[]string{s.key("dh", string(digest)), s.key("kv", key), s.key("gen")},
 		s.key("d", ""), s.key("p", ""), fProject).Slice()
 	if err != nil {
 		err = wrap(op, err)
-		return 0, nil, fmt.Errorf("kv get: %w", err), t, p, err
+		return "", nil, fmt.Errorf("kv get: %w", err), t, p, err
 	}
 	if len(v) < 2 {
 		err = fmt.Errorf("%s: unexpected reply of %d elements", op, len(v))
-		return 0, nil, err, t, p, err
+		return "", nil, err, t, p, err
 	}
-	if gen, err = parseID(v[0]); err != nil {
-		err = fmt.Errorf("%s: generation: %w", op, err)
-		return 0, nil, err, t, p, err
+	gen, ok := v[0].(string)
+	if !ok || gen == "" {
+		err = fmt.Errorf("%s: unexpected generation %v", op, v[0])
+		return "", nil, err, t, p, err
 	}
 	switch v[1] {
 	case nil:

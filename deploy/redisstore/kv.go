@@ -21,7 +21,10 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // Create stores value only when key is absent; ErrConflict otherwise.
 func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if s.bumps(key) {
-		n, err := runStatus(ctx, s.c, createKVScript, []string{s.key("kv", key), s.key("gen")}, value, milliseconds(ttl))
+		n, err := runStatus(ctx, s.c, createKVScript, []string{s.key("kv", key), s.key("gen")}, value, milliseconds(ttl), newGeneration())
+		if n == 1 {
+			s.changed()
+		}
 		return status("kv create", n, err)
 	}
 	ok, err := s.c.SetNX(ctx, s.key("kv", key), value, ttl).Result()
@@ -34,8 +37,9 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 	return nil
 }
 
-// bumps reports whether writing the KV key increments the generation: it
-// is one that DeployTokenByDigestAndGet may answer from a cache.
+// bumps reports whether writing the KV key sets a new generation: it is
+// one that DeployTokenByDigestAndGet may answer from a cache. Incr never
+// does: no cached key is a counter.
 func (s *Store) bumps(key string) bool {
 	for _, p := range s.cachedKV {
 		if strings.HasPrefix(key, p) {
@@ -62,18 +66,25 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, old, value []byt
 	if old == nil {
 		mode = "0" // key must be absent
 	}
-	keys := []string{s.key("kv", key)}
 	if s.bumps(key) {
-		keys = append(keys, s.key("gen"))
+		n, err := runStatus(ctx, s.c, casScript, []string{s.key("kv", key), s.key("gen")}, mode, old, value, newGeneration())
+		if n == 1 {
+			s.changed()
+		}
+		return status("kv compare and swap", n, err)
 	}
-	n, err := runStatus(ctx, s.c, casScript, keys, mode, old, value)
+	n, err := runStatus(ctx, s.c, casScript, []string{s.key("kv", key)}, mode, old, value)
 	return status("kv compare and swap", n, err)
 }
 
 // Delete removes key; an absent key is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if s.bumps(key) {
-		return wrap("kv delete", deleteKVScript.Run(ctx, s.c, []string{s.key("kv", key), s.key("gen")}).Err())
+		n, err := deleteKVScript.Run(ctx, s.c, []string{s.key("kv", key), s.key("gen")}, newGeneration()).Int64()
+		if n == 1 {
+			s.changed()
+		}
+		return wrap("kv delete", err)
 	}
 	return wrap("kv delete", s.c.Del(ctx, s.key("kv", key)).Err())
 }

@@ -84,19 +84,19 @@ return 1
 
 // setFieldScript sets field ARGV[1] of the record KEYS[1] to ARGV[2] when
 // the record exists and, if ARGV[3] is given, its field ARGV[3] equals
-// ARGV[4]; then increments the generation KEYS[2] when given. It never
-// creates a record that a concurrent delete removed.
+// ARGV[4]; then sets the generation KEYS[2], when given, to ARGV[5]. It
+// never creates a record that a concurrent delete removed.
 var setFieldScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if ARGV[3] and redis.call('HGET', KEYS[1], ARGV[3]) ~= ARGV[4] then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if KEYS[2] then redis.call('INCR', KEYS[2]) end
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[5]) end
 return 1
 `)
 
 // casScript replaces KEYS[1] with ARGV[3] (no expiry) when it holds ARGV[2],
-// or, when ARGV[1] is "0", when it is absent; then increments the
-// generation KEYS[2] when given.
+// or, when ARGV[1] is "0", when it is absent; then sets the generation
+// KEYS[2], when given, to ARGV[4].
 var casScript = redis.NewScript(`
 local cur = redis.call('GET', KEYS[1])
 if ARGV[1] == '0' then
@@ -105,27 +105,29 @@ elseif cur ~= ARGV[2] then
   return 0
 end
 redis.call('SET', KEYS[1], ARGV[3])
-if KEYS[2] then redis.call('INCR', KEYS[2]) end
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[4]) end
 return 1
 `)
 
 // createKVScript sets KEYS[1] to ARGV[1] when absent, expiring after
-// ARGV[2] milliseconds unless that is "0", and increments the generation
-// KEYS[2]: Create for a cached KV key.
+// ARGV[2] milliseconds unless that is "0", and sets the generation KEYS[2]
+// to ARGV[3]: Create for a cached KV key.
 var createKVScript = redis.NewScript(`
 if ARGV[2] == '0' then
   if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 elseif not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return 0
 end
-redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[2], ARGV[3])
 return 1
 `)
 
-// deleteKVScript deletes KEYS[1] and, when it existed, increments the
-// generation KEYS[2]: Delete for a cached KV key.
+// deleteKVScript deletes KEYS[1] and, when it existed, sets the generation
+// KEYS[2] to ARGV[1]: Delete for a cached KV key. It answers whether it
+// deleted.
 var deleteKVScript = redis.NewScript(`
-if redis.call('DEL', KEYS[1]) == 1 then redis.call('INCR', KEYS[2]) end
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
 return 1
 `)
 

@@ -338,7 +338,7 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, pkey, s.key("pp", fold(path)), tokensKey, membersKey)
 			p.SRem(ctx, s.key("ps"), id)
-			p.Incr(ctx, s.key("gen"))
+			p.Set(ctx, s.key("gen"), newGeneration(), 0)
 			for i, tid := range tokenIDs {
 				p.Del(ctx, s.key("d", tid))
 				if d, err := digests[i].Result(); err == nil {
@@ -356,6 +356,9 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 		err := s.c.Watch(ctx, txf, pkey, tokensKey, membersKey)
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
+		}
+		if err == nil {
+			s.changed()
 		}
 		return wrap(op, err)
 	}
@@ -558,7 +561,10 @@ func (s *Store) ListAllDeployTokens(ctx context.Context) ([]deploy.DeployToken, 
 // RevokeDeployToken marks the token revoked; the record stays.
 func (s *Store) RevokeDeployToken(ctx context.Context, projectID, id int64) error {
 	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("d", id), s.key("gen")},
-		fRevoked, "1", fProject, projectID)
+		fRevoked, "1", fProject, projectID, newGeneration())
+	if n == 1 {
+		s.changed()
+	}
 	return status("revoke deploy token", n, err)
 }
 
