@@ -38,7 +38,9 @@ var errNoValue = fmt.Errorf("kv get: %w", deploy.ErrNotFound)
 // ban together with the deploy token. Each answer comes with the error its
 // own call would have answered; when Redis cannot answer, both errors are
 // that failure. With the cache on, a token found before (and a key under
-// Options.CachedKV) is answered from memory while the cache is fresh.
+// Options.CachedKV) is answered from memory while the cache is fresh; the
+// answers then share their slices and pointers with the cache, so callers
+// must not modify them (none does).
 func (s *Store) DeployTokenByDigestAndGet(ctx context.Context, key string, digest []byte) (value []byte, valueErr error, t deploy.DeployToken, p deploy.Project, err error) {
 	cacheable := s.cache != nil && s.cache.cachesKey(key)
 	if cacheable {
