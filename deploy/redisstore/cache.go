@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -59,20 +58,23 @@ type cachedValue struct {
 // answers while confirmed (the start of the last read of the generation
 // that answered gen) is within cacheFresh.
 type hotCache struct {
-	now      func() time.Time
-	max      int
-	prefixes []string
+	now func() time.Time
+	max int
 
 	mu        sync.RWMutex
 	gen       string // "" until a read of the generation succeeds
 	confirmed time.Time
-	tokens    map[string]cachedToken // by digest
-	digests   map[int64]string       // token ID -> digest, for touches
-	values    map[string]cachedValue // KV key -> value
+	// invalidated is when this replica last emptied the cache for a write
+	// of its own: a read of the generation that started before it may
+	// have read the generation before the write.
+	invalidated time.Time
+	tokens      map[string]cachedToken // by digest
+	digests     map[int64]string       // token ID -> digest, for touches
+	values      map[string]cachedValue // KV key -> value
 }
 
-func newHotCache(max int, prefixes []string, now func() time.Time) *hotCache {
-	c := &hotCache{now: now, max: max, prefixes: prefixes}
+func newHotCache(max int, now func() time.Time) *hotCache {
+	c := &hotCache{now: now, max: max}
 	c.reset("")
 	return c
 }
@@ -85,17 +87,6 @@ func (c *hotCache) reset(gen string) {
 	c.tokens = map[string]cachedToken{}
 	c.digests = map[int64]string{}
 	c.values = map[string]cachedValue{}
-}
-
-// cachesKey reports whether the KV key is cached: only keys whose writes
-// increment the generation are.
-func (c *hotCache) cachesKey(key string) bool {
-	for _, p := range c.prefixes {
-		if strings.HasPrefix(key, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // lookup answers the cached value of key and the token by digest when both
@@ -172,19 +163,24 @@ func (c *hotCache) touched(id int64, at time.Time) {
 	c.tokens[d] = e
 }
 
-// invalidate empties the cache until the next read of the generation: this
-// replica has just changed it.
+// invalidate empties the cache until a read of the generation that starts
+// after now: this replica has just changed it, or could not read it.
 func (c *hotCache) invalidate() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.reset("")
+	c.invalidated = c.now()
 }
 
 // confirm records that a read of the generation started at start answered
-// gen, emptying the cache when gen differs from its own.
+// gen, emptying the cache when gen differs from its own. A read that
+// started before the last invalidate is ignored.
 func (c *hotCache) confirm(gen string, start time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if start.Before(c.invalidated) {
+		return
+	}
 	if gen != c.gen {
 		c.reset(gen)
 	}

@@ -11,7 +11,7 @@ import (
 // answers, for how long, and which reads it refuses to keep.
 func TestHotCacheRules(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	c := newHotCache(100, []string{"ban:"}, func() time.Time { return now })
+	c := newHotCache(100, func() time.Time { return now })
 	tok := func(id int64) cachedToken { return cachedToken{t: deploy.DeployToken{ID: id}, read: now} }
 	absent := cachedValue{read: now}
 	answers := func(digest string) bool {
@@ -50,9 +50,16 @@ func TestHotCacheRules(t *testing.T) {
 		t.Fatal("a read of the current generation was not kept")
 	}
 
+	pollStart := now
+	now = now.Add(time.Millisecond)
 	c.invalidate() // this replica wrote, or a read of the generation failed
 	if answers("d1") {
 		t.Fatal("answered after invalidate")
+	}
+	c.confirm("g2", pollStart) // a read that started before the write
+	c.store("g2", "ban:a", absent, "d1", tok(1))
+	if answers("d1") {
+		t.Fatal("a read of the generation from before invalidate was believed")
 	}
 	c.store("g2", "ban:a", absent, "d1", tok(1))
 	if answers("d1") {
@@ -60,6 +67,9 @@ func TestHotCacheRules(t *testing.T) {
 	}
 	c.confirm("g2", now)
 	c.store("g2", "ban:a", absent, "d1", tok(1))
+	if !answers("d1") {
+		t.Fatal("not answered after a read of the generation that followed invalidate")
+	}
 
 	at := now.Add(time.Second)
 	c.touched(1, at)
@@ -76,7 +86,7 @@ func TestHotCacheRules(t *testing.T) {
 
 func TestHotCacheBounded(t *testing.T) {
 	now := time.Unix(1_800_000_000, 0)
-	c := newHotCache(10, nil, func() time.Time { return now })
+	c := newHotCache(10, func() time.Time { return now })
 	c.confirm("g", now)
 	for i := range 1000 {
 		c.store("g", string(rune('a'+i%26))+string(rune(i)), cachedValue{read: now}, string(rune(i)), cachedToken{t: deploy.DeployToken{ID: int64(i)}, read: now})

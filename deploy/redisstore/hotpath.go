@@ -42,7 +42,7 @@ var errNoValue = fmt.Errorf("kv get: %w", deploy.ErrNotFound)
 // answers then share their slices and pointers with the cache, so callers
 // must not modify them (none does).
 func (s *Store) DeployTokenByDigestAndGet(ctx context.Context, key string, digest []byte) (value []byte, valueErr error, t deploy.DeployToken, p deploy.Project, err error) {
-	cacheable := s.cache != nil && s.cache.cachesKey(key)
+	cacheable := s.cache != nil && s.bumps(key)
 	if cacheable {
 		if v, ct, ok := s.cache.lookup(key, string(digest)); ok {
 			if !v.found {

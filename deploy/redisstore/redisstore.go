@@ -85,7 +85,7 @@ func NewFromClient(c redis.UniversalClient, opts Options) *Store {
 		if logger == nil {
 			logger = slog.Default()
 		}
-		s.cache = newHotCache(opts.CacheSize, s.cachedKV, time.Now)
+		s.cache = newHotCache(opts.CacheSize, time.Now)
 		ctx, stop := context.WithCancel(context.Background())
 		s.stop = stop
 		s.polling.Go(func() { s.pollGeneration(ctx, logger) })
