@@ -325,24 +325,30 @@ func (s *Store) CreateProject(ctx context.Context, p *deploy.Project, owner depl
 		if !exists(tx, bUsers, owner.UserID) {
 			return notFound("user", owner.UserID)
 		}
-		id, err := nextID(tx, bProjects)
-		if err != nil {
-			return err
-		}
-		rec.ID = id
-		if err := claim(tx, bProjectsByPath, fold(p.PathWithNamespace), id); err != nil {
-			return err
-		}
-		if err := put(tx, bProjects, itob(id), &rec); err != nil {
-			return err
-		}
-		owner.ProjectID = id
-		return putMember(tx, owner)
+		return insertProject(tx, &rec, owner)
 	})
 	if err == nil {
 		*p = rec
 	}
 	return err
+}
+
+// insertProject assigns rec.ID and writes rec with its path index and owner
+// as its member, the owner user known to exist.
+func insertProject(tx *bolt.Tx, rec *deploy.Project, owner deploy.Member) error {
+	id, err := nextID(tx, bProjects)
+	if err != nil {
+		return err
+	}
+	rec.ID = id
+	if err := claim(tx, bProjectsByPath, fold(rec.PathWithNamespace), id); err != nil {
+		return err
+	}
+	if err := put(tx, bProjects, itob(id), rec); err != nil {
+		return err
+	}
+	owner.ProjectID = id
+	return putMember(tx, owner)
 }
 
 // Project answers the project with id.
@@ -530,30 +536,35 @@ func (s *Store) CreateDeployToken(ctx context.Context, t *deploy.DeployToken) er
 		return errors.New("create deploy token: empty digest")
 	}
 	rec := *t
-	err := s.update("create deploy token", func(tx *bolt.Tx) error {
-		if !exists(tx, bProjects, t.ProjectID) {
-			return notFound("project", t.ProjectID)
-		}
-		id, err := nextID(tx, bTokens)
-		if err != nil {
-			return err
-		}
-		rec.ID = id
-		if rec.Username == "" {
-			rec.Username = deploy.DefaultDeployTokenUsername(id)
-		}
-		if err := claim(tx, bTokensByDigest, t.Digest, id); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bProjectTokens).Put(pair(t.ProjectID, id), nil); err != nil {
-			return err
-		}
-		return put(tx, bTokens, itob(id), &rec)
-	})
+	err := s.update("create deploy token", func(tx *bolt.Tx) error { return insertDeployToken(tx, &rec) })
 	if err == nil {
 		*t = rec
 	}
 	return err
+}
+
+// insertDeployToken assigns rec.ID, defaults rec.Username, and writes rec
+// with its digest index and its place in its project's list; ErrNotFound
+// when the project does not exist.
+func insertDeployToken(tx *bolt.Tx, rec *deploy.DeployToken) error {
+	if !exists(tx, bProjects, rec.ProjectID) {
+		return notFound("project", rec.ProjectID)
+	}
+	id, err := nextID(tx, bTokens)
+	if err != nil {
+		return err
+	}
+	rec.ID = id
+	if rec.Username == "" {
+		rec.Username = deploy.DefaultDeployTokenUsername(id)
+	}
+	if err := claim(tx, bTokensByDigest, rec.Digest, id); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bProjectTokens).Put(pair(rec.ProjectID, id), nil); err != nil {
+		return err
+	}
+	return put(tx, bTokens, itob(id), rec)
 }
 
 func deployToken(tx *bolt.Tx, projectID, id int64, t *deploy.DeployToken) error {

@@ -33,23 +33,10 @@ func (s *Store) BulkCreateProjects(ctx context.Context, ps []deploy.Project, own
 			}
 			for i := range chunk {
 				rec := chunk[i]
-				id, err := nextID(tx, bProjects)
-				if err != nil {
-					return err
-				}
-				rec.ID = id
-				if err := claim(tx, bProjectsByPath, fold(rec.PathWithNamespace), id); err != nil {
+				if err := insertProject(tx, &rec, owner); err != nil {
 					return fmt.Errorf("project %d (%s): %w", start+i, rec.PathWithNamespace, err)
 				}
-				if err := put(tx, bProjects, itob(id), &rec); err != nil {
-					return err
-				}
-				m := owner
-				m.ProjectID = id
-				if err := putMember(tx, m); err != nil {
-					return err
-				}
-				ids[i] = id
+				ids[i] = rec.ID
 			}
 			return nil
 		})
@@ -84,25 +71,8 @@ func (s *Store) BulkCreateDeployTokens(ctx context.Context, ts []deploy.DeployTo
 		err := s.update("bulk create deploy tokens", func(tx *bolt.Tx) error {
 			for i := range chunk {
 				rec := chunk[i]
-				if !exists(tx, bProjects, rec.ProjectID) {
-					return fmt.Errorf("token %d: %w", start+i, notFound("project", rec.ProjectID))
-				}
-				id, err := nextID(tx, bTokens)
-				if err != nil {
-					return err
-				}
-				rec.ID = id
-				if rec.Username == "" {
-					rec.Username = deploy.DefaultDeployTokenUsername(id)
-				}
-				if err := claim(tx, bTokensByDigest, rec.Digest, id); err != nil {
+				if err := insertDeployToken(tx, &rec); err != nil {
 					return fmt.Errorf("token %d: %w", start+i, err)
-				}
-				if err := tx.Bucket(bProjectTokens).Put(pair(rec.ProjectID, id), nil); err != nil {
-					return err
-				}
-				if err := put(tx, bTokens, itob(id), &rec); err != nil {
-					return err
 				}
 				recs[i] = rec
 			}
