@@ -49,17 +49,8 @@ func (s *Store) BulkCreateProjects(ctx context.Context, ps []deploy.Project, own
 		pipe := s.c.Pipeline()
 		cmds := make([]*redis.Cmd, len(chunk))
 		for i := range chunk {
-			id := first + int64(i)
-			cmds[i] = createProjectScript.EvalSha(ctx, pipe,
-				[]string{
-					s.key("pp", fold(chunk[i].PathWithNamespace)),
-					s.idKey("p", id),
-					s.key("ps"),
-					s.idKey("pm", id),
-					s.idKey("um", owner.UserID),
-					s.idKey("u", owner.UserID),
-				},
-				append([]any{id, owner.UserID, mv}, fs[i]...)...)
+			keys, args := s.createProjectArgs(chunk[i].PathWithNamespace, first+int64(i), owner.UserID, mv, fs[i])
+			cmds[i] = createProjectScript.EvalSha(ctx, pipe, keys, args...)
 		}
 		if err := execBulk(ctx, pipe); err != nil {
 			return wrap(op, err)
@@ -118,9 +109,8 @@ func (s *Store) BulkCreateDeployTokens(ctx context.Context, ts []deploy.DeployTo
 				// unused, as a failed CreateDeployToken leaves its ID.
 				return fmt.Errorf("%s: token %d: %w", op, start+i, err)
 			}
-			cmds[i] = createTokenScript.EvalSha(ctx, pipe,
-				[]string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID)},
-				append([]any{rec.ID}, f...)...)
+			keys, args := s.createDeployTokenArgs(rec, f)
+			cmds[i] = createTokenScript.EvalSha(ctx, pipe, keys, args...)
 		}
 		if err := execBulk(ctx, pipe); err != nil {
 			return wrap(op, err)

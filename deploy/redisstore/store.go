@@ -207,21 +207,27 @@ func (s *Store) CreateProject(ctx context.Context, p *deploy.Project, owner depl
 	if err != nil {
 		return wrap(op, err)
 	}
-	n, err := runStatus(ctx, s.c, createProjectScript,
-		[]string{
-			s.key("pp", fold(p.PathWithNamespace)),
-			s.idKey("p", id),
-			s.key("ps"),
-			s.idKey("pm", id),
-			s.idKey("um", owner.UserID),
-			s.idKey("u", owner.UserID),
-		},
-		append([]any{id, owner.UserID, mv}, f...)...)
+	keys, args := s.createProjectArgs(p.PathWithNamespace, id, owner.UserID, mv, f)
+	n, err := runStatus(ctx, s.c, createProjectScript, keys, args...)
 	if err := status(op, n, err); err != nil {
 		return err
 	}
 	p.ID = id
 	return nil
+}
+
+// createProjectArgs answers createProjectScript's keys and arguments for
+// project id at path, with its owner's member value mv and its fields f.
+func (s *Store) createProjectArgs(path string, id, ownerID int64, mv string, f fields) ([]string, []any) {
+	return []string{
+			s.key("pp", fold(path)),
+			s.idKey("p", id),
+			s.key("ps"),
+			s.idKey("pm", id),
+			s.idKey("um", ownerID),
+			s.idKey("u", ownerID),
+		},
+		append([]any{id, ownerID, mv}, f...)
 }
 
 // Project answers the project with id.
@@ -472,14 +478,20 @@ func (s *Store) CreateDeployToken(ctx context.Context, t *deploy.DeployToken) er
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	n, err := runStatus(ctx, s.c, createTokenScript,
-		[]string{s.idKey("p", t.ProjectID), s.key("dh", string(t.Digest)), s.idKey("d", id), s.idKey("pd", t.ProjectID)},
-		append([]any{id}, f...)...)
+	keys, args := s.createDeployTokenArgs(&rec, f)
+	n, err := runStatus(ctx, s.c, createTokenScript, keys, args...)
 	if err := status(op, n, err); err != nil {
 		return err
 	}
 	*t = rec
 	return nil
+}
+
+// createDeployTokenArgs answers createTokenScript's keys and arguments for
+// the deploy token rec (its ID assigned) with its fields f.
+func (s *Store) createDeployTokenArgs(rec *deploy.DeployToken, f fields) ([]string, []any) {
+	return []string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID)},
+		append([]any{rec.ID}, f...)
 }
 
 // DeployToken answers the token id of projectID.
