@@ -88,31 +88,12 @@ func (s *Store) deployTokenByDigestAndGet(ctx context.Context, key string, diges
 		}
 		value = []byte(str)
 	}
-	switch len(v) {
-	case 2:
+	if len(v) == 2 {
 		return gen, value, valueErr, t, p, fmt.Errorf("%s: %w", op, deploy.ErrNotFound)
-	case 6:
-	default:
-		return gen, value, valueErr, t, p, fmt.Errorf("%s: unexpected reply of %d elements", op, len(v))
 	}
-	tid, err := parseID(v[2])
-	if err != nil {
-		return gen, value, valueErr, t, p, fmt.Errorf("%s: %w", op, err)
-	}
-	tm, err := pairs(v[3])
+	tid, tm, pid, pm, err := byDigestReply(v[2:])
 	if err == nil {
-		t, err = decodeDeployToken(tid, tm)
-	}
-	if err != nil {
-		return gen, value, valueErr, deploy.DeployToken{}, p, fmt.Errorf("%s: %w", op, err)
-	}
-	pid, err := parseID(v[4])
-	if err != nil {
-		return gen, value, valueErr, deploy.DeployToken{}, p, fmt.Errorf("%s: %w", op, err)
-	}
-	pm, err := pairs(v[5])
-	if err == nil {
-		p, err = decodeProject(pid, pm)
+		t, p, err = decodeDeployTokenOf(tid, tm, pid, pm)
 	}
 	if err != nil {
 		return gen, value, valueErr, deploy.DeployToken{}, deploy.Project{}, fmt.Errorf("%s: %w", op, err)

@@ -163,6 +163,12 @@ func (s *Store) byDigest(ctx context.Context, index, tokenTemplate, ownerTemplat
 	if err != nil {
 		return 0, nil, 0, nil, err
 	}
+	return byDigestReply(v)
+}
+
+// byDigestReply parses what the digest scripts answer for a token found:
+// {id, token fields, owner id, owner fields}.
+func byDigestReply(v []any) (int64, map[string]string, int64, map[string]string, error) {
 	if len(v) != 4 {
 		return 0, nil, 0, nil, fmt.Errorf("unexpected lookup reply of %d elements", len(v))
 	}
@@ -588,13 +594,23 @@ func (s *Store) DeployTokenByDigest(ctx context.Context, digest []byte) (deploy.
 	if err != nil {
 		return deploy.DeployToken{}, deploy.Project{}, wrap(op, err)
 	}
-	t, err := decodeDeployToken(tid, tm)
+	t, p, err := decodeDeployTokenOf(tid, tm, pid, pm)
 	if err != nil {
 		return deploy.DeployToken{}, deploy.Project{}, fmt.Errorf("%s: %w", op, err)
 	}
+	return t, p, nil
+}
+
+// decodeDeployTokenOf decodes a deploy token and its project as the digest
+// scripts read them.
+func decodeDeployTokenOf(tid int64, tm map[string]string, pid int64, pm map[string]string) (deploy.DeployToken, deploy.Project, error) {
+	t, err := decodeDeployToken(tid, tm)
+	if err != nil {
+		return deploy.DeployToken{}, deploy.Project{}, err
+	}
 	p, err := decodeProject(pid, pm)
 	if err != nil {
-		return deploy.DeployToken{}, deploy.Project{}, fmt.Errorf("%s: %w", op, err)
+		return deploy.DeployToken{}, deploy.Project{}, err
 	}
 	return t, p, nil
 }
