@@ -1,14 +1,12 @@
 package auth
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,29 +22,10 @@ import (
 // over it takes the ban check and the lookup one after the other.
 type plainStore struct{ deploy.Store }
 
-// countHook counts the commands a client sends.
-type countHook struct{ n atomic.Int64 }
-
-func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(int64(len(cmds)))
-		return next(ctx, cmds)
-	}
-}
-
 type hotpathEnv struct {
 	srv    *testenv.RedisServer
 	store  *redisstore.Store
-	hook   *countHook
+	hook   *testenv.RoundTrips
 	keys   *tokens.Keys
 	limit  int64
 	tokens map[string]struct{ user, secret string }
@@ -59,7 +38,7 @@ func newHotpathEnv(t *testing.T) *hotpathEnv {
 	srv := testenv.StartRedisProcess(t)
 	// No retries: the unavailable case should fail at once.
 	c := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: -1, DialerRetries: 1})
-	env := &hotpathEnv{srv: srv, store: redisstore.NewFromClient(c, redisstore.Options{}), hook: &countHook{}, limit: 3,
+	env := &hotpathEnv{srv: srv, store: redisstore.NewFromClient(c, redisstore.Options{}), hook: &testenv.RoundTrips{}, limit: 3,
 		tokens: map[string]struct{ user, secret string }{}}
 	c.AddHook(env.hook)
 	t.Cleanup(func() { _ = env.store.Close() })
@@ -257,11 +236,11 @@ func TestCheckFromOneRoundTrip(t *testing.T) {
 				t.Fatal(err)
 			}
 			env.waitTouched(t)
-			env.hook.n.Store(0)
+			env.hook.Reset()
 			if _, err := tt.authn.authenticateBasic(t.Context(), r, "192.0.2.1"); err != nil {
 				t.Fatal(err)
 			}
-			if n := env.hook.n.Load(); n != tt.want {
+			if n := env.hook.N(); n != tt.want {
 				t.Errorf("sent %d commands, want %d", n, tt.want)
 			}
 		})

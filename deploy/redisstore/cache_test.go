@@ -1,10 +1,8 @@
 package redisstore_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,36 +13,17 @@ import (
 	"github.com/deploytokens/deploytokens/internal/testenv"
 )
 
-// scriptHook counts the scripts a client runs: lookups, not the cache's
-// reads of the generation.
-type scriptHook struct{ n atomic.Int64 }
-
-func (h *scriptHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *scriptHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		if n := cmd.Name(); n == "evalsha" || n == "eval" {
-			h.n.Add(1)
-		}
-		return next(ctx, cmd)
-	}
-}
-
-func (h *scriptHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
-}
-
 type cacheEnv struct {
 	srv     *testenv.RedisServer
-	cached  *redisstore.Store // a replica with the cache on
-	other   *redisstore.Store // another replica, writing
-	scripts *scriptHook
+	cached  *redisstore.Store   // a replica with the cache on
+	other   *redisstore.Store   // another replica, writing
+	scripts *testenv.RoundTrips // the lookups' scripts, not the reads of the generation
 	project deploy.Project
 }
 
 func newCacheEnv(t *testing.T, size int) *cacheEnv {
 	t.Helper()
-	e := &cacheEnv{srv: testenv.StartRedisProcess(t), scripts: &scriptHook{}}
+	e := &cacheEnv{srv: testenv.StartRedisProcess(t), scripts: &testenv.RoundTrips{Only: []string{"evalsha", "eval"}}}
 	opts := redisstore.Options{CachedKV: []string{"ban:"}}
 	c := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), MaxRetries: -1, DialerRetries: 1})
 	c.AddHook(e.scripts)
@@ -78,9 +57,9 @@ func (e *cacheEnv) token(t *testing.T, name string) deploy.DeployToken {
 // scripts it ran.
 func (e *cacheEnv) lookup(t *testing.T, key string, d deploy.DeployToken) (deploy.DeployToken, []byte, error, error, int64) {
 	t.Helper()
-	before := e.scripts.n.Load()
+	before := e.scripts.N()
 	v, vErr, tok, _, err := e.cached.DeployTokenByDigestAndGet(t.Context(), key, d.Digest)
-	return tok, v, vErr, err, e.scripts.n.Load() - before
+	return tok, v, vErr, err, e.scripts.N() - before
 }
 
 // eventually asks until ok answers true, failing after a second: the bound

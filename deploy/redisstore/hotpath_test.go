@@ -46,7 +46,7 @@ func TestDeployTokenByDigestAndGet(t *testing.T) {
 	if _, _, _, _, err := s.DeployTokenByDigestAndGet(ctx, "set", []byte("digest of g/kept")); err != nil {
 		t.Fatal(err)
 	}
-	h := &countHook{}
+	h := &testenv.RoundTrips{}
 	c.AddHook(h)
 
 	tests := []struct {
@@ -64,9 +64,9 @@ func TestDeployTokenByDigestAndGet(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			wantV, wantVErr := s.Get(ctx, tt.key)
 			wantT, wantP, wantErr := s.DeployTokenByDigest(ctx, []byte(tt.digest))
-			h.n.Store(0)
+			h.Reset()
 			v, vErr, tok, p, err := s.DeployTokenByDigestAndGet(ctx, tt.key, []byte(tt.digest))
-			if n := h.n.Load(); n != 1 {
+			if n := h.N(); n != 1 {
 				t.Errorf("sent %d commands, want 1", n)
 			}
 			if string(v) != string(wantV) || (v == nil) != (wantV == nil) || errors.Is(vErr, deploy.ErrNotFound) != errors.Is(wantVErr, deploy.ErrNotFound) {

@@ -1,7 +1,6 @@
 package redisstore_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -94,25 +93,6 @@ func TestUnavailable(t *testing.T) {
 	}
 }
 
-// countHook counts the commands and pipelines a client sends.
-type countHook struct{ n atomic.Int64 }
-
-func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
-
-func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
-	return func(ctx context.Context, cmd redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmd)
-	}
-}
-
-func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return func(ctx context.Context, cmds []redis.Cmder) error {
-		h.n.Add(1)
-		return next(ctx, cmds)
-	}
-}
-
 // TestLookupsTakeOneRoundTrip pins the hot path of authentication to one
 // command per lookup.
 func TestLookupsTakeOneRoundTrip(t *testing.T) {
@@ -137,7 +117,7 @@ func TestLookupsTakeOneRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	h := &countHook{}
+	h := &testenv.RoundTrips{}
 	c.AddHook(h)
 	tests := []struct {
 		name   string
@@ -159,11 +139,11 @@ func TestLookupsTakeOneRoundTrip(t *testing.T) {
 			if err := tt.lookup(); err != nil {
 				t.Fatal(err)
 			}
-			h.n.Store(0)
+			h.Reset()
 			if err := tt.lookup(); err != nil {
 				t.Fatal(err)
 			}
-			if n := h.n.Load(); n != 1 {
+			if n := h.N(); n != 1 {
 				t.Errorf("lookup sent %d commands, want 1", n)
 			}
 		})

@@ -3,17 +3,22 @@ package testenv
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // redisStartTimeout bounds how long a redis-server may take to answer PING.
@@ -193,4 +198,53 @@ func FreePort(tb testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// RoundTrips is a go-redis hook that counts the round trips a client makes:
+// each command sent alone and each pipeline once. With Only set, it counts
+// only the commands so named (a pipeline once if it holds one of them).
+type RoundTrips struct {
+	Only []string
+	n    atomic.Int64
+}
+
+// N answers the round trips counted so far.
+func (h *RoundTrips) N() int64 { return h.n.Load() }
+
+// Reset starts the count again from 0.
+func (h *RoundTrips) Reset() { h.n.Store(0) }
+
+func (h *RoundTrips) counts(cmds ...redis.Cmder) bool {
+	if len(h.Only) == 0 {
+		return true
+	}
+	for _, c := range cmds {
+		if slices.Contains(h.Only, c.Name()) {
+			return true
+		}
+	}
+	return false
+}
+
+// DialHook is part of redis.Hook.
+func (h *RoundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+// ProcessHook is part of redis.Hook.
+func (h *RoundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if h.counts(cmd) {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+
+// ProcessPipelineHook is part of redis.Hook.
+func (h *RoundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if h.counts(cmds...) {
+			h.n.Add(1)
+		}
+		return next(ctx, cmds)
+	}
 }
