@@ -39,6 +39,7 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	cfg.RedisCacheSize = 0 // one command: nothing to cache between requests
 	store, err := openStore(ctx, &cfg, slog.Default())
 	if err != nil {
 		return err
