@@ -17,6 +17,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/deploytokens/deploytokens/internal/testenv"
 )
 
 // startTimeout bounds how long a child may take to become ready.
@@ -246,7 +248,7 @@ func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 			return nil, err
 		}
 		r := &redisServer{child: c, addr: loopback(port)}
-		if lastErr = c.waitReady(ctx, func() error { return redisPing(r.addr) }); lastErr == nil {
+		if lastErr = c.waitReady(ctx, func() error { return testenv.Ping(r.addr) }); lastErr == nil {
 			return r, nil
 		}
 		c.stop()
@@ -255,27 +257,6 @@ func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 }
 
 func (r *redisServer) url() string { return "redis://" + r.addr + "/0" }
-
-// redisPing speaks just enough RESP to ask whether the server is ready.
-func redisPing(addr string) error {
-	conn, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	if _, err := conn.Write([]byte("PING\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(conn).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "+PONG") {
-		return fmt.Errorf("redis answered %q", strings.TrimSpace(line))
-	}
-	return nil
-}
 
 //go:embed overlay/debug.go.in
 var debugOverlay []byte

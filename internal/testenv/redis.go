@@ -142,7 +142,7 @@ func (s *RedisServer) start() error {
 
 	deadline := time.Now().Add(redisStartTimeout)
 	for {
-		if err := ping(s.Addr()); err == nil {
+		if err := Ping(s.Addr()); err == nil {
 			s.cmd, s.done = cmd, done
 			return nil
 		}
@@ -167,9 +167,10 @@ func (s *RedisServer) logTail() string {
 	return string(b)
 }
 
-// ping speaks just enough RESP to ask a server whether it is ready; a server
-// still loading its append-only file answers -LOADING instead of +PONG.
-func ping(addr string) error {
+// Ping speaks just enough RESP to ask the redis-server at addr whether it is
+// ready; a server still loading its append-only file answers -LOADING
+// instead of +PONG.
+func Ping(addr string) error {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return err
