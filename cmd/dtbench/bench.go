@@ -33,6 +33,7 @@ const (
 	scenGitRepo = "git info/refs, empty repository"
 	scenGitAuth = "git info/refs, authorization only"
 	scenCeiling = "ceiling: bare echo, fixed answer"
+	scenBound   = "bound: bare echo, one signature"
 	storeRedis  = "redis"
 	storeEmbed  = "embedded"
 	// monitorLimit bounds the MONITOR window, which a git row (process
@@ -102,8 +103,11 @@ type bench struct {
 	mems   []memRow
 	// ceilings are the ceiling's whole windows: one after the first
 	// dataset, one at the end. ceiling runs from the first GET window on.
-	ceilings    []row
-	ceiling     *child
+	ceilings []row
+	ceiling  *child
+	// bound is the bound's whole window, measured once after the first
+	// ceiling window.
+	bound       *row
 	ceilingAddr string
 	ceilingReqs []request
 	// bodyLen is the size of a GET ES256 answer, the ceiling's body, and
@@ -159,6 +163,9 @@ func (b *bench) run(ctx context.Context) error {
 			algsDone = algsDone || store == storeRedis
 			if len(b.ceilings) == 0 && b.ceiling != nil {
 				if err := b.longCeiling(ctx); err != nil {
+					return err
+				}
+				if err := b.measureBound(ctx); err != nil {
 					return err
 				}
 			}
@@ -520,55 +527,93 @@ func (b *bench) startCeiling(ctx context.Context, creds []cred) error {
 		return fmt.Errorf("a first token request answered %d, %v: %.200s", status, err, body)
 	}
 	b.bodyLen, b.ceilingCreds = len(body), creds
+	c, addr, reqs, err := b.startBare(ctx, "ceiling", "-size", strconv.Itoa(b.bodyLen))
+	b.ceiling, b.ceilingAddr, b.ceilingReqs = c, addr, reqs
+	return err
+}
+
+// startBare starts `dtbench ceiling` with args on a free loopback port and
+// answers it, its address and the GET requests of the first dataset it is
+// measured with.
+func (b *bench) startBare(ctx context.Context, name string, args ...string) (*child, string, []request, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, "", nil, err
 	}
 	port, err := freePort()
 	if err != nil {
-		return err
+		return nil, "", nil, err
 	}
 	addr := loopback(port)
-	c, err := startChild("ceiling", exe, []string{"ceiling", "-listen", addr, "-size", strconv.Itoa(b.bodyLen)}, nil,
-		filepath.Join(b.tmp, "ceiling.log"))
+	c, err := startChild(name, exe, append([]string{"ceiling", "-listen", addr}, args...), nil,
+		filepath.Join(b.tmp, name+".log"))
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if err := c.waitReady(ctx, func() error { return httpOK("http://" + addr + "/-/health") }); err != nil {
+		return c, "", nil, err
+	}
+	reqs := make([]request, len(b.ceilingCreds))
+	for i, cr := range b.ceilingCreds {
+		reqs[i] = tokenGET(addr, registryService, cr)
+		reqs[i].want = []byte(`{"token":"`)
+	}
+	return c, addr, reqs, nil
+}
+
+// measureBound measures, once, the bound: a bare echo server like the
+// ceiling that signs a fresh ES256 token for every answer, with no
+// authentication, no store and no log. What it reaches, no server that
+// signs every answer can beat on this machine.
+func (b *bench) measureBound(ctx context.Context) error {
+	c, addr, reqs, err := b.startBare(ctx, "bound", "-sign")
+	defer c.stop()
+	if err != nil {
+		return fmt.Errorf("bound: %w", err)
+	}
+	r, err := b.measureBare(ctx, c, addr, reqs, scenBound, b.cfg.duration)
 	if err != nil {
 		return err
 	}
-	b.ceiling = c
-	if err := c.waitReady(ctx, func() error { return httpOK("http://" + addr + "/-/health") }); err != nil {
+	r.alg = "ES256"
+	after, err := b.measureCeiling(ctx, ceilingWindow)
+	if err != nil {
 		return err
 	}
-	// The GET requests of the first dataset, answered with a fixed body.
-	b.ceilingReqs = make([]request, len(b.ceilingCreds))
-	for i, cr := range b.ceilingCreds {
-		b.ceilingReqs[i] = tokenGET(addr, registryService, cr)
-		b.ceilingReqs[i].want = []byte(`{"token":"`)
-	}
-	b.ceilingAddr = addr
+	r.adjCeiling = (b.ceilings[len(b.ceilings)-1].res.rps() + after.res.rps()) / 2
+	b.bound = &r
+	b.logf("%-9s %8s  %-38s %-5s %6.0f req/s (%.1f%% of ceiling)  p50 %-8s p99 %-8s p99.9 %-8s errors %d  other load %.2f cores",
+		"—", "—", scenBound, r.alg, r.res.rps(), 100*r.res.rps()/r.adjCeiling, fmtDuration(r.res.quantile(.5)),
+		fmtDuration(r.res.quantile(.99)), fmtDuration(r.res.quantile(.999)), r.res.errors, r.otherCores)
 	return nil
 }
 
 // measureCeiling measures the ceiling like the GET scenario (the same
 // requests, an answer of the same size) for d after a short warm-up.
 func (b *bench) measureCeiling(ctx context.Context, d time.Duration) (row, error) {
-	c := b.ceiling
-	warm := drive(ctx, b.ceilingAddr, b.ceilingReqs, loadOptions{
+	return b.measureBare(ctx, b.ceiling, b.ceilingAddr, b.ceilingReqs, scenCeiling, d)
+}
+
+// measureBare measures one of dtbench's own bare servers, c, answering
+// reqs, for d after a short warm-up.
+func (b *bench) measureBare(ctx context.Context, c *child, addr string, reqs []request, scenario string, d time.Duration) (row, error) {
+	warm := drive(ctx, addr, reqs, loadOptions{
 		concurrency: b.cfg.concurrency, duration: time.Second, maxDuration: time.Second, maxRequests: b.cfg.maxRequests,
 	})
 	if warm.errors > 0 {
-		return row{}, fmt.Errorf("ceiling warm-up: %d errors, first: %s", warm.errors, warm.firstErr)
+		return row{}, fmt.Errorf("%s warm-up: %d errors, first: %s", scenario, warm.errors, warm.firstErr)
 	}
 	busy0, cpu0, gen0 := machineBusy(), c.cpu(), selfCPU()
-	res := drive(ctx, b.ceilingAddr, b.ceilingReqs, loadOptions{
+	res := drive(ctx, addr, reqs, loadOptions{
 		concurrency: b.cfg.concurrency, duration: d, maxDuration: d,
 		maxRequests: b.cfg.maxRequests, record: true,
 	})
 	if res.errors > 0 {
-		return row{}, fmt.Errorf("ceiling: %d errors, first: %s", res.errors, res.firstErr)
+		return row{}, fmt.Errorf("%s: %d errors, first: %s", scenario, res.errors, res.firstErr)
 	}
 	req := max(res.requests, 1)
 	ours := c.cpu() - cpu0 + selfCPU() - gen0
-	r := row{scenario: scenCeiling, res: res, roundTrips: -1, allocs: -1, commands: "—",
+	r := row{scenario: scenario, res: res, roundTrips: -1, allocs: -1, commands: "—",
 		serverCPU: (c.cpu() - cpu0) / time.Duration(req), genCPU: (selfCPU() - gen0) / time.Duration(req),
 		otherCores: max(float64(machineBusy()-busy0-ours)/float64(res.elapsed), 0)}
 	r.rss, r.hwm, r.anon = c.rss()

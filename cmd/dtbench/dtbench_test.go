@@ -2,12 +2,21 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	jwt "github.com/golang-jwt/jwt/v5"
 )
 
 func TestParseCommandStats(t *testing.T) {
@@ -93,6 +102,41 @@ func TestCeilingBody(t *testing.T) {
 		if b := ceilingBody(n); len(b) != n || !bytes.HasPrefix(b, []byte(`{"token":"`)) {
 			t.Errorf("ceilingBody(%d) = %d bytes: %.40q", n, len(b), b)
 		}
+	}
+}
+
+// TestBoundHandler checks the bound pays for what a token answer needs: a
+// fresh ES256 token, verifiable with the key, for the account, service and
+// scope asked.
+func TestBoundHandler(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := boundHandler(key)
+	var seen []string
+	for range 2 {
+		rec := httptest.NewRecorder()
+		q := url.Values{"service": {registryService}, "account": {"gitlab+deploy-token-1"}, "scope": {"repository:group/app:pull"}}
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/jwt/auth?"+q.Encode(), nil))
+		var ans boundAnswer
+		if err := json.Unmarshal(rec.Body.Bytes(), &ans); rec.Code != http.StatusOK || err != nil {
+			t.Fatalf("answer %d %v: %s", rec.Code, err, rec.Body)
+		}
+		var claims boundClaims
+		_, err := jwt.ParseWithClaims(ans.Token, &claims, func(*jwt.Token) (any, error) { return &key.PublicKey, nil },
+			jwt.WithValidMethods([]string{"ES256"}), jwt.WithAudience(registryService))
+		if err != nil {
+			t.Fatalf("token: %v", err)
+		}
+		want := []boundAccess{{Type: "repository", Name: "group/app", Actions: []string{"pull"}}}
+		if claims.Subject != "gitlab+deploy-token-1" || !reflect.DeepEqual(claims.Access, want) || ans.AccessToken != ans.Token {
+			t.Errorf("claims %+v, answer %+v", claims, ans)
+		}
+		seen = append(seen, ans.Token)
+	}
+	if seen[0] == seen[1] {
+		t.Error("two answers carry the same token: the bound must sign every answer")
 	}
 }
 

@@ -131,11 +131,15 @@ func roundTrips(x *row) string {
 
 func (r *report) throughputRows() [][]string {
 	var out [][]string
-	all := append(append([]row(nil), r.b.ceilings...), r.b.rows...)
+	all := append([]row(nil), r.b.ceilings...)
+	if r.b.bound != nil {
+		all = append(all, *r.b.bound)
+	}
+	all = append(all, r.b.rows...)
 	for i := range all {
 		x := &all[i]
 		store, tokens := x.store, fmt.Sprint(x.tokens)
-		if x.scenario == scenCeiling {
+		if x.scenario == scenCeiling || x.scenario == scenBound {
 			store, tokens = "—", "—"
 		}
 		out = append(out, []string{
@@ -214,6 +218,10 @@ func (r *report) targets() []target {
 			p99 := x.res.quantile(.99)
 			ok = ok && p99 < 10*time.Millisecond && x.res.errors == 0
 			parts = append(parts, fmt.Sprintf("%s %d: %s", shortScen(x.scenario), x.tokens, fmtDuration(p99)))
+		}
+		if bd := r.b.bound; bd != nil {
+			parts = append(parts, fmt.Sprintf("the bound (bare echo, one ES256 signature per answer, nothing else): %s at %.0f req/s",
+				fmtDuration(bd.res.quantile(.99)), bd.res.rps()))
 		}
 		ts = append(ts, target{"p99 < 10 ms at 64 concurrent clients (same rows)", strings.Join(parts, "; "), verdict(ok)})
 	}
@@ -327,6 +335,10 @@ func (r *report) markdown() []byte {
 		b.cfg.concurrency, b.cfg.warmup, 4*b.cfg.warmup, b.cfg.duration, b.cfg.rotate, gitRepoTokens, gitTokens)
 	fmt.Fprintf(&buf, "**Ceiling:** %.0f req/s, the mean of its %d whole windows (the ceiling rows); \"of ceiling\" is each row's share of the mean of two %s ceiling windows, one right before it and one right after.\n\n",
 		r.ceilingRPS(), len(b.ceilings), ceilingWindow)
+	if bd := b.bound; bd != nil {
+		fmt.Fprintf(&buf, "**Bound:** the same bare echo server signing a fresh ES256 token (golang-jwt) for every answer, with no authentication, store or log: %.0f req/s, p99 %s. No server that signs every answer does better on this machine.\n\n",
+			bd.res.rps(), fmtDuration(bd.res.quantile(.99)))
+	}
 	buf.WriteString("### Throughput and latency\n\n")
 	mdTable(&buf, throughputHeader, r.throughputRows())
 	buf.WriteString("### Memory and loading\n\n")
