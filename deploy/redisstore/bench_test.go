@@ -11,8 +11,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/deploytokens/deploytokens/deploy"
-	"github.com/deploytokens/deploytokens/deploy/redisstore"
-	"github.com/deploytokens/deploytokens/internal/testenv"
 )
 
 func benchDigest(i int) []byte {
@@ -45,10 +43,7 @@ func usedMemory(b *testing.B, c *redis.Client) int64 {
 // reports the Redis memory each stored deploy token costs.
 func BenchmarkDeployTokenByDigest(b *testing.B) {
 	const tokens = 5000
-	srv := testenv.StartRedisProcess(b)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	s := redisstore.NewFromClient(c, redisstore.Options{})
-	b.Cleanup(func() { _ = s.Close() })
+	s, c := startStore(b)
 	ctx := b.Context()
 
 	owner := deploy.User{Username: "owner", CreatedAt: time.Now()}

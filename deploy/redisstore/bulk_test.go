@@ -192,9 +192,7 @@ func TestBulkLayout(t *testing.T) {
 }
 
 func TestBulkErrors(t *testing.T) {
-	srv := testenv.StartRedisProcess(t)
-	s := redisstore.NewFromClient(redis.NewClient(&redis.Options{Addr: srv.Addr()}), redisstore.Options{})
-	t.Cleanup(func() { _ = s.Close() })
+	s, _ := startStore(t)
 	ctx := t.Context()
 	t.Cleanup(redisstore.SetBulkBatch(7))
 	owner := deploy.User{Username: "owner"}

@@ -5,19 +5,14 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/deploytokens/deploytokens/deploy"
-	"github.com/deploytokens/deploytokens/deploy/redisstore"
 	"github.com/deploytokens/deploytokens/internal/testenv"
 )
 
 // TestDeployTokenByDigestAndGet checks the combined lookup against the two
 // calls it stands for, and that it is one command.
 func TestDeployTokenByDigestAndGet(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: testenv.StartRedisProcess(t).Addr()})
-	s := redisstore.NewFromClient(c, redisstore.Options{})
-	t.Cleanup(func() { _ = s.Close() })
+	s, c := startStore(t)
 	ctx := t.Context()
 	u := deploy.User{Username: "u"}
 	if err := s.CreateUser(ctx, &u); err != nil {

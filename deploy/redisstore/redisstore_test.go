@@ -17,6 +17,16 @@ import (
 
 var _ storetest.Dumper = (*redisstore.Store)(nil)
 
+// startStore starts a redis-server of its own and answers a store on it
+// with default options, closed after the test, and its client, for hooks.
+func startStore(tb testing.TB) (*redisstore.Store, *redis.Client) {
+	tb.Helper()
+	c := redis.NewClient(&redis.Options{Addr: testenv.StartRedisProcess(tb).Addr()})
+	s := redisstore.NewFromClient(c, redisstore.Options{})
+	tb.Cleanup(func() { _ = s.Close() })
+	return s, c
+}
+
 // TestStore runs the conformance suite on one redis-server, giving every
 // subtest its own key prefix.
 func TestStore(t *testing.T) {
@@ -96,9 +106,7 @@ func TestUnavailable(t *testing.T) {
 // TestLookupsTakeOneRoundTrip pins the hot path of authentication to one
 // command per lookup.
 func TestLookupsTakeOneRoundTrip(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: testenv.StartRedisProcess(t).Addr()})
-	s := redisstore.NewFromClient(c, redisstore.Options{})
-	t.Cleanup(func() { _ = s.Close() })
+	s, c := startStore(t)
 	ctx := t.Context()
 	u := deploy.User{Username: "u"}
 	if err := s.CreateUser(ctx, &u); err != nil {
