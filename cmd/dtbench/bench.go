@@ -356,7 +356,7 @@ func (b *bench) dataset(ctx context.Context, store string, n int, algs bool) err
 }
 
 func (b *bench) startServer(ctx context.Context, env []string, logPath string) error {
-	s, err := startServer(ctx, b.bin, env, logPath)
+	s, err := startServer(ctx, b.bin, b.cfg.serverCPUs, env, logPath)
 	if err != nil {
 		return err
 	}
@@ -545,8 +545,8 @@ func (b *bench) startBare(ctx context.Context, name string, args ...string) (*ch
 		return nil, "", nil, err
 	}
 	addr := loopback(port)
-	c, err := startChild(name, exe, append([]string{"ceiling", "-listen", addr}, args...), nil,
-		filepath.Join(b.tmp, name+".log"))
+	bin, args := pinned(b.cfg.serverCPUs, exe, append([]string{"ceiling", "-listen", addr}, args...))
+	c, err := startChild(name, bin, args, nil, filepath.Join(b.tmp, name+".log"))
 	if err != nil {
 		return nil, "", nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	jwt "github.com/golang-jwt/jwt/v5"
+	"golang.org/x/sys/unix"
 )
 
 func TestParseCommandStats(t *testing.T) {
@@ -221,5 +222,76 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("error %v, want failure %v", err, tt.fails)
 			}
 		})
+	}
+}
+
+func TestParseCPUList(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []int
+	}{
+		{"0", []int{0}},
+		{"1,3", []int{1, 3}},
+		{"0-2,5", []int{0, 1, 2, 5}},
+		{" 4 - 4 ", nil}, // spaces inside a range are not a list taskset takes
+	} {
+		set, err := parseCPUList(tc.in)
+		if tc.want == nil {
+			if err == nil {
+				t.Errorf("parseCPUList(%q) accepted", tc.in)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("parseCPUList(%q): %v", tc.in, err)
+			continue
+		}
+		if set.Count() != len(tc.want) {
+			t.Errorf("parseCPUList(%q) has %d CPUs, want %v", tc.in, set.Count(), tc.want)
+		}
+		for _, cpu := range tc.want {
+			if !set.IsSet(cpu) {
+				t.Errorf("parseCPUList(%q) lacks CPU %d", tc.in, cpu)
+			}
+		}
+	}
+	for _, bad := range []string{"", "a", "-1", "1024", "3-1", "0,,1", "0-", "1-2-3"} {
+		if _, err := parseCPUList(bad); err == nil {
+			t.Errorf("parseCPUList(%q) accepted", bad)
+		}
+	}
+}
+
+func TestCheckCPUs(t *testing.T) {
+	set := func(list string) unix.CPUSet {
+		s, err := parseCPUList(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	online := set("0-3")
+	if err := checkCPUs("0", set("0"), online, set("1-3")); err != nil {
+		t.Errorf("server on 0, dtbench on 1-3: %v", err)
+	}
+	if err := checkCPUs("0-1", set("0-1"), online, set("1-3")); err == nil || !strings.Contains(err.Error(), "CPU 1") {
+		t.Errorf("server and dtbench both on CPU 1: %v", err)
+	}
+	if err := checkCPUs("4", set("4"), online, set("0")); err == nil || !strings.Contains(err.Error(), "not online") {
+		t.Errorf("offline CPU 4: %v", err)
+	}
+	if _, err := parseConfig([]string{"-server-cpus", "x"}, io.Discard); err == nil {
+		t.Error("parseConfig accepted -server-cpus x")
+	}
+}
+
+func TestPinned(t *testing.T) {
+	bin, args := pinned("", "/bin/srv", []string{"serve"})
+	if bin != "/bin/srv" || !reflect.DeepEqual(args, []string{"serve"}) {
+		t.Errorf("unpinned: %s %v", bin, args)
+	}
+	bin, args = pinned("0,2", "/bin/srv", []string{"serve", "-x"})
+	if bin != "taskset" || !reflect.DeepEqual(args, []string{"--cpu-list", "0,2", "/bin/srv", "serve", "-x"}) {
+		t.Errorf("pinned: %s %v", bin, args)
 	}
 }

@@ -74,6 +74,10 @@ type config struct {
 	profile     string
 	root        string
 	cmdline     string
+	// serverCPUs, when set, are the CPUs the measured servers (ours, the
+	// ceiling and the bound) run on; dtbench itself, and with it the load
+	// generator and redis-server, must run on others.
+	serverCPUs string
 }
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
@@ -92,6 +96,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.git, "git", true, "measure the git authorization scenarios")
 	fs.StringVar(&c.out, "out", "docs/performance.md", "markdown file to write the results into (between its dtbench markers); empty for none")
 	fs.StringVar(&c.profile, "cpuprofile", "", "write a CPU profile of the server during the first GET window to this file")
+	fs.StringVar(&c.serverCPUs, "server-cpus", "", "run the measured servers on these CPUs only (taskset list, e.g. 0); run dtbench itself on the others: taskset -c 1 go run ./cmd/dtbench -server-cpus 0")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -133,6 +138,11 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-rotate: must be at least 1")
 	case c.maxRequests < 1 || c.monitorReqs < 1:
 		return nil, fmt.Errorf("-max-requests and -monitor-requests must be at least 1")
+	}
+	if c.serverCPUs != "" {
+		if err := checkServerCPUs(c.serverCPUs); err != nil {
+			return nil, fmt.Errorf("-server-cpus: %w", err)
+		}
 	}
 	c.cmdline = "dtbench " + strings.Join(args, " ")
 	return c, nil

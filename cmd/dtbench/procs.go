@@ -301,9 +301,9 @@ type server struct {
 	debugAddr string
 }
 
-// startServer runs bin serve with env and waits until /-/readiness
-// answers 200.
-func startServer(ctx context.Context, bin string, env []string, logPath string) (*server, error) {
+// startServer runs bin serve with env (on cpus, when set) and waits until
+// /-/readiness answers 200.
+func startServer(ctx context.Context, bin, cpus string, env []string, logPath string) (*server, error) {
 	var lastErr error
 	for range 3 {
 		port, err := freePort()
@@ -319,7 +319,8 @@ func startServer(ctx context.Context, bin string, env []string, logPath string) 
 			"DEPLOYTOKENS_LISTEN=" + s.addr,
 			"DTBENCH_DEBUG_LISTEN=" + s.debugAddr,
 		}, env...)
-		if s.child, err = startChild("deploytokens", bin, []string{"serve"}, e, logPath); err != nil {
+		name, args := pinned(cpus, bin, []string{"serve"})
+		if s.child, err = startChild("deploytokens", name, args, e, logPath); err != nil {
 			return nil, err
 		}
 		if lastErr = s.waitReady(ctx, func() error { return httpOK("http://" + s.addr + "/-/readiness") }); lastErr == nil {

@@ -23,7 +23,11 @@ type machineInfo struct {
 }
 
 func readMachine(ctx context.Context) machineInfo {
+	// The machine's cores, not only those dtbench may run on.
 	m := machineInfo{cores: runtime.NumCPU(), goVersion: runtime.Version(), started: time.Now()}
+	if online, err := onlineCPUs(); err == nil {
+		m.cores = online.Count()
+	}
 	if f, err := os.Open("/proc/cpuinfo"); err == nil {
 		sc := bufio.NewScanner(f)
 		for sc.Scan() {
@@ -324,12 +328,21 @@ func mdTable(buf *bytes.Buffer, header []string, rows [][]string) {
 	buf.WriteByte('\n')
 }
 
+// placement says which processes ran on which CPUs.
+func (r *report) placement() string {
+	if cpus := r.b.cfg.serverCPUs; cpus != "" {
+		return fmt.Sprintf("The measured servers (deploytokens, the ceiling, the bound) ran on CPU %s only; "+
+			"dtbench's load generator and redis-server on the others.", cpus)
+	}
+	return "Server, Redis and load generator share the cores."
+}
+
 func (r *report) markdown() []byte {
 	b, m := r.b, r.b.machine
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "Measured %s by `%s` (%s).\n\n", m.started.UTC().Format("2006-01-02 15:04 MST"), b.cfg.cmdline, time.Since(m.started).Round(time.Second))
-	fmt.Fprintf(&buf, "**Machine:** %s, %d cores, %s memory; %s; %s; redis-server %s; git %s; commit %s. "+
-		"Server, Redis and load generator share the cores.\n\n", m.cpu, m.cores, m.memory, m.kernel, m.goVersion, m.redis, m.git, m.commit)
+	fmt.Fprintf(&buf, "**Machine:** %s, %d cores, %s memory; %s; %s; redis-server %s; git %s; commit %s. %s\n\n",
+		m.cpu, m.cores, m.memory, m.kernel, m.goVersion, m.redis, m.git, m.commit, r.placement())
 	fmt.Fprintf(&buf, "**Load:** %d concurrent keep-alive connections, closed loop; %s warm-up (until every rotated token was used once, at most %s), then %s measured per row. "+
 		"Token requests rotate over %d deploy tokens spread evenly over the stored set (every answer a fresh signature); the git rows over up to %d (empty repository) and %d (authorization only) of them.\n\n",
 		b.cfg.concurrency, b.cfg.warmup, 4*b.cfg.warmup, b.cfg.duration, b.cfg.rotate, gitRepoTokens, gitTokens)
