@@ -85,6 +85,9 @@ type Keys struct {
 	digestPool sync.Pool
 	aead       cipher.AEAD
 	check      string
+	// holderSalt mixes the server secret into the keys SealFor derives
+	// from a holder's secret.
+	holderSalt []byte
 }
 
 // MinServerSecretLen is the shortest server secret accepted, in bytes.
@@ -111,6 +114,10 @@ func NewKeys(serverSecret []byte) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
+	holderSalt, err := hkdf.Key(sha256.New, serverSecret, nil, "deploytokens holder-seal salt v1", 32)
+	if err != nil {
+		return nil, err
+	}
 	block, err := aes.NewCipher(encKey)
 	if err != nil {
 		return nil, err
@@ -119,7 +126,7 @@ func NewKeys(serverSecret []byte) (*Keys, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &Keys{aead: aead, check: hex.EncodeToString(checkKey[:16])}
+	k := &Keys{aead: aead, check: hex.EncodeToString(checkKey[:16]), holderSalt: holderSalt}
 	k.digestPool.New = func() any { return hmac.New(sha256.New, digestKey) }
 	return k, nil
 }
@@ -164,6 +171,52 @@ func (k *Keys) Open(sealed []byte, context string) (Secret, error) {
 		return "", ErrOpen
 	}
 	return Secret(plain), nil
+}
+
+// SealFor encrypts s (AES-256-GCM, random nonce) under a key derived from
+// holder, a secret the store never keeps (a web session's), and the server
+// secret, for context: neither a copy of the store with the server secret
+// nor one with the holder's digest can open it, only someone presenting
+// holder to this server again.
+func (k *Keys) SealFor(s Secret, holder, context string) ([]byte, error) {
+	aead, err := k.holderAEAD(holder, context)
+	if err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(s)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return aead.Seal(nonce, nonce, []byte(s), nil), nil
+}
+
+// OpenFor decrypts what SealFor produced with the same holder and context.
+func (k *Keys) OpenFor(sealed []byte, holder, context string) (Secret, error) {
+	aead, err := k.holderAEAD(holder, context)
+	if err != nil {
+		return "", ErrOpen
+	}
+	n := aead.NonceSize()
+	if len(sealed) < n+aead.Overhead() {
+		return "", ErrOpen
+	}
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], nil)
+	if err != nil {
+		return "", ErrOpen
+	}
+	return Secret(plain), nil
+}
+
+func (k *Keys) holderAEAD(holder, context string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(holder), k.holderSalt, "deploytokens holder-seal v1\x00"+context, 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
 }
 
 // Equal compares two strings in constant time (for their common length).

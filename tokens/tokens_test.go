@@ -2,6 +2,10 @@ package tokens
 
 import (
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -105,6 +109,78 @@ func TestDigest(t *testing.T) {
 	if _, err := NewKeys([]byte("short")); err == nil {
 		t.Fatal("short server secret accepted")
 	}
+}
+
+func TestSealForOpenFor(t *testing.T) {
+	k := testKeys(t, 1)
+	const holder, plain = "dts_session", `{"secret":"dtd_secret"}`
+	sealed, err := k.SealFor(plain, holder, "web-flash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := k.OpenFor(sealed, holder, "web-flash")
+	if err != nil || got != plain {
+		t.Fatalf("OpenFor = %q, %v", got.Reveal(), err)
+	}
+	again, _ := k.SealFor(plain, holder, "web-flash")
+	if bytes.Equal(again, sealed) {
+		t.Error("two seals of the same secret are equal: the nonce is not random")
+	}
+	for _, tt := range []struct {
+		name           string
+		keys           *Keys
+		sealed         []byte
+		holder, contxt string
+	}{
+		{"other holder", k, sealed, "dts_other", "web-flash"},
+		{"other context", k, sealed, holder, "other"},
+		{"other server secret", testKeys(t, 2), sealed, holder, "web-flash"},
+		{"truncated", k, sealed[:5], holder, "web-flash"},
+		{"tampered", k, append(bytes.Clone(sealed[:len(sealed)-1]), sealed[len(sealed)-1]^1), holder, "web-flash"},
+	} {
+		if _, err := tt.keys.OpenFor(tt.sealed, tt.holder, tt.contxt); err == nil {
+			t.Errorf("%s: opened", tt.name)
+		}
+	}
+	// Someone with a copy of the store and the server secret, but not the
+	// holder's secret, runs GCM's counter mode under every key the server
+	// secret gives: no plaintext. (Seal's context is only authenticated, so
+	// this reads what Seal sealed.)
+	serverSecret := bytes.Repeat([]byte{1}, 32)
+	ciSealed, err := k.Seal(plain, holder)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, label := range []string{"deploytokens ci-token v1", "deploytokens holder-seal salt v1", "deploytokens digest v1"} {
+		key, err := hkdf.Key(sha256.New, serverSecret, nil, label, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p := gcmKeystreamOpen(t, key, sealed); bytes.Contains(p, []byte("secret")) {
+			t.Errorf("%s decrypts a holder seal: %q", label, p)
+		}
+		// The same attack on Seal works, or it would prove nothing here.
+		if p := gcmKeystreamOpen(t, key, ciSealed); label == "deploytokens ci-token v1" && string(p) != plain {
+			t.Errorf("the attack does not read Seal's blob (%q)", p)
+		}
+	}
+}
+
+// gcmKeystreamOpen decrypts a nonce-prefixed AES-GCM blob with key by its
+// counter mode alone, ignoring the tag and whatever data it authenticates.
+func gcmKeystreamOpen(t *testing.T, key, sealed []byte) []byte {
+	t.Helper()
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	iv := make([]byte, 16)
+	copy(iv, sealed[:12])
+	iv[15] = 2 // the first counter block after the one the tag uses
+	body := sealed[12 : len(sealed)-16]
+	out := make([]byte, len(body))
+	cipher.NewCTR(block, iv).XORKeyStream(out, body)
+	return out
 }
 
 func TestSealOpen(t *testing.T) {

@@ -180,15 +180,16 @@ type newToken struct {
 	Secret   string `json:"secret"`
 }
 
-// putFlash stores f for the session, sealed with the server secret and
-// bound to the session secret, which the store never sees: a copy of the
-// store alone can't read a new token's secret.
+// putFlash stores f for the session, sealed under a key derived from the
+// session secret, which the store never sees, and the server secret: a copy
+// of the store, even with the server secret, can't read a new token's
+// secret.
 func (h *Handler) putFlash(ctx context.Context, secret string, f flash) error {
 	b, err := json.Marshal(f)
 	if err != nil {
 		return err
 	}
-	sealed, err := h.Service.Keys.Seal(tokens.Secret(b), "web-flash\x00"+secret)
+	sealed, err := h.Service.Keys.SealFor(tokens.Secret(b), secret, "web-flash")
 	if err != nil {
 		return err
 	}
@@ -223,7 +224,7 @@ func (h *Handler) takeFlash(ctx context.Context, secret string) (*flash, error) 
 	if err := h.Service.Store.Delete(ctx, key); err != nil {
 		return nil, fmt.Errorf("take flash: %w", err)
 	}
-	plain, err := h.Service.Keys.Open(sealed, "web-flash\x00"+secret)
+	plain, err := h.Service.Keys.OpenFor(sealed, secret, "web-flash")
 	if err != nil {
 		return nil, nil
 	}
