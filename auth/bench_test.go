@@ -153,7 +153,7 @@ func BenchmarkIssue(b *testing.B) {
 			scopes := []string{"repository:group/app:pull"}
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := s.issue(b.Context(), p, scopes, false, ""); err != nil {
+				if _, err := s.issue(b.Context(), p, scopes, false); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -164,7 +164,7 @@ func BenchmarkIssue(b *testing.B) {
 func BenchmarkAnswerJSON(b *testing.B) {
 	s := &TokenService{Service: &deploy.Service{}, Signer: benchSigner(b, jwks.ES256), Name: "container_registry",
 		Issuer: "deploytokens", Lifetime: 5 * time.Minute}
-	ans, err := s.issue(b.Context(), benchPrincipal(), []string{"repository:group/app:pull"}, false, "")
+	ans, err := s.issue(b.Context(), benchPrincipal(), []string{"repository:group/app:pull"}, false)
 	if err != nil {
 		b.Fatal(err)
 	}

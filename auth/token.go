@@ -82,7 +82,7 @@ func (s *TokenService) get(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ans, err := s.issue(r.Context(), &p, q["scope"], offline, "")
+	ans, err := s.issue(r.Context(), &p, q["scope"], offline)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,6 @@ func (s *TokenService) post(c echo.Context) error {
 	var (
 		p       Principal
 		err     error
-		refresh string
 		offline = f.Get("access_type") == "offline"
 	)
 	switch grant {
@@ -120,9 +119,10 @@ func (s *TokenService) post(c echo.Context) error {
 			return err
 		}
 	case "refresh_token":
-		refresh = f.Get("refresh_token")
-		p, err = s.redeem(ctx, refresh)
-		offline = true
+		// The answer carries no refresh token: the client keeps the one
+		// it sent, and a secret is answered only when it is made.
+		p, err = s.redeem(ctx, f.Get("refresh_token"))
+		offline = false
 	case "":
 		return invalid("grant_type is missing")
 	default:
@@ -131,7 +131,7 @@ func (s *TokenService) post(c echo.Context) error {
 	if err != nil {
 		return s.Auth.failed(ctx, addr, err)
 	}
-	ans, err := s.issue(ctx, &p, f["scope"], offline, refresh)
+	ans, err := s.issue(ctx, &p, f["scope"], offline)
 	if err != nil {
 		return err
 	}
@@ -159,9 +159,9 @@ func boolParam(v, name string) (bool, error) {
 	return b, nil
 }
 
-// issue signs a token for p granting what it may of scopes, with a refresh
-// token when offline (the given one is answered unchanged on refresh).
-func (s *TokenService) issue(ctx context.Context, p *Principal, scopeValues []string, offline bool, refresh string) (tokenAnswer, error) {
+// issue signs a token for p granting what it may of scopes, with a new
+// refresh token when offline.
+func (s *TokenService) issue(ctx context.Context, p *Principal, scopeValues []string, offline bool) (tokenAnswer, error) {
 	if !RegistryAllowed(p) {
 		return tokenAnswer{}, ErrNoRegistry
 	}
@@ -195,12 +195,9 @@ func (s *TokenService) issue(ctx context.Context, p *Principal, scopeValues []st
 	}
 	ans.Scope = strings.Join(granted, " ")
 	if offline && p.Kind != Anonymous {
-		if refresh == "" {
-			if refresh, err = s.newRefreshToken(ctx, p, now); err != nil {
-				return tokenAnswer{}, err
-			}
+		if ans.RefreshToken, err = s.newRefreshToken(ctx, p, now); err != nil {
+			return tokenAnswer{}, err
 		}
-		ans.RefreshToken = refresh
 	}
 	return ans, nil
 }

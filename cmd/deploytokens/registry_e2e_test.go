@@ -308,14 +308,18 @@ func TestTokenEndpoint(t *testing.T) {
 		}
 		s.remember(ans.RefreshToken)
 		tokenClaims(t, s, r.Body)
-		r = post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ans.RefreshToken}, "scope": {"repository:tanuki/app:pull"}})
+		// Trading it in answers a JWT for the scope, and no secret: not the
+		// refresh token again, even when offline access is asked.
+		r = post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ans.RefreshToken}, "scope": {"repository:tanuki/app:pull"}, "access_type": {"offline"}})
 		var again struct {
 			RefreshToken string `json:"refresh_token"`
+			Scope        string `json:"scope"`
 		}
 		json.Unmarshal(r.Body, &again)
-		if r.Status != 200 || again.RefreshToken != ans.RefreshToken {
+		if r.Status != 200 || again.Scope != "repository:tanuki/app:pull" || again.RefreshToken != "" || strings.Contains(string(r.Body), "dtr_") {
 			t.Fatalf("refresh: %d %s", r.Status, r.Body)
 		}
+		tokenClaims(t, s, r.Body)
 		s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/tanuki%%2Fapp/deploy_tokens/%d", d3.ID), s.AdminToken, nil, nil)
 		if r := post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ans.RefreshToken}}); r.Status != 401 {
 			t.Fatalf("refresh after revoke: %d %s", r.Status, r.Body)
