@@ -48,10 +48,16 @@ func tooMany(retry time.Duration) *Error {
 // classify turns any error into an *Error: store outages become 503 (never
 // a 401 that blames the caller's credentials), unknown failures 500.
 func classify(err error) *Error {
-	var e *Error
+	var (
+		e  *Error
+		de *deploy.Error
+	)
 	switch {
 	case errors.As(err, &e):
 		return e
+	case errors.As(err, &de) && de.Status >= 400 && de.Status < 500:
+		// Request validation shared with the rest of the server.
+		return &Error{Status: de.Status, Code: errInvalidFormat, Message: de.Message}
 	case errors.Is(err, deploy.ErrUnavailable):
 		return ErrUnavailable
 	}

@@ -97,6 +97,9 @@ func (s *TokenService) post(c echo.Context) error {
 		return invalid("body must be a form of at most 16 KiB")
 	}
 	f := r.PostForm
+	if k := deploy.Repeated(f, "scope"); k != "" {
+		return invalid(k + " is given more than once")
+	}
 	if err := s.checkService(f.Get("service")); err != nil {
 		return err
 	}

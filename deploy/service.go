@@ -88,10 +88,7 @@ func (s *Service) FindProject(ctx context.Context, ref string) (Project, error) 
 		p   Project
 		err error
 	)
-	if id, perr := strconv.ParseInt(ref, 10, 64); perr == nil {
-		if id <= 0 {
-			return p, ErrProjectNotFound
-		}
+	if id, ok := ParseID(ref); ok {
 		p, err = s.Store.Project(ctx, id)
 	} else {
 		if ValidateProjectPath("id", ref) != nil {

@@ -1,8 +1,10 @@
 package deploy
 
 import (
+	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -20,6 +22,9 @@ var (
 	tokenUsernameRe = regexp.MustCompile(`^[a-zA-Z0-9.+_-]+$`)
 	// reservedTop are first path segments that the server's own routes use.
 	reservedTop = []string{"-", "api", "jwt", "v2", "users", "assets", "admin", "help", "dashboard", "explore"}
+	// reservedLast are last path segments git's smart HTTP routes end in:
+	// group/git-upload-pack is group's git endpoint, not a project's page.
+	reservedLast = []string{"git-upload-pack", "git-receive-pack"}
 )
 
 // ValidateSegment checks one GitLab path segment (a username, a group or a
@@ -35,6 +40,9 @@ func ValidateSegment(field, s string) error {
 		return Invalid(field, "can contain only letters, digits, '_', '-' and '.', and cannot start with '-' or '.'")
 	case strings.HasSuffix(s, "."), strings.HasSuffix(strings.ToLower(s), ".git"), strings.HasSuffix(strings.ToLower(s), ".atom"):
 		return Invalid(field, "cannot end in '.', '.git' or '.atom'")
+	case strings.Contains(s, ".."):
+		// A repository directory is named after the path.
+		return Invalid(field, "cannot contain '..'")
 	}
 	return nil
 }
@@ -68,6 +76,9 @@ func ValidateProjectPath(field, full string) error {
 		return Invalid(field, "is nested too deeply (at most %d levels)", maxPathDepth)
 	}
 	for _, s := range segs {
+		if s == "" && full != "" {
+			return Invalid(field, "has an empty part (a leading, trailing or doubled '/')")
+		}
 		if err := ValidateSegment(field, s); err != nil {
 			return err
 		}
@@ -78,7 +89,42 @@ func ValidateProjectPath(field, full string) error {
 	if slices.Contains(reservedTop, strings.ToLower(segs[0])) {
 		return Invalid(field, "cannot start with the reserved name %q", segs[0])
 	}
+	if last := segs[len(segs)-1]; len(segs) > 1 && slices.Contains(reservedLast, strings.ToLower(last)) {
+		return Invalid(field, "cannot end with the reserved name %q", last)
+	}
 	return nil
+}
+
+// ParseID parses a record's id as it appears in a path: a positive decimal
+// integer, digits only, no sign and no leading zero, so each record has
+// exactly one address.
+func ParseID(s string) (int64, bool) {
+	if s == "" || len(s) > 19 || s[0] == '0' {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	return id, err == nil
+}
+
+// Repeated answers the first parameter (in name order) given more than once
+// in v, other than those listed in multi; "" when there is none. One value
+// must not silently win over another.
+func Repeated(v url.Values, multi ...string) string {
+	var names []string
+	for k, vs := range v {
+		if len(vs) > 1 && !slices.Contains(multi, k) {
+			names = append(names, k)
+		}
+	}
+	if len(names) == 0 {
+		return ""
+	}
+	return slices.Min(names)
 }
 
 // ValidateName checks a human-readable name (of a token or a user).

@@ -250,7 +250,7 @@ func TestBadInput(t *testing.T) {
 		{"dot path", "POST", "/projects", map[string]any{"path": ".hidden"}, 400, "path"},
 		{"git suffix", "POST", "/projects", map[string]any{"path": "x.git"}, 400, "path"},
 		{"bad visibility", "POST", "/projects", map[string]any{"path": "v", "visibility": "secret"}, 400, "visibility"},
-		{"bad namespace", "POST", "/projects", map[string]any{"path": "v", "namespace_path": "a//b"}, 400, "namespace_path"},
+		{"bad namespace", "POST", "/projects", map[string]any{"path": "v", "namespace_path": "a//b"}, 400, "empty part"},
 		{"reserved namespace", "POST", "/projects", map[string]any{"path": "v", "namespace_path": "api"}, 400, "reserved"},
 		{"bad member level", "POST", "/projects/tanuki%2Fapp/members", map[string]any{"user_id": 1, "access_level": 35}, 400, "access_level"},
 		{"member level text", "POST", "/projects/tanuki%2Fapp/members", map[string]any{"user_id": 1, "access_level": "high"}, 400, "access_level"},
@@ -261,6 +261,23 @@ func TestBadInput(t *testing.T) {
 		{"pat unknown user", "POST", "/users/999/personal_access_tokens", map[string]any{"name": "x", "scopes": []string{"api"}}, 404, "User"},
 		{"form scopes", "POST", dt, url.Values{"name": {"f"}, "scopes": {"read_registry,nope"}}, 400, "scopes"},
 		{"xml body", "POST", dt, nil, 415, "Content-Type"},
+		{"dotdot path", "POST", "/projects", map[string]any{"path": "x..y", "namespace_path": "tanuki"}, 400, "'..'"},
+		{"dotdot namespace", "POST", "/projects", map[string]any{"path": "v", "namespace_path": "a..b"}, 400, "'..'"},
+		{"dotdot username", "POST", "/users", map[string]any{"username": "a..b"}, 400, "'..'"},
+		{"git route as path", "POST", "/projects", map[string]any{"path": "git-upload-pack", "namespace_path": "tanuki"}, 400, "reserved"},
+		{"doubly encoded project", "GET", "/projects/tanuki%252Fapp/deploy_tokens", nil, 404, "Project"},
+		{"encoded token id", "GET", dt + "/%31%32%33%34%35", nil, 404, "Deploy Token"},
+		{"signed token id", "DELETE", dt + "/+1", nil, 400, "token_id"},
+		{"zero-padded token id", "DELETE", dt + "/0001", nil, 404, "Deploy Token"},
+		{"signed project id", "GET", "/projects/+1/deploy_tokens", nil, 404, "Project"},
+		{"invalid UTF-8 in JSON", "POST", dt, "{\"name\":\"a\xff\",\"scopes\":[\"read_registry\"]}", 400, "UTF-8"},
+		{"lone surrogate in JSON", "POST", dt, `{"name":"x\ud800y","scopes":["read_registry"]}`, 400, "name"},
+		{"bad query escape", "GET", dt + "?per_page=5%zz", nil, 400, "query string"},
+		{"query semicolons", "GET", dt + "?page=1;per_page=1", nil, 400, "query string"},
+		{"repeated query parameter", "GET", dt + "?active=true&active=bogus", nil, 400, "active"},
+		{"repeated form field", "POST", "/users", url.Values{"username": {"carol"}, "admin": {"false", "true"}}, 400, "admin"},
+		{"field in query and body", "POST", dt + "?name=q", map[string]any{"name": "b", "scopes": []string{"read_registry"}}, 400, "name"},
+		{"negative user_id", "POST", "/projects/tanuki%2Fapp/members", map[string]any{"user_id": -5, "access_level": 30}, 400, "positive"},
 		{"unknown route", "GET", "/nothing", nil, 404, "Not Found"},
 	}
 	countTokens := func() int {
@@ -299,8 +316,19 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+	for _, ct := range []string{";;;", "application/json; charset"} {
+		req, _ := http.NewRequest("POST", s.URL+"/api/v4"+dt, strings.NewReader(`{"name":"ct","scopes":["read_registry"]}`))
+		req.Header.Set("Content-Type", ct)
+		req.Header.Set("PRIVATE-TOKEN", s.AdminToken)
+		if r := do(t, req); r.Status != 400 || !strings.Contains(r.message(), "Content-Type") {
+			t.Errorf("Content-Type %q: %d %s", ct, r.Status, r.Body)
+		}
+	}
 	if after := countTokens(); after != before {
 		t.Errorf("bad input changed the store: %d tokens, was %d", after, before)
+	}
+	if u, err := s.app.store.UserByUsername(t.Context(), "carol"); err == nil {
+		t.Errorf("a form with admin given twice created user %+v", u)
 	}
 	if after, _ := s.app.store.ListProjects(t.Context()); len(after) != len(projects) {
 		t.Errorf("bad input created projects: %d, was %d", len(after), len(projects))

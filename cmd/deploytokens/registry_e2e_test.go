@@ -271,7 +271,11 @@ func TestTokenEndpoint(t *testing.T) {
 		}
 	})
 	t.Run("service and account", func(t *testing.T) {
-		for _, q := range []string{"", "service=other", "service=container_registry&account=someone-else", "service=container_registry&offline_token=perhaps"} {
+		for _, q := range []string{"", "service=other", "service=container_registry&account=someone-else", "service=container_registry&offline_token=perhaps",
+			// A query that does not parse, or names one parameter twice, is
+			// refused rather than read in part.
+			"service=container_registry&account=someone-else%zz", "service=container_registry;account=x",
+			"service=container_registry&service=other", "service=container_registry&account=" + d.Username + "&account=someone-else"} {
 			req, _ := http.NewRequest("GET", s.URL+"/jwt/auth?"+q, nil)
 			req.SetBasicAuth(d.Username, d.Token)
 			if r := do(t, req); r.Status != 400 || !strings.Contains(string(r.Body), "errors") {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -269,6 +270,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 			return nil
 		},
 	}))
+	e.Use(checkQuery)
 	e.GET("/-/health", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
 	e.GET("/-/readiness", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
@@ -319,6 +321,31 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		return pages.Serve(c)
 	})
 	return e
+}
+
+// multiValued are the query parameters a client may repeat: a token
+// request's scopes and the API's scopes list. Any other given twice is
+// refused rather than one value silently winning.
+var multiValued = []string{"scope", "scopes", "scopes[]"}
+
+// checkQuery refuses a query string that does not parse: net/url would
+// otherwise drop the parameters it cannot read and the handler would go on
+// without them.
+func checkQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		raw := c.Request().URL.RawQuery
+		if raw == "" {
+			return next(c)
+		}
+		q, err := url.ParseQuery(raw)
+		if err != nil {
+			return &deploy.Error{Status: http.StatusBadRequest, Message: "query string is not valid: " + strings.ToValidUTF8(err.Error(), "?")}
+		}
+		if k := deploy.Repeated(q, multiValued...); k != "" {
+			return deploy.Invalid(k, "is given more than once")
+		}
+		return next(c)
+	}
 }
 
 func toAttrs(kv []any) []slog.Attr {

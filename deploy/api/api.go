@@ -268,8 +268,12 @@ func (a *API) setMember(c echo.Context, create bool) error {
 	}
 	var uid int64
 	if create {
-		if uid = p.int("user_id", 0); p.Err() == nil && uid <= 0 {
+		switch uid = p.int("user_id", 0); {
+		case p.Err() != nil:
+		case !p.has("user_id"):
 			return deploy.Invalid("user_id", "is missing")
+		case uid <= 0:
+			return deploy.Invalid("user_id", "must be a positive integer")
 		}
 	} else if uid, err = pathID(c, "user_id", deploy.ErrMemberNotFound); err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -56,9 +57,18 @@ func readParams(c echo.Context) (*params, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return p, nil
 	}
-	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	var ct string
+	if h := r.Header.Get("Content-Type"); h != "" {
+		if ct, _, err = mime.ParseMediaType(h); err != nil {
+			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "Content-Type is not a valid media type"}
+		}
+	}
 	switch ct {
 	case "application/json", "":
+		// encoding/json would turn invalid UTF-8 into U+FFFD and store it.
+		if !utf8.Valid(body) {
+			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not valid UTF-8"}
+		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		if err := dec.Decode(&p.json); err != nil || dec.More() {
 			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid JSON object"}
@@ -87,9 +97,15 @@ func (p *params) str(name string) string {
 }
 
 func (p *params) text(name string) (string, error) {
+	if p.twice(name) {
+		return "", deploy.Invalid(name, "is given more than once")
+	}
 	if raw, ok := p.json[name]; ok {
 		var s string
 		if err := json.Unmarshal(raw, &s); err == nil {
+			if replacedSurrogates(raw, s) {
+				return "", deploy.Invalid(name, "is not valid UTF-8 (a \\u escape names half a surrogate pair)")
+			}
 			return s, nil
 		}
 		var n json.Number
@@ -108,9 +124,32 @@ func (p *params) text(name string) (string, error) {
 	return p.form.Get(name), nil
 }
 
+// twice reports whether a single-valued field has more than one value: in
+// the query and the body, or repeated in a form.
+func (p *params) twice(name string) bool {
+	_, inJSON := p.json[name]
+	return len(p.form[name]) > 1 || inJSON && p.form.Has(name)
+}
+
+// replacedSurrogates reports whether decoding the JSON string raw into s
+// replaced a lone surrogate escape (such as \ud800) with U+FFFD: s holds
+// more U+FFFD than raw spelt, literally or as \ufffd.
+func replacedSurrogates(raw json.RawMessage, s string) bool {
+	n := strings.Count(s, "\uFFFD")
+	if n == 0 {
+		return false
+	}
+	spelt := strings.Count(string(raw), "\uFFFD") + strings.Count(strings.ToLower(string(raw)), `\ufffd`)
+	return n > spelt
+}
+
 // list answers an array field, given as a JSON array, a JSON string,
 // repeated form fields (name or name[]) or a comma-separated value.
 func (p *params) list(name string) []string {
+	if _, inJSON := p.json[name]; inJSON && (p.form.Has(name) || p.form.Has(name+"[]")) {
+		p.fail(deploy.Invalid(name, "is given in both the query string and the body"))
+		return nil
+	}
 	if raw, ok := p.json[name]; ok {
 		var l []string
 		if err := json.Unmarshal(raw, &l); err == nil {
@@ -155,22 +194,41 @@ func (p *params) bool(name string) bool {
 	return b
 }
 
+// pathParam answers a path parameter decoded once. echo routes on the raw
+// path, and so answers parameters still encoded, only when the request's
+// path needed its raw form (it held %2F, say); otherwise on the decoded
+// path, whose parameters must not be decoded again.
+func pathParam(c echo.Context, name string) (string, bool) {
+	v := c.Param(name)
+	if c.Request().URL.RawPath == "" {
+		return v, true
+	}
+	v, err := url.PathUnescape(v)
+	return v, err == nil
+}
+
 // pathID parses a numeric path parameter.
 func pathID(c echo.Context, name string, notFound error) (int64, error) {
-	id, err := strconv.ParseInt(c.Param(name), 10, 64)
-	if err != nil {
+	v, ok := pathParam(c, name)
+	if !ok || v == "" || strings.Trim(v, "0123456789") != "" {
 		return 0, deploy.Invalid(name, "must be a positive integer")
 	}
-	if id <= 0 {
+	if v[0] == '0' {
+		// 0, or a record's id spelt with leading zeros: each record has
+		// one address.
 		return 0, notFound
+	}
+	id, ok := deploy.ParseID(v)
+	if !ok {
+		return 0, deploy.Invalid(name, "must be a positive integer")
 	}
 	return id, nil
 }
 
-// projectRef answers the :id path parameter, URL-decoded.
+// projectRef answers the :id path parameter: a project id or a full path.
 func projectRef(c echo.Context) (string, error) {
-	ref, err := url.PathUnescape(c.Param("id"))
-	if err != nil || ref == "" {
+	ref, ok := pathParam(c, "id")
+	if !ok || ref == "" {
 		return "", deploy.Invalid("id", "must be a project id or a URL-encoded path")
 	}
 	return ref, nil

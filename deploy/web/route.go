@@ -2,7 +2,6 @@ package web
 
 import (
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/deploytokens/deploytokens/deploy"
@@ -89,30 +88,13 @@ func parseRoute(path string) (r route, ok bool) {
 			return route{}, false
 		}
 		id, found := strings.CutSuffix(idRevoke, "/revoke")
-		if !found || !isID(id) {
-			return route{}, false
-		}
-		n, err := strconv.ParseInt(id, 10, 64)
-		if err != nil || n <= 0 {
+		n, ok := deploy.ParseID(id)
+		if !found || !ok {
 			return route{}, false
 		}
 		r.kind, r.tokenID = routeRevokeToken, n
 	}
 	return r, true
-}
-
-// isID reports whether s is a plain decimal id: digits only, no sign, no
-// leading zero, so each token has exactly one address.
-func isID(s string) bool {
-	if s == "" || len(s) > 19 || s[0] == '0' {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // localPath answers p when it is a page of this package a browser may be
