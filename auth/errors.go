@@ -32,6 +32,7 @@ var (
 	ErrPushDenied    = &Error{Status: http.StatusForbidden, Code: "DENIED", Message: "You are not allowed to push code to this project."}
 	ErrNoGitScope    = &Error{Status: http.StatusForbidden, Code: "DENIED", Message: "You are not allowed to download code."}
 	errTooManyBase   = &Error{Status: http.StatusTooManyRequests, Code: "TOOMANYREQUESTS", Message: "too many failed authentication attempts from this address, retry later"}
+	errMethod        = &Error{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED", Message: "the token endpoint answers GET and POST only"}
 	errInvalidFormat = "INVALID_REQUEST"
 )
 

@@ -51,6 +51,13 @@ const maxTokenFormBody = 16 << 10
 func (s *TokenService) Register(e *echo.Echo) {
 	e.GET("/jwt/auth", s.get)
 	e.POST("/jwt/auth", s.post)
+	// Not HEAD either: a GET may make a refresh token, which a HEAD would
+	// throw away.
+	e.Match([]string{http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodTrace},
+		"/jwt/auth", func(c echo.Context) error {
+			c.Response().Header().Set("Allow", "GET, POST")
+			return errMethod
+		})
 }
 
 type tokenAnswer struct {

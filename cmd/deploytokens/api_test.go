@@ -488,3 +488,44 @@ func TestAdminTokenReplaced(t *testing.T) {
 		t.Fatalf("old admin token: %d", r.Status)
 	}
 }
+
+func TestMethods(t *testing.T) {
+	s := startServer(t, nil)
+	head := func(path, token string) apiResponse {
+		req, _ := http.NewRequest("HEAD", s.URL+path, nil)
+		if token != "" {
+			req.Header.Set("PRIVATE-TOKEN", token)
+		}
+		return do(t, req)
+	}
+	// HEAD is the GET without its body, as for any HTTP server.
+	for _, tc := range []struct {
+		path, token string
+		status      int
+	}{
+		{"/-/health", "", 200},
+		{"/-/readiness", "", 200},
+		{"/api/v4/user", s.AdminToken, 200},
+		{"/api/v4/user", "", 401},
+		{"/api/v4/projects/nobody%2Fnothing", s.AdminToken, 404},
+	} {
+		r := head(tc.path, tc.token)
+		if r.Status != tc.status || len(r.Body) != 0 {
+			t.Errorf("HEAD %s: %d %q, want %d and no body", tc.path, r.Status, r.Body, tc.status)
+		}
+	}
+	if r := head("/api/v4/user", s.AdminToken); !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("HEAD /api/v4/user: Content-Type %q, not the GET's", r.Header.Get("Content-Type"))
+	}
+	// The token endpoint answers GET and POST, and says so.
+	for _, m := range []string{"HEAD", "PUT", "DELETE", "OPTIONS"} {
+		req, _ := http.NewRequest(m, s.URL+"/jwt/auth?service="+s.cfg.RegistryService, nil)
+		r := do(t, req)
+		if r.Status != 405 || r.Header.Get("Allow") != "GET, POST" {
+			t.Errorf("%s /jwt/auth: %d, Allow %q", m, r.Status, r.Header.Get("Allow"))
+		}
+		if m != "HEAD" && !strings.Contains(string(r.Body), `"code":"UNSUPPORTED"`) {
+			t.Errorf("%s /jwt/auth: body %s", m, r.Body)
+		}
+	}
+}

@@ -271,8 +271,10 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		},
 	}))
 	e.Use(checkQuery)
-	e.GET("/-/health", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	e.GET("/-/readiness", func(c echo.Context) error {
+	// HEAD as well as GET, for load balancers' health checks.
+	getHead := []string{http.MethodGet, http.MethodHead}
+	e.Match(getHead, "/-/health", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.Match(getHead, "/-/readiness", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := a.store.Ping(ctx); err != nil {
@@ -280,7 +282,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	})
-	e.GET("/-/jwks", func(c echo.Context) error {
+	e.Match(getHead, "/-/jwks", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/json", a.signer.JWKS())
 	})
 

@@ -40,23 +40,25 @@ type ctxKey struct{}
 // Register mounts the API's routes on g (the /api/v4 group).
 func (a *API) Register(g *echo.Group) {
 	g.Use(a.authenticate)
-	g.GET("/user", a.currentUser)
+	// Every read answers HEAD too, as GitLab's API does.
+	get := func(path string, h echo.HandlerFunc) { g.Match([]string{http.MethodGet, http.MethodHead}, path, h) }
+	get("/user", a.currentUser)
 	g.POST("/users", a.createUser)
 	g.POST("/users/:user_id/personal_access_tokens", a.createPAT)
-	g.GET("/projects", a.listProjects)
+	get("/projects", a.listProjects)
 	g.POST("/projects", a.createProject)
-	g.GET("/projects/:id", a.getProject)
+	get("/projects/:id", a.getProject)
 	g.DELETE("/projects/:id", a.deleteProject)
-	g.GET("/projects/:id/members", a.listMembers)
+	get("/projects/:id/members", a.listMembers)
 	g.POST("/projects/:id/members", a.addMember)
 	g.PUT("/projects/:id/members/:user_id", a.editMember)
 	g.DELETE("/projects/:id/members/:user_id", a.removeMember)
-	g.GET("/projects/:id/deploy_tokens", a.listDeployTokens)
+	get("/projects/:id/deploy_tokens", a.listDeployTokens)
 	g.POST("/projects/:id/deploy_tokens", a.createDeployToken)
-	g.GET("/projects/:id/deploy_tokens/:token_id", a.getDeployToken)
+	get("/projects/:id/deploy_tokens/:token_id", a.getDeployToken)
 	g.DELETE("/projects/:id/deploy_tokens/:token_id", a.revokeDeployToken)
-	g.GET("/deploy_tokens", a.listAllDeployTokens)
-	g.GET("/projects/:id/ci/variables", a.ciVariables)
+	get("/deploy_tokens", a.listAllDeployTokens)
+	get("/projects/:id/ci/variables", a.ciVariables)
 	g.Any("/*", func(echo.Context) error { return &deploy.Error{Status: 404, Message: "404 Not Found"} })
 }
 
