@@ -5,7 +5,10 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/deploytokens/deploytokens/deploy"
 )
@@ -52,17 +55,38 @@ func classify(err error) *Error {
 	var (
 		e  *Error
 		de *deploy.Error
+		he *echo.HTTPError
 	)
 	switch {
 	case errors.As(err, &e):
 		return e
 	case errors.As(err, &de) && de.Status >= 400 && de.Status < 500:
 		// Request validation shared with the rest of the server.
-		return &Error{Status: de.Status, Code: errInvalidFormat, Message: de.Message}
+		return &Error{Status: de.Status, Code: codeFor(de.Status), Message: de.Message}
+	case errors.As(err, &he) && he.Code >= 400 && he.Code < 500:
+		// echo's own answers: no route, or a method it does not route.
+		return &Error{Status: he.Code, Code: codeFor(he.Code), Message: strings.ToLower(http.StatusText(he.Code))}
 	case errors.Is(err, deploy.ErrUnavailable):
 		return ErrUnavailable
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "UNKNOWN", Message: "internal server error"}
+}
+
+// codeFor answers the registry error code of a 4xx status.
+func codeFor(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "UNAUTHORIZED"
+	case http.StatusForbidden:
+		return "DENIED"
+	case http.StatusNotFound:
+		return "NAME_UNKNOWN"
+	case http.StatusMethodNotAllowed:
+		return "UNSUPPORTED"
+	case http.StatusTooManyRequests:
+		return "TOOMANYREQUESTS"
+	}
+	return errInvalidFormat
 }
 
 // Renderer writes auth failures for one kind of client.

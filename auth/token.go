@@ -49,15 +49,15 @@ const maxTokenFormBody = 16 << 10
 
 // Register mounts GET and POST /jwt/auth.
 func (s *TokenService) Register(e *echo.Echo) {
+	// Every other method, HEAD included (a GET may make a refresh token,
+	// which a HEAD would throw away), is refused; GET and POST replace
+	// this handler for their methods.
+	e.Any("/jwt/auth", func(c echo.Context) error {
+		c.Response().Header().Set("Allow", "GET, POST")
+		return errMethod
+	})
 	e.GET("/jwt/auth", s.get)
 	e.POST("/jwt/auth", s.post)
-	// Not HEAD either: a GET may make a refresh token, which a HEAD would
-	// throw away.
-	e.Match([]string{http.MethodHead, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions, http.MethodTrace},
-		"/jwt/auth", func(c echo.Context) error {
-			c.Response().Header().Set("Allow", "GET, POST")
-			return errMethod
-		})
 }
 
 type tokenAnswer struct {

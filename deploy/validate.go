@@ -23,7 +23,8 @@ var (
 	// reservedTop are first path segments that the server's own routes use.
 	reservedTop = []string{"-", "api", "jwt", "v2", "users", "assets", "admin", "help", "dashboard", "explore"}
 	// reservedLast are last path segments git's smart HTTP routes end in:
-	// group/git-upload-pack is group's git endpoint, not a project's page.
+	// group/git-upload-pack is group's git endpoint, not a project's page
+	// (and so is group/sub/info/refs, refused below).
 	reservedLast = []string{"git-upload-pack", "git-receive-pack"}
 )
 
@@ -92,6 +93,9 @@ func ValidateProjectPath(field, full string) error {
 	if last := segs[len(segs)-1]; len(segs) > 1 && slices.Contains(reservedLast, strings.ToLower(last)) {
 		return Invalid(field, "cannot end with the reserved name %q", last)
 	}
+	if n := len(segs); n > 3 && strings.EqualFold(segs[n-2]+"/"+segs[n-1], "info/refs") {
+		return Invalid(field, "cannot end with the reserved names \"info/refs\"")
+	}
 	return nil
 }
 
@@ -112,12 +116,13 @@ func ParseID(s string) (int64, bool) {
 }
 
 // Repeated answers the first parameter (in name order) given more than once
-// in v, other than those listed in multi; "" when there is none. One value
-// must not silently win over another.
+// in v, other than arrays (name[], as GitLab's clients send them) and those
+// listed in multi; "" when there is none. One value must not silently win
+// over another.
 func Repeated(v url.Values, multi ...string) string {
 	var names []string
 	for k, vs := range v {
-		if len(vs) > 1 && !slices.Contains(multi, k) {
+		if len(vs) > 1 && !strings.HasSuffix(k, "[]") && !slices.Contains(multi, k) {
 			names = append(names, k)
 		}
 	}

@@ -14,7 +14,7 @@ import (
 func FuzzProjectPath(f *testing.F) {
 	for _, s := range []string{
 		"tanuki/app", "tanuki/x..y", "a..b/app", "g/sub/git-upload-pack", "g/git-receive-pack",
-		"g/info", "g/refs", "g/app.git", "g/a.b_c-d", "G/APP", "g/" + strings.Repeat("x", 251),
+		"g/info", "g/refs", "g/h/info/refs", "g/h/INFO/Refs", "g/info/refs", "g/app.git", "g/a.b_c-d", "G/APP", "g/" + strings.Repeat("x", 251),
 	} {
 		f.Add(s)
 	}

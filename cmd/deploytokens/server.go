@@ -325,10 +325,11 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	return e
 }
 
-// multiValued are the query parameters a client may repeat: a token
-// request's scopes and the API's scopes list. Any other given twice is
-// refused rather than one value silently winning.
-var multiValued = []string{"scope", "scopes", "scopes[]"}
+// multiValued are the query parameters a client may repeat besides the
+// API's arrays (name[]): a token request's scopes and the API's scopes
+// list. Any other given twice is refused rather than one value silently
+// winning.
+var multiValued = []string{"scope", "scopes"}
 
 // checkQuery refuses a query string that does not parse: net/url would
 // otherwise drop the parameters it cannot read and the handler would go on

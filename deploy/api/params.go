@@ -65,9 +65,13 @@ func readParams(c echo.Context) (*params, error) {
 	}
 	switch ct {
 	case "application/json", "":
-		// encoding/json would turn invalid UTF-8 into U+FFFD and store it.
+		// encoding/json would turn invalid UTF-8, and \u escapes of half
+		// a surrogate pair, into U+FFFD and store it.
 		if !utf8.Valid(body) {
 			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not valid UTF-8"}
+		}
+		if loneSurrogate(body) {
+			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not valid UTF-8: a \\u escape names half a surrogate pair"}
 		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		if err := dec.Decode(&p.json); err != nil || dec.More() {
@@ -79,7 +83,11 @@ func readParams(c echo.Context) (*params, error) {
 			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid form"}
 		}
 		for k, v := range form {
-			p.form[k] = append(p.form[k], v...)
+			base := strings.TrimSuffix(k, "[]")
+			if p.form.Has(base) || p.form.Has(base+"[]") {
+				return nil, deploy.Invalid(base, "is given in both the query string and the body")
+			}
+			p.form[k] = v
 		}
 	default:
 		return nil, &deploy.Error{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json or application/x-www-form-urlencoded"}
@@ -103,9 +111,6 @@ func (p *params) text(name string) (string, error) {
 	if raw, ok := p.json[name]; ok {
 		var s string
 		if err := json.Unmarshal(raw, &s); err == nil {
-			if replacedSurrogates(raw, s) {
-				return "", deploy.Invalid(name, "is not valid UTF-8 (a \\u escape names half a surrogate pair)")
-			}
 			return s, nil
 		}
 		var n json.Number
@@ -131,16 +136,51 @@ func (p *params) twice(name string) bool {
 	return len(p.form[name]) > 1 || inJSON && p.form.Has(name)
 }
 
-// replacedSurrogates reports whether decoding the JSON string raw into s
-// replaced a lone surrogate escape (such as \ud800) with U+FFFD: s holds
-// more U+FFFD than raw spelt, literally or as \ufffd.
-func replacedSurrogates(raw json.RawMessage, s string) bool {
-	n := strings.Count(s, "\uFFFD")
-	if n == 0 {
-		return false
+// loneSurrogate reports whether the JSON text b has a \u escape of a
+// surrogate (U+D800 to U+DFFF) that is not half of a high-low pair. In
+// valid JSON a backslash only occurs in strings, always starting an escape,
+// so the text can be scanned escape by escape.
+func loneSurrogate(b []byte) bool {
+	pendingHigh := false
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			if pendingHigh {
+				return true
+			}
+			continue
+		}
+		if i+1 >= len(b) || b[i+1] != 'u' {
+			if pendingHigh {
+				return true
+			}
+			i++ // the escaped character, a backslash or a quote included
+			continue
+		}
+		var r rune = -1
+		if i+6 <= len(b) {
+			if n, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 32); err == nil {
+				r = rune(n)
+			}
+		}
+		i += 5
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if pendingHigh {
+				return true
+			}
+			pendingHigh = true
+		case r >= 0xDC00 && r < 0xE000:
+			if !pendingHigh {
+				return true
+			}
+			pendingHigh = false
+		default:
+			if pendingHigh {
+				return true
+			}
+		}
 	}
-	spelt := strings.Count(string(raw), "\uFFFD") + strings.Count(strings.ToLower(string(raw)), `\ufffd`)
-	return n > spelt
+	return pendingHigh
 }
 
 // list answers an array field, given as a JSON array, a JSON string,
@@ -210,19 +250,15 @@ func pathParam(c echo.Context, name string) (string, bool) {
 // pathID parses a numeric path parameter.
 func pathID(c echo.Context, name string, notFound error) (int64, error) {
 	v, ok := pathParam(c, name)
-	if !ok || v == "" || strings.Trim(v, "0123456789") != "" {
-		return 0, deploy.Invalid(name, "must be a positive integer")
+	if id, canonical := deploy.ParseID(v); ok && canonical {
+		return id, nil
 	}
-	if v[0] == '0' {
-		// 0, or a record's id spelt with leading zeros: each record has
-		// one address.
+	if _, err := strconv.ParseInt(v, 10, 64); ok && err == nil {
+		// An integer, but 0, negative, or spelt with a sign or leading
+		// zeros: no record has that address.
 		return 0, notFound
 	}
-	id, ok := deploy.ParseID(v)
-	if !ok {
-		return 0, deploy.Invalid(name, "must be a positive integer")
-	}
-	return id, nil
+	return 0, deploy.Invalid(name, "must be a positive integer")
 }
 
 // projectRef answers the :id path parameter: a project id or a full path.

@@ -226,6 +226,12 @@ func (h *Handler) takeFlash(ctx context.Context, secret string) (*flash, error) 
 	}
 	plain, err := h.Service.Keys.OpenFor(sealed, secret, "web-flash")
 	if err != nil {
+		// Sealed by a replica still on the previous version during a
+		// rolling upgrade (a flash lives flashTTL): the new token's secret
+		// is still shown. Remove once no such replica can remain.
+		plain, err = h.Service.Keys.Open(sealed, "web-flash\x00"+secret)
+	}
+	if err != nil {
 		return nil, nil
 	}
 	var f flash

@@ -531,6 +531,49 @@ func TestTokenShownOnce(t *testing.T) {
 	}
 }
 
+// A replica still on the previous version sealed the flash with the server
+// key only (the session secret as additional data); during a rolling
+// upgrade the new token's secret is still shown once.
+func TestFlashSealedByPreviousVersion(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	pats := e.seed()
+	b := e.browser()
+	b.signIn("maint", pats["maint"])
+	b.get(settingsPath)
+	if r := b.post(createPath, url.Values{"name": {"rolling"}, "scopes": {"read_registry"}}, true); r.Status != http.StatusSeeOther {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	ctx, session := context.Background(), b.cookie(sessionCookie).Value
+	key := "flash:" + hex.EncodeToString(e.keys.Digest(session))
+	sealed, err := e.store.Get(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.keys.Open(sealed, "web-flash\x00"+session); err == nil {
+		t.Fatal("the server key alone opens the flash")
+	}
+	plain, err := e.keys.OpenFor(sealed, session, "web-flash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := e.keys.Seal(plain, "web-flash\x00"+session)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Delete(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.Create(ctx, key, old, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	page := b.get(settingsPath)
+	secret := inputValue(t, page.Body, "deploy-token")
+	e.secrets = append(e.secrets, secret)
+	if !strings.HasPrefix(secret, "dtd_") || !strings.Contains(plain.Reveal(), secret) {
+		t.Fatalf("the old flash shows %q", secret)
+	}
+}
+
 func TestRevoke(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	pats := e.seed()

@@ -1,0 +1,29 @@
+package api
+
+import "testing"
+
+func TestLoneSurrogate(t *testing.T) {
+	for _, tc := range []struct {
+		json string
+		lone bool
+	}{
+		{`{"a":"plain"}`, false},
+		{`{"a":"\ud83d\ude00"}`, false}, // a pair: U+1F600
+		{`{"a":"\u00e9\n\"\\"}`, false},
+		{`{"a":"\\ud800"}`, false}, // an escaped backslash, then text
+		{`{"a":"\ufffd"}`, false},
+		{`{"a":"\ud800"}`, true},
+		{`{"a":"\udc00"}`, true},
+		{`{"a":"x\\\ud800"}`, true}, // an escaped backslash, then an escape
+		{`{"a":"\\ufffd\ud800"}`, true},
+		{`{"a":"\ud800\u0041"}`, true},
+		{`{"a":"\ud800\n"}`, true},
+		{`{"a":"\ud800\ud800\udc00"}`, true},
+		{`{"a":["ok","\udfff"]}`, true},
+		{`{"a":"\ud83d`, true},
+	} {
+		if got := loneSurrogate([]byte(tc.json)); got != tc.lone {
+			t.Errorf("loneSurrogate(%s) = %v, want %v", tc.json, got, tc.lone)
+		}
+	}
+}
