@@ -8,6 +8,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/deploytokens/deploytokens/internal/testenv"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -91,4 +95,25 @@ func TestSecretMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.close()
+}
+
+// TestRedisDurabilityWarned: a server on a Redis that could lose
+// acknowledged writes in a crash says so at start; on one that syncs every
+// write it says nothing.
+func TestRedisDurabilityWarned(t *testing.T) {
+	rs := testenv.StartRedisProcess(t) // appendonly yes, appendfsync always
+	synced := startServer(t, func(c *Config) { c.RedisURL = rs.URL() })
+	if logs := synced.logs.String(); strings.Contains(logs, "append-only") {
+		t.Errorf("warned about a Redis that syncs every write:\n%s", logs)
+	}
+	synced.shutdown(t)
+	c := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer c.Close()
+	if err := c.ConfigSet(t.Context(), "appendonly", "no").Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, func(c *Config) { c.RedisURL, c.SecretFile = rs.URL(), synced.cfg.SecretFile })
+	if logs := s.logs.String(); !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "appendonly no") {
+		t.Errorf("no warning about a Redis without an append-only file:\n%s", logs)
+	}
 }

@@ -49,8 +49,17 @@ type app struct {
 // openStore opens Redis when configured, else the embedded store.
 func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (deploy.Store, error) {
 	if cfg.RedisURL != "" {
-		return redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix,
+		s, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix,
 			CachedKV: []string{auth.BanKeyPrefix}, CacheSize: cfg.RedisCacheSize, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		if w, err := s.DurabilityWarning(ctx); err != nil {
+			logger.Warn("could not read how Redis persists writes", "err", err)
+		} else if w != "" {
+			logger.Warn(w)
+		}
+		return s, nil
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)

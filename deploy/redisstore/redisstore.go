@@ -147,6 +147,29 @@ func (s *Store) Ping(ctx context.Context) error {
 	return wrap("ping", s.c.Ping(ctx).Err())
 }
 
+// DurabilityWarning answers why an acknowledged write could be lost if
+// Redis itself crashed, or "" when Redis syncs its append-only file on
+// every write (appendonly yes, appendfsync always). Redis's defaults keep
+// only periodic snapshots. What Redis will not say (a managed Redis may
+// refuse CONFIG) is not guessed at.
+func (s *Store) DurabilityWarning(ctx context.Context) (string, error) {
+	info, err := s.c.Info(ctx, "persistence").Result()
+	if err != nil {
+		return "", wrap("info persistence", err)
+	}
+	if !strings.Contains(info, "aof_enabled:1") {
+		return "Redis has no append-only file (appendonly no): a crash of Redis loses the writes since its last snapshot; set appendonly yes and appendfsync always", nil
+	}
+	cfg, err := s.c.ConfigGet(ctx, "appendfsync").Result()
+	if err != nil {
+		return "", nil
+	}
+	if v, ok := cfg["appendfsync"]; ok && v != "always" {
+		return "Redis syncs its append-only file with appendfsync " + strconv.Quote(v) + ", not always: a crash of the machine Redis runs on loses the writes not yet synced (up to a second with everysec); set appendfsync always", nil
+	}
+	return "", nil
+}
+
 // Close stops the cache and closes the client.
 func (s *Store) Close() error {
 	s.stop()

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,6 +26,27 @@ func startStore(tb testing.TB) (*redisstore.Store, *redis.Client) {
 	s := redisstore.NewFromClient(c, redisstore.Options{})
 	tb.Cleanup(func() { _ = s.Close() })
 	return s, c
+}
+
+func TestDurabilityWarning(t *testing.T) {
+	s, c := startStore(t)
+	ctx := t.Context()
+	// testenv's redis-server: appendonly yes, appendfsync always.
+	if w, err := s.DurabilityWarning(ctx); err != nil || w != "" {
+		t.Fatalf("always-synced append-only file: %q, %v", w, err)
+	}
+	if err := c.ConfigSet(ctx, "appendfsync", "everysec").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := s.DurabilityWarning(ctx); !strings.Contains(w, `"everysec"`) {
+		t.Errorf("appendfsync everysec: %q", w)
+	}
+	if err := c.ConfigSet(ctx, "appendonly", "no").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if w, _ := s.DurabilityWarning(ctx); !strings.Contains(w, "appendonly no") {
+		t.Errorf("appendonly no: %q", w)
+	}
 }
 
 // TestStore runs the conformance suite on one redis-server, giving every
