@@ -221,6 +221,10 @@ func ParseBasic(header string) (username, secret string, ok bool, err error) {
 // failures against the client address; no credentials is Anonymous.
 func (a *Authenticator) authenticateBasic(ctx context.Context, r *http.Request, addr string) (Principal, error) {
 	user, secret, ok, err := ParseBasic(r.Header.Get("Authorization"))
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Which one counts would be a guess: none does.
+		ok, err = true, ErrDenied
+	}
 	if ok && err == nil {
 		return a.checkFrom(ctx, addr, user, secret)
 	}
@@ -246,6 +250,10 @@ func (a *Authenticator) failed(ctx context.Context, addr string, err error) erro
 func (a *Authenticator) APIActor(ctx context.Context, r *http.Request, addr string) (*deploy.Actor, error) {
 	if err := a.Limiter.Check(ctx, addr); err != nil {
 		return nil, APIError(err)
+	}
+	tokens, auths := r.Header.Values("PRIVATE-TOKEN"), r.Header.Values("Authorization")
+	if len(tokens) > 1 || len(auths) > 1 || len(tokens) == 1 && len(auths) == 1 {
+		return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "send one credential: a PRIVATE-TOKEN or an Authorization header, once"}
 	}
 	secret := r.Header.Get("PRIVATE-TOKEN")
 	if secret == "" {

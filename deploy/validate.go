@@ -143,8 +143,17 @@ func ValidateName(field, s string) error {
 		return Invalid(field, "is too long (maximum is %d characters)", MaxNameLen)
 	case strings.IndexFunc(s, unicode.IsControl) >= 0:
 		return Invalid(field, "contains control characters")
+	case strings.IndexFunc(s, isBidiControl) >= 0:
+		// They reorder what a list shows: "a\u202eb" reads as another name.
+		return Invalid(field, "contains bidirectional text controls")
 	}
 	return nil
+}
+
+// isBidiControl reports the explicit bidirectional formatting characters
+// (embeddings, overrides, isolates and the marks).
+func isBidiControl(r rune) bool {
+	return r == '\u200e' || r == '\u200f' || r == '\u061c' || r >= '\u202a' && r <= '\u202e' || r >= '\u2066' && r <= '\u2069'
 }
 
 // ValidateTokenUsername checks a deploy token's custom username.

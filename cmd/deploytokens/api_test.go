@@ -282,6 +282,8 @@ func TestBadInput(t *testing.T) {
 		{"repeated form field", "POST", "/users", url.Values{"username": {"carol"}, "admin": {"false", "true"}}, 400, "admin"},
 		{"field in query and body", "POST", dt + "?name=q", map[string]any{"name": "b", "scopes": []string{"read_registry"}}, 400, "name"},
 		{"list in query and form body", "POST", dt + "?scopes[]=read_registry", url.Values{"name": {"b"}, "scopes[]": {"read_repository"}}, 400, "scopes"},
+		{"duplicate JSON key", "POST", dt, `{"name":"a","name":"b","scopes":["read_registry"]}`, 400, "name"},
+		{"bidi override in name", "POST", dt, map[string]any{"name": "a\u202eb", "scopes": []string{"read_registry"}}, 400, "bidirectional"},
 		{"negative user_id", "POST", "/projects/tanuki%2Fapp/members", map[string]any{"user_id": -5, "access_level": 30}, 400, "positive"},
 		{"unknown route", "GET", "/nothing", nil, 404, "Not Found"},
 	}
@@ -536,4 +538,49 @@ func TestMethods(t *testing.T) {
 			t.Errorf("%s /jwt/auth: body %s", m, r.Body)
 		}
 	}
+}
+
+func TestCredentialHeaders(t *testing.T) {
+	s := startServer(t, nil)
+	get := func(h http.Header) apiResponse {
+		req, _ := http.NewRequest("GET", s.URL+"/api/v4/user", nil)
+		req.Header = h
+		return do(t, req)
+	}
+	for name, h := range map[string]http.Header{
+		"two PRIVATE-TOKENs":         {"Private-Token": {s.AdminToken, "dtp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}},
+		"PRIVATE-TOKEN and a Bearer": {"Private-Token": {s.AdminToken}, "Authorization": {"Bearer dtp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}},
+		"two Authorizations":         {"Authorization": {"Bearer " + s.AdminToken, "Basic eDp5"}},
+	} {
+		if r := get(h); r.Status != 400 || !strings.Contains(r.message(), "one credential") {
+			t.Errorf("%s: %d %s", name, r.Status, r.Body)
+		}
+	}
+	if r := get(http.Header{"Authorization": {"Bearer " + s.AdminToken}}); r.Status != 200 {
+		t.Fatalf("one Bearer: %d %s", r.Status, r.Body)
+	}
+	// Basic credentials twice, on the token endpoint: refused like wrong ones.
+	req, _ := http.NewRequest("GET", s.URL+"/jwt/auth?service="+s.cfg.RegistryService, nil)
+	req.Header["Authorization"] = []string{"Basic eDp5", "Basic eDp6"}
+	if r := do(t, req); r.Status != 401 {
+		t.Errorf("two Basic headers: %d %s", r.Status, r.Body)
+	}
+	// A new secret is never kept by a cache.
+	s.project(t, s.AdminToken, "tanuki/app", "")
+	r := s.api(t, "POST", "/projects/tanuki%2Fapp/deploy_tokens", s.AdminToken, map[string]any{"name": "n", "scopes": []string{"read_registry"}})
+	s.remember(tokenOf(t, r))
+	if r.Status != 201 || r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("create deploy token: %d, Cache-Control %q", r.Status, r.Header.Get("Cache-Control"))
+	}
+	r = s.api(t, "POST", "/users/1/personal_access_tokens", s.AdminToken, map[string]any{"name": "n", "scopes": []string{"api"}})
+	s.remember(tokenOf(t, r))
+	if r.Status != 201 || r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("create PAT: %d, Cache-Control %q", r.Status, r.Header.Get("Cache-Control"))
+	}
+}
+
+func tokenOf(t *testing.T, r apiResponse) string {
+	var v struct{ Token string }
+	r.json(t, &v)
+	return v.Token
 }

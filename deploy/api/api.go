@@ -157,6 +157,8 @@ func (a *API) createPAT(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	// The answer carries the secret: no cache may keep it.
+	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, patJSON{
 		ID: t.ID, Name: t.Name, CreatedAt: rfc3339(&t.CreatedAt), Scopes: t.Scopes, UserID: t.UserID,
 		Active: true, ExpiresAt: rfc3339(t.ExpiresAt), Token: secret.Reveal(),
@@ -399,6 +401,7 @@ func (a *API) createDeployToken(c echo.Context) error {
 	}
 	j := a.deployToken(t)
 	j.Token = secret.Reveal()
+	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, j)
 }
 

@@ -77,6 +77,9 @@ func readParams(c echo.Context) (*params, error) {
 		if err := dec.Decode(&p.json); err != nil || dec.More() {
 			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid JSON object"}
 		}
+		if k := duplicateKey(body); k != "" {
+			return nil, deploy.Invalid(k, "is given more than once")
+		}
 	case "application/x-www-form-urlencoded":
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
@@ -134,6 +137,32 @@ func (p *params) text(name string) (string, error) {
 func (p *params) twice(name string) bool {
 	_, inJSON := p.json[name]
 	return len(p.form[name]) > 1 || inJSON && p.form.Has(name)
+}
+
+// duplicateKey answers a key the JSON object body names twice (encoding/json
+// would keep the last silently), or "".
+func duplicateKey(body []byte) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return ""
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		k, _ := t.(string)
+		if seen[k] {
+			return k
+		}
+		seen[k] = true
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return ""
+		}
+	}
+	return ""
 }
 
 // loneSurrogate reports whether the JSON text b has a \u escape of a

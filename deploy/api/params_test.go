@@ -27,3 +27,17 @@ func TestLoneSurrogate(t *testing.T) {
 		}
 	}
 }
+
+func TestDuplicateKey(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"name":"a","scopes":["x"]}`:           "",
+		`{"name":"a","name":"b"}`:               "name",
+		`{"a":{"name":1},"name":2}`:             "",
+		`{"scopes":["x"],"n":1,"scopes":["y"]}`: "scopes",
+		`{"a\u0062":1,"ab":2}`:                  "ab",
+	} {
+		if got := duplicateKey([]byte(body)); got != want {
+			t.Errorf("duplicateKey(%s) = %q, want %q", body, got, want)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -117,6 +118,10 @@ func (h *Handler) serve(rq *request) error {
 		}
 		if !h.checkCSRF(req, rq.csrfBase()) {
 			return errCSRF
+		}
+		if k := deploy.Repeated(req.PostForm, "scopes"); k != "" {
+			return &pageError{Status: http.StatusBadRequest, Title: "Bad request",
+				Message: "The form gave " + strconv.Quote(k) + " more than once."}
 		}
 	}
 	switch rq.route.kind {

@@ -683,6 +683,9 @@ func TestBadInput(t *testing.T) {
 		{"invalid UTF-8", "POST", createPath, "authenticity_token=" + csrf + "&scopes=read_registry&name=%ff%fe", 422},
 		{"control characters", "POST", createPath, "authenticity_token=" + csrf + "&scopes=read_registry&name=a%0Ab&username=a%0Ab", 422},
 		{"year 10000", "POST", createPath, "authenticity_token=" + csrf + "&scopes=read_registry&name=a&expires_at=10000-01-01", 422},
+		{"name twice", "POST", createPath, "authenticity_token=" + csrf + "&scopes=read_registry&name=first&name=second", 400},
+		{"expiry twice", "POST", createPath, "authenticity_token=" + csrf + "&scopes=read_registry&name=a&expires_at=2090-01-01&expires_at=2091-01-01", 400},
+		{"bidi override", "POST", createPath, "authenticity_token=" + csrf + "&scopes=read_registry&name=a%E2%80%AEb", 422},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
