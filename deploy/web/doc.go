@@ -8,5 +8,6 @@
 // keyed digest in the store's KV, so replicas share sessions and signing out
 // ends them everywhere), the CSRF tokens of its forms and the one-time
 // flash that carries a new token's secret across the redirect after
-// creation. It decides nothing about who may do what: deploy.Service does.
+// creation (one per POST, named in the redirect, sealed under the session
+// secret). It decides nothing about who may do what: deploy.Service does.
 package web

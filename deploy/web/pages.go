@@ -307,17 +307,23 @@ func (h *Handler) createToken(rq *request) error {
 func (h *Handler) created(rq *request, p deploy.Project, t deploy.DeployToken, secret string) error {
 	f := flash{ProjectID: p.ID, Notice: "Your new project deploy token has been created.",
 		NewToken: &newToken{ID: t.ID, Name: t.Name, Username: t.Username, Secret: secret}}
-	if err := h.putFlash(rq.ctx(), rq.secret, f); err != nil {
+	id, err := h.putFlash(rq.ctx(), rq.secret, f)
+	if err != nil {
 		if rerr := h.Service.RevokeDeployToken(context.WithoutCancel(rq.ctx()), rq.actor(), p.PathWithNamespace, t.ID); rerr != nil {
 			h.log().ErrorContext(rq.ctx(), "revoke a deploy token whose secret could not be shown", "token_id", t.ID, "err", rerr)
 		}
 		return err
 	}
-	return rq.c.Redirect(http.StatusSeeOther, h.settingsURL(p)+"#js-deploy-tokens")
+	return rq.c.Redirect(http.StatusSeeOther, h.flashURL(p, id))
 }
 
 func (h *Handler) settingsURL(p deploy.Project) string {
 	return h.base() + "/" + p.PathWithNamespace + "/-/" + settingsSuffix
+}
+
+// flashURL is the settings page that shows the flash id.
+func (h *Handler) flashURL(p deploy.Project, id string) string {
+	return h.settingsURL(p) + "?flash=" + id + "#js-deploy-tokens"
 }
 
 type revokeData struct {
@@ -351,10 +357,11 @@ func (h *Handler) revokeToken(rq *request) error {
 		return err
 	}
 	notice := fmt.Sprintf("Revoked deploy token %s (%s).", t.Name, t.Username)
-	if err := h.putFlash(rq.ctx(), rq.secret, flash{ProjectID: p.ID, Notice: notice}); err != nil {
+	id, err := h.putFlash(rq.ctx(), rq.secret, flash{ProjectID: p.ID, Notice: notice})
+	if err != nil {
 		return err
 	}
-	return rq.c.Redirect(http.StatusSeeOther, h.settingsURL(p)+"#js-deploy-tokens")
+	return rq.c.Redirect(http.StatusSeeOther, h.flashURL(p, id))
 }
 
 // projectToken finds the route's project (maintainers only) and token.

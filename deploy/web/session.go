@@ -56,7 +56,12 @@ func (h *Handler) sessionKey(secret string) string {
 	return "session:" + hex.EncodeToString(h.Service.Keys.Digest(secret))
 }
 
-func (h *Handler) flashKey(secret string) string {
+func (h *Handler) flashKey(secret, id string) string {
+	return "flash:" + hex.EncodeToString(h.Service.Keys.Digest(secret+"\x00"+id))
+}
+
+// legacyFlashKey is where the previous version kept a session's one flash.
+func (h *Handler) legacyFlashKey(secret string) string {
 	return "flash:" + hex.EncodeToString(h.Service.Keys.Digest(secret))
 }
 
@@ -97,13 +102,11 @@ func (h *Handler) createSession(ctx context.Context, s session, ttl time.Duratio
 	return secret, nil
 }
 
-// deleteSession ends a session on every replica, with its flash.
+// deleteSession ends a session on every replica. Its flashes stay until
+// they expire, sealed under the session secret no one holds any more.
 func (h *Handler) deleteSession(ctx context.Context, secret string) error {
 	if !tokens.WellFormed(tokens.Session, secret) {
 		return nil
-	}
-	if err := h.Service.Store.Delete(ctx, h.flashKey(secret)); err != nil {
-		return fmt.Errorf("delete flash: %w", err)
 	}
 	if err := h.Service.Store.Delete(ctx, h.sessionKey(secret)); err != nil {
 		return fmt.Errorf("delete session: %w", err)
@@ -180,40 +183,55 @@ type newToken struct {
 	Secret   string `json:"secret"`
 }
 
-// putFlash stores f for the session, sealed under a key derived from the
-// session secret, which the store never sees, and the server secret: a copy
-// of the store, even with the server secret, can't read a new token's
-// secret.
-func (h *Handler) putFlash(ctx context.Context, secret string, f flash) error {
+// putFlash stores f for the session under a fresh id, which the redirect
+// to the page that shows it carries (?flash=id): each POST has a flash of
+// its own, so concurrent ones from one session don't contend. It is sealed
+// under a key derived from the session secret, which the store never sees,
+// and the server secret: a copy of the store, even with the server secret,
+// can't read a new token's secret.
+func (h *Handler) putFlash(ctx context.Context, secret string, f flash) (string, error) {
 	b, err := json.Marshal(f)
 	if err != nil {
-		return err
+		return "", err
 	}
 	sealed, err := h.Service.Keys.SealFor(tokens.Secret(b), secret, "web-flash")
 	if err != nil {
-		return err
+		return "", err
 	}
-	key := h.flashKey(secret)
-	for range 2 {
-		if err = h.Service.Store.Delete(ctx, key); err != nil {
-			return fmt.Errorf("put flash: %w", err)
+	for range 2 { // a second id only if 128 random bits collided
+		var raw [16]byte
+		rand.Read(raw[:])
+		id := hex.EncodeToString(raw[:])
+		err = h.Service.Store.Create(ctx, h.flashKey(secret, id), sealed, flashTTL)
+		if err == nil {
+			return id, nil
 		}
-		// Create after Delete: a concurrent request may put its own flash
-		// in between; the later one wins on the retry.
-		if err = h.Service.Store.Create(ctx, key, sealed, flashTTL); !errors.Is(err, deploy.ErrConflict) {
+		if !errors.Is(err, deploy.ErrConflict) {
 			break
 		}
 	}
-	if err != nil {
-		return fmt.Errorf("put flash: %w", err)
-	}
-	return nil
+	return "", fmt.Errorf("put flash: %w", err)
 }
 
-// takeFlash answers the session's flash and deletes it, so a reload does
-// not show it again; nil when there is none.
-func (h *Handler) takeFlash(ctx context.Context, secret string) (*flash, error) {
-	key := h.flashKey(secret)
+// validFlashID reports whether id has the shape putFlash gives.
+func validFlashID(id string) bool {
+	if len(id) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(id)
+	return err == nil
+}
+
+// takeFlash answers the session's flash id and deletes it, so a reload
+// does not show it again; nil when there is none. id "" takes the one
+// flash a replica of the previous version kept per session, during a
+// rolling upgrade (a flash lives flashTTL); remove that once no such
+// replica can remain.
+func (h *Handler) takeFlash(ctx context.Context, secret, id string) (*flash, error) {
+	key := h.legacyFlashKey(secret)
+	if id != "" {
+		key = h.flashKey(secret, id)
+	}
 	sealed, err := h.Service.Store.Get(ctx, key)
 	if errors.Is(err, deploy.ErrNotFound) {
 		return nil, nil
@@ -224,13 +242,11 @@ func (h *Handler) takeFlash(ctx context.Context, secret string) (*flash, error) 
 	if err := h.Service.Store.Delete(ctx, key); err != nil {
 		return nil, fmt.Errorf("take flash: %w", err)
 	}
-	plain, err := h.Service.Keys.OpenFor(sealed, secret, "web-flash")
-	if err != nil {
-		// Sealed by a replica still on the previous version during a
-		// rolling upgrade (a flash lives flashTTL): the new token's secret
-		// is still shown. Remove once no such replica can remain.
-		plain, err = h.Service.Keys.Open(sealed, "web-flash\x00"+secret)
+	open := func() (tokens.Secret, error) { return h.Service.Keys.OpenFor(sealed, secret, "web-flash") }
+	if id == "" {
+		open = func() (tokens.Secret, error) { return h.Service.Keys.Open(sealed, "web-flash\x00"+secret) }
 	}
+	plain, err := open()
 	if err != nil {
 		return nil, nil
 	}

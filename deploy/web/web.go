@@ -144,9 +144,13 @@ func (h *Handler) serve(rq *request) error {
 		return rq.c.Redirect(http.StatusSeeOther, target)
 	}
 	if req.Method == http.MethodGet {
-		// The next page after a POST takes the flash, whichever it is,
-		// so a token's secret is shown at most once.
-		f, err := h.takeFlash(rq.ctx(), rq.secret)
+		// The page a POST redirects to takes that POST's flash, so a
+		// token's secret is shown at most once.
+		id := req.URL.Query().Get("flash")
+		if id != "" && !validFlashID(id) {
+			return &pageError{Status: http.StatusBadRequest, Title: "Bad request", Message: "The flash parameter is not one this site gave."}
+		}
+		f, err := h.takeFlash(rq.ctx(), rq.secret, id)
 		if err != nil {
 			return err
 		}

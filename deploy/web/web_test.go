@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -478,7 +479,9 @@ func TestTokenShownOnce(t *testing.T) {
 	}
 	expiry := e.now.Load().AddDate(0, 1, 0).Format(time.DateOnly)
 	r := b.post(createPath, url.Values{"name": {"ci puller"}, "expires_at": {expiry}, "scopes": {"read_registry"}}, true)
-	if r.Status != http.StatusSeeOther || r.location() != settingsPath+"#js-deploy-tokens" {
+	flashID, found := strings.CutPrefix(r.location(), settingsPath+"?flash=")
+	flashID, hash := strings.CutSuffix(flashID, "#js-deploy-tokens")
+	if r.Status != http.StatusSeeOther || !found || !hash || !validFlashID(flashID) {
 		t.Fatalf("create: %d %q %s", r.Status, r.location(), r.Body)
 	}
 	ts := e.tokens("tanuki/app")
@@ -486,7 +489,7 @@ func TestTokenShownOnce(t *testing.T) {
 		t.Fatalf("stored %+v", ts)
 	}
 	// Between the POST and the page, the store holds the secret only sealed.
-	flashRaw, err := e.store.Get(context.Background(), "flash:"+hex.EncodeToString(e.keys.Digest(b.cookie(sessionCookie).Value)))
+	flashRaw, err := e.store.Get(context.Background(), "flash:"+hex.EncodeToString(e.keys.Digest(b.cookie(sessionCookie).Value+"\x00"+flashID)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -494,7 +497,10 @@ func TestTokenShownOnce(t *testing.T) {
 		t.Fatal("the flash holds the token in clear")
 	}
 
-	page := b.get(settingsPath)
+	if plain := b.get(settingsPath); strings.Contains(plain.Body, `id="deploy-token"`) {
+		t.Fatal("the settings page without the flash id shows the token")
+	}
+	page := b.get(settingsPath + "?flash=" + flashID)
 	username, secret := inputValue(t, page.Body, "deploy-token-user"), inputValue(t, page.Body, "deploy-token")
 	e.secrets = append(e.secrets, secret)
 	if page.Status != 200 || username != ts[0].Username || !strings.HasPrefix(secret, "dtd_") {
@@ -522,7 +528,7 @@ func TestTokenShownOnce(t *testing.T) {
 		}
 	}
 
-	again := b.get(settingsPath)
+	again := b.get(settingsPath + "?flash=" + flashID)
 	if strings.Contains(again.Body, secret) || strings.Contains(again.Body, `id="deploy-token"`) {
 		t.Fatal("a reload shows the token again")
 	}
@@ -531,20 +537,21 @@ func TestTokenShownOnce(t *testing.T) {
 	}
 }
 
-// A replica still on the previous version sealed the flash with the server
-// key only (the session secret as additional data); during a rolling
-// upgrade the new token's secret is still shown once.
+// A replica still on the previous version kept one flash per session, at
+// a key of the session alone, sealed with the server key (the session
+// secret as additional data), and redirected to the settings page without
+// a flash id; during a rolling upgrade the new token's secret is still
+// shown once.
 func TestFlashSealedByPreviousVersion(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	pats := e.seed()
 	b := e.browser()
 	b.signIn("maint", pats["maint"])
 	b.get(settingsPath)
-	if r := b.post(createPath, url.Values{"name": {"rolling"}, "scopes": {"read_registry"}}, true); r.Status != http.StatusSeeOther {
-		t.Fatalf("create: %d %s", r.Status, r.Body)
-	}
+	r := b.post(createPath, url.Values{"name": {"rolling"}, "scopes": {"read_registry"}}, true)
+	flashID, _ := strings.CutSuffix(strings.TrimPrefix(r.location(), settingsPath+"?flash="), "#js-deploy-tokens")
 	ctx, session := context.Background(), b.cookie(sessionCookie).Value
-	key := "flash:" + hex.EncodeToString(e.keys.Digest(session))
+	key := "flash:" + hex.EncodeToString(e.keys.Digest(session+"\x00"+flashID))
 	sealed, err := e.store.Get(ctx, key)
 	if err != nil {
 		t.Fatal(err)
@@ -563,7 +570,7 @@ func TestFlashSealedByPreviousVersion(t *testing.T) {
 	if err := e.store.Delete(ctx, key); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.Create(ctx, key, old, time.Minute); err != nil {
+	if err := e.store.Create(ctx, "flash:"+hex.EncodeToString(e.keys.Digest(session)), old, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	page := b.get(settingsPath)
@@ -571,6 +578,49 @@ func TestFlashSealedByPreviousVersion(t *testing.T) {
 	e.secrets = append(e.secrets, secret)
 	if !strings.HasPrefix(secret, "dtd_") || !strings.Contains(plain.Reveal(), secret) {
 		t.Fatalf("the old flash shows %q", secret)
+	}
+	if again := b.get(settingsPath); strings.Contains(again.Body, secret) {
+		t.Fatal("the old flash is shown twice")
+	}
+}
+
+// Several creates at once from one session each get their own flash: no
+// 5xx, and every new token's secret is shown once, on its own page.
+func TestConcurrentCreatesFromOneSession(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	pats := e.seed()
+	b := e.browser()
+	b.signIn("maint", pats["maint"])
+	b.get(settingsPath)
+	const n = 12
+	locs := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := b.post(createPath, url.Values{"name": {fmt.Sprintf("parallel %d", i)}, "scopes": {"read_registry"}}, true)
+			if r.Status != http.StatusSeeOther {
+				t.Errorf("create %d: %d %s", i, r.Status, r.Body)
+			}
+			locs[i] = r.location()
+		})
+	}
+	wg.Wait()
+	shown := map[string]bool{}
+	for _, loc := range locs {
+		page := b.get(strings.TrimSuffix(loc, "#js-deploy-tokens"))
+		secret := inputValue(t, page.Body, "deploy-token")
+		e.secrets = append(e.secrets, secret)
+		shown[secret] = true
+	}
+	ts := e.tokens("tanuki/app")
+	active := 0
+	for _, tk := range ts {
+		if !tk.Revoked {
+			active++
+		}
+	}
+	if len(shown) != n || len(ts) != n || active != n {
+		t.Fatalf("%d secrets shown, %d tokens, %d active; want %d of each", len(shown), len(ts), active, n)
 	}
 }
 
