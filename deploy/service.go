@@ -432,7 +432,10 @@ func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID in
 	if err == nil {
 		m.CreatedAt = old.CreatedAt
 	}
-	if err := s.Store.PutMember(ctx, m); err != nil {
+	if err := s.Store.PutMember(ctx, m); errors.Is(err, ErrLastOwner) {
+		// Another request demoted or removed the other owners meanwhile.
+		return MemberView{}, errNeedsOwner
+	} else if err != nil {
 		return MemberView{}, fmt.Errorf("put member: %w", err)
 	}
 	return MemberView{Member: m, User: u}, nil
@@ -460,7 +463,14 @@ func (s *Service) RemoveMember(ctx context.Context, a *Actor, ref string, userID
 			return err
 		}
 	}
-	return s.Store.DeleteMember(ctx, p.ID, userID)
+	if err := s.Store.DeleteMember(ctx, p.ID, userID); errors.Is(err, ErrLastOwner) {
+		return errNeedsOwner
+	} else if errors.Is(err, ErrNotFound) {
+		return ErrMemberNotFound
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 // keepAnOwner refuses to demote or remove userID when that would leave the
@@ -475,8 +485,12 @@ func (s *Service) keepAnOwner(ctx context.Context, projectID, userID int64) erro
 			return nil
 		}
 	}
-	return &Error{Status: http.StatusBadRequest, Message: "access_level: a project needs at least one owner"}
+	return errNeedsOwner
 }
+
+// errNeedsOwner answers a change that would leave a project without an
+// owner, as GitLab refuses it.
+var errNeedsOwner = &Error{Status: http.StatusBadRequest, Message: "access_level: a project needs at least one owner"}
 
 // CreateDeployTokenInput describes a deploy token to create.
 type CreateDeployTokenInput struct {

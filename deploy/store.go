@@ -15,6 +15,8 @@ var (
 	ErrConflict = errors.New("already exists")
 	// ErrUnavailable means the store could not be reached; callers answer 503.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrLastOwner means a write would leave a project without an owner.
+	ErrLastOwner = errors.New("a project needs at least one owner")
 )
 
 // DefaultDeployTokenUsername is the username a deploy token gets when its
@@ -80,13 +82,18 @@ type Projects interface {
 // Members stores who may do what in a project.
 type Members interface {
 	// PutMember creates or updates m; ErrNotFound when the project or the
-	// user does not exist.
+	// user does not exist, ErrLastOwner when it would demote the project's
+	// only owner (checked in the same atomic step as the write, so two
+	// owners demoting each other at once can't both succeed).
 	PutMember(ctx context.Context, m Member) error
 	Member(ctx context.Context, projectID, userID int64) (Member, error)
 	// ListMembers answers a project's members ordered by user ID.
 	ListMembers(ctx context.Context, projectID int64) ([]Member, error)
 	// MembershipsOf answers a user's memberships ordered by project ID.
 	MembershipsOf(ctx context.Context, userID int64) ([]Member, error)
+	// DeleteMember removes a member; ErrNotFound when there is none,
+	// ErrLastOwner when it is the project's only owner (atomically, as for
+	// PutMember).
 	DeleteMember(ctx context.Context, projectID, userID int64) error
 }
 

@@ -468,8 +468,34 @@ func (s *Store) PutMember(ctx context.Context, m deploy.Member) error {
 		if !exists(tx, bUsers, m.UserID) {
 			return notFound("user", m.UserID)
 		}
+		if m.AccessLevel != deploy.Owner {
+			if err := keepAnOwner(tx, m.ProjectID, m.UserID); err != nil {
+				return err
+			}
+		}
 		return putMember(tx, m)
 	})
+}
+
+// keepAnOwner refuses, with ErrLastOwner, to demote or remove userID when it
+// is projectID's only owner.
+func keepAnOwner(tx *bolt.Tx, projectID, userID int64) error {
+	var cur deploy.Member
+	if ok, err := get(tx, bMembers, pair(projectID, userID), &cur); err != nil || !ok || cur.AccessLevel != deploy.Owner {
+		return err
+	}
+	prefix := itob(projectID)
+	c := tx.Bucket(bMembers).Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		var m deploy.Member
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("decode %s record: %w", bMembers, err)
+		}
+		if m.AccessLevel == deploy.Owner && btoi(k[8:]) != userID {
+			return nil
+		}
+	}
+	return fmt.Errorf("member %d/%d: %w", projectID, userID, deploy.ErrLastOwner)
 }
 
 // Member answers the membership of userID in projectID.
@@ -524,6 +550,9 @@ func (s *Store) DeleteMember(ctx context.Context, projectID, userID int64) error
 	return s.update("delete member", func(tx *bolt.Tx) error {
 		if tx.Bucket(bMembers).Get(pair(projectID, userID)) == nil {
 			return notFound("member", projectID, userID)
+		}
+		if err := keepAnOwner(tx, projectID, userID); err != nil {
+			return err
 		}
 		return deleteMember(tx, projectID, userID)
 	})

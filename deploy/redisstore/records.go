@@ -281,6 +281,9 @@ func decodeDeployToken(id int64, m map[string]string) (deploy.DeployToken, error
 	return t, r.err
 }
 
+// ownerPrefix starts the encoded value of an owner (encodeMember).
+var ownerPrefix = strconv.Itoa(int(deploy.Owner)) + ":"
+
 // A member is one field of its project's members hash: the user ID names the
 // field, the value is the access level, ":" and the binary creation time.
 func encodeMember(m *deploy.Member) (string, error) {

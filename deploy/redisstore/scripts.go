@@ -65,19 +65,38 @@ redis.call('SADD', KEYS[5], ARGV[1])
 return 1
 `)
 
+// lastOwnerLua defines lastOwner(members, user, ownerPrefix): whether user
+// is the only member whose value starts with ownerPrefix (the owner level
+// and ":"), so demoting or removing it would leave the project ownerless.
+const lastOwnerLua = `
+local function lastOwner(members, user, prefix)
+  local cur = redis.call('HGET', members, user)
+  if not cur or string.sub(cur, 1, #prefix) ~= prefix then return false end
+  local all = redis.call('HGETALL', members)
+  for i = 1, #all, 2 do
+    if all[i] ~= user and string.sub(all[i+1], 1, #prefix) == prefix then return false end
+  end
+  return true
+end
+`
+
 // putMemberScript: KEYS = project, user, members, user's memberships;
-// ARGV = user ID, project ID, member value.
-var putMemberScript = redis.NewScript(`
+// ARGV = user ID, project ID, member value, owner prefix. -2: it would
+// demote the only owner.
+var putMemberScript = redis.NewScript(lastOwnerLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
+if string.sub(ARGV[3], 1, #ARGV[4]) ~= ARGV[4] and lastOwner(KEYS[3], ARGV[1], ARGV[4]) then return -2 end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 redis.call('SADD', KEYS[4], ARGV[2])
 return 1
 `)
 
 // deleteMemberScript: KEYS = members, user's memberships; ARGV = user ID,
-// project ID.
-var deleteMemberScript = redis.NewScript(`
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return -1 end
+// project ID, owner prefix. -2: it is the only owner.
+var deleteMemberScript = redis.NewScript(lastOwnerLua + `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
+if lastOwner(KEYS[1], ARGV[1], ARGV[3]) then return -2 end
+redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
 return 1
 `)

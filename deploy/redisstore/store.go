@@ -33,6 +33,8 @@ func status(op string, n int64, err error) error {
 		return fmt.Errorf("%s: %w", op, deploy.ErrConflict)
 	case -1:
 		return fmt.Errorf("%s: %w", op, deploy.ErrNotFound)
+	case -2:
+		return fmt.Errorf("%s: %w", op, deploy.ErrLastOwner)
 	}
 	return fmt.Errorf("%s: unexpected script status %d", op, n)
 }
@@ -387,7 +389,7 @@ func (s *Store) PutMember(ctx context.Context, m deploy.Member) error {
 	}
 	n, err := runStatus(ctx, s.c, putMemberScript,
 		[]string{s.idKey("p", m.ProjectID), s.idKey("u", m.UserID), s.idKey("pm", m.ProjectID), s.idKey("um", m.UserID)},
-		m.UserID, m.ProjectID, v)
+		m.UserID, m.ProjectID, v, ownerPrefix)
 	return status(op, n, err)
 }
 
@@ -460,7 +462,7 @@ func (s *Store) MembershipsOf(ctx context.Context, userID int64) ([]deploy.Membe
 // member.
 func (s *Store) DeleteMember(ctx context.Context, projectID, userID int64) error {
 	n, err := runStatus(ctx, s.c, deleteMemberScript,
-		[]string{s.idKey("pm", projectID), s.idKey("um", userID)}, userID, projectID)
+		[]string{s.idKey("pm", projectID), s.idKey("um", userID)}, userID, projectID, ownerPrefix)
 	return status("delete member", n, err)
 }
 

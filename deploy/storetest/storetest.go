@@ -488,6 +488,61 @@ func testMembers(t *testing.T, s deploy.Store) {
 	if err != nil || len(got) != 0 {
 		t.Errorf("MembershipsOf(unknown) = %v, %v; want none", got, err)
 	}
+
+	t.Run("a project keeps an owner", func(t *testing.T) {
+		demoted := ownerOfP
+		demoted.AccessLevel = deploy.Maintainer
+		wantErr(t, "demote the only owner", s.PutMember(ctx, demoted), deploy.ErrLastOwner)
+		wantErr(t, "remove the only owner", s.DeleteMember(ctx, p.ID, owner.ID), deploy.ErrLastOwner)
+		if m, err := s.Member(ctx, p.ID, owner.ID); err != nil || m.AccessLevel != deploy.Owner {
+			t.Fatalf("the only owner after refused changes: %+v, %v", m, err)
+		}
+		if err := s.PutMember(ctx, ownerOfP); err != nil {
+			t.Errorf("rewrite the only owner as owner: %v", err)
+		}
+		// Two owners demote each other at once: one of them stays owner.
+		r := mustProject(t, s, "group/race", owner)
+		second := deploy.Member{ProjectID: r.ID, UserID: guest.ID, AccessLevel: deploy.Owner}
+		if err := s.PutMember(ctx, second); err != nil {
+			t.Fatalf("PutMember: %v", err)
+		}
+		for round := range 10 {
+			var wg sync.WaitGroup
+			errs := make([]error, 2)
+			for i, uid := range []int64{owner.ID, guest.ID} {
+				wg.Go(func() {
+					if round%2 == 0 {
+						errs[i] = s.PutMember(ctx, deploy.Member{ProjectID: r.ID, UserID: uid, AccessLevel: deploy.Maintainer})
+					} else {
+						errs[i] = s.DeleteMember(ctx, r.ID, uid)
+					}
+				})
+			}
+			wg.Wait()
+			ms, err := s.ListMembers(ctx, r.ID)
+			if err != nil {
+				t.Fatalf("ListMembers: %v", err)
+			}
+			var owners []int64
+			for _, m := range ms {
+				if m.AccessLevel == deploy.Owner {
+					owners = append(owners, m.UserID)
+				}
+			}
+			if len(owners) != 1 || (errs[0] == nil) == (errs[1] == nil) {
+				t.Fatalf("round %d: owners %v after %v", round, owners, errs)
+			}
+			for i, uid := range []int64{owner.ID, guest.ID} { // both owners again
+				if errs[i] == nil {
+					if err := s.PutMember(ctx, deploy.Member{ProjectID: r.ID, UserID: uid, AccessLevel: deploy.Owner}); err != nil {
+						t.Fatalf("PutMember: %v", err)
+					}
+				} else {
+					wantErr(t, "the refused one", errs[i], deploy.ErrLastOwner)
+				}
+			}
+		}
+	})
 }
 
 func testDeployTokens(t *testing.T, s deploy.Store) {
