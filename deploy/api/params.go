@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -85,9 +86,10 @@ func readParams(c echo.Context) (*params, error) {
 		if err != nil {
 			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid form"}
 		}
+		query := maps.Clone(p.form)
 		for k, v := range form {
 			base := strings.TrimSuffix(k, "[]")
-			if p.form.Has(base) || p.form.Has(base+"[]") {
+			if query.Has(base) || query.Has(base+"[]") {
 				return nil, deploy.Invalid(base, "is given in both the query string and the body")
 			}
 			p.form[k] = v

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -108,6 +109,9 @@ func (h *Handler) serve(rq *request) error {
 		return err
 	}
 	if req.Method == http.MethodPost {
+		if ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
+			return errNotForm
+		}
 		req.Body = http.MaxBytesReader(rq.c.Response(), req.Body, maxFormBytes)
 		if err := req.ParseForm(); err != nil {
 			var tooBig *http.MaxBytesError
@@ -237,6 +241,7 @@ var (
 	errMethod   = &pageError{Status: http.StatusMethodNotAllowed, Title: "Method not allowed", Message: "This page does not accept that request method."}
 	errTooLarge = &pageError{Status: http.StatusRequestEntityTooLarge, Title: "Form too large", Message: "The form sent was too large."}
 	errBadForm  = &pageError{Status: http.StatusBadRequest, Title: "Bad request", Message: "The form could not be read."}
+	errNotForm  = &pageError{Status: http.StatusUnsupportedMediaType, Title: "Not a form", Message: "This page takes the forms it shows (application/x-www-form-urlencoded)."}
 )
 
 // renderError answers err as an HTML page: its own status for pageError

@@ -736,11 +736,15 @@ func TestBadInput(t *testing.T) {
 		{"name twice", "POST", createPath, "authenticity_token=" + csrf + "&scopes=read_registry&name=first&name=second", 400},
 		{"expiry twice", "POST", createPath, "authenticity_token=" + csrf + "&scopes=read_registry&name=a&expires_at=2090-01-01&expires_at=2091-01-01", 400},
 		{"bidi override", "POST", createPath, "authenticity_token=" + csrf + "&scopes=read_registry&name=a%E2%80%AEb", 422},
+		{"JSON body", "POST", createPath, `{"authenticity_token":"` + csrf + `","name":"a","scopes":["read_registry"]}`, 415}, // sent as JSON
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, e.srv.URL+tt.path, strings.NewReader(tt.body))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			if strings.HasPrefix(tt.body, "{") {
+				req.Header.Set("Content-Type", "application/json")
+			}
 			r := b.do(req)
 			if r.Status != tt.status {
 				t.Fatalf("status %d, want %d", r.Status, tt.status)
