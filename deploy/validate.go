@@ -20,6 +20,8 @@ const maxPathDepth = 21
 var (
 	segmentRe       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 	tokenUsernameRe = regexp.MustCompile(`^[a-zA-Z0-9.+_-]+$`)
+	// defaultUsernameRe matches DefaultDeployTokenUsername's names.
+	defaultUsernameRe = regexp.MustCompile(`^gitlab\+deploy-token-[0-9]+$`)
 	// reservedTop are first path segments that the server's own routes use.
 	reservedTop = []string{"-", "api", "jwt", "v2", "users", "assets", "admin", "help", "dashboard", "explore"}
 	// reservedLast are last path segments git's smart HTTP routes end in:
@@ -163,6 +165,9 @@ func ValidateTokenUsername(s string) error {
 		return Invalid("username", "is too long (maximum is %d characters)", MaxNameLen)
 	case !tokenUsernameRe.MatchString(s):
 		return Invalid("username", "can contain only letters, digits, '.', '+', '_' and '-'")
+	case defaultUsernameRe.MatchString(strings.ToLower(s)):
+		// Another token has, or will have, that name.
+		return Invalid("username", "cannot be the form of a default username (gitlab+deploy-token-<id>)")
 	}
 	return nil
 }
