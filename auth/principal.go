@@ -251,15 +251,23 @@ func (a *Authenticator) APIActor(ctx context.Context, r *http.Request, addr stri
 	if err := a.Limiter.Check(ctx, addr); err != nil {
 		return nil, APIError(err)
 	}
-	tokens, auths := r.Header.Values("PRIVATE-TOKEN"), r.Header.Values("Authorization")
-	if len(tokens) > 1 || len(auths) > 1 || len(tokens) == 1 && len(auths) == 1 {
-		return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "send one credential: a PRIVATE-TOKEN or an Authorization header, once"}
+	// The API reads a PRIVATE-TOKEN or a Bearer token; other Authorization
+	// headers (the Basic of a proxy in front, python-gitlab's http_username)
+	// are not its credentials. Two credentials are refused, not chosen
+	// between.
+	tokens := r.Header.Values("PRIVATE-TOKEN")
+	var bearers []string
+	for _, h := range r.Header.Values("Authorization") {
+		if scheme, rest, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			bearers = append(bearers, strings.TrimSpace(rest))
+		}
+	}
+	if len(tokens)+len(bearers) > 1 {
+		return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "send one credential: a PRIVATE-TOKEN or a Bearer token, once"}
 	}
 	secret := r.Header.Get("PRIVATE-TOKEN")
-	if secret == "" {
-		if scheme, rest, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-			secret = strings.TrimSpace(rest)
-		}
+	if len(bearers) == 1 {
+		secret = bearers[0]
 	}
 	if secret == "" {
 		return nil, deploy.ErrUnauthorized

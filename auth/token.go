@@ -94,6 +94,7 @@ func (s *TokenService) get(c echo.Context) error {
 		return err
 	}
 	ans.Token = ans.AccessToken
+	c.Response().Header().Set("Cache-Control", "no-store") // a bearer token (RFC 6749 §5.1)
 	return c.JSON(http.StatusOK, ans)
 }
 
@@ -145,6 +146,7 @@ func (s *TokenService) post(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusOK, ans)
 }
 

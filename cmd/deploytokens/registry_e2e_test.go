@@ -230,8 +230,8 @@ func TestTokenEndpoint(t *testing.T) {
 		r := tokenRequest(t, s, d.Username, d.Token,
 			"repository:tanuki/app:pull,push repository:tanuki/app/sub/img:pull",
 			"repository:tanuki/app_two:pull", "repository:tanuki/app/nested:pull", "repository:tanuki/app/a/b/c:pull", "repository:Bad/Name:pull", "nonsense")
-		if r.Status != 200 {
-			t.Fatalf("%d %s", r.Status, r.Body)
+		if r.Status != 200 || r.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("%d, Cache-Control %q: %s", r.Status, r.Header.Get("Cache-Control"), r.Body)
 		}
 		c := tokenClaims(t, s, r.Body)
 		got, _ := json.Marshal(c["access"])

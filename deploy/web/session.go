@@ -242,11 +242,11 @@ func (h *Handler) takeFlash(ctx context.Context, secret, id string) (*flash, err
 	if err := h.Service.Store.Delete(ctx, key); err != nil {
 		return nil, fmt.Errorf("take flash: %w", err)
 	}
-	open := func() (tokens.Secret, error) { return h.Service.Keys.OpenFor(sealed, secret, "web-flash") }
-	if id == "" {
-		open = func() (tokens.Secret, error) { return h.Service.Keys.Open(sealed, "web-flash\x00"+secret) }
+	plain, err := h.Service.Keys.OpenFor(sealed, secret, "web-flash")
+	if err != nil && id == "" {
+		// Sealed by a version from before SealFor, with the server key.
+		plain, err = h.Service.Keys.Open(sealed, "web-flash\x00"+secret)
 	}
-	plain, err := open()
 	if err != nil {
 		return nil, nil
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/deploytokens/deploytokens/deploy"
 	"github.com/deploytokens/deploytokens/deploy/redisstore"
 	"github.com/deploytokens/deploytokens/internal/testenv"
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 const settingsPath = "/tanuki/app/-/settings/repository"
@@ -537,50 +538,61 @@ func TestTokenShownOnce(t *testing.T) {
 	}
 }
 
-// A replica still on the previous version kept one flash per session, at
-// a key of the session alone, sealed with the server key (the session
-// secret as additional data), and redirected to the settings page without
-// a flash id; during a rolling upgrade the new token's secret is still
-// shown once.
-func TestFlashSealedByPreviousVersion(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	pats := e.seed()
-	b := e.browser()
-	b.signIn("maint", pats["maint"])
-	b.get(settingsPath)
-	r := b.post(createPath, url.Values{"name": {"rolling"}, "scopes": {"read_registry"}}, true)
-	flashID, _ := strings.CutSuffix(strings.TrimPrefix(r.location(), settingsPath+"?flash="), "#js-deploy-tokens")
-	ctx, session := context.Background(), b.cookie(sessionCookie).Value
-	key := "flash:" + hex.EncodeToString(e.keys.Digest(session+"\x00"+flashID))
-	sealed, err := e.store.Get(ctx, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.keys.Open(sealed, "web-flash\x00"+session); err == nil {
-		t.Fatal("the server key alone opens the flash")
-	}
-	plain, err := e.keys.OpenFor(sealed, session, "web-flash")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := e.keys.Seal(plain, "web-flash\x00"+session)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.Delete(ctx, key); err != nil {
-		t.Fatal(err)
-	}
-	if err := e.store.Create(ctx, "flash:"+hex.EncodeToString(e.keys.Digest(session)), old, time.Minute); err != nil {
-		t.Fatal(err)
-	}
-	page := b.get(settingsPath)
-	secret := inputValue(t, page.Body, "deploy-token")
-	e.secrets = append(e.secrets, secret)
-	if !strings.HasPrefix(secret, "dtd_") || !strings.Contains(plain.Reveal(), secret) {
-		t.Fatalf("the old flash shows %q", secret)
-	}
-	if again := b.get(settingsPath); strings.Contains(again.Body, secret) {
-		t.Fatal("the old flash is shown twice")
+// Replicas of earlier versions kept one flash per session, at a key of the
+// session alone, and redirected to the settings page without a flash id;
+// before that version sealed it with SealFor, the one before with the
+// server key (the session secret as additional data). During a rolling
+// upgrade the new token's secret is still shown, once, whichever wrote it.
+func TestFlashOfEarlierVersions(t *testing.T) {
+	for name, seal := range map[string]func(k *tokens.Keys, plain tokens.Secret, session string) ([]byte, error){
+		"server key": func(k *tokens.Keys, plain tokens.Secret, session string) ([]byte, error) {
+			return k.Seal(plain, "web-flash\x00"+session)
+		},
+		"session key": func(k *tokens.Keys, plain tokens.Secret, session string) ([]byte, error) {
+			return k.SealFor(plain, session, "web-flash")
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t, envOptions{})
+			pats := e.seed()
+			b := e.browser()
+			b.signIn("maint", pats["maint"])
+			b.get(settingsPath)
+			r := b.post(createPath, url.Values{"name": {"rolling"}, "scopes": {"read_registry"}}, true)
+			flashID, _ := strings.CutSuffix(strings.TrimPrefix(r.location(), settingsPath+"?flash="), "#js-deploy-tokens")
+			ctx, session := context.Background(), b.cookie(sessionCookie).Value
+			key := "flash:" + hex.EncodeToString(e.keys.Digest(session+"\x00"+flashID))
+			sealed, err := e.store.Get(ctx, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.keys.Open(sealed, "web-flash\x00"+session); err == nil {
+				t.Fatal("the server key alone opens the flash")
+			}
+			plain, err := e.keys.OpenFor(sealed, session, "web-flash")
+			if err != nil {
+				t.Fatal(err)
+			}
+			old, err := seal(e.keys, plain, session)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.Delete(ctx, key); err != nil {
+				t.Fatal(err)
+			}
+			if err := e.store.Create(ctx, "flash:"+hex.EncodeToString(e.keys.Digest(session)), old, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			page := b.get(settingsPath)
+			secret := inputValue(t, page.Body, "deploy-token")
+			e.secrets = append(e.secrets, secret)
+			if !strings.HasPrefix(secret, "dtd_") || !strings.Contains(plain.Reveal(), secret) {
+				t.Fatalf("the old flash shows %q", secret)
+			}
+			if again := b.get(settingsPath); strings.Contains(again.Body, secret) {
+				t.Fatal("the old flash is shown twice")
+			}
+		})
 	}
 }
 
