@@ -423,17 +423,12 @@ func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID in
 	if err == nil && old.AccessLevel > have {
 		return MemberView{}, ErrForbidden
 	}
-	if err == nil && old.AccessLevel == Owner && level < Owner {
-		if err := s.keepAnOwner(ctx, p.ID, userID); err != nil {
-			return MemberView{}, err
-		}
-	}
 	m := Member{ProjectID: p.ID, UserID: userID, AccessLevel: level, CreatedAt: s.Clock()}
 	if err == nil {
 		m.CreatedAt = old.CreatedAt
 	}
 	if err := s.Store.PutMember(ctx, m); errors.Is(err, ErrLastOwner) {
-		// Another request demoted or removed the other owners meanwhile.
+		// The store keeps an owner in the same atomic step as the write.
 		return MemberView{}, errNeedsOwner
 	} else if err != nil {
 		return MemberView{}, fmt.Errorf("put member: %w", err)
@@ -458,11 +453,6 @@ func (s *Service) RemoveMember(ctx context.Context, a *Actor, ref string, userID
 	if m.AccessLevel > have {
 		return ErrForbidden
 	}
-	if m.AccessLevel == Owner {
-		if err := s.keepAnOwner(ctx, p.ID, userID); err != nil {
-			return err
-		}
-	}
 	if err := s.Store.DeleteMember(ctx, p.ID, userID); errors.Is(err, ErrLastOwner) {
 		return errNeedsOwner
 	} else if errors.Is(err, ErrNotFound) {
@@ -471,21 +461,6 @@ func (s *Service) RemoveMember(ctx context.Context, a *Actor, ref string, userID
 		return err
 	}
 	return nil
-}
-
-// keepAnOwner refuses to demote or remove userID when that would leave the
-// project without an owner, as GitLab does.
-func (s *Service) keepAnOwner(ctx context.Context, projectID, userID int64) error {
-	ms, err := s.Store.ListMembers(ctx, projectID)
-	if err != nil {
-		return err
-	}
-	for _, m := range ms {
-		if m.AccessLevel == Owner && m.UserID != userID {
-			return nil
-		}
-	}
-	return errNeedsOwner
 }
 
 // errNeedsOwner answers a change that would leave a project without an

@@ -484,14 +484,12 @@ func keepAnOwner(tx *bolt.Tx, projectID, userID int64) error {
 	if ok, err := get(tx, bMembers, pair(projectID, userID), &cur); err != nil || !ok || cur.AccessLevel != deploy.Owner {
 		return err
 	}
-	prefix := itob(projectID)
-	c := tx.Bucket(bMembers).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	for _, uid := range idsWithPrefix(tx, bMembers, projectID) {
 		var m deploy.Member
-		if err := json.Unmarshal(v, &m); err != nil {
-			return fmt.Errorf("decode %s record: %w", bMembers, err)
+		if _, err := get(tx, bMembers, pair(projectID, uid), &m); err != nil {
+			return err
 		}
-		if m.AccessLevel == deploy.Owner && btoi(k[8:]) != userID {
+		if m.AccessLevel == deploy.Owner && uid != userID {
 			return nil
 		}
 	}
