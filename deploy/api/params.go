@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"iter"
 	"maps"
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -41,10 +43,8 @@ func (p *params) fail(err error) {
 
 func readParams(c echo.Context) (*params, error) {
 	r := c.Request()
-	p := &params{form: url.Values{}}
-	for k, v := range r.URL.Query() {
-		p.form[k] = v
-	}
+	query := r.URL.Query()
+	p := &params{form: maps.Clone(query)}
 	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodDelete {
 		return p, nil
 	}
@@ -81,23 +81,35 @@ func readParams(c echo.Context) (*params, error) {
 		if k := duplicateKey(body); k != "" {
 			return nil, deploy.Invalid(k, "is given more than once")
 		}
+		if k := alsoInQuery(query, maps.Keys(p.json)); k != "" {
+			return nil, deploy.Invalid(k, "is given in both the query string and the body")
+		}
 	case "application/x-www-form-urlencoded":
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
 			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid form"}
 		}
-		query := maps.Clone(p.form)
-		for k, v := range form {
-			base := strings.TrimSuffix(k, "[]")
-			if query.Has(base) || query.Has(base+"[]") {
-				return nil, deploy.Invalid(base, "is given in both the query string and the body")
-			}
-			p.form[k] = v
+		if k := alsoInQuery(query, maps.Keys(form)); k != "" {
+			return nil, deploy.Invalid(k, "is given in both the query string and the body")
 		}
+		maps.Copy(p.form, form)
 	default:
 		return nil, &deploy.Error{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json or application/x-www-form-urlencoded"}
 	}
 	return p, nil
+}
+
+// alsoInQuery answers the first (in name order) of the body's fields that
+// the query string gives too, an array (name[]) and its plain name counting
+// as one field; "" when there is none.
+func alsoInQuery(query url.Values, body iter.Seq[string]) string {
+	for _, k := range slices.Sorted(body) {
+		base := strings.TrimSuffix(k, "[]")
+		if query.Has(base) || query.Has(base+"[]") {
+			return base
+		}
+	}
+	return ""
 }
 
 // str answers a string field; JSON numbers and booleans are taken as text.
@@ -110,7 +122,7 @@ func (p *params) str(name string) string {
 }
 
 func (p *params) text(name string) (string, error) {
-	if p.twice(name) {
+	if len(p.form[name]) > 1 {
 		return "", deploy.Invalid(name, "is given more than once")
 	}
 	if raw, ok := p.json[name]; ok {
@@ -132,13 +144,6 @@ func (p *params) text(name string) (string, error) {
 		return "", deploy.Invalid(name, "must be a string")
 	}
 	return p.form.Get(name), nil
-}
-
-// twice reports whether a single-valued field has more than one value: in
-// the query and the body, or repeated in a form.
-func (p *params) twice(name string) bool {
-	_, inJSON := p.json[name]
-	return len(p.form[name]) > 1 || inJSON && p.form.Has(name)
 }
 
 // duplicateKey answers a key the JSON object body names twice (encoding/json
@@ -217,10 +222,6 @@ func loneSurrogate(b []byte) bool {
 // list answers an array field, given as a JSON array, a JSON string,
 // repeated form fields (name or name[]) or a comma-separated value.
 func (p *params) list(name string) []string {
-	if _, inJSON := p.json[name]; inJSON && (p.form.Has(name) || p.form.Has(name+"[]")) {
-		p.fail(deploy.Invalid(name, "is given in both the query string and the body"))
-		return nil
-	}
 	if raw, ok := p.json[name]; ok {
 		var l []string
 		if err := json.Unmarshal(raw, &l); err == nil {
