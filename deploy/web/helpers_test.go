@@ -203,6 +203,17 @@ type browser struct {
 	last string // body of the last page, for its CSRF token
 }
 
+// signedInMaintainer answers a seeded env and a browser signed in as its
+// maintainer, maint.
+func signedInMaintainer(t *testing.T) (*env, *browser) {
+	t.Helper()
+	e := newEnv(t, envOptions{})
+	pats := e.seed()
+	b := e.browser()
+	b.signIn("maint", pats["maint"])
+	return e, b
+}
+
 func (e *env) browser() *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: e.t, e: e, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error {

@@ -233,10 +233,7 @@ func TestRedirectsToSignIn(t *testing.T) {
 }
 
 func TestSignOut(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	pats := e.seed()
-	b := e.browser()
-	b.signIn("maint", pats["maint"])
+	e, b := signedInMaintainer(t)
 	secret := b.cookie(sessionCookie).Value
 	b.get("/")
 	if r := b.post("/users/sign_out", nil, false); r.Status != http.StatusForbidden {
@@ -386,10 +383,7 @@ func TestProjectPage(t *testing.T) {
 var fieldErrorRe = regexp.MustCompile(`<p class="field-error" id="([a-z_]+)_error">([^<]*)</p>`)
 
 func TestCreateTokenErrors(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	pats := e.seed()
-	b := e.browser()
-	b.signIn("maint", pats["maint"])
+	e, b := signedInMaintainer(t)
 	yesterday := e.now.Load().AddDate(0, 0, -1).Format(time.DateOnly)
 	tests := []struct {
 		name   string
@@ -469,11 +463,8 @@ func TestCreateTokenErrors(t *testing.T) {
 func htmlUnescape(s string) string { return html.UnescapeString(s) }
 
 func TestTokenShownOnce(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	pats := e.seed()
+	e, b := signedInMaintainer(t)
 	authn := &auth.Authenticator{Store: e.store, Keys: e.keys}
-	b := e.browser()
-	b.signIn("maint", pats["maint"])
 	b.get(settingsPath)
 	if strings.Contains(b.last, `<details id="deploy-tokens" open>`) {
 		t.Fatal("the Deploy tokens section starts expanded")
@@ -553,10 +544,7 @@ func TestFlashOfEarlierVersions(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			e := newEnv(t, envOptions{})
-			pats := e.seed()
-			b := e.browser()
-			b.signIn("maint", pats["maint"])
+			e, b := signedInMaintainer(t)
 			b.get(settingsPath)
 			r := b.post(createPath, url.Values{"name": {"rolling"}, "scopes": {"read_registry"}}, true)
 			flashID, _ := strings.CutSuffix(strings.TrimPrefix(r.location(), settingsPath+"?flash="), "#js-deploy-tokens")
@@ -599,10 +587,7 @@ func TestFlashOfEarlierVersions(t *testing.T) {
 // Several creates at once from one session each get their own flash: no
 // 5xx, and every new token's secret is shown once, on its own page.
 func TestConcurrentCreatesFromOneSession(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	pats := e.seed()
-	b := e.browser()
-	b.signIn("maint", pats["maint"])
+	e, b := signedInMaintainer(t)
 	b.get(settingsPath)
 	const n = 12
 	locs := make([]string, n)
@@ -716,10 +701,7 @@ func TestReadOnlySession(t *testing.T) {
 
 // TestBadInput: nothing a browser can send makes a 5xx.
 func TestBadInput(t *testing.T) {
-	e := newEnv(t, envOptions{})
-	pats := e.seed()
-	b := e.browser()
-	b.signIn("maint", pats["maint"])
+	e, b := signedInMaintainer(t)
 	b.get(settingsPath)
 	csrf := b.csrf()
 	tests := []struct {
