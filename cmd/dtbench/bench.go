@@ -309,11 +309,7 @@ func (b *bench) dataset(ctx context.Context, store string, n int, algs bool) err
 		for j, c := range sc.creds {
 			reqs[j] = sc.req(c)
 		}
-		profile := ""
-		if i == 0 && len(b.rows) == 0 {
-			profile = b.cfg.profile
-		}
-		r, err := b.measure(ctx, store, n, sc.name, "ES256", reqs, rc, profile)
+		r, err := b.measure(ctx, store, n, sc.name, "ES256", reqs, rc, i == 0 && len(b.rows) == 0)
 		if err != nil {
 			return err
 		}
@@ -342,7 +338,7 @@ func (b *bench) dataset(ctx context.Context, store string, n int, algs bool) err
 			for j, c := range ds.rotating {
 				reqs[j] = tokenGET(b.server.addr, registryService, c)
 			}
-			r, err := b.measure(ctx, store, n, scenGET, alg, reqs, rc, "")
+			r, err := b.measure(ctx, store, n, scenGET, alg, reqs, rc, false)
 			if err != nil {
 				return err
 			}
@@ -368,7 +364,7 @@ func (b *bench) startServer(ctx context.Context, env []string, logPath string) e
 // of reqs against the running server, (with Redis) counts round trips in a
 // short MONITOR window, and measures the ceiling for a moment again: the
 // row is compared with the mean of the two, taken on either side of it.
-func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg string, reqs []request, rc *redis.Client, profile string) (row, error) {
+func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg string, reqs []request, rc *redis.Client, first bool) (row, error) {
 	srv := b.server
 	r := row{store: store, tokens: n, scenario: scenario, alg: alg, roundTrips: -1, allocs: -1, commands: "—"}
 	before, err := b.measureCeiling(ctx, ceilingWindow)
@@ -396,9 +392,10 @@ func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg 
 	if b.redis != nil {
 		redisCPU0 = b.redis.cpu()
 	}
-	profDone := make(chan error, 1)
-	if profile != "" {
-		go func() { profDone <- srv.profile(ctx, b.cfg.duration-time.Second, profile) }()
+	// The profiles asked for are of the first window of the run.
+	var captures []capture
+	if first {
+		captures = srv.captures(ctx, b.cfg.duration, b.cfg.profile, b.cfg.trace)
 	}
 	r.res = drive(ctx, srv.addr, reqs, loadOptions{
 		concurrency: b.cfg.concurrency, duration: b.cfg.duration, maxDuration: b.cfg.duration,
@@ -427,11 +424,11 @@ func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg 
 		r.commands = fmtCommands(commandDelta(stats0, after), r.res.requests)
 	}
 	r.rss, r.hwm, r.anon = srv.rss()
-	if profile != "" {
-		if err := <-profDone; err != nil {
-			b.logf("cpu profile: %v", err)
+	for _, c := range captures {
+		if err := <-c.done; err != nil {
+			b.logf("%s: %v", c.what, err)
 		} else {
-			b.logf("cpu profile written to %s", profile)
+			b.logf("%s written to %s", c.what, c.path)
 		}
 	}
 

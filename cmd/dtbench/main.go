@@ -72,6 +72,7 @@ type config struct {
 	git         bool
 	out         string
 	profile     string
+	trace       string
 	root        string
 	cmdline     string
 	// serverCPUs, when set, are the CPUs the measured servers (ours, the
@@ -96,6 +97,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&c.git, "git", true, "measure the git authorization scenarios")
 	fs.StringVar(&c.out, "out", "docs/performance.md", "markdown file to write the results into (between its dtbench markers); empty for none")
 	fs.StringVar(&c.profile, "cpuprofile", "", "write a CPU profile of the server during the first GET window to this file")
+	fs.StringVar(&c.trace, "trace", "", "write an execution trace of the server over 2s of the first GET window to this file (go tool trace FILE)")
 	fs.StringVar(&c.serverCPUs, "server-cpus", "", "run the measured servers on these CPUs only (taskset list, e.g. 0); run dtbench itself on the others: taskset -c 1 go run ./cmd/dtbench -server-cpus 0")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

@@ -364,10 +364,34 @@ func (s *server) allocs() (uint64, error) {
 	return objs + m["/gc/heap/tiny/allocs:objects"], nil
 }
 
-// profile writes a CPU profile of the server over d to path.
-func (s *server) profile(ctx context.Context, d time.Duration, path string) error {
-	c := &http.Client{Timeout: d + 30*time.Second}
-	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.debugAddr, int(d/time.Second))
+// capture is a profile of the server being taken.
+type capture struct {
+	what, path string
+	done       chan error
+}
+
+// captures starts, for a window of length window, a CPU profile over all
+// but its last second into cpuPath and an execution trace over its first
+// two seconds into tracePath, each unless its path is empty.
+func (s *server) captures(ctx context.Context, window time.Duration, cpuPath, tracePath string) []capture {
+	var cs []capture
+	start := func(what, endpoint string, d time.Duration, path string) {
+		if path == "" {
+			return
+		}
+		c := capture{what: what, path: path, done: make(chan error, 1)}
+		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", s.debugAddr, endpoint, max(int(d/time.Second), 1))
+		go func() { c.done <- fetchTo(ctx, url, d+30*time.Second, path) }()
+		cs = append(cs, c)
+	}
+	start("cpu profile", "profile", window-time.Second, cpuPath)
+	start("execution trace", "trace", min(window, 2*time.Second), tracePath)
+	return cs
+}
+
+// fetchTo writes what url answers to path.
+func fetchTo(ctx context.Context, url string, timeout time.Duration, path string) error {
+	c := &http.Client{Timeout: timeout}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err
@@ -378,7 +402,7 @@ func (s *server) profile(ctx context.Context, d time.Duration, path string) erro
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("profile: %s", resp.Status)
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	f, err := os.Create(path)
 	if err != nil {
