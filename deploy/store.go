@@ -131,6 +131,9 @@ type KV interface {
 	CompareAndSwap(ctx context.Context, key string, old, value []byte) error
 	// Delete removes key; deleting an absent key is not an error.
 	Delete(ctx context.Context, key string) error
+	// Take answers the value and removes key in one step, so of concurrent
+	// takes of one key exactly one gets the value; ErrNotFound when absent.
+	Take(ctx context.Context, key string) ([]byte, error)
 	// Incr adds one to the counter at key and answers the new count; a
 	// counter created by this call expires after ttl.
 	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)

@@ -753,6 +753,25 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	})
 }
 
+// Take answers the value and removes key in one transaction; ErrNotFound
+// when absent.
+func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
+	var out []byte
+	err := s.update("kv take", func(tx *bolt.Tx) error {
+		b := tx.Bucket(bKV)
+		v, ok := kvValue(b.Get([]byte(key)), time.Now())
+		if !ok {
+			return fmt.Errorf("key: %w", deploy.ErrNotFound)
+		}
+		out = append([]byte{}, v...) // bolt's memory is only valid inside the transaction
+		return b.Delete([]byte(key))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Incr adds one to the counter at key and answers the new count; a counter
 // created by this call expires after ttl (never when ttl is 0).
 func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {

@@ -137,6 +137,20 @@ func TestCacheSeesOtherReplicasWrites(t *testing.T) {
 		_, _, vErr, _, _ := e.lookup(t, "ban:1.2.3.4", kept)
 		return errors.Is(vErr, deploy.ErrNotFound)
 	})
+	if err := e.other.Create(ctx, "ban:1.2.3.4", []byte("9999999999"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "ban again", func() bool {
+		_, v, vErr, _, _ := e.lookup(t, "ban:1.2.3.4", kept)
+		return vErr == nil && string(v) == "9999999999"
+	})
+	if v, err := e.other.Take(ctx, "ban:1.2.3.4"); err != nil || string(v) != "9999999999" {
+		t.Fatalf("Take = %q, %v", v, err)
+	}
+	eventually(t, "unban by take", func() bool {
+		_, _, vErr, _, _ := e.lookup(t, "ban:1.2.3.4", kept)
+		return errors.Is(vErr, deploy.ErrNotFound)
+	})
 
 	e.warm(t, "ban:1.2.3.4", kept)
 	if err := e.other.DeleteProject(ctx, e.project.ID); err != nil {
@@ -173,6 +187,7 @@ func TestCacheWritesThatChangeNothing(t *testing.T) {
 		{"create a ban that exists", func() error { return e.other.Create(ctx, "ban:1.2.3.4", []byte("2"), time.Hour) }},
 		{"swap a ban that differs", func() error { return e.other.CompareAndSwap(ctx, "ban:1.2.3.4", []byte("x"), []byte("3")) }},
 		{"delete an absent ban", func() error { return e.other.Delete(ctx, "ban:5.6.7.8") }},
+		{"take an absent ban", func() error { _, err := e.other.Take(ctx, "ban:5.6.7.8"); return err }},
 		{"delete a missing project", func() error { return e.other.DeleteProject(ctx, e.project.ID+1) }},
 		{"a key nothing caches", func() error { return e.other.Create(ctx, "session:x", []byte("v"), time.Hour) }},
 		{"a new token", func() error { e.token(t, "b"); return nil }},

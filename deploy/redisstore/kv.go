@@ -89,6 +89,24 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return wrap("kv delete", s.c.Del(ctx, s.key("kv", key)).Err())
 }
 
+// Take answers the value and removes key in one command (GETDEL, or a
+// script for a cached key); ErrNotFound when absent.
+func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
+	if s.bumps(key) {
+		v, err := takeKVScript.Run(ctx, s.c, []string{s.key("kv", key), s.key("gen")}, newGeneration()).Text()
+		if err != nil {
+			return nil, wrap("kv take", err)
+		}
+		s.changed()
+		return []byte(v), nil
+	}
+	v, err := s.c.GetDel(ctx, s.key("kv", key)).Bytes()
+	if err != nil {
+		return nil, wrap("kv take", err)
+	}
+	return v, nil
+}
+
 // Incr adds one to the counter at key and answers the new count; a counter
 // created by this call expires after ttl (never when ttl is 0).
 func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {

@@ -150,6 +150,16 @@ redis.call('SET', KEYS[2], ARGV[1])
 return 1
 `)
 
+// takeKVScript answers KEYS[1] and deletes it and, when it existed, sets
+// the generation KEYS[2] to ARGV[1]: Take for a cached KV key.
+var takeKVScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+redis.call('DEL', KEYS[1])
+redis.call('SET', KEYS[2], ARGV[1])
+return v
+`)
+
 // incrScript adds one to KEYS[1] and, when this created it and ARGV[1] is
 // not "0", lets it expire after ARGV[1] milliseconds.
 var incrScript = redis.NewScript(`

@@ -715,6 +715,25 @@ func testKV(t *testing.T, s deploy.Store) {
 		})
 	}
 
+	t.Run("take", func(t *testing.T) {
+		if err := s.Create(ctx, "once", []byte("v1"), time.Hour); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		if got, err := s.Take(ctx, "once"); err != nil || string(got) != "v1" {
+			t.Errorf("Take = %q, %v; want v1", got, err)
+		}
+		_, err := get("once")
+		wantErr(t, "Get after Take", err, deploy.ErrNotFound)
+		_, err = s.Take(ctx, "once")
+		wantErr(t, "Take again", err, deploy.ErrNotFound)
+		if err := s.Create(ctx, "once", []byte{}, 0); err != nil {
+			t.Fatalf("Create(empty): %v", err)
+		}
+		if got, err := s.Take(ctx, "once"); err != nil || len(got) != 0 {
+			t.Errorf("Take(empty) = %q, %v; want an empty value", got, err)
+		}
+	})
+
 	t.Run("incr", func(t *testing.T) {
 		for want := int64(1); want <= 3; want++ {
 			n, err := s.Incr(ctx, "counter", 0)
@@ -802,6 +821,14 @@ func testKVExpiry(t *testing.T, s deploy.Store) {
 		if err := s.CompareAndSwap(ctx, "stale", nil, []byte("w")); err != nil {
 			t.Errorf("CompareAndSwap(expired, nil): %v", err)
 		}
+	})
+	t.Run("take expired", func(t *testing.T) {
+		if err := s.Create(ctx, "gone", []byte("v"), ttl); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		eventually(t, "expiry of gone", absent(t, s, "gone"))
+		_, err := s.Take(ctx, "gone")
+		wantErr(t, "Take(expired)", err, deploy.ErrNotFound)
 	})
 	t.Run("incr", func(t *testing.T) {
 		for want := int64(1); want <= 2; want++ {
@@ -943,6 +970,31 @@ func testConcurrentKV(t *testing.T, s deploy.Store) {
 		got, err := s.Get(ctx, "keys")
 		if err != nil || string(got) != fmt.Sprintf("v%d", winner+1) {
 			t.Errorf("Get = %q, %v; want the winner's value v%d", got, err, winner+1)
+		}
+	})
+	t.Run("take", func(t *testing.T) {
+		if err := s.Create(ctx, "secret", []byte("shown once"), time.Hour); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		got := make([][]byte, n)
+		errs := race(n, func(i int) error {
+			var err error
+			got[i], err = s.Take(ctx, "secret")
+			return err
+		})
+		takers := 0
+		for i, err := range errs {
+			switch {
+			case err == nil && string(got[i]) == "shown once":
+				takers++
+			case err == nil:
+				t.Errorf("Take = %q", got[i])
+			case !errors.Is(err, deploy.ErrNotFound):
+				t.Errorf("Take: %v", err)
+			}
+		}
+		if takers != 1 {
+			t.Errorf("%d takes got the value, want 1", takers)
 		}
 	})
 	t.Run("incr", func(t *testing.T) {

@@ -222,8 +222,9 @@ func validFlashID(id string) bool {
 	return err == nil
 }
 
-// takeFlash answers the session's flash id and deletes it, so a reload
-// does not show it again; nil when there is none. id "" takes the one
+// takeFlash answers the session's flash id and deletes it in one step, so
+// neither a reload nor a second request racing the first (a double click,
+// a prefetch) shows it again; nil when there is none. id "" takes the one
 // flash a replica of the previous version kept per session, during a
 // rolling upgrade (a flash lives flashTTL); remove that once no such
 // replica can remain.
@@ -232,14 +233,11 @@ func (h *Handler) takeFlash(ctx context.Context, secret, id string) (*flash, err
 	if id != "" {
 		key = h.flashKey(secret, id)
 	}
-	sealed, err := h.Service.Store.Get(ctx, key)
+	sealed, err := h.Service.Store.Take(ctx, key)
 	if errors.Is(err, deploy.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("take flash: %w", err)
-	}
-	if err := h.Service.Store.Delete(ctx, key); err != nil {
 		return nil, fmt.Errorf("take flash: %w", err)
 	}
 	plain, err := h.Service.Keys.OpenFor(sealed, secret, "web-flash")

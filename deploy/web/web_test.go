@@ -621,6 +621,39 @@ func TestConcurrentCreatesFromOneSession(t *testing.T) {
 	}
 }
 
+// TestFlashShownOnceToRacingRequests: two loads of the page a create
+// redirects to (a double click, a browser's prefetch) race for its flash;
+// one shows the secret, the others a page without it.
+func TestFlashShownOnceToRacingRequests(t *testing.T) {
+	e, b := signedInMaintainer(t)
+	b.get(settingsPath)
+	r := b.post(createPath, url.Values{"name": {"raced"}, "scopes": {"read_registry"}}, true)
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	loc := strings.TrimSuffix(r.location(), "#js-deploy-tokens")
+	const n = 8
+	pages := make([]response, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { pages[i] = b.get(loc) })
+	}
+	wg.Wait()
+	shown := 0
+	for _, p := range pages {
+		if p.Status != http.StatusOK {
+			t.Errorf("GET %s: %d %s", loc, p.Status, p.Body)
+		}
+		if strings.Contains(p.Body, `id="deploy-token"`) {
+			shown++
+			e.secrets = append(e.secrets, inputValue(t, p.Body, "deploy-token"))
+		}
+	}
+	if shown != 1 {
+		t.Errorf("the secret was shown %d times, want once", shown)
+	}
+}
+
 func TestRevoke(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	pats := e.seed()
