@@ -37,6 +37,11 @@ var (
 	errTooManyBase   = &Error{Status: http.StatusTooManyRequests, Code: "TOOMANYREQUESTS", Message: "too many failed authentication attempts from this address, retry later"}
 	errMethod        = &Error{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED", Message: "the token endpoint answers GET and POST only"}
 	errInvalidFormat = "INVALID_REQUEST"
+	// A Basic header that carries no username and password, or more than
+	// one Authorization header, is a client's mistake, not a guess: 400,
+	// not counted as a failed login.
+	errMalformedBasic    = invalid("the Authorization header is not Basic base64(username:password) with a UTF-8 username")
+	errTwoAuthorizations = invalid("the request has more than one Authorization header")
 )
 
 func invalid(msg string) *Error {

@@ -168,7 +168,9 @@ func TestCheckFromFusedMatchesPlain(t *testing.T) {
 		{"personal access token", header(tok("pat").user, tok("pat").secret), false, 1, outcome{200, UserKind, "alice"}},
 		{"no credentials", "", false, 1, outcome{200, Anonymous, ""}},
 		{"no credentials, banned address", "", true, 1, outcome{status: 429}},
-		{"malformed Basic", "Basic !!!", false, 1, outcome{status: 401}},
+		// Five failures ban (above); five malformed headers are five 400s.
+		{"malformed Basic is not counted", "Basic !!!", false, 5, outcome{status: 400}},
+		{"invalid UTF-8 username is not counted", basic("al\xffice:" + tok("valid").secret), false, 5, outcome{status: 400}},
 		{"empty secret", header(tok("valid").user, ""), false, 1, outcome{status: 401}},
 		{"overlong deploy token", header(tok("valid").user, "dtd_"+strings.Repeat("c", 2000)), false, 1, outcome{status: 401}},
 	}
@@ -210,6 +212,26 @@ func TestCheckFromFusedMatchesPlain(t *testing.T) {
 				t.Errorf("failures counted: %q with one round trip, %q with two", fails[0], fails[1])
 			}
 		})
+	}
+}
+
+// TestTwoAuthorizationHeaders: which of two headers counts would be a
+// guess, so neither does; the request is a client's (or a proxy's)
+// mistake, refused with 400 and not counted against the address.
+func TestTwoAuthorizationHeaders(t *testing.T) {
+	env := newHotpathEnv(t)
+	valid := env.tokens["valid"]
+	authn := env.authenticator(env.store)
+	for i := range 6 {
+		r := basicRequest(t, basic(valid.user+":"+valid.secret))
+		r.Header.Add("Authorization", basic(valid.user+":"+valid.secret))
+		if got := outcomeOf(authn.authenticateBasic(t.Context(), r, "192.0.2.200")); got != (outcome{status: 400}) {
+			t.Fatalf("request %d: %v, want 400", i+1, got)
+		}
+	}
+	r := basicRequest(t, basic(valid.user+":"+valid.secret))
+	if got := outcomeOf(authn.authenticateBasic(t.Context(), r, "192.0.2.200")); got.status != 200 {
+		t.Errorf("one header after them: %v, want 200", got)
 	}
 }
 

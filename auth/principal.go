@@ -193,7 +193,8 @@ func (a *Authenticator) lookupErr(err error) error {
 }
 
 // ParseBasic reads an Authorization: Basic header. ok is false when the
-// header is absent or not Basic; a malformed Basic header is ErrDenied.
+// header is absent or not Basic; a malformed Basic header is a 400, one
+// longer than any credential ErrDenied.
 func ParseBasic(header string) (username, secret string, ok bool, err error) {
 	if header == "" {
 		return "", "", false, nil
@@ -208,11 +209,11 @@ func ParseBasic(header string) (username, secret string, ok bool, err error) {
 	}
 	raw, derr := base64.StdEncoding.DecodeString(rest)
 	if derr != nil {
-		return "", "", true, ErrDenied
+		return "", "", true, errMalformedBasic
 	}
 	username, secret, found := strings.Cut(string(raw), ":")
 	if !found || username == "" || !utf8.ValidString(username) || strings.ContainsAny(username, "\x00\r\n") {
-		return "", "", true, ErrDenied
+		return "", "", true, errMalformedBasic
 	}
 	return username, secret, true, nil
 }
@@ -223,7 +224,7 @@ func (a *Authenticator) authenticateBasic(ctx context.Context, r *http.Request, 
 	user, secret, ok, err := ParseBasic(r.Header.Get("Authorization"))
 	if len(r.Header.Values("Authorization")) > 1 {
 		// Which one counts would be a guess: none does.
-		ok, err = true, ErrDenied
+		ok, err = true, errTwoAuthorizations
 	}
 	if ok && err == nil {
 		return a.checkFrom(ctx, addr, user, secret)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/deploytokens/deploytokens/auth"
 	"github.com/deploytokens/deploytokens/deploy"
@@ -43,7 +44,16 @@ func (h *Handler) signIn(rq *request) error {
 			return err
 		}
 	}
-	p, err := h.Auth.Check(ctx, data.Username, strings.TrimSpace(form.Get("password")))
+	password := strings.TrimSpace(form.Get("password"))
+	if !utf8.ValidString(data.Username) || !utf8.ValidString(password) {
+		// No username or token is such text: bad input, not a failed
+		// sign-in to count against the address.
+		data.Username = strings.ToValidUTF8(data.Username, "\uFFFD")
+		data.Error = "The username or token is not valid UTF-8 text."
+		h.render(rq, http.StatusBadRequest, "signin", "Sign in", data)
+		return nil
+	}
+	p, err := h.Auth.Check(ctx, data.Username, password)
 	if err == nil && (p.Kind != auth.UserKind || p.PAT == nil) {
 		// A deploy token's username and secret are no way into the web.
 		err = auth.ErrDenied

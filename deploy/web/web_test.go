@@ -831,6 +831,28 @@ func TestSignInFailuresAreLimited(t *testing.T) {
 	}
 }
 
+// TestSignInWithInvalidText: a username or token that is not UTF-8 is bad
+// input, answered 400 on the sign-in form, and no failed sign-in: a client
+// that sends it more often than the limit is not banned.
+func TestSignInWithInvalidText(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.h.Limiter = &auth.Limiter{KV: e.store, Max: 3, Window: time.Minute, Ban: time.Hour, Logger: e.h.Logger}
+	pats := e.seed()
+	b := e.browser()
+	for i, f := range []url.Values{
+		{"username": {"ma\xffint"}, "password": {pats["maint"]}},
+		{"username": {"maint"}, "password": {"dtp_\xfe"}},
+		{"username": {"\xc0\xaf"}, "password": {"x"}},
+	} {
+		b.get("/users/sign_in")
+		r := b.post("/users/sign_in", f, true)
+		if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, "not valid UTF-8") {
+			t.Fatalf("form %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	b.signIn("maint", pats["maint"])
+}
+
 // TestSessionsSharedByReplicas: two handlers on one real Redis are two
 // replicas; a session opened on one works on the other, and signing out on
 // either ends it on both.
