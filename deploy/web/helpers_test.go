@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -200,7 +201,8 @@ type browser struct {
 	t    *testing.T
 	e    *env
 	c    *http.Client
-	last string // body of the last page, for its CSRF token
+	mu   sync.Mutex // guards last: tests load pages from goroutines
+	last string     // body of the last page, for its CSRF token
 }
 
 // signedInMaintainer answers a seeded env and a browser signed in as its
@@ -231,7 +233,9 @@ func (b *browser) do(req *http.Request) response {
 	body, _ := io.ReadAll(resp.Body)
 	r := response{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}
 	if strings.Contains(r.Header.Get("Content-Type"), "text/html") {
+		b.mu.Lock()
 		b.last = r.Body
+		b.mu.Unlock()
 	}
 	return r
 }
@@ -268,9 +272,12 @@ var csrfRe = regexp.MustCompile(`name="authenticity_token" value="([^"]*)"`)
 
 func (b *browser) csrf() string {
 	b.t.Helper()
-	m := csrfRe.FindStringSubmatch(b.last)
+	b.mu.Lock()
+	last := b.last
+	b.mu.Unlock()
+	m := csrfRe.FindStringSubmatch(last)
 	if m == nil {
-		b.t.Fatalf("no CSRF token on the last page:\n%s", b.last)
+		b.t.Fatalf("no CSRF token on the last page:\n%s", last)
 	}
 	return m[1]
 }
