@@ -541,6 +541,34 @@ func TestMethods(t *testing.T) {
 	}
 }
 
+// TestTrailingSlash: an API path with a trailing slash is the same path,
+// as in GitLab (whose docs post to ".../deploy_tokens/"), encoded project
+// paths included.
+func TestTrailingSlash(t *testing.T) {
+	s := startServer(t, nil)
+	p := s.project(t, s.AdminToken, "tanuki/app", "")
+	r := s.api(t, "POST", "/projects/tanuki%2Fapp/deploy_tokens/", s.AdminToken, map[string]any{"name": "slash", "scopes": []string{"read_registry"}})
+	s.remember(tokenOf(t, r))
+	if r.Status != 201 {
+		t.Fatalf("POST with a trailing slash: %d %s", r.Status, r.Body)
+	}
+	for _, path := range []string{
+		"/projects/tanuki%2Fapp/deploy_tokens/",
+		fmt.Sprintf("/projects/%d/deploy_tokens/", p.ID),
+		"/projects/tanuki%2Fapp/",
+		"/user/",
+	} {
+		if r := s.api(t, "GET", path, s.AdminToken, nil); r.Status != 200 {
+			t.Errorf("GET %s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	for _, path := range []string{"/projects/tanuki%2Fapp/deploy_tokens//", "/"} {
+		if r := s.api(t, "GET", path, s.AdminToken, nil); r.Status != 404 {
+			t.Errorf("GET %s: %d, want 404", path, r.Status)
+		}
+	}
+}
+
 func TestCredentialHeaders(t *testing.T) {
 	s := startServer(t, nil)
 	get := func(h http.Header) apiResponse {

@@ -261,6 +261,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	}
 	renderer := auth.Renderer{Realm: "deploytokens"}
 	e.HTTPErrorHandler = a.errorHandler(renderer)
+	e.Pre(apiTrailingSlash)
 	e.Use(middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		a.log.Error("panic", "err", err, "path", c.Path(), "stack", string(stack))
@@ -332,6 +333,21 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		return pages.Serve(c)
 	})
 	return e
+}
+
+// apiTrailingSlash routes an API path with one trailing slash as the path
+// without it, as GitLab does (its docs' own examples post to
+// ".../deploy_tokens/"). By hand because echo's RemoveTrailingSlash leaves
+// URL.RawPath, which echo routes by, so "tanuki%2Fapp/.../" would not match.
+func apiTrailingSlash(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Request().URL
+		if strings.HasPrefix(u.Path, "/api/v4/") && len(u.Path) > len("/api/v4/") && strings.HasSuffix(u.Path, "/") {
+			u.Path = strings.TrimSuffix(u.Path, "/")
+			u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+		}
+		return next(c)
+	}
 }
 
 // multiValued are the query parameters a client may repeat besides the
