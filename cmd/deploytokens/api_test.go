@@ -1,7 +1,10 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -566,6 +569,63 @@ func TestTrailingSlash(t *testing.T) {
 		if r := s.api(t, "GET", path, s.AdminToken, nil); r.Status != 404 {
 			t.Errorf("GET %s: %d, want 404", path, r.Status)
 		}
+	}
+}
+
+// TestMultipartBody: fields sent as multipart/form-data (curl --form, as in
+// many of GitLab's examples) count like a form's; file parts and broken
+// bodies are refused, and change nothing.
+func TestMultipartBody(t *testing.T) {
+	s := startServer(t, nil)
+	s.project(t, s.AdminToken, "tanuki/app", "")
+	post := func(fields [][2]string, file bool, ctype string) apiResponse {
+		var buf bytes.Buffer
+		w := multipart.NewWriter(&buf)
+		for _, f := range fields {
+			_ = w.WriteField(f[0], f[1])
+		}
+		if file {
+			fw, _ := w.CreateFormFile("name", "name.txt")
+			_, _ = fw.Write([]byte("from a file"))
+		}
+		_ = w.Close()
+		if ctype == "" {
+			ctype = w.FormDataContentType()
+		}
+		req, _ := http.NewRequest("POST", s.URL+"/api/v4/projects/tanuki%2Fapp/deploy_tokens", &buf)
+		req.Header.Set("Content-Type", ctype)
+		req.Header.Set("PRIVATE-TOKEN", s.AdminToken)
+		return do(t, req)
+	}
+	r := post([][2]string{{"name", "multi"}, {"scopes[]", "read_registry"}, {"scopes[]", "read_repository"}}, false, "")
+	if r.Status != 201 {
+		t.Fatalf("multipart create: %d %s", r.Status, r.Body)
+	}
+	s.remember(tokenOf(t, r))
+	var got struct {
+		Name   string   `json:"name"`
+		Scopes []string `json:"scopes"`
+	}
+	if err := json.Unmarshal(r.Body, &got); err != nil || got.Name != "multi" || len(got.Scopes) != 2 {
+		t.Errorf("multipart create answered %s", r.Body)
+	}
+	for _, tc := range []struct {
+		name     string
+		fields   [][2]string
+		file     bool
+		ctype    string
+		mentions string
+	}{
+		{"file part", [][2]string{{"scopes", "read_registry"}}, true, "", "file"},
+		{"no boundary", [][2]string{{"name", "x"}, {"scopes", "read_registry"}}, false, "multipart/form-data", "multipart"},
+		{"name twice", [][2]string{{"name", "a"}, {"name", "b"}, {"scopes", "read_registry"}}, false, "", "name"},
+	} {
+		if r := post(tc.fields, tc.file, tc.ctype); r.Status != 400 || !strings.Contains(r.message(), tc.mentions) {
+			t.Errorf("%s: %d %s", tc.name, r.Status, r.Body)
+		}
+	}
+	if ts, err := s.app.store.ListAllDeployTokens(t.Context()); err != nil || len(ts) != 1 {
+		t.Errorf("%d tokens after the refused bodies, want 1 (%v)", len(ts), err)
 	}
 }
 

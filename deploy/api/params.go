@@ -7,6 +7,7 @@ import (
 	"iter"
 	"maps"
 	"mime"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"slices"
@@ -58,9 +59,12 @@ func readParams(c echo.Context) (*params, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return p, nil
 	}
-	var ct string
+	var (
+		ct       string
+		ctParams map[string]string
+	)
 	if h := r.Header.Get("Content-Type"); h != "" {
-		if ct, _, err = mime.ParseMediaType(h); err != nil {
+		if ct, ctParams, err = mime.ParseMediaType(h); err != nil {
 			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "Content-Type is not a valid media type"}
 		}
 	}
@@ -93,8 +97,22 @@ func readParams(c echo.Context) (*params, error) {
 			return nil, deploy.Invalid(k, "is given in both the query string and the body")
 		}
 		maps.Copy(p.form, form)
+	case "multipart/form-data":
+		// curl --form, as many of GitLab's examples send; fields only.
+		form, err := multipart.NewReader(bytes.NewReader(body), ctParams["boundary"]).ReadForm(maxBody)
+		if err != nil {
+			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid multipart form"}
+		}
+		defer form.RemoveAll()
+		if len(form.File) > 0 {
+			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body has a file part; this API takes fields only"}
+		}
+		if k := alsoInQuery(query, maps.Keys(form.Value)); k != "" {
+			return nil, deploy.Invalid(k, "is given in both the query string and the body")
+		}
+		maps.Copy(p.form, url.Values(form.Value))
 	default:
-		return nil, &deploy.Error{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json or application/x-www-form-urlencoded"}
+		return nil, &deploy.Error{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json, application/x-www-form-urlencoded or multipart/form-data"}
 	}
 	return p, nil
 }
