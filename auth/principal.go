@@ -168,18 +168,29 @@ func (a *Authenticator) CheckPAT(ctx context.Context, secret string) (Principal,
 	if secret == "" || len(secret) > maxCredentialLen {
 		return Principal{}, ErrDenied
 	}
-	t, u, err := a.patByDigest(ctx, a.Keys.Digest(secret))
+	p, err := a.CheckPATDigest(ctx, a.Keys.Digest(secret))
+	if err != nil {
+		return Principal{}, err
+	}
+	now, t := a.now(), p.PAT
+	if t.ID != 0 && (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery) {
+		a.touch(touchKey{id: t.ID}, func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
+	}
+	return p, nil
+}
+
+// CheckPATDigest checks a personal access token (or the admin token) by
+// the digest of its secret, as a web session opened with it is checked on
+// every page: ErrDenied once it is revoked, expired, replaced or gone.
+func (a *Authenticator) CheckPATDigest(ctx context.Context, digest []byte) (Principal, error) {
+	t, u, err := a.patByDigest(ctx, digest)
 	if err != nil {
 		return Principal{}, a.lookupErr(err)
 	}
 	if !t.Active(a.now()) {
 		return Principal{}, ErrDenied
 	}
-	now := a.now()
-	if t.ID != 0 && (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery) {
-		a.touch(touchKey{id: t.ID}, func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
-	}
-	return Principal{Kind: UserKind, User: &u, PAT: &t}, nil
+	return Principal{Kind: UserKind, User: &u, PAT: &t, Digest: digest}, nil
 }
 
 func (a *Authenticator) lookupErr(err error) error {
@@ -277,5 +288,5 @@ func (a *Authenticator) APIActor(ctx context.Context, r *http.Request, addr stri
 	if err != nil {
 		return nil, APIError(a.failed(ctx, addr, err))
 	}
-	return &deploy.Actor{User: *p.User, Scopes: p.PAT.Scopes}, nil
+	return &deploy.Actor{User: *p.User, Scopes: p.PAT.Scopes, PAT: p.PAT}, nil
 }

@@ -31,6 +31,7 @@ var (
 	ErrUserNotFound     = &Error{Status: http.StatusNotFound, Message: "404 User Not Found"}
 	ErrMemberNotFound   = &Error{Status: http.StatusNotFound, Message: "404 Member Not Found"}
 	ErrTokenNotFound    = &Error{Status: http.StatusNotFound, Message: "404 Deploy Token Not Found"}
+	ErrPATNotFound      = &Error{Status: http.StatusNotFound, Message: "404 Personal Access Token Not Found"}
 )
 
 // StatusOf answers the HTTP status err stands for.

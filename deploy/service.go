@@ -37,6 +37,9 @@ type Actor struct {
 	User User
 	// Scopes of the credential used; management needs api, reads read_api.
 	Scopes []string
+	// PAT is the personal access token used, when the caller knows it; the
+	// configured admin token has ID 0.
+	PAT *PersonalAccessToken
 }
 
 // Clock answers the current time in UTC, from Now when set.
@@ -195,6 +198,34 @@ func (s *Service) CreatePAT(ctx context.Context, a *Actor, userID int64, in Crea
 		return PersonalAccessToken{}, "", fmt.Errorf("create personal access token: %w", err)
 	}
 	return t, secret, nil
+}
+
+// PAT answers token id to its owner or an admin; to anyone else it does
+// not exist.
+func (s *Service) PAT(ctx context.Context, a *Actor, id int64) (PersonalAccessToken, error) {
+	t, err := s.Store.PAT(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && t.UserID != a.User.ID && !a.User.Admin) {
+		return PersonalAccessToken{}, ErrPATNotFound
+	}
+	return t, err
+}
+
+// RevokePAT revokes token id, for its owner or an admin. Every request
+// with it is refused from then on, and the web sessions opened with it
+// end.
+func (s *Service) RevokePAT(ctx context.Context, a *Actor, id int64) error {
+	t, err := s.PAT(ctx, a, id)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.RevokePAT(ctx, t.ID); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return ErrPATNotFound
+		}
+		return err
+	}
+	s.log().InfoContext(ctx, "personal access token revoked", "token_id", t.ID, "user_id", t.UserID, "by", a.User.Username)
+	return nil
 }
 
 // CreateProjectInput describes a project to create.

@@ -62,6 +62,11 @@ type PersonalAccessTokens interface {
 	PATByDigest(ctx context.Context, digest []byte) (PersonalAccessToken, User, error)
 	// TouchPAT sets LastUsedAt.
 	TouchPAT(ctx context.Context, id int64, at time.Time) error
+	// PAT answers a token by id; ErrNotFound when there is none.
+	PAT(ctx context.Context, id int64) (PersonalAccessToken, error)
+	// RevokePAT marks a token revoked for good; ErrNotFound when there is
+	// none. Revoking a revoked token is not an error.
+	RevokePAT(ctx context.Context, id int64) error
 }
 
 // Projects stores projects.

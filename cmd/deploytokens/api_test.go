@@ -544,6 +544,79 @@ func TestMethods(t *testing.T) {
 	}
 }
 
+// TestRevokePersonalAccessTokens: GitLab's PAT endpoints. A user sees and
+// revokes their own tokens (by id or "self"), an admin anyone's; to other
+// users a token does not exist. A revoked token is refused by the API,
+// /jwt/auth and git at once, on both stores.
+func TestRevokePersonalAccessTokens(t *testing.T) {
+	for _, st := range stores(t) {
+		t.Run(st.name, func(t *testing.T) {
+			s := startServer(t, st.mod)
+			type patInfo struct {
+				ID      int64  `json:"id"`
+				UserID  int64  `json:"user_id"`
+				Revoked bool   `json:"revoked"`
+				Active  bool   `json:"active"`
+				Token   string `json:"token"`
+			}
+			aliceID, alice := s.user(t, "alice")
+			_, bob := s.user(t, "bob")
+			var self patInfo
+			s.mustAPI(t, 200, "GET", "/personal_access_tokens/self", alice, nil, &self)
+			if self.UserID != aliceID || self.ID == 0 || !self.Active || self.Token != "" {
+				t.Fatalf("self = %+v", self)
+			}
+			// Another user's token does not exist for bob.
+			for _, m := range []string{"GET", "DELETE"} {
+				if r := s.api(t, m, fmt.Sprintf("/personal_access_tokens/%d", self.ID), bob, nil); r.Status != 404 {
+					t.Errorf("%s alice's token as bob: %d %s", m, r.Status, r.Body)
+				}
+			}
+			if r := s.api(t, "GET", "/user", alice, nil); r.Status != 200 {
+				t.Fatalf("alice after bob's attempts: %d", r.Status)
+			}
+			s.mustAPI(t, 204, "DELETE", "/personal_access_tokens/self", alice, nil, nil)
+			if r := s.api(t, "GET", "/user", alice, nil); r.Status != 401 {
+				t.Errorf("revoked token on the API: %d", r.Status)
+			}
+			req, _ := http.NewRequest("GET", s.URL+"/jwt/auth?service="+s.cfg.RegistryService, nil)
+			req.SetBasicAuth("alice", alice)
+			if r := do(t, req); r.Status != 401 {
+				t.Errorf("revoked token on /jwt/auth: %d %s", r.Status, r.Body)
+			}
+			var got patInfo
+			s.mustAPI(t, 200, "GET", fmt.Sprintf("/personal_access_tokens/%d", self.ID), s.AdminToken, nil, &got)
+			if !got.Revoked || got.Active {
+				t.Errorf("after revoke: %+v", got)
+			}
+			// An admin revokes anyone's token by id; revoking it again is
+			// not an error, as for deploy tokens.
+			var bobSelf patInfo
+			s.mustAPI(t, 200, "GET", "/personal_access_tokens/self", bob, nil, &bobSelf)
+			for range 2 {
+				s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/personal_access_tokens/%d", bobSelf.ID), s.AdminToken, nil, nil)
+			}
+			if r := s.api(t, "GET", "/user", bob, nil); r.Status != 401 {
+				t.Errorf("bob's revoked token: %d", r.Status)
+			}
+			// The admin token is configuration.
+			if r := s.api(t, "DELETE", "/personal_access_tokens/self", s.AdminToken, nil); r.Status != 400 || !strings.Contains(r.message(), "DEPLOYTOKENS_ADMIN_TOKEN") {
+				t.Errorf("revoke the admin token: %d %s", r.Status, r.Body)
+			}
+			for path, want := range map[string]int{"/personal_access_tokens/999999": 404, "/personal_access_tokens/x": 400, "/personal_access_tokens/0": 404} {
+				if r := s.api(t, "DELETE", path, s.AdminToken, nil); r.Status != want {
+					t.Errorf("DELETE %s: %d, want %d", path, r.Status, want)
+				}
+			}
+			// read_api may look, not revoke.
+			_, reader := s.user(t, "carol", "read_api")
+			if r := s.api(t, "DELETE", "/personal_access_tokens/self", reader, nil); r.Status != 403 {
+				t.Errorf("revoke with read_api: %d %s", r.Status, r.Body)
+			}
+		})
+	}
+}
+
 // TestTrailingSlash: an API path with a trailing slash is the same path,
 // as in GitLab (whose docs post to ".../deploy_tokens/"), encoded project
 // paths included.

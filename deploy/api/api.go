@@ -45,6 +45,10 @@ func (a *API) Register(g *echo.Group) {
 	get("/user", a.currentUser)
 	g.POST("/users", a.createUser)
 	g.POST("/users/:user_id/personal_access_tokens", a.createPAT)
+	get("/personal_access_tokens/self", a.getOwnPAT)
+	g.DELETE("/personal_access_tokens/self", a.revokeOwnPAT)
+	get("/personal_access_tokens/:token_id", a.getPAT)
+	g.DELETE("/personal_access_tokens/:token_id", a.revokePAT)
 	get("/projects", a.listProjects)
 	g.POST("/projects", a.createProject)
 	get("/projects/:id", a.getProject)
@@ -163,6 +167,64 @@ func (a *API) createPAT(c echo.Context) error {
 		ID: t.ID, Name: t.Name, CreatedAt: rfc3339(&t.CreatedAt), Scopes: t.Scopes, UserID: t.UserID,
 		Active: true, ExpiresAt: rfc3339(t.ExpiresAt), Token: secret.Reveal(),
 	})
+}
+
+func pat(t deploy.PersonalAccessToken, now time.Time) patJSON {
+	return patJSON{
+		ID: t.ID, Name: t.Name, Revoked: t.Revoked, CreatedAt: rfc3339(&t.CreatedAt), Scopes: t.Scopes, UserID: t.UserID,
+		Active: t.Active(now), ExpiresAt: rfc3339(t.ExpiresAt), LastUsedAt: rfc3339(t.LastUsedAt),
+	}
+}
+
+// errAdminTokenIsConfig: the admin token is configuration, not a record.
+var errAdminTokenIsConfig = &deploy.Error{Status: http.StatusBadRequest,
+	Message: "the admin token is configuration, not a stored token: replace DEPLOYTOKENS_ADMIN_TOKEN (or its file) to end it"}
+
+// getOwnPAT answers the token the request was made with.
+func (a *API) getOwnPAT(c echo.Context) error {
+	t := actor(c).PAT
+	if t == nil {
+		return deploy.ErrPATNotFound
+	}
+	return c.JSON(http.StatusOK, pat(*t, a.Service.Clock()))
+}
+
+// revokeOwnPAT revokes the token the request was made with.
+func (a *API) revokeOwnPAT(c echo.Context) error {
+	t := actor(c).PAT
+	if t == nil {
+		return deploy.ErrPATNotFound
+	}
+	if t.ID == 0 {
+		return errAdminTokenIsConfig
+	}
+	if err := a.Service.RevokePAT(ctx(c), actor(c), t.ID); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (a *API) getPAT(c echo.Context) error {
+	id, err := pathID(c, "token_id", deploy.ErrPATNotFound)
+	if err != nil {
+		return err
+	}
+	t, err := a.Service.PAT(ctx(c), actor(c), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, pat(t, a.Service.Clock()))
+}
+
+func (a *API) revokePAT(c echo.Context) error {
+	id, err := pathID(c, "token_id", deploy.ErrPATNotFound)
+	if err != nil {
+		return err
+	}
+	if err := a.Service.RevokePAT(ctx(c), actor(c), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
 }
 
 type projectJSON struct {

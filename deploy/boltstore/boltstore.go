@@ -316,6 +316,27 @@ func (s *Store) TouchPAT(ctx context.Context, id int64, at time.Time) error {
 	})
 }
 
+// PAT answers a token by id.
+func (s *Store) PAT(ctx context.Context, id int64) (deploy.PersonalAccessToken, error) {
+	var t deploy.PersonalAccessToken
+	err := s.view("personal access token", func(tx *bolt.Tx) error {
+		return mustGet(tx, bPATs, id, &t, "personal access token")
+	})
+	return t, err
+}
+
+// RevokePAT marks a token revoked.
+func (s *Store) RevokePAT(ctx context.Context, id int64) error {
+	return s.update("revoke personal access token", func(tx *bolt.Tx) error {
+		var t deploy.PersonalAccessToken
+		if err := mustGet(tx, bPATs, id, &t, "personal access token"); err != nil {
+			return err
+		}
+		t.Revoked = true
+		return put(tx, bPATs, itob(id), &t)
+	})
+}
+
 // CreateProject assigns p.ID and stores p with its owner member in one
 // transaction; ErrConflict when the path is taken in any case, ErrNotFound
 // when the owner does not exist.

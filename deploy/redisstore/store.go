@@ -189,6 +189,25 @@ func (s *Store) TouchPAT(ctx context.Context, id int64, at time.Time) error {
 	return s.touch(ctx, "touch personal access token", s.idKey("t", id), at)
 }
 
+// PAT answers a token by id.
+func (s *Store) PAT(ctx context.Context, id int64) (deploy.PersonalAccessToken, error) {
+	m, err := s.c.HGetAll(ctx, s.idKey("t", id)).Result()
+	if err != nil {
+		return deploy.PersonalAccessToken{}, wrap("personal access token", err)
+	}
+	if len(m) == 0 {
+		return deploy.PersonalAccessToken{}, fmt.Errorf("personal access token %d: %w", id, deploy.ErrNotFound)
+	}
+	return decodePAT(id, m)
+}
+
+// RevokePAT marks a token revoked. PATs are not cached, so the next
+// request with it, on any replica, is refused.
+func (s *Store) RevokePAT(ctx context.Context, id int64) error {
+	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("t", id)}, fRevoked, "1")
+	return status("revoke personal access token", n, err)
+}
+
 func (s *Store) touch(ctx context.Context, op, key string, at time.Time) error {
 	b, err := at.MarshalBinary()
 	if err != nil {

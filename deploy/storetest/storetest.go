@@ -270,6 +270,35 @@ func testPATs(t *testing.T, s deploy.Store) {
 		wantEqual(t, "touched token", got, want)
 		wantErr(t, "TouchPAT(missing)", s.TouchPAT(ctx, revoked.ID+1000, at), deploy.ErrNotFound)
 	})
+	t.Run("by id and revoke", func(t *testing.T) {
+		other := deploy.PersonalAccessToken{UserID: u.ID, Name: "to revoke", Scopes: []string{deploy.ScopeReadAPI}, CreatedAt: when, Digest: digest("pat-secret-3")}
+		if err := s.CreatePAT(ctx, &other); err != nil {
+			t.Fatalf("CreatePAT: %v", err)
+		}
+		got, err := s.PAT(ctx, other.ID)
+		if err != nil {
+			t.Fatalf("PAT: %v", err)
+		}
+		wantEqual(t, "token by id", got, other)
+		for range 2 { // revoking a revoked token is not an error
+			if err := s.RevokePAT(ctx, other.ID); err != nil {
+				t.Fatalf("RevokePAT: %v", err)
+			}
+		}
+		want := other
+		want.Revoked = true
+		got, _, err = s.PATByDigest(ctx, other.Digest)
+		if err != nil {
+			t.Fatalf("PATByDigest: %v", err)
+		}
+		wantEqual(t, "revoked token", got, want)
+		if got, err := s.PAT(ctx, pat.ID); err != nil || got.Revoked {
+			t.Errorf("another token: %+v, %v; want it untouched", got, err)
+		}
+		_, err = s.PAT(ctx, other.ID+1000)
+		wantErr(t, "PAT(missing)", err, deploy.ErrNotFound)
+		wantErr(t, "RevokePAT(missing)", s.RevokePAT(ctx, other.ID+1000), deploy.ErrNotFound)
+	})
 }
 
 func testProjects(t *testing.T, s deploy.Store) {

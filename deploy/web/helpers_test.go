@@ -48,6 +48,7 @@ type envOptions struct {
 	keys        *tokens.Keys
 	externalURL string
 	limiter     *auth.Limiter
+	admin       *auth.AdminToken
 }
 
 // newEnv starts a handler on the embedded store in a temp dir (or on
@@ -79,7 +80,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	authn := &auth.Authenticator{Store: e.store, Keys: e.keys, Logger: logger}
+	authn := &auth.Authenticator{Store: e.store, Keys: e.keys, Logger: logger, Admin: o.admin}
 	e.h = &Handler{Service: e.svc, Auth: authn, ExternalURL: u, RegistryHost: "registry.test:5000", Logger: logger}
 	if o.limiter != nil {
 		e.h.Limiter = o.limiter

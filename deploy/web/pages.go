@@ -90,7 +90,7 @@ func (h *Handler) signIn(rq *request) error {
 			return err
 		}
 	}
-	secret, err := h.createSession(ctx, session{UserID: p.User.ID, Scopes: p.PAT.Scopes}, ttl)
+	secret, err := h.createSession(ctx, session{UserID: p.User.ID, Scopes: p.PAT.Scopes, PATDigest: p.Digest}, ttl)
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,10 @@ type session struct {
 	// Scopes of the personal access token signed in with: read_api alone
 	// may look but not change, as in the API.
 	Scopes []string `json:"scopes"`
+	// PATDigest is the keyed digest of that token (never the token), to
+	// check it again on every page. A session without one, from an earlier
+	// version, is signed out.
+	PATDigest []byte `json:"pat_digest"`
 }
 
 func (s *session) canWrite() bool { return s != nil && hasScope(s.Scopes, deploy.ScopeAPI) }

@@ -18,9 +18,11 @@ import (
 	"github.com/deploytokens/deploytokens/deploy"
 )
 
-// Authenticator checks a username and a personal access token.
+// Authenticator checks a username and a personal access token, and the
+// token a session was opened with, again, by its digest.
 type Authenticator interface {
 	Check(ctx context.Context, username, secret string) (auth.Principal, error)
+	CheckPATDigest(ctx context.Context, digest []byte) (auth.Principal, error)
 }
 
 // Limiter counts failed sign-ins per client address and refuses banned
@@ -197,15 +199,23 @@ func (h *Handler) loadUser(rq *request) error {
 		c.SetCookie(h.cookie(sessionCookie, "", -1))
 		return nil
 	}
-	u, err := h.Service.Store.User(rq.ctx(), s.UserID)
-	if errors.Is(err, deploy.ErrNotFound) {
+	// The token the session was opened with must still be good: revoking
+	// it, or replacing the admin token, ends the session.
+	p, err := auth.Principal{}, error(auth.ErrDenied)
+	if len(s.PATDigest) > 0 {
+		p, err = h.Auth.CheckPATDigest(rq.ctx(), s.PATDigest)
+	}
+	if errors.Is(err, auth.ErrDenied) || (err == nil && p.User.ID != s.UserID) {
+		if err := h.deleteSession(rq.ctx(), ck.Value); err != nil {
+			return err
+		}
 		c.SetCookie(h.cookie(sessionCookie, "", -1))
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	rq.secret, rq.session, rq.user = ck.Value, s, &u
+	rq.secret, rq.session, rq.user = ck.Value, s, p.User
 	return nil
 }
 

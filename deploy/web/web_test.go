@@ -254,6 +254,57 @@ func TestSignOut(t *testing.T) {
 	}
 }
 
+// TestSessionEndsWithItsToken: a session lasts only as long as the token
+// it was opened with. Revoking that token, or replacing the admin token
+// (a restart with a new one: another handler on the same store), signs
+// the session out on its next page.
+func TestSessionEndsWithItsToken(t *testing.T) {
+	ctx := context.Background()
+	t.Run("revoked", func(t *testing.T) {
+		e := newEnv(t, envOptions{})
+		pats := e.seed()
+		b := e.browser()
+		b.signIn("maint", pats["maint"])
+		if r := b.get(settingsPath); r.Status != http.StatusOK {
+			t.Fatalf("signed in: %d", r.Status)
+		}
+		secret := b.cookie(sessionCookie).Value
+		tok, _, err := e.store.PATByDigest(ctx, e.keys.Digest(pats["maint"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.store.RevokePAT(ctx, tok.ID); err != nil {
+			t.Fatal(err)
+		}
+		if r := b.get(settingsPath); r.Status != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/users/sign_in") {
+			t.Fatalf("after the token was revoked: %d %q", r.Status, r.location())
+		}
+		if _, err := e.store.Get(ctx, "session:"+hex.EncodeToString(e.keys.Digest(secret))); !errors.Is(err, deploy.ErrNotFound) {
+			t.Errorf("session still stored: %v", err)
+		}
+	})
+	t.Run("admin token replaced", func(t *testing.T) {
+		first := newEnv(t, envOptions{})
+		first.seed()
+		root := first.admin.User
+		const oldToken, newToken = "dtp_old-admin-token-0123456789abcdef", "dtp_new-admin-token-0123456789abcdef"
+		first.secrets = append(first.secrets, oldToken, newToken)
+		before := newEnv(t, envOptions{store: first.store, keys: first.keys, admin: &auth.AdminToken{Digest: first.keys.Digest(oldToken), User: root}})
+		b := before.browser()
+		b.signIn("root", oldToken)
+		if r := b.get(settingsPath); r.Status != http.StatusOK {
+			t.Fatalf("signed in with the admin token: %d", r.Status)
+		}
+		after := newEnv(t, envOptions{store: first.store, keys: first.keys, admin: &auth.AdminToken{Digest: first.keys.Digest(newToken), User: root}})
+		replay := after.browser()
+		u, _ := url.Parse(after.srv.URL)
+		replay.c.Jar.SetCookies(u, []*http.Cookie{{Name: sessionCookie, Value: b.cookie(sessionCookie).Value, Path: "/"}})
+		if r := replay.get(settingsPath); r.Status != http.StatusSeeOther || !strings.HasPrefix(r.location(), "/users/sign_in") {
+			t.Fatalf("old admin session after the token was replaced: %d %q", r.Status, r.location())
+		}
+	})
+}
+
 func TestCSRF(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	pats := e.seed()
