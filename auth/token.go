@@ -289,6 +289,12 @@ func (s *TokenService) lookupPrefix(ctx context.Context, segs []string, shortest
 // client whose refresh token ended logs in again.
 const maxRefreshLifetime = 30 * 24 * time.Hour
 
+// maxRefreshPerCredential bounds how many refresh tokens one credential is
+// given within maxRefreshLifetime: plenty for every machine that logs in
+// with it, while a loop of logins cannot fill the store. Past it the
+// answer carries none, and the client goes on with its credentials.
+const maxRefreshPerCredential = 100
+
 // refreshRecord is what a refresh token points at: the credential it came
 // from (by digest), so it dies with that credential.
 type refreshRecord struct {
@@ -302,6 +308,13 @@ func refreshKey(keys *tokens.Keys, token string) string {
 }
 
 func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now time.Time) (string, error) {
+	n, err := s.Auth.Store.Incr(ctx, "refreshes:"+hex.EncodeToString(p.Digest), maxRefreshLifetime)
+	if err != nil {
+		return "", err
+	}
+	if n > maxRefreshPerCredential {
+		return "", nil
+	}
 	secret, err := tokens.Generate(tokens.RefreshToken)
 	if err != nil {
 		return "", err

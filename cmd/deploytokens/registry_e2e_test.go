@@ -375,3 +375,41 @@ func TestTokenStoreDown(t *testing.T) {
 		t.Fatalf("after recovery: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestRefreshTokensPerCredential: one credential is given at most 100
+// refresh tokens (within their 30 days), so a loop of offline logins cannot
+// fill the store; past that the answer is a JWT without one.
+func TestRefreshTokensPerCredential(t *testing.T) {
+	s := startServer(t, nil)
+	s.project(t, s.AdminToken, "tanuki/app", "")
+	d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "offline", "scopes": []string{"read_registry"}})
+	login := func() (int, string) {
+		q := url.Values{"service": {s.cfg.RegistryService}, "offline_token": {"true"}, "scope": {"repository:tanuki/app:pull"}}
+		req, _ := http.NewRequest("GET", s.URL+"/jwt/auth?"+q.Encode(), nil)
+		req.SetBasicAuth(d.Username, d.Token)
+		r := do(t, req)
+		var ans struct {
+			Token        string `json:"token"`
+			RefreshToken string `json:"refresh_token"`
+		}
+		if err := json.Unmarshal(r.Body, &ans); err != nil || ans.Token == "" {
+			t.Fatalf("login: %d %s", r.Status, r.Body)
+		}
+		s.remember(ans.RefreshToken)
+		return r.Status, ans.RefreshToken
+	}
+	for i := range 100 {
+		if status, refresh := login(); status != 200 || !strings.HasPrefix(refresh, "dtr_") {
+			t.Fatalf("login %d: %d, refresh token %q", i+1, status, refresh)
+		}
+	}
+	if status, refresh := login(); status != 200 || refresh != "" {
+		t.Fatalf("login 101: %d, refresh token %q; want a JWT and no refresh token", status, refresh)
+	}
+	// Another credential has its own allowance.
+	other := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "other", "scopes": []string{"read_registry"}})
+	d = other
+	if _, refresh := login(); !strings.HasPrefix(refresh, "dtr_") {
+		t.Fatalf("another credential: refresh token %q", refresh)
+	}
+}
