@@ -2,6 +2,11 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -17,17 +22,30 @@ import (
 // accepted by the real registry.
 func TestSigningModes(t *testing.T) {
 	tests := []struct {
-		name, alg, kid string
-		x5c, certs     bool
+		name, alg, kid      string
+		x5c, certs, keyFile bool
 	}{
-		{"RS256 jwks", "RS256", "thumbprint", false, false},
-		{"EdDSA jwks", "EdDSA", "thumbprint", false, false},
-		{"ES256 libtrust kid", "ES256", "libtrust", false, false},
-		{"ES256 x5c rootcertbundle", "ES256", "thumbprint", true, true},
+		{"RS256 jwks", "RS256", "thumbprint", false, false, false},
+		{"EdDSA jwks", "EdDSA", "thumbprint", false, false, false},
+		{"ES256 libtrust kid", "ES256", "libtrust", false, false, false},
+		{"ES256 x5c rootcertbundle", "ES256", "thumbprint", true, true, false},
+		{"ES256 key file", "ES256", "thumbprint", false, false, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s := startServer(t, func(c *Config) { c.SigningAlg, c.KidFormat, c.X5C = tt.alg, tt.kid, tt.x5c })
+			keyFile := ""
+			if tt.keyFile {
+				k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				der, _ := x509.MarshalPKCS8PrivateKey(k)
+				keyFile = filepath.Join(t.TempDir(), "signing.pem")
+				if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := startServer(t, func(c *Config) { c.SigningAlg, c.KidFormat, c.X5C, c.SigningKeyFile = tt.alg, tt.kid, tt.x5c, keyFile })
 			dir := t.TempDir()
 			cfg := testenv.RegistryConfig{Realm: "http://" + s.Host + "/jwt/auth", Service: s.cfg.RegistryService,
 				Issuer: s.cfg.RegistryIssuer, SigningAlgorithms: []string{tt.alg}}

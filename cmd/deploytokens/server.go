@@ -110,11 +110,18 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 // newSigner opens the registry token signing keys, kept in the store and
 // sealed with the server secret.
 func newSigner(ctx context.Context, cfg *Config, store deploy.Store, keys *tokens.Keys, logger *slog.Logger) (*jwks.Manager, error) {
-	m, err := jwks.New(ctx, jwks.Config{
-		Alg: cfg.SigningAlg, KidFormat: cfg.KidFormat, X5C: cfg.X5C, KeyFile: cfg.SigningKeyFile,
-		Store: store, IsNotFound: func(err error) bool { return errors.Is(err, deploy.ErrNotFound) },
+	jc := jwks.Config{
+		Alg: cfg.SigningAlg, KidFormat: cfg.KidFormat, X5C: cfg.X5C,
 		Sealer: keys, MaxTokenLifetime: cfg.TokenLifetime, Logger: logger,
-	})
+	}
+	if cfg.SigningKeyFile != "" {
+		// The operator's key, the same file on every replica; none is
+		// generated or kept in the store.
+		jc.KeyFile = cfg.SigningKeyFile
+	} else {
+		jc.Store, jc.IsNotFound = store, func(err error) bool { return errors.Is(err, deploy.ErrNotFound) }
+	}
+	m, err := jwks.New(ctx, jc)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
