@@ -3,6 +3,7 @@ package githttp
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -121,7 +122,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.cfg.OnError(w, r, fmt.Errorf("authorize returned invalid canonical path: %w", err))
 		return
 	}
-	if _, err := h.cfg.Repos.Dir(canonical); err != nil {
+	_, err = h.cfg.Repos.Dir(canonical)
+	if errors.Is(err, fs.ErrNotExist) && req.op == OpPush {
+		// An authorized project without a repository is one whose creation
+		// was cut short (a crash between the store and git init): nothing
+		// was ever pushed to it, and its first push makes it.
+		if err = h.cfg.Repos.Create(r.Context(), canonical); err == nil {
+			h.cfg.Logger.Warn("githttp: created the missing repository of a project", "project", canonical)
+		}
+	}
+	if err != nil {
 		if !errors.Is(err, ErrNotFound) {
 			h.cfg.Logger.Error("githttp: repository lookup", "project", canonical, "err", err)
 		}

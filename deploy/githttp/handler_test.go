@@ -121,6 +121,28 @@ func TestPushCloneFetch(t *testing.T) {
 	})
 }
 
+// TestFirstPushMakesAMissingRepository: an authorized project whose
+// repository was never made (its creation cut short) gets one on its first
+// push; a fetch of it is still not found.
+func TestFirstPushMakesAMissingRepository(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, nil)
+	env := gitEnv(t)
+	work := t.TempDir()
+	mustGit(t, env, work, "init", "-q", "-b", "main")
+	first := commit(t, env, work, "README.md", "hello\n")
+	if _, _, err := gitCmd(t, env, nil, work, "ls-remote", ts.url("reader", "token-r", project+".git")); err == nil {
+		t.Fatal("ls-remote of a project without a repository succeeded")
+	}
+	if _, err := ts.repos.Dir(project); err == nil {
+		t.Fatal("a fetch made the repository")
+	}
+	mustGit(t, env, work, "push", "-q", ts.url("writer", "token-w", project+".git"), "main")
+	if got := serverRef(t, ts, env, "main"); got != first {
+		t.Fatalf("after the first push server main = %s, want %s", got, first)
+	}
+}
+
 func TestPushDenied(t *testing.T) {
 	t.Parallel()
 	ts := newTestServer(t, nil)

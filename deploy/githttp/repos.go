@@ -3,6 +3,7 @@ package githttp
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -33,9 +34,13 @@ type Repos struct {
 	DefaultBranch string
 }
 
-// Create makes the bare repository for projectPath and any parent
-// directories. Calling it for an existing repository is safe: git init only
-// adds what is missing and the config is set again.
+// Create makes a new, empty bare repository for projectPath and any parent
+// directories. It is built under a staging name beside the others and
+// renamed into place, so a crash leaves no half-made repository at the
+// path; whatever was there is removed first: a project path the store has
+// just given out can only hold what a deleted project left behind (a crash
+// between deleting the project and its repository), and the new project
+// must not inherit that.
 func (r *Repos) Create(ctx context.Context, projectPath string) error {
 	if err := ValidProjectPath(projectPath); err != nil {
 		return err
@@ -53,16 +58,13 @@ func (r *Repos) Create(ctx context.Context, projectPath string) error {
 	if err := root.MkdirAll(filepath.Dir(rel), 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", projectPath, err)
 	}
-	if err := root.Mkdir(rel, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+	// Project segments never start with '.', so no project owns these.
+	staging := ".new-" + rand.Text() + ".git"
+	if err := root.Mkdir(staging, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", projectPath, err)
 	}
-	if fi, err := root.Stat(rel); err != nil {
-		return fmt.Errorf("create %s: %w", projectPath, err)
-	} else if !fi.IsDir() {
-		return fmt.Errorf("create %s: %s is not a directory", projectPath, rel)
-	}
-
-	dir := filepath.Join(abs, filepath.FromSlash(rel))
+	defer root.RemoveAll(staging) // gone once renamed; a leftover on failure
+	dir := filepath.Join(abs, staging)
 	branch := r.DefaultBranch
 	if branch == "" {
 		branch = "main"
@@ -74,6 +76,12 @@ func (r *Repos) Create(ctx context.Context, projectPath string) error {
 	// http-backend anyway; setting it here keeps the repository correct
 	// when served by a stock git http-backend too.
 	if err := r.git(ctx, "--git-dir="+dir, "config", "http.receivepack", "true"); err != nil {
+		return fmt.Errorf("create %s: %w", projectPath, err)
+	}
+	if err := r.discard(root, rel); err != nil {
+		return fmt.Errorf("create %s: %w", projectPath, err)
+	}
+	if err := root.Rename(staging, rel); err != nil {
 		return fmt.Errorf("create %s: %w", projectPath, err)
 	}
 	return nil
@@ -90,10 +98,24 @@ func (r *Repos) Remove(projectPath string) error {
 		return err
 	}
 	defer root.Close()
-	if err := root.RemoveAll(projectPath + ".git"); err != nil {
+	if err := r.discard(root, projectPath+".git"); err != nil {
 		return fmt.Errorf("remove %s: %w", projectPath, err)
 	}
 	return nil
+}
+
+// discard takes rel away in one step, by renaming it to a staging name,
+// then deletes it: a crash part way through a large repository leaves
+// nothing at rel for a later project to be served.
+func (r *Repos) discard(root *os.Root, rel string) error {
+	if _, err := root.Lstat(rel); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	old := ".old-" + rand.Text()
+	if err := root.Rename(rel, old); err != nil {
+		return err
+	}
+	return root.RemoveAll(old)
 }
 
 // Dir returns the absolute directory of the repository of projectPath after

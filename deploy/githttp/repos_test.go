@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -61,6 +62,31 @@ func TestRepos(t *testing.T) {
 		}
 		if got := mustGit(t, env, dir, "symbolic-ref", "HEAD"); got != "refs/heads/main" {
 			t.Errorf("HEAD = %s, want refs/heads/main", got)
+		}
+	})
+
+	t.Run("create replaces what a deleted project left", func(t *testing.T) {
+		// A crash between deleting a project and its repository leaves
+		// the repository; a new project at the path must not inherit it.
+		if err := repos.Create(ctx, "reuse/p"); err != nil {
+			t.Fatal(err)
+		}
+		dir, err := repos.Dir("reuse/p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		leftover := filepath.Join(dir, "refs", "heads", "secret")
+		if err := os.WriteFile(leftover, []byte("0123456789012345678901234567890123456789\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := repos.Create(ctx, "reuse/p"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the new repository kept the old one's ref: %v", err)
+		}
+		if got := mustGit(t, env, dir, "rev-parse", "--is-bare-repository"); got != "true" {
+			t.Errorf("is-bare-repository = %s", got)
 		}
 	})
 
@@ -134,6 +160,18 @@ func TestRepos(t *testing.T) {
 		}
 		if err := repos.Remove("../x"); !errors.Is(err, ErrInvalidPath) {
 			t.Errorf("Remove(../x) = %v, want ErrInvalidPath", err)
+		}
+	})
+
+	t.Run("no staging left behind", func(t *testing.T) {
+		entries, err := os.ReadDir(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".") {
+				t.Errorf("left in root: %s", e.Name())
+			}
 		}
 	})
 }
