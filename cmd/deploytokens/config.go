@@ -40,6 +40,8 @@ type Config struct {
 	LogFormat       string
 	LogLevel        string
 	ShutdownTimeout time.Duration
+	ReadTimeout     time.Duration
+	IdleTimeout     time.Duration
 	GitBin          string
 
 	// Derived by Validate.
@@ -79,6 +81,8 @@ func (c *Config) settings() []setting {
 		{"log-format", "log format: text or json", &c.LogFormat},
 		{"log-level", "log level: debug, info, warn or error", &c.LogLevel},
 		{"shutdown-timeout", "how long SIGTERM waits for in-flight requests", &c.ShutdownTimeout},
+		{"read-timeout", "how long a request may take to arrive, body included (a git request's body, once authorized, is not bounded)", &c.ReadTimeout},
+		{"idle-timeout", "how long an idle keep-alive connection stays open", &c.IdleTimeout},
 		{"git", "git binary serving repositories (git http-backend)", &c.GitBin},
 	}
 }
@@ -91,6 +95,7 @@ func defaultConfig() Config {
 		TokenLifetime: 5 * time.Minute, SigningAlg: "ES256", KidFormat: "thumbprint",
 		AuthMaxFailures: 30, AuthWindow: time.Minute, AuthBan: time.Hour,
 		LogFormat: "text", LogLevel: "info", ShutdownTimeout: 30 * time.Second, GitBin: "git",
+		ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
 	}
 }
 
@@ -257,8 +262,13 @@ func (c *Config) Validate() error {
 	default:
 		bad("log-level", "%q is not debug, info, warn or error", c.LogLevel)
 	}
-	if c.ShutdownTimeout <= 0 {
-		bad("shutdown-timeout", "must be positive")
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"shutdown-timeout", c.ShutdownTimeout}, {"read-timeout", c.ReadTimeout}, {"idle-timeout", c.IdleTimeout}} {
+		if d.v <= 0 {
+			bad(d.name, "must be positive")
+		}
 	}
 	return errors.Join(errs...)
 }

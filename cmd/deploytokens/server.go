@@ -268,6 +268,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	}
 	renderer := auth.Renderer{Realm: "deploytokens"}
 	e.HTTPErrorHandler = a.errorHandler(renderer)
+	e.Pre(readDeadline(a.cfg.ReadTimeout))
 	e.Pre(apiTrailingSlash)
 	e.Use(middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -340,6 +341,20 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		return pages.Serve(c)
 	})
 	return e
+}
+
+// readDeadline bounds how long a request may take to arrive, its body
+// included, and what is left of it to be drained after the answer: a
+// client that stops sending (declares a body and never sends it) is cut
+// off instead of holding the connection. The git handler lifts it once a
+// request is authorized, since a push's pack may take longer.
+func readDeadline(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(d))
+			return next(c)
+		}
+	}
 }
 
 // apiTrailingSlash routes an API path with one trailing slash as the path
@@ -442,7 +457,8 @@ func (a *app) errorHandler(rd auth.Renderer) echo.HTTPErrorHandler {
 // serve runs the server on ln until ctx ends, then drains in-flight
 // requests for up to the shutdown timeout.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: a.cfg.IdleTimeout,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	// Picks up key rotations made by other replicas.
@@ -452,9 +468,14 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		return err
 	case <-ctx.Done():
 	}
+	a.log.Info("shutting down: draining in-flight requests", "timeout", a.cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		a.log.Warn("shutdown timeout reached: closing the requests still running", "timeout", a.cfg.ShutdownTimeout)
+		err = srv.Close()
+	}
 	if cerr := a.close(); err == nil {
 		err = cerr
 	}

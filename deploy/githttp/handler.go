@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // Op is what a request wants to do with a repository.
@@ -114,6 +115,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.cfg.OnError(w, r, err)
 		return
 	}
+	// An authorized push or fetch may stream for longer than a request's
+	// read deadline (the server's, if any): lift it.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 	if err := ValidProjectPath(canonical); err != nil {
 		// Authorize answered a path we cannot serve: a bug or bad data
 		// on the auth side, so 500 rather than 404.
