@@ -9,8 +9,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/deploytokens/deploytokens/deploy/redisstore"
 )
 
 // Config is every setting of `deploytokens serve`. Each has a flag and a
@@ -166,8 +169,17 @@ func (c *Config) Validate() error {
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("--%s (%s): %s", name, envName(name), fmt.Sprintf(format, args...)))
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	listenOK := false
+	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "%q is not host:port", c.Listen)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		bad("listen", "%q: the port must be a number from 0 to 65535", c.Listen)
+	} else {
+		listenOK = true
+	}
+	if c.ExternalURL == "" && !listenOK {
+		// Derived from the listen address, which is reported above.
+		c.ExternalURL = "http://localhost"
 	}
 	if c.ExternalURL == "" {
 		host := c.Listen
@@ -177,9 +189,16 @@ func (c *Config) Validate() error {
 		c.ExternalURL = "http://" + host
 	}
 	u, err := url.Parse(strings.TrimSuffix(c.ExternalURL, "/"))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+	switch {
+	case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
 		bad("external-url", "%q is not an http(s) URL", c.ExternalURL)
-	} else {
+	case u.User != nil:
+		bad("external-url", "must not hold a user or password")
+	case strings.ContainsAny(c.ExternalURL, " \t\r\n"):
+		bad("external-url", "%q has white space in it", c.ExternalURL)
+	case u.Port() != "" && !validPort(u.Port()):
+		bad("external-url", "%q: the port must be a number from 1 to 65535", c.ExternalURL)
+	default:
 		c.externalURL = u
 	}
 	if c.DataDir == "" {
@@ -192,9 +211,8 @@ func (c *Config) Validate() error {
 		c.SecretFile = filepath.Join(c.DataDir, "secret")
 	}
 	if c.RedisURL != "" {
-		r, err := url.Parse(c.RedisURL)
-		if err != nil || (r.Scheme != "redis" && r.Scheme != "rediss" && r.Scheme != "redis+sentinel" && r.Scheme != "unix") {
-			bad("redis-url", "must be a redis://, rediss://, redis+sentinel:// or unix:// URL")
+		if err := redisstore.CheckURL(c.RedisURL); err != nil {
+			bad("redis-url", "must be a redis://, rediss://, unix://, redis+sentinel:// or redis+cluster:// URL: %v", err)
 		}
 	}
 	if strings.ContainsAny(c.RedisPrefix, " {}\r\n") {
@@ -271,4 +289,9 @@ func (c *Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n > 0 && n <= 65535
 }

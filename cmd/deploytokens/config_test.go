@@ -5,6 +5,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +117,84 @@ func TestRedisDurabilityWarned(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.RedisURL, c.SecretFile = rs.URL(), synced.cfg.SecretFile })
 	if logs := s.logs.String(); !strings.Contains(logs, "level=WARN") || !strings.Contains(logs, "appendonly no") {
 		t.Errorf("no warning about a Redis without an append-only file:\n%s", logs)
+	}
+}
+
+// TestConfigChecks: a bad listen port is blamed on the listen address, an
+// external URL with credentials, white space or an impossible port is
+// refused, and the Redis URL is read as the store reads it, without
+// repeating a password.
+func TestConfigChecks(t *testing.T) {
+	load := func(env map[string]string) error {
+		_, err := loadConfig("serve", nil, func(k string) string { return env[k] }, io.Discard)
+		return err
+	}
+	for _, tc := range []struct {
+		env             map[string]string
+		names, notNames []string
+	}{
+		{map[string]string{"DEPLOYTOKENS_LISTEN": "127.0.0.1:notaport"}, []string{"--listen"}, []string{"--external-url"}},
+		{map[string]string{"DEPLOYTOKENS_LISTEN": "127.0.0.1:70000"}, []string{"--listen"}, []string{"--external-url"}},
+		{map[string]string{"DEPLOYTOKENS_EXTERNAL_URL": "http://user:pw@example.com"}, []string{"--external-url"}, nil},
+		{map[string]string{"DEPLOYTOKENS_EXTERNAL_URL": "http://example.com/a b"}, []string{"--external-url"}, nil},
+		{map[string]string{"DEPLOYTOKENS_EXTERNAL_URL": "http://example.com:99999"}, []string{"--external-url"}, nil},
+		{map[string]string{"DEPLOYTOKENS_REDIS_URL": "redis://:hunter2@127.0.0.1:1/abc"}, []string{"--redis-url"}, []string{"hunter2"}},
+		{map[string]string{"DEPLOYTOKENS_REDIS_URL": "redis://:hunter2@127.0.0.1:1%zz"}, []string{"--redis-url"}, []string{"hunter2"}},
+		{map[string]string{"DEPLOYTOKENS_REDIS_URL": "memcached://127.0.0.1:1"}, []string{"--redis-url"}, nil},
+	} {
+		err := load(tc.env)
+		if err == nil {
+			t.Errorf("%v accepted", tc.env)
+			continue
+		}
+		for _, n := range tc.names {
+			if !strings.Contains(err.Error(), n) {
+				t.Errorf("%v: error does not name %s: %v", tc.env, n, err)
+			}
+		}
+		for _, n := range tc.notNames {
+			if strings.Contains(err.Error(), n) {
+				t.Errorf("%v: error names %s: %v", tc.env, n, err)
+			}
+		}
+	}
+	for _, u := range []string{"unix:///run/redis.sock", "redis+cluster://127.0.0.1:7000", "rediss://127.0.0.1:6380/2", "redis+sentinel://127.0.0.1:26379?master_name=m"} {
+		if err := load(map[string]string{"DEPLOYTOKENS_REDIS_URL": u}); err != nil {
+			t.Errorf("%s refused: %v", u, err)
+		}
+	}
+}
+
+// TestStartupChecks: a git that cannot run, or an admin-token file too
+// short to be a safe token, stops the server at start, naming the setting.
+func TestStartupChecks(t *testing.T) {
+	start := func(mod func(*Config)) error {
+		cfg := defaultConfig()
+		cfg.DataDir = t.TempDir()
+		mod(&cfg)
+		if err := cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		a, err := newApp(context.Background(), cfg, slog.New(slog.DiscardHandler))
+		if err == nil {
+			a.close()
+		}
+		return err
+	}
+	if err := start(func(c *Config) { c.GitBin = "/nonexistent/git" }); err == nil || !strings.Contains(err.Error(), "DEPLOYTOKENS_GIT") {
+		t.Errorf("missing git: %v", err)
+	}
+	for _, content := range []string{"", "short\n"} {
+		err := start(func(c *Config) {
+			if err := os.WriteFile(filepath.Join(c.DataDir, "admin-token"), []byte(content), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		})
+		if err == nil || !strings.Contains(err.Error(), "admin-token") {
+			t.Errorf("admin-token file %q: %v", content, err)
+		}
+	}
+	if err := start(func(*Config) {}); err != nil {
+		t.Errorf("a good configuration: %v", err)
 	}
 }

@@ -96,6 +96,11 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if err := os.MkdirAll(cfg.ReposDir, 0o700); err != nil {
 		return nil, fmt.Errorf("--repos-dir: %w", err)
 	}
+	if err := repos.Check(ctx); errors.Is(err, githttp.ErrGit) {
+		return nil, fmt.Errorf("--git (DEPLOYTOKENS_GIT): %w", err)
+	} else if err != nil {
+		return nil, fmt.Errorf("--repos-dir: %w", err)
+	}
 	a.service = &deploy.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger}
 	if err := a.bootstrapAdmin(ctx); err != nil {
 		return nil, err
@@ -230,6 +235,11 @@ func (a *app) bootstrapAdmin(ctx context.Context) error {
 		switch {
 		case err == nil:
 			token = strings.TrimSpace(string(b))
+			if len(token) < 20 {
+				// As for DEPLOYTOKENS_ADMIN_TOKEN: an empty or short file
+				// would leave root without a usable or safe token.
+				return fmt.Errorf("admin token: %s holds %d characters, at least 20 are needed (delete it to have one generated)", path, len(token))
+			}
 		case errors.Is(err, os.ErrNotExist):
 			s, err := tokens.Generate(tokens.PersonalAT)
 			if err != nil {

@@ -118,6 +118,29 @@ func (r *Repos) discard(root *os.Root, rel string) error {
 	return root.RemoveAll(old)
 }
 
+// ErrGit wraps a git binary that cannot be run.
+var ErrGit = errors.New("git cannot be run")
+
+// Check reports whether repositories can be made and served: the git
+// binary runs (ErrGit otherwise) and Root is writable. A server calls it at
+// start, so a missing git or a read-only directory stops it there instead
+// of failing every new project.
+func (r *Repos) Check(ctx context.Context) error {
+	if err := r.git(ctx, "--version"); err != nil {
+		return fmt.Errorf("%w: %w", ErrGit, err)
+	}
+	root, _, err := r.open()
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	probe := ".probe-" + rand.Text()
+	if err := root.Mkdir(probe, 0o750); err != nil {
+		return fmt.Errorf("repos: %s is not writable: %w", r.Root, err)
+	}
+	return root.Remove(probe)
+}
+
 // Dir returns the absolute directory of the repository of projectPath after
 // checking that the path is valid, that the directory exists and that it
 // does not leave Root, symbolic links included. Its errors wrap

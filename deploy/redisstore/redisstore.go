@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -93,13 +94,27 @@ func NewFromClient(c redis.UniversalClient, opts Options) *Store {
 	return s
 }
 
+// CheckURL reports whether rawURL is a Redis URL the store can use, as New
+// would read it, without connecting. Its errors never repeat the URL, which
+// may hold a password.
+func CheckURL(rawURL string) error {
+	if _, err := url.Parse(rawURL); err != nil {
+		return errors.New("is not a URL")
+	}
+	c, err := newClient(rawURL)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
 func newClient(rawURL string) (redis.UniversalClient, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
 		return nil, errors.New("redis url has no scheme")
 	}
 	switch scheme {
-	case "redis", "rediss":
+	case "redis", "rediss", "unix":
 		o, err := redis.ParseURL(rawURL)
 		if err != nil {
 			return nil, err
