@@ -278,8 +278,6 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	}
 	renderer := auth.Renderer{Realm: "deploytokens"}
 	e.HTTPErrorHandler = a.errorHandler(renderer)
-	e.Pre(readDeadline(a.cfg.ReadTimeout))
-	e.Pre(apiTrailingSlash)
 	e.Use(middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		a.log.Error("panic", "err", err, "path", c.Path(), "stack", string(stack))
@@ -353,33 +351,32 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	return e
 }
 
-// readDeadline bounds how long a request may take to arrive, its body
-// included, and what is left of it to be drained after the answer: a
-// client that stops sending (declares a body and never sends it) is cut
-// off instead of holding the connection. The git handler lifts it once a
-// request is authorized, since a push's pack may take longer.
-func readDeadline(d time.Duration) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			_ = http.NewResponseController(c.Response()).SetReadDeadline(time.Now().Add(d))
-			return next(c)
+// handler is the router behind what must happen before routing, as plain
+// net/http: echo's Pre middlewares would cost allocations on every token
+// request.
+//   - A read deadline bounds how long a request may take to arrive, its body
+//     included, and what is left of it to be drained after the answer: a
+//     client that stops sending (declares a body and never sends it) is cut
+//     off instead of holding the connection. The git handler lifts it once
+//     a request is authorized, since a push's pack may take longer.
+//   - An API path with one trailing slash routes as the path without it, as
+//     in GitLab (its docs post to ".../deploy_tokens/"). By hand because
+//     echo's RemoveTrailingSlash leaves URL.RawPath, which echo routes by,
+//     so "tanuki%2Fapp/.../" would not match.
+func (a *app) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deadline := time.Now().Add(a.cfg.ReadTimeout)
+		if d, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok {
+			_ = d.SetReadDeadline(deadline)
+		} else {
+			_ = http.NewResponseController(w).SetReadDeadline(deadline)
 		}
-	}
-}
-
-// apiTrailingSlash routes an API path with one trailing slash as the path
-// without it, as GitLab does (its docs' own examples post to
-// ".../deploy_tokens/"). By hand because echo's RemoveTrailingSlash leaves
-// URL.RawPath, which echo routes by, so "tanuki%2Fapp/.../" would not match.
-func apiTrailingSlash(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		u := c.Request().URL
-		if strings.HasPrefix(u.Path, "/api/v4/") && len(u.Path) > len("/api/v4/") && strings.HasSuffix(u.Path, "/") {
+		if u := r.URL; strings.HasPrefix(u.Path, "/api/v4/") && len(u.Path) > len("/api/v4/") && strings.HasSuffix(u.Path, "/") {
 			u.Path = strings.TrimSuffix(u.Path, "/")
 			u.RawPath = strings.TrimSuffix(u.RawPath, "/")
 		}
-		return next(c)
-	}
+		a.echo.ServeHTTP(w, r)
+	})
 }
 
 // multiValued are the query parameters a client may repeat besides the
@@ -467,7 +464,7 @@ func (a *app) errorHandler(rd auth.Renderer) echo.HTTPErrorHandler {
 // serve runs the server on ln until ctx ends, then drains in-flight
 // requests for up to the shutdown timeout.
 func (a *app) serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: a.echo, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: a.cfg.IdleTimeout,
+	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: a.cfg.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
