@@ -540,17 +540,6 @@ func (s *Service) CreateDeployToken(ctx context.Context, a *Actor, ref string, i
 	if len(errs) > 0 {
 		return DeployToken{}, "", errs[0]
 	}
-	if in.Username != "" {
-		// The registry logs a token's username as who pulled or pushed:
-		// a deploy token named like a user would pass for that user.
-		_, err := s.Store.UserByUsername(ctx, in.Username)
-		if err == nil {
-			return DeployToken{}, "", Invalid("username", "is a user's username; a deploy token may not pass for a user")
-		}
-		if !errors.Is(err, ErrNotFound) {
-			return DeployToken{}, "", err
-		}
-	}
 	secret, err := tokens.Generate(tokens.DeployToken)
 	if err != nil {
 		return DeployToken{}, "", err
