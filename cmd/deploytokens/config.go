@@ -84,7 +84,7 @@ func (c *Config) settings() []setting {
 		{"log-format", "log format: text or json", &c.LogFormat},
 		{"log-level", "log level: debug, info, warn or error", &c.LogLevel},
 		{"shutdown-timeout", "how long SIGTERM waits for in-flight requests", &c.ShutdownTimeout},
-		{"read-timeout", "how long a request may take to arrive, body included (a git request's body, once authorized, is not bounded)", &c.ReadTimeout},
+		{"read-timeout", "how long a request's body may take to arrive (a git request's body, once authorized, is not bounded)", &c.ReadTimeout},
 		{"idle-timeout", "how long an idle keep-alive connection stays open", &c.IdleTimeout},
 		{"git", "git binary serving repositories (git http-backend)", &c.GitBin},
 	}
@@ -197,7 +197,7 @@ func (c *Config) Validate() error {
 	case strings.ContainsAny(c.ExternalURL, " \t\r\n"):
 		bad("external-url", "%q has white space in it", c.ExternalURL)
 	case u.Port() != "" && !validPort(u.Port()):
-		bad("external-url", "%q: the port must be a number from 1 to 65535", c.ExternalURL)
+		bad("external-url", "%q: the port must be a number from 0 to 65535", c.ExternalURL)
 	default:
 		c.externalURL = u
 	}
@@ -293,5 +293,5 @@ func (c *Config) Validate() error {
 
 func validPort(p string) bool {
 	n, err := strconv.Atoi(p)
-	return err == nil && n > 0 && n <= 65535
+	return err == nil && n >= 0 && n <= 65535
 }

@@ -158,6 +158,9 @@ func TestConfigChecks(t *testing.T) {
 			}
 		}
 	}
+	if err := load(map[string]string{"DEPLOYTOKENS_LISTEN": "127.0.0.1:0"}); err != nil {
+		t.Errorf("listen on any free port refused: %v", err)
+	}
 	for _, u := range []string{"unix:///run/redis.sock", "redis+cluster://127.0.0.1:7000", "rediss://127.0.0.1:6380/2", "redis+sentinel://127.0.0.1:26379?master_name=m"} {
 		if err := load(map[string]string{"DEPLOYTOKENS_REDIS_URL": u}); err != nil {
 			t.Errorf("%s refused: %v", u, err)

@@ -10,6 +10,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/deploytokens/deploytokens/internal/testenv"
 )
 
 // rawConn opens a TCP connection to s and sends req as it is.
@@ -54,6 +58,36 @@ func TestSlowClients(t *testing.T) {
 			t.Fatalf("health: %v %v", resp, err)
 		}
 		closedWithin(t, c, 5*time.Second)
+	})
+	t.Run("bodiless answer slower than the read timeout", func(t *testing.T) {
+		// A GET gets no read deadline: one that answers slowly (Redis
+		// paused) is answered, and its connection serves the next one.
+		rs := testenv.StartRedisProcess(t)
+		slow := startServer(t, func(c *Config) { c.RedisURL, c.ReadTimeout = rs.URL(), 300*time.Millisecond })
+		rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+		defer rc.Close()
+		get := "GET /api/v4/projects HTTP/1.1\r\nHost: x\r\nPRIVATE-TOKEN: " + slow.AdminToken + "\r\n\r\n"
+		c := rawConn(t, slow, "")
+		br := bufio.NewReader(c)
+		for i := range 2 {
+			if i == 0 {
+				if err := rc.Do(t.Context(), "CLIENT", "PAUSE", "1000", "ALL").Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := io.WriteString(c, get); err != nil {
+				t.Fatal(err)
+			}
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("request %d: %v", i+1, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 {
+				t.Fatalf("request %d: %s %s", i+1, resp.Status, body)
+			}
+		}
 	})
 	t.Run("authorized git body slower than the read timeout", func(t *testing.T) {
 		s.project(t, s.AdminToken, "tanuki/app", "")

@@ -354,22 +354,27 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 // handler is the router behind what must happen before routing, as plain
 // net/http: echo's Pre middlewares would cost allocations on every token
 // request.
-//   - A read deadline bounds how long a request may take to arrive, its body
-//     included, and what is left of it to be drained after the answer: a
-//     client that stops sending (declares a body and never sends it) is cut
-//     off instead of holding the connection. The git handler lifts it once
-//     a request is authorized, since a push's pack may take longer.
+//   - A read deadline bounds how long a request's body may take to arrive,
+//     and what is left of it to be drained after the answer: a client that
+//     declares a body and never sends it is cut off instead of holding the
+//     connection. net/http lifts it once the body is read to its end; the
+//     git handler lifts it once a request is authorized, since a push's pack
+//     may take longer. A request without a body gets none: net/http is
+//     already waiting on its connection, and a deadline there would cancel
+//     a slow answer (and the connection's later requests).
 //   - An API path with one trailing slash routes as the path without it, as
 //     in GitLab (its docs post to ".../deploy_tokens/"). By hand because
 //     echo's RemoveTrailingSlash leaves URL.RawPath, which echo routes by,
 //     so "tanuki%2Fapp/.../" would not match.
 func (a *app) handler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		deadline := time.Now().Add(a.cfg.ReadTimeout)
-		if d, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok {
-			_ = d.SetReadDeadline(deadline)
-		} else {
-			_ = http.NewResponseController(w).SetReadDeadline(deadline)
+		if r.Body != nil && r.Body != http.NoBody {
+			deadline := time.Now().Add(a.cfg.ReadTimeout)
+			if d, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok {
+				_ = d.SetReadDeadline(deadline)
+			} else {
+				_ = http.NewResponseController(w).SetReadDeadline(deadline)
+			}
 		}
 		if u := r.URL; strings.HasPrefix(u.Path, "/api/v4/") && len(u.Path) > len("/api/v4/") && strings.HasSuffix(u.Path, "/") {
 			u.Path = strings.TrimSuffix(u.Path, "/")

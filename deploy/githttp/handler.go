@@ -131,7 +131,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// An authorized project without a repository is one whose creation
 		// was cut short (a crash between the store and git init): nothing
 		// was ever pushed to it, and its first push makes it.
-		if err = h.cfg.Repos.Create(r.Context(), canonical); err == nil {
+		if err = h.cfg.Repos.Ensure(r.Context(), canonical); err == nil {
 			h.cfg.Logger.Warn("githttp: created the missing repository of a project", "project", canonical)
 		}
 	}

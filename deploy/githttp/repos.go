@@ -35,13 +35,24 @@ type Repos struct {
 }
 
 // Create makes a new, empty bare repository for projectPath and any parent
-// directories. It is built under a staging name beside the others and
-// renamed into place, so a crash leaves no half-made repository at the
-// path; whatever was there is removed first: a project path the store has
-// just given out can only hold what a deleted project left behind (a crash
-// between deleting the project and its repository), and the new project
-// must not inherit that.
+// directories. It is built under a staging name beside it and renamed into
+// place, so a crash leaves no half-made repository at the path; whatever
+// was there is removed first: a project path the store has just given out
+// can only hold what a deleted project left behind (a crash between
+// deleting the project and its repository), and the new project must not
+// inherit that.
 func (r *Repos) Create(ctx context.Context, projectPath string) error {
+	return r.create(ctx, projectPath, true)
+}
+
+// Ensure makes the repository of projectPath unless there is one: for a
+// project whose repository was never made. One that another request makes
+// meanwhile is kept, never replaced.
+func (r *Repos) Ensure(ctx context.Context, projectPath string) error {
+	return r.create(ctx, projectPath, false)
+}
+
+func (r *Repos) create(ctx context.Context, projectPath string, replace bool) error {
 	if err := ValidProjectPath(projectPath); err != nil {
 		return err
 	}
@@ -52,14 +63,18 @@ func (r *Repos) Create(ctx context.Context, projectPath string) error {
 	defer root.Close()
 
 	rel := projectPath + ".git"
+	if !replace && present(root, rel) {
+		return nil
+	}
 	// Make the directories through the os.Root so a symbolic link in the
 	// way cannot make us create them elsewhere; only then let git, which
 	// follows any path, at the directory.
 	if err := root.MkdirAll(filepath.Dir(rel), 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", projectPath, err)
 	}
-	// Project segments never start with '.', so no project owns these.
-	staging := ".new-" + rand.Text() + ".git"
+	// Beside the repository, so the rename stays on one file system.
+	// Project segments never start with '.', so no project owns this.
+	staging := filepath.Join(filepath.Dir(rel), ".new-"+rand.Text()+".git")
 	if err := root.Mkdir(staging, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", projectPath, err)
 	}
@@ -78,13 +93,23 @@ func (r *Repos) Create(ctx context.Context, projectPath string) error {
 	if err := r.git(ctx, "--git-dir="+dir, "config", "http.receivepack", "true"); err != nil {
 		return fmt.Errorf("create %s: %w", projectPath, err)
 	}
-	if err := r.discard(root, rel); err != nil {
-		return fmt.Errorf("create %s: %w", projectPath, err)
+	if replace {
+		if err := r.discard(root, rel); err != nil {
+			return fmt.Errorf("create %s: %w", projectPath, err)
+		}
 	}
 	if err := root.Rename(staging, rel); err != nil {
+		if !replace && present(root, rel) {
+			return nil // made by another request meanwhile
+		}
 		return fmt.Errorf("create %s: %w", projectPath, err)
 	}
 	return nil
+}
+
+func present(root *os.Root, rel string) bool {
+	_, err := root.Lstat(rel)
+	return err == nil
 }
 
 // Remove deletes the repository of projectPath. A missing repository is not
@@ -111,7 +136,7 @@ func (r *Repos) discard(root *os.Root, rel string) error {
 	if _, err := root.Lstat(rel); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	old := ".old-" + rand.Text()
+	old := filepath.Join(filepath.Dir(rel), ".old-"+rand.Text())
 	if err := root.Rename(rel, old); err != nil {
 		return err
 	}

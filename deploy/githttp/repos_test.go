@@ -163,15 +163,40 @@ func TestRepos(t *testing.T) {
 		}
 	})
 
-	t.Run("no staging left behind", func(t *testing.T) {
-		entries, err := os.ReadDir(root)
+	t.Run("ensure keeps what is there", func(t *testing.T) {
+		// Two first pushes race to make a missing repository: the second
+		// must not replace the first's, with its refs.
+		if err := repos.Ensure(ctx, "keep/p"); err != nil {
+			t.Fatal(err)
+		}
+		dir, err := repos.Dir("keep/p")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range entries {
-			if strings.HasPrefix(e.Name(), ".") {
-				t.Errorf("left in root: %s", e.Name())
+		pushed := filepath.Join(dir, "refs", "heads", "first")
+		if err := os.WriteFile(pushed, []byte("0123456789012345678901234567890123456789\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := repos.Ensure(ctx, "keep/p"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Stat(pushed); err != nil {
+			t.Errorf("Ensure replaced a repository: %v", err)
+		}
+	})
+
+	t.Run("no staging left behind", func(t *testing.T) {
+		err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
 			}
+			if n := d.Name(); strings.HasPrefix(n, ".new-") || strings.HasPrefix(n, ".old-") || strings.HasPrefix(n, ".probe-") {
+				t.Errorf("left behind: %s", path)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	})
 }

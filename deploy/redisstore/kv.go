@@ -89,22 +89,21 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	return wrap("kv delete", s.c.Del(ctx, s.key("kv", key)).Err())
 }
 
-// Take answers the value and removes key in one command (GETDEL, or a
-// script for a cached key); ErrNotFound when absent.
+// Take answers the value and removes key in one script (GETDEL needs Redis
+// 6.2); ErrNotFound when absent.
 func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
+	keys := []string{s.key("kv", key)}
 	if s.bumps(key) {
-		v, err := takeKVScript.Run(ctx, s.c, []string{s.key("kv", key), s.key("gen")}, newGeneration()).Text()
-		if err != nil {
-			return nil, wrap("kv take", err)
-		}
-		s.changed()
-		return []byte(v), nil
+		keys = append(keys, s.key("gen"))
 	}
-	v, err := s.c.GetDel(ctx, s.key("kv", key)).Bytes()
+	v, err := takeKVScript.Run(ctx, s.c, keys, newGeneration()).Text()
 	if err != nil {
 		return nil, wrap("kv take", err)
 	}
-	return v, nil
+	if s.bumps(key) {
+		s.changed()
+	}
+	return []byte(v), nil
 }
 
 // Incr adds one to the counter at key and answers the new count; a counter

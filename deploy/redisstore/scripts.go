@@ -150,13 +150,14 @@ redis.call('SET', KEYS[2], ARGV[1])
 return 1
 `)
 
-// takeKVScript answers KEYS[1] and deletes it and, when it existed, sets
-// the generation KEYS[2] to ARGV[1]: Take for a cached KV key.
+// takeKVScript answers KEYS[1] and deletes it and, when it existed and
+// KEYS[2] is given (a cached KV key), sets the generation KEYS[2] to
+// ARGV[1]: Take.
 var takeKVScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
 if not v then return false end
 redis.call('DEL', KEYS[1])
-redis.call('SET', KEYS[2], ARGV[1])
+if KEYS[2] then redis.call('SET', KEYS[2], ARGV[1]) end
 return v
 `)
 
