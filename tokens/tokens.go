@@ -150,11 +150,7 @@ func (k *Keys) Check() string { return k.check }
 // to context (the token's identity) so a sealed blob can't be moved to
 // another record.
 func (k *Keys) Seal(s Secret, context string) ([]byte, error) {
-	nonce := make([]byte, k.aead.NonceSize(), k.aead.NonceSize()+len(s)+k.aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("seal: %w", err)
-	}
-	return k.aead.Seal(nonce, nonce, []byte(s), []byte(context)), nil
+	return seal(k.aead, s, []byte(context))
 }
 
 // ErrOpen means a sealed secret could not be decrypted.
@@ -162,15 +158,7 @@ var ErrOpen = errors.New("sealed secret does not decrypt")
 
 // Open decrypts what Seal produced with the same context.
 func (k *Keys) Open(sealed []byte, context string) (Secret, error) {
-	n := k.aead.NonceSize()
-	if len(sealed) < n+k.aead.Overhead() {
-		return "", ErrOpen
-	}
-	plain, err := k.aead.Open(nil, sealed[:n], sealed[n:], []byte(context))
-	if err != nil {
-		return "", ErrOpen
-	}
-	return Secret(plain), nil
+	return open(k.aead, sealed, []byte(context))
 }
 
 // SealFor encrypts s (AES-256-GCM, random nonce) under a key derived from
@@ -183,11 +171,7 @@ func (k *Keys) SealFor(s Secret, holder, context string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
-	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(s)+aead.Overhead())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, fmt.Errorf("seal: %w", err)
-	}
-	return aead.Seal(nonce, nonce, []byte(s), nil), nil
+	return seal(aead, s, nil)
 }
 
 // OpenFor decrypts what SealFor produced with the same holder and context.
@@ -196,11 +180,25 @@ func (k *Keys) OpenFor(sealed []byte, holder, context string) (Secret, error) {
 	if err != nil {
 		return "", ErrOpen
 	}
+	return open(aead, sealed, nil)
+}
+
+// seal encrypts s under aead with a random nonce, which leads the answer.
+func seal(aead cipher.AEAD, s Secret, additional []byte) ([]byte, error) {
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(s)+aead.Overhead())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("seal: %w", err)
+	}
+	return aead.Seal(nonce, nonce, []byte(s), additional), nil
+}
+
+// open decrypts what seal produced with the same additional data.
+func open(aead cipher.AEAD, sealed, additional []byte) (Secret, error) {
 	n := aead.NonceSize()
 	if len(sealed) < n+aead.Overhead() {
 		return "", ErrOpen
 	}
-	plain, err := aead.Open(nil, sealed[:n], sealed[n:], nil)
+	plain, err := aead.Open(nil, sealed[:n], sealed[n:], additional)
 	if err != nil {
 		return "", ErrOpen
 	}
