@@ -68,6 +68,7 @@ func readParams(c echo.Context) (*params, error) {
 			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "Content-Type is not a valid media type"}
 		}
 	}
+	var inBody iter.Seq[string] // the body's field names
 	switch ct {
 	case "application/json", "":
 		// encoding/json would turn invalid UTF-8, and \u escapes of half
@@ -85,18 +86,14 @@ func readParams(c echo.Context) (*params, error) {
 		if k := duplicateKey(body); k != "" {
 			return nil, deploy.Invalid(k, "is given more than once")
 		}
-		if k := alsoInQuery(query, maps.Keys(p.json)); k != "" {
-			return nil, deploy.Invalid(k, "is given in both the query string and the body")
-		}
+		inBody = maps.Keys(p.json)
 	case "application/x-www-form-urlencoded":
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
 			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid form"}
 		}
-		if k := alsoInQuery(query, maps.Keys(form)); k != "" {
-			return nil, deploy.Invalid(k, "is given in both the query string and the body")
-		}
 		maps.Copy(p.form, form)
+		inBody = maps.Keys(form)
 	case "multipart/form-data":
 		// curl --form, as many of GitLab's examples send; fields only.
 		form, err := multipart.NewReader(bytes.NewReader(body), ctParams["boundary"]).ReadForm(maxBody)
@@ -107,12 +104,13 @@ func readParams(c echo.Context) (*params, error) {
 		if len(form.File) > 0 {
 			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body has a file part; this API takes fields only"}
 		}
-		if k := alsoInQuery(query, maps.Keys(form.Value)); k != "" {
-			return nil, deploy.Invalid(k, "is given in both the query string and the body")
-		}
 		maps.Copy(p.form, url.Values(form.Value))
+		inBody = maps.Keys(form.Value)
 	default:
 		return nil, &deploy.Error{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json, application/x-www-form-urlencoded or multipart/form-data"}
+	}
+	if k := alsoInQuery(query, inBody); k != "" {
+		return nil, deploy.Invalid(k, "is given in both the query string and the body")
 	}
 	return p, nil
 }
