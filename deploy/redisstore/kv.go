@@ -92,15 +92,15 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // Take answers the value and removes key in one script (GETDEL needs Redis
 // 6.2); ErrNotFound when absent.
 func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
-	keys := []string{s.key("kv", key)}
-	if s.bumps(key) {
+	keys, bumps := []string{s.key("kv", key)}, s.bumps(key)
+	if bumps {
 		keys = append(keys, s.key("gen"))
 	}
 	v, err := takeKVScript.Run(ctx, s.c, keys, newGeneration()).Text()
 	if err != nil {
 		return nil, wrap("kv take", err)
 	}
-	if s.bumps(key) {
+	if bumps {
 		s.changed()
 	}
 	return []byte(v), nil

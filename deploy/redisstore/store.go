@@ -71,14 +71,21 @@ func (s *Store) CreateUser(ctx context.Context, u *deploy.User) error {
 
 // User answers the user with id.
 func (s *Store) User(ctx context.Context, id int64) (deploy.User, error) {
-	m, err := s.c.HGetAll(ctx, s.idKey("u", id)).Result()
+	return readRecord(ctx, s, "user", "u", id, decodeUser)
+}
+
+// readRecord reads the hash of the record kind id and decodes it; ErrNotFound,
+// naming what, when there is none.
+func readRecord[T any](ctx context.Context, s *Store, what, kind string, id int64, decode func(int64, map[string]string) (T, error)) (T, error) {
+	var zero T
+	m, err := s.c.HGetAll(ctx, s.idKey(kind, id)).Result()
 	if err != nil {
-		return deploy.User{}, wrap("user", err)
+		return zero, wrap(what, err)
 	}
 	if len(m) == 0 {
-		return deploy.User{}, fmt.Errorf("user %d: %w", id, deploy.ErrNotFound)
+		return zero, fmt.Errorf("%s %d: %w", what, id, deploy.ErrNotFound)
 	}
-	return decodeUser(id, m)
+	return decode(id, m)
 }
 
 // UserByUsername answers the user whose username equals username in any
@@ -191,14 +198,7 @@ func (s *Store) TouchPAT(ctx context.Context, id int64, at time.Time) error {
 
 // PAT answers a token by id.
 func (s *Store) PAT(ctx context.Context, id int64) (deploy.PersonalAccessToken, error) {
-	m, err := s.c.HGetAll(ctx, s.idKey("t", id)).Result()
-	if err != nil {
-		return deploy.PersonalAccessToken{}, wrap("personal access token", err)
-	}
-	if len(m) == 0 {
-		return deploy.PersonalAccessToken{}, fmt.Errorf("personal access token %d: %w", id, deploy.ErrNotFound)
-	}
-	return decodePAT(id, m)
+	return readRecord(ctx, s, "personal access token", "t", id, decodePAT)
 }
 
 // RevokePAT marks a token revoked. PATs are not cached, so the next
@@ -259,14 +259,7 @@ func (s *Store) createProjectArgs(path string, id, ownerID int64, mv string, f f
 
 // Project answers the project with id.
 func (s *Store) Project(ctx context.Context, id int64) (deploy.Project, error) {
-	m, err := s.c.HGetAll(ctx, s.idKey("p", id)).Result()
-	if err != nil {
-		return deploy.Project{}, wrap("project", err)
-	}
-	if len(m) == 0 {
-		return deploy.Project{}, fmt.Errorf("project %d: %w", id, deploy.ErrNotFound)
-	}
-	return decodeProject(id, m)
+	return readRecord(ctx, s, "project", "p", id, decodeProject)
 }
 
 // ProjectByPath answers the project whose path with namespace equals
