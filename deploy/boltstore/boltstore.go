@@ -306,13 +306,21 @@ func (s *Store) PATByDigest(ctx context.Context, digest []byte) (deploy.Personal
 
 // TouchPAT sets LastUsedAt.
 func (s *Store) TouchPAT(ctx context.Context, id int64, at time.Time) error {
-	return s.update("touch personal access token", func(tx *bolt.Tx) error {
-		var t deploy.PersonalAccessToken
-		if err := mustGet(tx, bPATs, id, &t, "personal access token"); err != nil {
+	return edit(s, "touch personal access token", bPATs, id, "personal access token",
+		func(t *deploy.PersonalAccessToken) { t.LastUsedAt = &at })
+}
+
+// edit changes the record id of bucket b in one transaction: it reads it,
+// lets change alter it and writes it back; ErrNotFound, naming what, when
+// there is none.
+func edit[T any](s *Store, op string, b []byte, id int64, what string, change func(*T)) error {
+	return s.update(op, func(tx *bolt.Tx) error {
+		var rec T
+		if err := mustGet(tx, b, id, &rec, what); err != nil {
 			return err
 		}
-		t.LastUsedAt = &at
-		return put(tx, bPATs, itob(id), &t)
+		change(&rec)
+		return put(tx, b, itob(id), &rec)
 	})
 }
 
@@ -327,14 +335,8 @@ func (s *Store) PAT(ctx context.Context, id int64) (deploy.PersonalAccessToken, 
 
 // RevokePAT marks a token revoked.
 func (s *Store) RevokePAT(ctx context.Context, id int64) error {
-	return s.update("revoke personal access token", func(tx *bolt.Tx) error {
-		var t deploy.PersonalAccessToken
-		if err := mustGet(tx, bPATs, id, &t, "personal access token"); err != nil {
-			return err
-		}
-		t.Revoked = true
-		return put(tx, bPATs, itob(id), &t)
-	})
+	return edit(s, "revoke personal access token", bPATs, id, "personal access token",
+		func(t *deploy.PersonalAccessToken) { t.Revoked = true })
 }
 
 // CreateProject assigns p.ID and stores p with its owner member in one
@@ -692,14 +694,8 @@ func (s *Store) DeployTokenByDigest(ctx context.Context, digest []byte) (deploy.
 
 // TouchDeployToken sets LastUsedAt.
 func (s *Store) TouchDeployToken(ctx context.Context, id int64, at time.Time) error {
-	return s.update("touch deploy token", func(tx *bolt.Tx) error {
-		var t deploy.DeployToken
-		if err := mustGet(tx, bTokens, id, &t, "deploy token"); err != nil {
-			return err
-		}
-		t.LastUsedAt = &at
-		return put(tx, bTokens, itob(id), &t)
-	})
+	return edit(s, "touch deploy token", bTokens, id, "deploy token",
+		func(t *deploy.DeployToken) { t.LastUsedAt = &at })
 }
 
 // A KV value is stored after its expiry: 8 bytes of Unix nanoseconds, 0
