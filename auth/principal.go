@@ -267,19 +267,18 @@ func (a *Authenticator) APIActor(ctx context.Context, r *http.Request, addr stri
 	// headers (the Basic of a proxy in front, python-gitlab's http_username)
 	// are not its credentials. Two credentials are refused, not chosen
 	// between.
-	tokens := r.Header.Values("PRIVATE-TOKEN")
-	var bearers []string
+	creds := append([]string(nil), r.Header.Values("PRIVATE-TOKEN")...) // not the header's own slice
 	for _, h := range r.Header.Values("Authorization") {
 		if scheme, rest, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			bearers = append(bearers, strings.TrimSpace(rest))
+			creds = append(creds, strings.TrimSpace(rest))
 		}
 	}
-	if len(tokens)+len(bearers) > 1 {
+	if len(creds) > 1 {
 		return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "send one credential: a PRIVATE-TOKEN or a Bearer token, once"}
 	}
-	secret := r.Header.Get("PRIVATE-TOKEN")
-	if len(bearers) == 1 {
-		secret = bearers[0]
+	var secret string
+	if len(creds) == 1 {
+		secret = creds[0]
 	}
 	if secret == "" {
 		return nil, deploy.ErrUnauthorized

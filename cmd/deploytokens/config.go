@@ -172,7 +172,7 @@ func (c *Config) Validate() error {
 	listenOK := false
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil {
 		bad("listen", "%q is not host:port", c.Listen)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+	} else if !validPort(port) {
 		bad("listen", "%q: the port must be a number from 0 to 65535", c.Listen)
 	} else {
 		listenOK = true
