@@ -1,6 +1,7 @@
 package githttp
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -65,23 +66,31 @@ func TestRepos(t *testing.T) {
 		}
 	})
 
-	t.Run("create replaces what a deleted project left", func(t *testing.T) {
-		// A crash between deleting a project and its repository leaves
-		// the repository; a new project at the path must not inherit it.
-		if err := repos.Create(ctx, "reuse/p"); err != nil {
+	// makeTwice makes the repository of project, gives it a ref, and makes
+	// it again; it answers the repository and the ref's file.
+	makeTwice := func(t *testing.T, mk func(context.Context, string) error, project string) (dir, ref string) {
+		t.Helper()
+		if err := mk(ctx, project); err != nil {
 			t.Fatal(err)
 		}
-		dir, err := repos.Dir("reuse/p")
+		dir, err := repos.Dir(project)
 		if err != nil {
 			t.Fatal(err)
 		}
-		leftover := filepath.Join(dir, "refs", "heads", "secret")
-		if err := os.WriteFile(leftover, []byte("0123456789012345678901234567890123456789\n"), 0o600); err != nil {
+		ref = filepath.Join(dir, "refs", "heads", "pushed")
+		if err := os.WriteFile(ref, []byte("0123456789012345678901234567890123456789\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := repos.Create(ctx, "reuse/p"); err != nil {
+		if err := mk(ctx, project); err != nil {
 			t.Fatal(err)
 		}
+		return dir, ref
+	}
+
+	t.Run("create replaces what a deleted project left", func(t *testing.T) {
+		// A crash between deleting a project and its repository leaves
+		// the repository; a new project at the path must not inherit it.
+		dir, leftover := makeTwice(t, repos.Create, "reuse/p")
 		if _, err := os.Stat(leftover); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("the new repository kept the old one's ref: %v", err)
 		}
@@ -166,20 +175,7 @@ func TestRepos(t *testing.T) {
 	t.Run("ensure keeps what is there", func(t *testing.T) {
 		// Two first pushes race to make a missing repository: the second
 		// must not replace the first's, with its refs.
-		if err := repos.Ensure(ctx, "keep/p"); err != nil {
-			t.Fatal(err)
-		}
-		dir, err := repos.Dir("keep/p")
-		if err != nil {
-			t.Fatal(err)
-		}
-		pushed := filepath.Join(dir, "refs", "heads", "first")
-		if err := os.WriteFile(pushed, []byte("0123456789012345678901234567890123456789\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := repos.Ensure(ctx, "keep/p"); err != nil {
-			t.Fatal(err)
-		}
+		_, pushed := makeTwice(t, repos.Ensure, "keep/p")
 		if _, err := os.Stat(pushed); err != nil {
 			t.Errorf("Ensure replaced a repository: %v", err)
 		}
