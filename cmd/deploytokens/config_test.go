@@ -197,7 +197,24 @@ func TestStartupChecks(t *testing.T) {
 			t.Errorf("admin-token file %q: %v", content, err)
 		}
 	}
-	if err := start(func(*Config) {}); err != nil {
+	// A good configuration; the repositories directory holds what a crash
+	// during a create left two hours ago, which the start sweeps away.
+	var leftover string
+	err := start(func(c *Config) {
+		c.ReposDir = filepath.Join(c.DataDir, "repos")
+		leftover = filepath.Join(c.ReposDir, "group", ".new-crashed.git")
+		old := time.Now().Add(-2 * time.Hour)
+		if err := os.MkdirAll(leftover, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(leftover, old, old); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err != nil {
 		t.Errorf("a good configuration: %v", err)
+	}
+	if _, err := os.Stat(leftover); !os.IsNotExist(err) {
+		t.Errorf("a crash's leftover after the start: %v", err)
 	}
 }

@@ -101,6 +101,13 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	} else if err != nil {
 		return nil, fmt.Errorf("--repos-dir: %w", err)
 	}
+	// An hour: far longer than any create or removal takes, so what is
+	// younger may be another replica's, sharing the directory, at work.
+	if n, err := repos.Sweep(time.Hour); err != nil {
+		logger.Warn("could not sweep what crashes left in the repositories directory", "dir", cfg.ReposDir, "removed", n, "err", err)
+	} else if n > 0 {
+		logger.Info("removed what crashes left in the repositories directory", "dir", cfg.ReposDir, "removed", n)
+	}
 	a.service = &deploy.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger}
 	if err := a.bootstrapAdmin(ctx); err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // ErrNotFound is returned (wrapped) for a repository that does not exist, is
@@ -74,7 +75,7 @@ func (r *Repos) create(ctx context.Context, projectPath string, replace bool) er
 	}
 	// Beside the repository, so the rename stays on one file system.
 	// Project segments never start with '.', so no project owns this.
-	staging := filepath.Join(filepath.Dir(rel), ".new-"+rand.Text()+".git")
+	staging := filepath.Join(filepath.Dir(rel), stagingPrefix+rand.Text()+".git")
 	if err := root.Mkdir(staging, 0o750); err != nil {
 		return fmt.Errorf("create %s: %w", projectPath, err)
 	}
@@ -136,7 +137,7 @@ func (r *Repos) discard(root *os.Root, rel string) error {
 	if _, err := root.Lstat(rel); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	old := filepath.Join(filepath.Dir(rel), ".old-"+rand.Text())
+	old := filepath.Join(filepath.Dir(rel), discardPrefix+rand.Text())
 	if err := root.Rename(rel, old); err != nil {
 		return err
 	}
@@ -159,11 +160,83 @@ func (r *Repos) Check(ctx context.Context) error {
 		return err
 	}
 	defer root.Close()
-	probe := ".probe-" + rand.Text()
+	probe := probePrefix + rand.Text()
 	if err := root.Mkdir(probe, 0o750); err != nil {
 		return fmt.Errorf("repos: %s is not writable: %w", r.Root, err)
 	}
 	return root.Remove(probe)
+}
+
+// The names Create, Remove and Check give what they make beside the
+// repositories and delete again; a crash part way leaves them behind.
+// Project segments never start with '.', so no project owns these names.
+const (
+	stagingPrefix = ".new-"
+	discardPrefix = ".old-"
+	probePrefix   = ".probe-"
+)
+
+var leftoverPrefixes = []string{stagingPrefix, discardPrefix, probePrefix}
+
+// Sweep deletes what crashes left under Root: staging directories of
+// creates and removals and start-up probes, once they are older than age.
+// Younger ones may be another replica's work in progress on the same
+// directory. It never descends into a repository (a directory ending in
+// .git, which no group segment may) nor follows a symbolic link, and it
+// returns how many it deleted.
+func (r *Repos) Sweep(age time.Duration) (int, error) {
+	root, _, err := r.open()
+	if err != nil {
+		return 0, err
+	}
+	defer root.Close()
+	cutoff := time.Now().Add(-age)
+	removed := 0
+	dirs := []string{"."}
+	for len(dirs) > 0 {
+		dir := dirs[len(dirs)-1]
+		dirs = dirs[:len(dirs)-1]
+		entries, err := readDir(root, dir)
+		if err != nil {
+			return removed, fmt.Errorf("sweep %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			rel := filepath.Join(dir, e.Name())
+			if !isLeftover(e.Name()) {
+				if e.IsDir() && !strings.HasSuffix(e.Name(), ".git") {
+					dirs = append(dirs, rel)
+				}
+				continue
+			}
+			info, err := e.Info()
+			if err != nil || info.ModTime().After(cutoff) {
+				continue // gone meanwhile, or maybe still in use
+			}
+			if err := root.RemoveAll(rel); err != nil {
+				return removed, fmt.Errorf("sweep %s: %w", rel, err)
+			}
+			removed++
+		}
+	}
+	return removed, nil
+}
+
+func isLeftover(name string) bool {
+	for _, p := range leftoverPrefixes {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func readDir(root *os.Root, dir string) ([]fs.DirEntry, error) {
+	f, err := root.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
 }
 
 // Dir returns the absolute directory of the repository of projectPath after

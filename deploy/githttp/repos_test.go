@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestRepos(t *testing.T) {
@@ -195,4 +196,70 @@ func TestRepos(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+func TestReposSweep(t *testing.T) {
+	t.Parallel()
+	requireGit(t)
+	base := t.TempDir()
+	root := filepath.Join(base, "repos")
+	outside := filepath.Join(base, "outside")
+	repos := &Repos{Root: root}
+	for _, d := range []string{root, outside} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []string{"a/b/p1", "a/p2"} {
+		if err := repos.Create(t.Context(), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(outside, filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	plant := func(dir string, age time.Time) string {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(dir, "objects"), 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(dir, age, age); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	gone := []string{
+		plant(filepath.Join(root, "a", "b", ".new-crashed.git"), old),
+		plant(filepath.Join(root, "a", ".old-crashed"), old),
+		plant(filepath.Join(root, ".probe-crashed"), old),
+	}
+	kept := []string{
+		plant(filepath.Join(root, "a", ".new-young.git"), time.Now()), // maybe another replica's
+		plant(filepath.Join(root, "a", "p2.git", ".old-inside"), old), // inside a repository
+		plant(filepath.Join(outside, ".old-outside"), old),            // behind a symbolic link
+		filepath.Join(root, "a", "b", "p1.git"),
+		filepath.Join(root, "a", "p2.git"),
+	}
+
+	n, err := repos.Sweep(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(gone) {
+		t.Errorf("Sweep removed %d, want %d", n, len(gone))
+	}
+	for _, d := range gone {
+		if _, err := os.Lstat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s: want it removed, Lstat: %v", d, err)
+		}
+	}
+	for _, d := range kept {
+		if _, err := os.Lstat(d); err != nil {
+			t.Errorf("%s: want it kept: %v", d, err)
+		}
+	}
+	if _, err := repos.Dir("a/b/p1"); err != nil {
+		t.Errorf("repository after sweep: %v", err)
+	}
 }
