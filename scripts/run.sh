@@ -5,7 +5,10 @@ set -euo pipefail
 DATA=${DEPLOYTOKENS_DATA_DIR:-./data}
 LISTEN=${DEPLOYTOKENS_LISTEN:-127.0.0.1:8080}
 PORT=${LISTEN##*:}
-REGISTRY_ADDR=${REGISTRY_ADDR:-127.0.0.1:5000}
+# reach ADDR: ADDR with a host to connect to where it names none (":8080").
+reach() { local h=${1%:*}; [[ -z $h || $h == 0.0.0.0 ]] && h=127.0.0.1; echo "$h:${1##*:}"; }
+# Not REGISTRY_*: the registry reads those as overrides of its own config.
+REGISTRY_ADDR=${RUN_REGISTRY_ADDR:-127.0.0.1:5000}
 REGISTRY_HOST=localhost:${REGISTRY_ADDR##*:}
 export DEPLOYTOKENS_DATA_DIR=$DATA DEPLOYTOKENS_LISTEN=$LISTEN
 export DEPLOYTOKENS_EXTERNAL_URL=${DEPLOYTOKENS_EXTERNAL_URL:-http://localhost:$PORT}
@@ -13,21 +16,36 @@ export DEPLOYTOKENS_REGISTRY_HOST=${DEPLOYTOKENS_REGISTRY_HOST:-$REGISTRY_HOST}
 SERVICE=${DEPLOYTOKENS_REGISTRY_SERVICE:-container_registry}
 ISSUER=${DEPLOYTOKENS_REGISTRY_ISSUER:-deploytokens}
 
+# Something already answering on an address would pass for ours below.
+for addr in "$(reach "$LISTEN"):DEPLOYTOKENS_LISTEN" "$(reach "$REGISTRY_ADDR"):RUN_REGISTRY_ADDR"; do
+  a=${addr%:*} setting=${addr##*:}
+  if (exec 3<>"/dev/tcp/${a%:*}/${a##*:}") 2>/dev/null; then
+    echo "make run: $a is already in use; choose another with $setting=host:port" >&2
+    exit 1
+  fi
+done
+
 mkdir -p "$DATA/registry/storage"
 pids=()
 cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup INT TERM EXIT
 
+# wait_up PID URL: until URL answers (any HTTP status), or process PID ends.
+wait_up() {
+  for _ in $(seq 100); do
+    kill -0 "$1" 2>/dev/null || return 1
+    curl -sS -o /dev/null "$2" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
 bin/deploytokens serve &
 pids+=($!)
-for _ in $(seq 100); do
-  curl -fsS "http://$LISTEN/-/health" >/dev/null 2>&1 && break
-  kill -0 "${pids[0]}" 2>/dev/null || { echo "deploytokens did not start" >&2; exit 1; }
-  sleep 0.1
-done
+wait_up "${pids[0]}" "http://$(reach "$LISTEN")/-/health" || { echo "make run: deploytokens did not start" >&2; exit 1; }
 
 # The registry reads its keys at start: export them from the running server.
-bin/deploytokens keys jwks --from "http://$LISTEN" >"$DATA/registry/jwks.json"
+bin/deploytokens keys jwks --from "http://$(reach "$LISTEN")" >"$DATA/registry/jwks.json"
 cat >"$DATA/registry/config.yml" <<YAML
 version: 0.1
 log:
@@ -46,8 +64,13 @@ auth:
     issuer: $ISSUER
     jwks: $(cd "$DATA/registry" && pwd)/jwks.json
 YAML
-bin/tools/registry serve "$DATA/registry/config.yml" 2>"$DATA/registry/registry.log" &
+bin/tools/registry serve "$DATA/registry/config.yml" >"$DATA/registry/registry.log" 2>&1 &
 pids+=($!)
+if ! wait_up "${pids[1]}" "http://$(reach "$REGISTRY_ADDR")/v2/"; then
+  echo "make run: the registry did not start; the end of $DATA/registry/registry.log:" >&2
+  tail -n 5 "$DATA/registry/registry.log" >&2
+  exit 1
+fi
 
 cat <<MSG
 

@@ -71,6 +71,13 @@ cat "$WORK/ci-clone/README"
 	if r := s.api(t, "GET", "/projects/tanuki%2Fapp/ci/variables", rep, nil); r.Status != 403 {
 		t.Fatalf("reporter: %d %s", r.Status, r.Body)
 	}
+	stdout.Reset()
+	stderr.Reset()
+	code = run(t.Context(), []string{"ci-env", "--url", s.URL, "--project", "tanuki/app"},
+		func(k string) string { return map[string]string{"DEPLOYTOKENS_TOKEN": rep}[k] }, &stdout, &stderr)
+	if code == 0 || stdout.Len() != 0 || !strings.Contains(stderr.String(), "developer role") {
+		t.Fatalf("ci-env as a reporter: exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
 	r := s.api(t, "GET", "/projects/tanuki%2Fapp/ci/variables?format=yaml", s.AdminToken, nil)
 	if r.Status != 400 || !strings.Contains(r.message(), "format") {
 		t.Fatalf("bad format: %d %s", r.Status, r.Body)

@@ -16,6 +16,13 @@ import (
 	"github.com/deploytokens/deploytokens/deploy"
 )
 
+// statusHints say what a refusal of the variables usually means for a job.
+var statusHints = map[int]string{
+	http.StatusUnauthorized: " (DEPLOYTOKENS_TOKEN is not a live personal access token with read_api or api)",
+	http.StatusForbidden:    " (the token's user needs at least the developer role in the project)",
+	http.StatusNotFound:     " (no such project, or the token's user is not a member of it)",
+}
+
 var shellName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // cmdCIEnv prints a CI job's variables as export lines for
@@ -66,7 +73,7 @@ func cmdCIEnv(ctx context.Context, args []string, getenv func(string) string, st
 			Message string `json:"message"`
 		}
 		json.Unmarshal(body, &m)
-		return fmt.Errorf("%s answered %s: %s", *server, resp.Status, m.Message)
+		return fmt.Errorf("%s answered %s: %s%s", *server, resp.Status, m.Message, statusHints[resp.StatusCode])
 	}
 	var vars []deploy.CIVariable
 	if err := json.Unmarshal(body, &vars); err != nil {

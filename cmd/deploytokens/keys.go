@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/deploytokens/deploytokens/deploy/boltstore"
 )
 
 const keysUsage = `usage: deploytokens keys jwks|cert|rotate [serve flags]
@@ -41,6 +43,13 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	cfg.RedisCacheSize = 0 // one command: nothing to cache between requests
 	store, err := openStore(ctx, &cfg, slog.Default())
+	if errors.Is(err, boltstore.ErrLocked) {
+		hint := "stop the server first"
+		if what == "jwks" {
+			hint += ", or ask it: keys jwks --from URL"
+		}
+		return fmt.Errorf("%w (%s)", err, hint)
+	}
 	if err != nil {
 		return err
 	}

@@ -77,10 +77,17 @@ func TestKeysCommand(t *testing.T) {
 	s := startServer(t, nil)
 	published := s.app.signer.JWKS()
 	active := s.app.signer.ActiveKID()
-	s.shutdown(t)
 	env := func(k string) string {
 		return map[string]string{"DEPLOYTOKENS_DATA_DIR": s.cfg.DataDir, "DEPLOYTOKENS_ADMIN_TOKEN": s.AdminToken}[k]
 	}
+	// While the server holds the embedded store, the command says what to do.
+	for what, hint := range map[string]string{"cert": "stop the server first", "jwks": "keys jwks --from URL"} {
+		var errb bytes.Buffer
+		if code := run(t.Context(), []string{"keys", what}, env, &bytes.Buffer{}, &errb); code == 0 || !strings.Contains(errb.String(), hint) {
+			t.Errorf("keys %s beside a running server: exit %d: %s", what, code, errb.String())
+		}
+	}
+	s.shutdown(t)
 	keys := func(args ...string) string {
 		var out, errb bytes.Buffer
 		if code := run(t.Context(), append([]string{"keys"}, args...), env, &out, &errb); code != 0 {

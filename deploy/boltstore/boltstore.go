@@ -75,15 +75,19 @@ type Store struct {
 
 var _ deploy.Store = (*Store)(nil)
 
+// ErrLocked is returned (wrapped) by Open when another process, a running
+// server most likely, holds the file.
+var ErrLocked = errors.New("another process has it open")
+
 // Open opens (creating when missing) the store at path. It fails after a
-// second when another process holds the file.
+// second with ErrLocked when another process holds the file.
 func Open(path string) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("boltstore: %w", err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: openTimeout})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("boltstore: open %s: another process has it open: %w", path, err)
+		return nil, fmt.Errorf("boltstore: open %s: %w: %w", path, ErrLocked, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("boltstore: open %s: %w", path, err)
