@@ -42,6 +42,10 @@ var (
 	// not counted as a failed login.
 	errMalformedBasic    = invalid("the Authorization header is not Basic base64(username:password) with a UTF-8 username")
 	errTwoAuthorizations = invalid("the request has more than one Authorization header")
+	// RFC 6749 §5.2's invalid_grant: unknown, unused for 30 days, or its
+	// credential revoked or expired.
+	errRefreshInvalid = &Error{Status: http.StatusBadRequest, Code: "INVALID_GRANT",
+		Message: "the refresh token is unknown, unused for 30 days, or its credential was revoked or has expired: log in again"}
 )
 
 func invalid(msg string) *Error {

@@ -284,15 +284,16 @@ func (s *TokenService) lookupPrefix(ctx context.Context, segs []string, shortest
 	return nil, nil
 }
 
-// maxRefreshLifetime bounds how long a refresh token lives even when its
-// credential never expires, so repeated logins can't fill the store; a
-// client whose refresh token ended logs in again.
-const maxRefreshLifetime = 30 * 24 * time.Hour
+// refreshIdle is how long a refresh token lives unused. Each use renews
+// it, so a client keeps working as long as its credential does (docker
+// keeps only the refresh token, not the password, after a login), while
+// the records of machines gone for good leave the store.
+const refreshIdle = 30 * 24 * time.Hour
 
 // maxRefreshPerCredential bounds how many refresh tokens one credential is
-// given within maxRefreshLifetime: plenty for every machine that logs in
-// with it, while a loop of logins cannot fill the store. Past it the
-// answer carries none, and the client goes on with its credentials.
+// given within refreshIdle: plenty for every machine that logs in with it,
+// while a loop of logins cannot fill the store. Past it the answer carries
+// none, and the client goes on with its credentials.
 const maxRefreshPerCredential = 100
 
 // refreshRecord is what a refresh token points at: the credential it came
@@ -308,7 +309,7 @@ func refreshKey(keys *tokens.Keys, token string) string {
 }
 
 func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now time.Time) (string, error) {
-	n, err := s.Auth.Store.Incr(ctx, "refreshes:"+hex.EncodeToString(p.Digest), maxRefreshLifetime)
+	n, err := s.Auth.Store.Incr(ctx, "refreshes:"+hex.EncodeToString(p.Digest), refreshIdle)
 	if err != nil {
 		return "", err
 	}
@@ -320,7 +321,7 @@ func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now ti
 		return "", err
 	}
 	rec, _ := json.Marshal(refreshRecord{Username: p.Name(), Digest: hex.EncodeToString(p.Digest), DeployToken: p.Kind == DeployTokenKind})
-	ttl := maxRefreshLifetime
+	ttl := refreshIdle
 	if e := p.Expiry(); !e.IsZero() && e.Sub(now) < ttl {
 		ttl = e.Sub(now)
 	}
@@ -331,14 +332,18 @@ func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now ti
 }
 
 // redeem answers the principal a refresh token was issued to, checking the
-// credential again: a revoked or expired credential fails.
+// credential again, and renews the refresh token's idle time. Any failure
+// but an outage is errRefreshInvalid: a refresh token is 160 random bits,
+// so a wrong one is a client's stale state, not a guess, and it is not
+// counted against the address (a machine retrying with a dead one would
+// otherwise ban everyone behind its address).
 func (s *TokenService) redeem(ctx context.Context, refresh string) (Principal, error) {
 	if !tokens.WellFormed(tokens.RefreshToken, refresh) {
-		return Principal{}, ErrDenied
+		return Principal{}, errRefreshInvalid
 	}
-	raw, err := s.Auth.Store.Get(ctx, refreshKey(s.Auth.Keys, refresh))
+	raw, err := s.Auth.Store.Renew(ctx, refreshKey(s.Auth.Keys, refresh), refreshIdle)
 	if err != nil {
-		return Principal{}, s.Auth.lookupErr(err)
+		return Principal{}, refreshErr(s.Auth.lookupErr(err))
 	}
 	var rec refreshRecord
 	digest, derr := []byte(nil), json.Unmarshal(raw, &rec)
@@ -346,7 +351,15 @@ func (s *TokenService) redeem(ctx context.Context, refresh string) (Principal, e
 		digest, derr = hex.DecodeString(rec.Digest)
 	}
 	if derr != nil {
-		return Principal{}, ErrDenied
+		return Principal{}, errRefreshInvalid
 	}
-	return s.Auth.checkDigest(ctx, rec.Username, digest, rec.DeployToken)
+	p, err := s.Auth.checkDigest(ctx, rec.Username, digest, rec.DeployToken)
+	return p, refreshErr(err)
+}
+
+func refreshErr(err error) error {
+	if errors.Is(err, ErrDenied) {
+		return errRefreshInvalid
+	}
+	return err
 }

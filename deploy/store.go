@@ -142,4 +142,9 @@ type KV interface {
 	// Incr adds one to the counter at key and answers the new count; a
 	// counter created by this call expires after ttl.
 	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
+	// Renew answers the value and lets key live ttl from now; ErrNotFound
+	// when absent. A key with at least ttl - ttl/30 left (or no expiry) is
+	// left as it is, so a key read all the time is written about 30 times
+	// per ttl, not at every read.
+	Renew(ctx context.Context, key string, ttl time.Duration) ([]byte, error)
 }

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/deploytokens/deploytokens/internal/testenv"
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // registryEnv is a deploytokens plus the real distribution registry that
@@ -325,7 +327,7 @@ func TestTokenEndpoint(t *testing.T) {
 		}
 		tokenClaims(t, s, r.Body)
 		s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/tanuki%%2Fapp/deploy_tokens/%d", d3.ID), s.AdminToken, nil, nil)
-		if r := post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ans.RefreshToken}}); r.Status != 401 {
+		if r := post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ans.RefreshToken}}); r.Status != 400 || !strings.Contains(string(r.Body), "INVALID_GRANT") {
 			t.Fatalf("refresh after revoke: %d %s", r.Status, r.Body)
 		}
 		for _, f := range []url.Values{{"grant_type": {"magic"}}, {}} {
@@ -377,7 +379,7 @@ func TestTokenStoreDown(t *testing.T) {
 }
 
 // TestRefreshTokensPerCredential: one credential is given at most 100
-// refresh tokens (within their 30 days), so a loop of offline logins cannot
+// refresh tokens in 30 days, so a loop of offline logins cannot
 // fill the store; past that the answer is a JWT without one.
 func TestRefreshTokensPerCredential(t *testing.T) {
 	s := startServer(t, nil)
@@ -411,5 +413,74 @@ func TestRefreshTokensPerCredential(t *testing.T) {
 	d = other
 	if _, refresh := login(); !strings.HasPrefix(refresh, "dtr_") {
 		t.Fatalf("another credential: refresh token %q", refresh)
+	}
+}
+
+// TestRefreshTokenLivesWhileUsed: docker keeps only the refresh token after
+// a login, so each use renews its 30 idle days (the record of a token that
+// expires in two days starts with two days and is renewed to 30), and
+// dead refresh tokens are 400 invalid_grant without counting against the
+// address: a machine retrying with one must not ban its neighbours.
+func TestRefreshTokenLivesWhileUsed(t *testing.T) {
+	redisURL := testenv.StartRedis(t)
+	s := startServer(t, func(c *Config) { c.RedisURL = redisURL })
+	s.project(t, s.AdminToken, "tanuki/app", "")
+	soon := time.Now().UTC().AddDate(0, 0, 2).Format("2006-01-02")
+	d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "docker", "expires_at": soon, "scopes": []string{"read_registry"}})
+	post := func(form url.Values) apiResponse {
+		form.Set("service", s.cfg.RegistryService)
+		req, _ := http.NewRequest("POST", s.URL+"/jwt/auth", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return do(t, req)
+	}
+	r := post(url.Values{"grant_type": {"password"}, "username": {d.Username}, "password": {d.Token}, "access_type": {"offline"}})
+	var ans struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	if json.Unmarshal(r.Body, &ans); r.Status != 200 || ans.RefreshToken == "" {
+		t.Fatalf("login: %d %s", r.Status, r.Body)
+	}
+	s.remember(ans.RefreshToken)
+
+	opt, err := redis.ParseURL(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := redis.NewClient(opt)
+	defer rc.Close()
+	left := func() time.Duration {
+		t.Helper()
+		keys, err := rc.Keys(t.Context(), "*refresh:*").Result()
+		if err != nil || len(keys) != 1 {
+			t.Fatalf("refresh records: %v, %v; want one", keys, err)
+		}
+		ttl, err := rc.PTTL(t.Context(), keys[0]).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ttl
+	}
+	if l := left(); l <= 0 || l > 48*time.Hour {
+		t.Fatalf("a new refresh token's record lives %v; want at most the deploy token's two days", l)
+	}
+	if r := post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ans.RefreshToken}}); r.Status != 200 {
+		t.Fatalf("refresh: %d %s", r.Status, r.Body)
+	}
+	if l := left(); l < 29*24*time.Hour {
+		t.Fatalf("after a use the record lives %v; want 30 days", l)
+	}
+
+	dead, err := tokens.Generate(tokens.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range s.cfg.AuthMaxFailures + 2 {
+		r := post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {dead.Reveal()}})
+		if r.Status != 400 || !strings.Contains(string(r.Body), "INVALID_GRANT") || !strings.Contains(string(r.Body), "log in again") {
+			t.Fatalf("dead refresh token %d: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	if r := post(url.Values{"grant_type": {"password"}, "username": {d.Username}, "password": {d.Token}}); r.Status != 200 {
+		t.Fatalf("a login after dead refresh tokens: %d %s; they must not ban the address", r.Status, r.Body)
 	}
 }

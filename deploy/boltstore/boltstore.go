@@ -818,6 +818,51 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 	return n, err
 }
 
+// Renew answers the value and, when it has less than ttl - ttl/30 left,
+// lets key live ttl from now; ErrNotFound when absent. A key with time
+// enough left costs a read transaction, not a synced write.
+func (s *Store) Renew(ctx context.Context, key string, ttl time.Duration) ([]byte, error) {
+	// fresh reports whether raw, read at now, may stay as it is.
+	fresh := func(raw []byte, now time.Time) bool {
+		exp := int64(binary.BigEndian.Uint64(raw))
+		return exp == 0 || exp >= now.Add(ttl-ttl/30).UnixNano()
+	}
+	var out []byte
+	renew := false
+	err := s.view("kv renew", func(tx *bolt.Tx) error {
+		now := time.Now()
+		raw := tx.Bucket(bKV).Get([]byte(key))
+		v, ok := kvValue(raw, now)
+		if !ok {
+			return fmt.Errorf("key: %w", deploy.ErrNotFound)
+		}
+		out = append([]byte{}, v...) // bolt's memory is only valid inside the transaction
+		renew = !fresh(raw, now)
+		return nil
+	})
+	if err != nil || !renew {
+		return out, err
+	}
+	err = s.update("kv renew", func(tx *bolt.Tx) error {
+		now := time.Now()
+		b := tx.Bucket(bKV)
+		raw := b.Get([]byte(key))
+		v, ok := kvValue(raw, now)
+		if !ok {
+			return fmt.Errorf("key: %w", deploy.ErrNotFound)
+		}
+		out = append([]byte{}, v...)
+		if fresh(raw, now) {
+			return nil
+		}
+		return b.Put([]byte(key), kvEncode(out, ttl, now))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (s *Store) sweepLoop() {
 	t := time.NewTicker(sweepInterval)
 	defer t.Stop()

@@ -115,3 +115,20 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 	}
 	return n, nil
 }
+
+// Renew answers the value and, when it has less than ttl - ttl/30 left,
+// lets key live ttl from now, in one script; ErrNotFound when absent.
+func (s *Store) Renew(ctx context.Context, key string, ttl time.Duration) ([]byte, error) {
+	keys, bumps := []string{s.key("kv", key)}, s.bumps(key)
+	if bumps {
+		keys = append(keys, s.key("gen"))
+	}
+	v, err := renewKVScript.Run(ctx, s.c, keys, milliseconds(ttl), milliseconds(ttl-ttl/30), newGeneration()).Text()
+	if err != nil {
+		return nil, wrap("kv renew", err)
+	}
+	if bumps {
+		s.changed()
+	}
+	return []byte(v), nil
+}

@@ -161,6 +161,21 @@ if KEYS[2] then redis.call('SET', KEYS[2], ARGV[1]) end
 return v
 `)
 
+// renewKVScript answers KEYS[1] and, when it has less than ARGV[2]
+// milliseconds left, lets it live ARGV[1] milliseconds; when it did and
+// KEYS[2] is given (a cached KV key), it sets the generation KEYS[2] to
+// ARGV[3]: Renew.
+var renewKVScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return false end
+local left = redis.call('PTTL', KEYS[1])
+if left >= 0 and left < tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+  if KEYS[2] then redis.call('SET', KEYS[2], ARGV[3]) end
+end
+return v
+`)
+
 // incrScript adds one to KEYS[1] and, when this created it and ARGV[1] is
 // not "0", lets it expire after ARGV[1] milliseconds.
 var incrScript = redis.NewScript(`

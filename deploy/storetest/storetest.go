@@ -851,6 +851,52 @@ func testKVExpiry(t *testing.T, s deploy.Store) {
 			t.Errorf("CompareAndSwap(expired, nil): %v", err)
 		}
 	})
+	t.Run("renew", func(t *testing.T) {
+		if err := s.Create(ctx, "renewed", []byte("v"), ttl); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		if got, err := s.Renew(ctx, "renewed", time.Hour); err != nil || string(got) != "v" {
+			t.Fatalf("Renew = %q, %v; want v", got, err)
+		}
+		// Created with ttl after the renewal, the witness must expire
+		// first; the renewed key, with an hour, must still be there.
+		if err := s.Create(ctx, "witness2", []byte("v"), ttl); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		eventually(t, "expiry of witness2", absent(t, s, "witness2"))
+		if got, err := s.Get(ctx, "renewed"); err != nil || string(got) != "v" {
+			t.Errorf("Get(renewed) = %q, %v; want v, renewed for an hour", got, err)
+		}
+		// Renewing with ttl again leaves the hour: it has more than
+		// ttl - ttl/30 left. Then a renewal that needs it shortens
+		// nothing either: a key without expiry keeps none.
+		if _, err := s.Renew(ctx, "renewed", ttl); err != nil {
+			t.Fatalf("Renew(ttl): %v", err)
+		}
+		if err := s.Create(ctx, "forever", []byte("f"), 0); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		if _, err := s.Renew(ctx, "forever", ttl); err != nil {
+			t.Fatalf("Renew(forever): %v", err)
+		}
+		if err := s.Create(ctx, "witness3", []byte("v"), ttl); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		eventually(t, "expiry of witness3", absent(t, s, "witness3"))
+		for _, k := range []string{"renewed", "forever"} {
+			if _, err := s.Get(ctx, k); err != nil {
+				t.Errorf("Get(%s) after a renewal it did not need: %v", k, err)
+			}
+		}
+		_, err := s.Renew(ctx, "never-made", time.Hour)
+		wantErr(t, "Renew(absent)", err, deploy.ErrNotFound)
+		if err := s.Create(ctx, "lapsed", []byte("v"), ttl); err != nil {
+			t.Fatalf("Create: %v", err)
+		}
+		eventually(t, "expiry of lapsed", absent(t, s, "lapsed"))
+		_, err = s.Renew(ctx, "lapsed", time.Hour)
+		wantErr(t, "Renew(expired)", err, deploy.ErrNotFound)
+	})
 	t.Run("take expired", func(t *testing.T) {
 		if err := s.Create(ctx, "gone", []byte("v"), ttl); err != nil {
 			t.Fatalf("Create: %v", err)
