@@ -30,7 +30,10 @@ func GrantRepository(p *Principal, proj *deploy.Project, level deploy.AccessLeve
 		pull = proj.Visibility == deploy.Public
 	case DeployTokenKind:
 		if p.Token.ProjectID != proj.ID {
-			return nil
+			// What anyone may: docker sends the credentials it logged in
+			// with for every pull, public base images of others included.
+			pull = proj.Visibility == deploy.Public
+			break
 		}
 		write := p.Token.HasScope(deploy.ScopeWriteRegistry)
 		pull = write || p.Token.HasScope(deploy.ScopeReadRegistry) || p.Token.IsCIToken()

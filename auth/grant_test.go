@@ -54,8 +54,11 @@ func TestGrantRepository(t *testing.T) {
 		{name: "deploy token only read_repository", p: deployPrincipal(private, "git", deploy.ScopeReadRepository), proj: private, requested: all, allowed: false, want: nil},
 		{name: "deploy token no scopes", p: deployPrincipal(public, "none"), proj: public, requested: all, allowed: false, want: nil},
 		{name: "deploy token on another private project", p: deployPrincipal(internal, "push", deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry), proj: private, requested: all, allowed: true, want: nil},
-		{name: "deploy token on another public project", p: deployPrincipal(private, "push", deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry), proj: other, requested: all, allowed: true, want: nil},
-		{name: "CI token on another project", p: deployPrincipal(private, deploy.CITokenName), proj: public, requested: all, allowed: true, want: nil},
+		// Another public project: what anonymous gets, pull, never more.
+		{name: "deploy token on another public project", p: deployPrincipal(private, "push", deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry), proj: other, requested: all, allowed: true, want: pull},
+		{name: "deploy token on another internal project", p: deployPrincipal(private, "push", deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry), proj: internal, requested: all, allowed: true, want: nil},
+		{name: "CI token on another public project", p: deployPrincipal(private, deploy.CITokenName), proj: public, requested: all, allowed: true, want: pull},
+		{name: "read_repository token on another public project", p: deployPrincipal(private, "git", deploy.ScopeReadRepository), proj: public, requested: all, allowed: false, want: nil},
 
 		{name: "guest of private project", p: userPrincipal(false, deploy.ScopeAPI), proj: private, level: deploy.Guest, requested: all, allowed: true, want: nil},
 		{name: "reporter of private project", p: userPrincipal(false, deploy.ScopeAPI), proj: private, level: deploy.Reporter, requested: all, allowed: true, want: pull},

@@ -104,6 +104,18 @@ func TestRegistryEndToEnd(t *testing.T) {
 		if err := crane.Pull(e.ref("other/app:v1")); err == nil {
 			t.Fatal("crane pulled another project's image")
 		}
+		// A public project's image is what anyone may pull: logged in with
+		// the token (which podman and crane then send for every pull),
+		// a CI job still pulls public base images of other projects.
+		if err := podman.Pull(e.ref("open/app:v1")); err != nil {
+			t.Fatalf("pull of a public project's image with the token: %v", err)
+		}
+		if err := crane.Pull(e.ref("open/app:v1")); err != nil {
+			t.Fatalf("crane pull of a public project's image with the token: %v", err)
+		}
+		if _, err := testenv.PushRandomImage(t, e.ref("open/app:evil"), readReg.Username, readReg.Token); err == nil {
+			t.Fatal("pushed into another, public project")
+		}
 	})
 	t.Run("3 read_repository only: login fails", func(t *testing.T) {
 		d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "git-only", "scopes": []string{"read_repository"}})
