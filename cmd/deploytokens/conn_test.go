@@ -2,11 +2,14 @@ package main
 
 import (
 	"bufio"
+	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,31 +92,76 @@ func TestSlowClients(t *testing.T) {
 			}
 		}
 	})
-	t.Run("authorized git body slower than the read timeout", func(t *testing.T) {
-		s.project(t, s.AdminToken, "tanuki/app", "")
-		work := t.TempDir()
-		gitRun(t, work, "init", "-q", "-b", "main")
-		gitRun(t, work, "commit", "-q", "--allow-empty", "-m", "first")
-		gitRun(t, work, "push", "-q", fmt.Sprintf("http://root:%s@%s/tanuki/app.git", s.AdminToken, s.Host), "main")
-		d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "slow", "scopes": []string{"read_repository"}})
-		// Protocol v2's ls-refs: the answer names the branch only if the
-		// body, sent after the read timeout, reached git.
-		body := "0014command=ls-refs\n0000"
-		auth := base64.StdEncoding.EncodeToString([]byte(d.Username + ":" + d.Token))
-		c := rawConn(t, s, fmt.Sprintf("POST /tanuki/app.git/git-upload-pack HTTP/1.1\r\nHost: x\r\nAuthorization: Basic %s\r\n"+
-			"Git-Protocol: version=2\r\nContent-Type: application/x-git-upload-pack-request\r\nContent-Length: %d\r\n\r\n", auth, len(body)))
+	s.project(t, s.AdminToken, "tanuki/app", "")
+	work := t.TempDir()
+	gitRun(t, work, "init", "-q", "-b", "main")
+	// 8 MB that do not compress: an answer larger than the server's
+	// socket buffer (tcp_wmem allows up to 4 MB by default) and the
+	// client's (made small below), so git is still writing it when the
+	// client reads late.
+	big := make([]byte, 8<<20)
+	rand.Read(big)
+	if err := os.WriteFile(filepath.Join(work, "big"), big, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gitRun(t, work, "add", "big")
+	gitRun(t, work, "commit", "-q", "-m", "first")
+	gitRun(t, work, "push", "-q", fmt.Sprintf("http://root:%s@%s/tanuki/app.git", s.AdminToken, s.Host), "main")
+	head := strings.TrimSpace(gitRun(t, work, "rev-parse", "HEAD"))
+	d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "slow", "scopes": []string{"read_repository"}})
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(d.Username+":"+d.Token))
+	// post sends the head of a request whose body has length bytes.
+	post := func(route, auth string, length int) net.Conn {
+		return rawConn(t, s, fmt.Sprintf("POST /tanuki/app.git/%s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n"+
+			"Content-Type: application/x-%s-request\r\nContent-Length: %d\r\n\r\n", route, auth, route, length))
+	}
+	// A fetch: the first want, with capabilities, a flush and done.
+	want := fmt.Sprintf("want %s side-band-64k ofs-delta\n", head)
+	fetch := fmt.Sprintf("%04x%s00000009done\n", len(want)+4, want)
+
+	t.Run("fetch body slower than the read timeout", func(t *testing.T) {
+		// Authorized, even: a fetch's body is small, and a client that
+		// stalls part way must not hold git processes.
+		c := post("git-upload-pack", basic, len(fetch))
+		if _, err := io.WriteString(c, fetch[:10]); err != nil {
+			t.Fatal(err)
+		}
+		closedWithin(t, c, 5*time.Second)
+	})
+	t.Run("fetch answer slower than the read timeout", func(t *testing.T) {
+		// The body arrives at once, then the client reads the answer
+		// late: the fetch's read deadline bounds its body, never the
+		// answer (which git is still writing when the deadline passes).
+		c := post("git-upload-pack", basic, len(fetch))
+		if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.WriteString(c, fetch); err != nil {
+			t.Fatal(err)
+		}
 		time.Sleep(time.Second)
-		if _, err := io.WriteString(c, body); err != nil {
-			t.Fatalf("the server closed the connection of an authorized git request: %v", err)
+		_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("fetch: %v", err)
+		}
+		out, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 || len(out) < len(big) || !strings.HasSuffix(string(out), "0000") {
+			t.Fatalf("fetch read late: %s, %d bytes, ends %q, %v", resp.Status, len(out), out[max(0, len(out)-8):], err)
+		}
+	})
+	t.Run("push body slower than the read timeout", func(t *testing.T) {
+		// A push's pack may take long: an authorized push is not held to
+		// the read timeout. A flush alone is a push of nothing.
+		c := post("git-receive-pack", "Basic "+base64.StdEncoding.EncodeToString([]byte("root:"+s.AdminToken)), 4)
+		time.Sleep(time.Second)
+		if _, err := io.WriteString(c, "0000"); err != nil {
+			t.Fatalf("the server closed the connection of an authorized push: %v", err)
 		}
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-		if err != nil {
-			t.Fatalf("git-upload-pack after a slow body: %v", err)
-		}
-		out, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 || !strings.Contains(string(out), "refs/heads/main") {
-			t.Fatalf("git-upload-pack after a slow body: %s %q", resp.Status, out)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("git-receive-pack after a slow body: %v %v", resp, err)
 		}
 	})
 }

@@ -365,7 +365,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 //     and what is left of it to be drained after the answer: a client that
 //     declares a body and never sends it is cut off instead of holding the
 //     connection. net/http lifts it once the body is read to its end; the
-//     git handler lifts it once a request is authorized, since a push's pack
+//     git handler lifts it once a push is authorized, since its pack
 //     may take longer. A request without a body gets none: net/http is
 //     already waiting on its connection, and a deadline there would cancel
 //     a slow answer (and the connection's later requests).

@@ -115,9 +115,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.cfg.OnError(w, r, err)
 		return
 	}
-	// An authorized push or fetch may stream for longer than a request's
-	// read deadline (the server's, if any): lift it.
-	_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	// The server's read deadline, if any, bounds how long a body may take.
+	// An authorized push's pack may take longer: lift it. A fetch's body
+	// (wants and haves) is small and keeps it, so a client that stalls
+	// part way can't hold git processes, anonymous ones on public
+	// projects included. The answer is not bound by it: the backend runs
+	// full duplex, so net/http does not read the connection (and time
+	// out) behind a long answer.
+	if req.op == OpPush {
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
+	}
 	if err := ValidProjectPath(canonical); err != nil {
 		// Authorize answered a path we cannot serve: a bug or bad data
 		// on the auth side, so 500 rather than 404.
