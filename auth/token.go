@@ -63,7 +63,7 @@ func (s *TokenService) Register(e *echo.Echo) {
 type tokenAnswer struct {
 	Token        string `json:"token,omitempty"`
 	AccessToken  string `json:"access_token"`
-	Scope        string `json:"scope,omitempty"`
+	Scope        string `json:"scope"` // REQUIRED by the OAuth2 answer, even when empty
 	ExpiresIn    int    `json:"expires_in"`
 	IssuedAt     string `json:"issued_at"`
 	RefreshToken string `json:"refresh_token,omitempty"`

@@ -449,7 +449,9 @@ func TestRefreshTokenLivesWhileUsed(t *testing.T) {
 	var ans struct {
 		RefreshToken string `json:"refresh_token"`
 	}
-	if json.Unmarshal(r.Body, &ans); r.Status != 200 || ans.RefreshToken == "" {
+	// Nothing asked, nothing granted: the OAuth2 answer still has its
+	// required scope, empty.
+	if json.Unmarshal(r.Body, &ans); r.Status != 200 || ans.RefreshToken == "" || !strings.Contains(string(r.Body), `"scope":""`) {
 		t.Fatalf("login: %d %s", r.Status, r.Body)
 	}
 	s.remember(ans.RefreshToken)
