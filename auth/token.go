@@ -354,6 +354,11 @@ func (s *TokenService) redeem(ctx context.Context, refresh string) (Principal, e
 		return Principal{}, errRefreshInvalid
 	}
 	p, err := s.Auth.checkDigest(ctx, rec.Username, digest, rec.DeployToken)
+	if errors.Is(err, ErrDenied) {
+		// Its credential is gone for good: so is it, rather than being
+		// renewed by whoever keeps trying it.
+		_ = s.Auth.Store.Delete(ctx, refreshKey(s.Auth.Keys, refresh))
+	}
 	return p, refreshErr(err)
 }
 

@@ -497,4 +497,13 @@ func TestRefreshTokenLivesWhileUsed(t *testing.T) {
 	if r := post(url.Values{"grant_type": {"password"}, "username": {d.Username}, "password": {d.Token}}); r.Status != 200 {
 		t.Fatalf("a login after dead refresh tokens: %d %s; they must not ban the address", r.Status, r.Body)
 	}
+
+	// Once its deploy token is revoked, the first try deletes the record.
+	s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/tanuki%%2Fapp/deploy_tokens/%d", d.ID), s.AdminToken, nil, nil)
+	if r := post(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ans.RefreshToken}}); r.Status != 400 {
+		t.Fatalf("refresh after revoke: %d %s", r.Status, r.Body)
+	}
+	if keys, err := rc.Keys(t.Context(), "*refresh:*").Result(); err != nil || len(keys) != 0 {
+		t.Fatalf("refresh records after a try with a revoked credential: %v, %v; want none", keys, err)
+	}
 }
