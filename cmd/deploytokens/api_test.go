@@ -176,6 +176,49 @@ func TestPermissions(t *testing.T) {
 			t.Errorf("members: %d", len(ms))
 		}
 	})
+	t.Run("maintainer removes owner", func(t *testing.T) {
+		// A second owner, so that the last-owner rule is not what refuses.
+		id, _ := s.user(t, "coowner")
+		s.member(t, "grp/app", id, 50)
+		ref := fmt.Sprintf("/projects/%s/members/%d", url.PathEscape("grp/app"), id)
+		if r := s.api(t, "DELETE", ref, tok["maintainer"], nil); r.Status != 403 {
+			t.Errorf("maintainer removes an owner: %d %s", r.Status, r.Body)
+		}
+		s.mustAPI(t, 204, "DELETE", ref, owner, nil, nil)
+	})
+	t.Run("admin only", func(t *testing.T) {
+		// Users, PATs for anyone, and every project's tokens are the
+		// admin's: an api-scoped maintainer gets 403.
+		for _, c := range []struct {
+			method, path string
+			body         map[string]any
+		}{
+			{"POST", "/users", map[string]any{"username": "mallory", "name": "Mallory"}},
+			{"POST", "/users/1/personal_access_tokens", map[string]any{"name": "root-again", "scopes": []string{"api"}}},
+			{"GET", "/deploy_tokens", nil},
+		} {
+			if r := s.api(t, c.method, c.path, tok["maintainer"], c.body); r.Status != 403 {
+				t.Errorf("maintainer %s %s: %d %s", c.method, c.path, r.Status, r.Body)
+			}
+			if c.method == "GET" {
+				s.mustAPI(t, 200, c.method, c.path, s.AdminToken, nil, nil)
+			}
+		}
+	})
+	t.Run("developer revokes", func(t *testing.T) {
+		var d deployTokenInfo
+		s.mustAPI(t, 201, "POST", "/projects/grp%2Fapp/deploy_tokens", tok["maintainer"], map[string]any{"name": "keep", "scopes": []string{"read_registry"}}, &d)
+		s.remember(d.Token)
+		ref := fmt.Sprintf("/projects/grp%%2Fapp/deploy_tokens/%d", d.ID)
+		if r := s.api(t, "DELETE", ref, tok["developer"], nil); r.Status != 403 {
+			t.Errorf("developer revokes a deploy token: %d %s", r.Status, r.Body)
+		}
+		var got deployTokenInfo
+		s.mustAPI(t, 200, "GET", ref, tok["maintainer"], nil, &got)
+		if got.Revoked {
+			t.Errorf("the token was revoked by a developer: %+v", got)
+		}
+	})
 	t.Run("project list", func(t *testing.T) {
 		var ps []projectInfo
 		s.mustAPI(t, 200, "GET", "/projects", tok["stranger"], nil, &ps)
