@@ -120,6 +120,19 @@ func TestGitEndToEnd(t *testing.T) {
 			t.Fatalf("anonymous push: %s", out)
 		}
 	})
+	t.Run("members by role: a guest doesn't read private code, a reporter doesn't push", func(t *testing.T) {
+		guestID, guest := s.user(t, "guest", "read_repository", "write_repository")
+		repID, rep := s.user(t, "reporter", "read_repository", "write_repository")
+		s.member(t, "tanuki/secret", guestID, 10)
+		s.member(t, "tanuki/secret", repID, 20)
+		if out, err := gitTry(t, work, "clone", cred("guest", guest, "tanuki/secret"), filepath.Join(t.TempDir(), "x")); err == nil {
+			t.Fatalf("a guest cloned a private project: %s", out)
+		}
+		gitRun(t, work, "clone", "-q", cred("reporter", rep, "tanuki/secret"), filepath.Join(t.TempDir(), "r"))
+		if out, err := gitTry(t, filepath.Join(work, "src"), "push", cred("reporter", rep, "tanuki/secret"), "main:reporter"); err == nil {
+			t.Fatalf("a reporter pushed: %s", out)
+		}
+	})
 	t.Run("6 traversal gets 404 and reads nothing outside", func(t *testing.T) {
 		planted := "PLANTED-" + d.Username
 		os.WriteFile(filepath.Join(filepath.Dir(s.cfg.ReposDir), "config"), []byte(planted), 0o644)
