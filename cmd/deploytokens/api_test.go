@@ -288,6 +288,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown token", "DELETE", dt + "/12345", nil, 404, "Deploy Token"},
 		{"bad page", "GET", dt + "?page=x", nil, 400, "page"},
 		{"zero per_page", "GET", dt + "?per_page=0", nil, 400, "per_page"},
+		{"zero page", "GET", dt + "?page=0", nil, 400, "page"},
+		{"negative page", "GET", dt + "?page=-3", nil, 400, "page"},
 		{"bad active", "GET", dt + "?active=maybe", nil, 400, "active"},
 		{"unknown project", "GET", "/projects/nobody%2Fnothing/deploy_tokens", nil, 404, "Project"},
 		{"traversal project", "GET", "/projects/..%2F..%2Fetc/deploy_tokens", nil, 404, "Project"},

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -199,6 +201,26 @@ func TestFailureLimit(t *testing.T) {
 	}
 	gitPath := "/tanuki/app.git/info/refs?service=git-upload-pack"
 	jwtPath := "/jwt/auth?service=container_registry&scope=repository:tanuki/app:pull"
+	// A refresh token from before the ban, and the requests that take no
+	// password (a refresh grant, the API) from the banned address.
+	var offline struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	req, _ := http.NewRequest("GET", s.URL+jwtPath+"&offline_token=true", nil)
+	req.SetBasicAuth(d.Username, d.Token)
+	if r := do(t, req); r.Status != 200 || json.Unmarshal(r.Body, &offline) != nil || offline.RefreshToken == "" {
+		t.Fatalf("offline login: %d %s", r.Status, r.Body)
+	}
+	s.remember(offline.RefreshToken)
+	refresh := func(c *http.Client) int {
+		form := url.Values{"service": {"container_registry"}, "grant_type": {"refresh_token"}, "refresh_token": {offline.RefreshToken}}
+		resp, err := c.PostForm(s.URL+"/jwt/auth", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
 	for i := 1; i <= 30; i++ {
 		path := gitPath
 		if i%2 == 0 {
@@ -213,6 +235,12 @@ func TestFailureLimit(t *testing.T) {
 		if r.StatusCode != 429 || r.Header.Get("Retry-After") == "" {
 			t.Fatalf("31st request to %s: %d, Retry-After %q", path, r.StatusCode, r.Header.Get("Retry-After"))
 		}
+	}
+	if st := refresh(bad); st != 429 {
+		t.Fatalf("a refresh grant from the banned address: %d", st)
+	}
+	if st := refresh(good); st != 200 {
+		t.Fatalf("a refresh grant from another address: %d", st)
 	}
 	for _, path := range []string{gitPath, jwtPath} {
 		if r := get(good, path, d.Username, d.Token); r.StatusCode != 200 {
