@@ -1,0 +1,51 @@
+package auth
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/tokens"
+)
+
+// TestPATExpiry: a personal access token works until its expiry and not
+// at it, on the API (PRIVATE-TOKEN) as in web sessions, whose pages check
+// the token's digest again.
+func TestPATExpiry(t *testing.T) {
+	env := newHotpathEnv(t)
+	ctx := t.Context()
+	u, err := env.store.UserByUsername(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, err := tokens.Generate(tokens.PersonalAT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
+	if err := env.store.CreatePAT(ctx, &deploy.PersonalAccessToken{UserID: u.ID, Scopes: []string{deploy.ScopeAPI},
+		ExpiresAt: &exp, Digest: env.keys.Digest(secret.Reveal())}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		now  time.Time
+		want error
+	}{
+		{"a moment before", exp.Add(-time.Nanosecond), nil},
+		{"at the expiry", exp, ErrDenied},
+		{"after", exp.Add(time.Hour), ErrDenied},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			a := env.authenticator(env.store)
+			a.Now = func() time.Time { return tt.now }
+			if _, err := a.CheckPAT(ctx, secret.Reveal()); !errors.Is(err, tt.want) {
+				t.Errorf("CheckPAT = %v; want %v", err, tt.want)
+			}
+			if _, err := a.CheckPATDigest(ctx, env.keys.Digest(secret.Reveal())); !errors.Is(err, tt.want) {
+				t.Errorf("CheckPATDigest = %v; want %v", err, tt.want)
+			}
+		})
+	}
+}
