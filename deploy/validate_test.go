@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deploytokens/deploytokens/deploy"
 	"github.com/deploytokens/deploytokens/deploy/githttp"
@@ -29,4 +30,39 @@ func FuzzProjectPath(f *testing.F) {
 			t.Fatalf("the page of %q is git's %s route", path, route)
 		}
 	})
+}
+
+// TestParseExpiryBounds checks the edges of expires_at: a token that would
+// be expired the moment it is created is refused, and so is an expiry whose
+// UTC year has five digits, which no YYYY-MM-DD form (or store) can carry.
+func TestParseExpiryBounds(t *testing.T) {
+	midnight := time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		in      string
+		now     time.Time
+		wantErr bool
+	}{
+		{"today at exactly midnight", "2030-06-01", midnight, true},
+		{"today as rfc 3339 at now", "2030-06-01T00:00:00Z", midnight, true},
+		{"one nanosecond after now", "2030-06-01T00:00:00.000000001Z", midnight, false},
+		{"tomorrow", "2030-06-02", midnight, false},
+		{"last instant of year 9999", "9999-12-31T23:59:59Z", midnight, false},
+		// 23:30 at -01:00 is 00:30 on 10000-01-01 in UTC.
+		{"year 10000 in utc", "9999-12-31T23:30:00-01:00", midnight, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := deploy.ParseExpiry("expires_at", tt.in, tt.now)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("ParseExpiry(%q) = %v, want an error", tt.in, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseExpiry(%q): %v", tt.in, err)
+			}
+		})
+	}
 }
