@@ -216,9 +216,26 @@ func TestSealOpen(t *testing.T) {
 	}
 }
 
+// TestEqual checks Equal compares secrets byte for byte: token secrets are
+// case-sensitive, so a case-folding compare would widen what matches.
 func TestEqual(t *testing.T) {
-	if !Equal("abc", "abc") || Equal("abc", "abd") || Equal("abc", "ab") {
-		t.Fatal("Equal wrong")
+	tests := []struct {
+		name string
+		a, b string
+		want bool
+	}{
+		{"same", "abc", "abc", true},
+		{"one byte differs", "abc", "abd", false},
+		{"prefix", "abc", "ab", false},
+		{"differs only in case", "abc", "ABC", false},
+		{"empty", "", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Equal(tt.a, tt.b); got != tt.want {
+				t.Errorf("Equal(%q, %q) = %v, want %v", tt.a, tt.b, got, tt.want)
+			}
+		})
 	}
 }
 
