@@ -351,6 +351,19 @@ func TestCSRF(t *testing.T) {
 			t.Fatalf("%d", r.Status)
 		}
 	})
+	t.Run("sign-in with neither cookie nor token", func(t *testing.T) {
+		// A browser that never loaded the form has no pre-session cookie, so
+		// the expected token is empty; an empty token must not match it, or a
+		// cross-site form could sign a victim in to the attacker's account.
+		fresh := e.browser()
+		r := fresh.post("/users/sign_in", url.Values{"username": {"maint"}, "password": {pats["maint"]}}, false)
+		if r.Status != http.StatusForbidden {
+			t.Fatalf("%d", r.Status)
+		}
+		if c := fresh.cookie(sessionCookie); c != nil && c.Value != "" {
+			t.Fatal("a session cookie was set")
+		}
+	})
 	if n := len(e.tokens("tanuki/app")); n != 0 {
 		t.Fatalf("%d tokens created by refused posts", n)
 	}
