@@ -794,6 +794,23 @@ func TestReadOnlySession(t *testing.T) {
 	if n := len(e.tokens("tanuki/app")); n != 0 {
 		t.Fatal("a read_api session created a token")
 	}
+
+	// Revoking is a change too: with a valid CSRF token, so only the
+	// session's read_api scope can be why it is refused.
+	tok, _, err := e.svc.CreateDeployToken(context.Background(), e.admin, "tanuki/app", deploy.CreateDeployTokenInput{Name: "keep", Scopes: []string{"read_registry"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokePath := fmt.Sprintf("%s/deploy_tokens/%d/revoke", settingsPath, tok.ID)
+	b.get(settingsPath)
+	r := b.post(revokePath, nil, true)
+	if r.Status != http.StatusForbidden || !strings.Contains(r.Body, "Read-only session") {
+		t.Fatalf("revoke with read_api: %d %s", r.Status, r.Body)
+	}
+	ts := e.tokens("tanuki/app")
+	if len(ts) != 1 || !ts[0].Active(*e.now.Load()) {
+		t.Fatalf("a read_api session revoked a token: %+v", ts)
+	}
 }
 
 // TestBadInput: nothing a browser can send makes a 5xx.
