@@ -82,6 +82,30 @@ func TestHotCacheRules(t *testing.T) {
 	if answers("d1") {
 		t.Fatal("answered an entry older than cacheMaxAge")
 	}
+
+	// The value and the token age separately: either one older than
+	// cacheMaxAge sends the lookup to Redis, so a token changed behind the
+	// server's back is seen even while its KV value is re-read often.
+	c.confirm("g2", now)
+	fresh, old := now, now.Add(-cacheMaxAge)
+	tests := []struct {
+		name             string
+		valueAt, tokenAt time.Time
+		want             bool
+	}{
+		{"both young", fresh, fresh, true},
+		{"token just under max age", fresh, old.Add(time.Nanosecond), true},
+		{"token at max age", fresh, old, false},
+		{"value at max age", old, fresh, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c.store("g2", "ban:a", cachedValue{read: tt.valueAt}, "d1", cachedToken{t: deploy.DeployToken{ID: 1}, read: tt.tokenAt})
+			if got := answers("d1"); got != tt.want {
+				t.Fatalf("answered = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
 
 func TestHotCacheBounded(t *testing.T) {
