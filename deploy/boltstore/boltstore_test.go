@@ -79,6 +79,16 @@ func TestOpen(t *testing.T) {
 	})
 }
 
+// TestOpenSyncsCommits checks every commit is fsynced: an acknowledged
+// write must survive power loss, not just the death of the process (which
+// TestAcknowledgedWritesSurviveKill covers, and the page cache would pass).
+func TestOpenSyncsCommits(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "deploytokens.db"))
+	if s.NoSync() {
+		t.Fatal("the store was opened with NoSync set")
+	}
+}
+
 // TestAcknowledgedWritesSurviveKill kills a writing process with SIGKILL and
 // checks that every write it acknowledged is in the file afterwards.
 func TestAcknowledgedWritesSurviveKill(t *testing.T) {

@@ -8,3 +8,6 @@ func SetBulkBatch(n int) (restore func()) {
 	bulkBatch = n
 	return func() { bulkBatch = old }
 }
+
+// NoSync reports whether the open DB skips fsync after each commit.
+func (s *Store) NoSync() bool { return s.db.NoSync }
