@@ -220,13 +220,16 @@ func TestPermissions(t *testing.T) {
 		}
 	})
 	t.Run("project list", func(t *testing.T) {
+		// An internal project: every signed-in user sees it, members or not.
+		s.project(t, owner, "grp/inside", "internal")
 		var ps []projectInfo
 		s.mustAPI(t, 200, "GET", "/projects", tok["stranger"], nil, &ps)
-		if len(ps) != 1 || ps[0].PathWithNamespace != "grp/open" {
+		if len(ps) != 2 || ps[0].PathWithNamespace+" "+ps[1].PathWithNamespace != "grp/open grp/inside" &&
+			ps[0].PathWithNamespace+" "+ps[1].PathWithNamespace != "grp/inside grp/open" {
 			t.Fatalf("stranger sees %+v", ps)
 		}
 		s.mustAPI(t, 200, "GET", "/projects", tok["guest"], nil, &ps)
-		if len(ps) != 2 {
+		if len(ps) != 3 {
 			t.Fatalf("guest sees %+v", ps)
 		}
 	})

@@ -305,6 +305,13 @@ func TestTokenEndpoint(t *testing.T) {
 		if a := tokenClaims(t, s, r.Body)["access"].([]any); len(a) != 0 {
 			t.Fatalf("anonymous access %v", a)
 		}
+		// Nobody to refresh for: offline access gives anonymous nothing
+		// more (a refresh token would be useless, and count against a
+		// shared allowance).
+		req, _ := http.NewRequest("GET", s.URL+"/jwt/auth?service=container_registry&offline_token=true&scope=repository:tanuki/app:pull", nil)
+		if r := do(t, req); r.Status != 200 || strings.Contains(string(r.Body), "refresh_token") {
+			t.Fatalf("anonymous offline: %d %s", r.Status, r.Body)
+		}
 	})
 	t.Run("POST password and refresh, refresh dies with the token", func(t *testing.T) {
 		d3 := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "offline", "scopes": []string{"read_registry"}})
