@@ -49,3 +49,23 @@ func TestPATExpiry(t *testing.T) {
 		})
 	}
 }
+
+func TestRefusal(t *testing.T) {
+	for _, tt := range []struct {
+		name                         string
+		userMatches, revoked, active bool
+		want                         string
+	}{
+		{"usable", true, false, true, ""},
+		{"another username", false, false, true, "the username is not the token's"},
+		{"revoked", true, true, false, "revoked"},
+		{"expired", true, false, false, "expired"},
+		{"revoked and another username", false, true, false, "the username is not the token's"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := refusal(tt.userMatches, tt.revoked, tt.active); got != tt.want {
+				t.Errorf("refusal = %q; want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -137,7 +137,8 @@ func (a *Authenticator) checkDigest(ctx context.Context, username string, digest
 	if err != nil {
 		return Principal{}, a.lookupErr(err)
 	}
-	if !tokens.Equal(strings.ToLower(u.Username), strings.ToLower(username)) || !t.Active(now) {
+	if why := refusal(tokens.Equal(strings.ToLower(u.Username), strings.ToLower(username)), t.Revoked, t.Active(now)); why != "" {
+		a.logRefusal("personal access token", t.ID, why)
 		return Principal{}, ErrDenied
 	}
 	if t.ID != 0 && (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery) {
@@ -153,13 +154,36 @@ func (a *Authenticator) deployTokenPrincipal(username string, digest []byte, t d
 		return Principal{}, a.lookupErr(err)
 	}
 	now := a.now()
-	if !tokens.Equal(t.Username, username) || !t.Active(now) {
+	if why := refusal(tokens.Equal(t.Username, username), t.Revoked, t.Active(now)); why != "" {
+		a.logRefusal("deploy token", t.ID, why)
 		return Principal{}, ErrDenied
 	}
 	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery {
 		a.touch(touchKey{deployToken: true, id: t.ID}, func(ctx context.Context) error { return a.Store.TouchDeployToken(ctx, t.ID, now) })
 	}
 	return Principal{Kind: DeployTokenKind, Token: &t, Project: &p, Digest: digest}, nil
+}
+
+// refusal says why a token whose secret matched is refused anyway, or ""
+// when it is not. The caller sees ErrDenied either way; the reason is for
+// the operator's log, where "expired" and "revoked" save a holder's
+// support request from guessing at typos.
+func refusal(userMatches, revoked, active bool) string {
+	switch {
+	case !userMatches:
+		return "the username is not the token's"
+	case revoked:
+		return "revoked"
+	case !active:
+		return "expired"
+	}
+	return ""
+}
+
+func (a *Authenticator) logRefusal(kind string, id int64, why string) {
+	if a.Logger != nil {
+		a.Logger.Info("credentials refused", "kind", kind, "id", id, "reason", why)
+	}
 }
 
 // CheckPAT authenticates a personal access token alone (the API's

@@ -140,6 +140,10 @@ func TestRegistryEndToEnd(t *testing.T) {
 		if err := p.Login(e.reg.Host(), d.Username, d.Token); err == nil {
 			t.Fatal("login worked after revocation")
 		}
+		// The holder sees "access denied"; the operator's log says why.
+		if want := fmt.Sprintf("kind=\"deploy token\" id=%d reason=revoked", d.ID); !strings.Contains(s.logs.String(), want) {
+			t.Errorf("the server log does not say %q", want)
+		}
 	})
 	t.Run("5 gitlab-deploy-token with read_repository pulls", func(t *testing.T) {
 		d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "gitlab-deploy-token", "scopes": []string{"read_repository"}})
