@@ -41,8 +41,16 @@ type TokenService struct {
 // Claims are the registry token's claims.
 type Claims struct {
 	jwt.RegisteredClaims
-	Access []Scope `json:"access"`
+	// Audience is the one service, written as a string as GitLab and
+	// Docker Hub write it: distribution 2.7 and older read only that form
+	// (later releases either), and golang-jwt writes its own as an array.
+	// It shadows RegisteredClaims.Audience.
+	Audience string  `json:"aud"`
+	Access   []Scope `json:"access"`
 }
+
+// GetAudience answers the audience for golang-jwt's validation.
+func (c Claims) GetAudience() (jwt.ClaimStrings, error) { return jwt.ClaimStrings{c.Audience}, nil }
 
 // maxTokenFormBody bounds POST /jwt/auth bodies.
 const maxTokenFormBody = 16 << 10
@@ -190,11 +198,12 @@ func (s *TokenService) issue(ctx context.Context, p *Principal, scopeValues []st
 	rand.Read(jti[:])
 	claims := Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: s.Issuer, Subject: p.Name(), Audience: jwt.ClaimStrings{s.Name},
+			Issuer: s.Issuer, Subject: p.Name(),
 			IssuedAt: jwt.NewNumericDate(now), NotBefore: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
 			ID: base64.RawURLEncoding.EncodeToString(jti[:]),
 		},
-		Access: access,
+		Audience: s.Name,
+		Access:   access,
 	}
 	signed, err := s.Signer.Sign(claims)
 	if err != nil {

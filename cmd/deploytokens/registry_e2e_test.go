@@ -232,6 +232,10 @@ func tokenClaims(t *testing.T, s *testServer, body []byte) jwt.MapClaims {
 	if err != nil {
 		t.Fatalf("token does not verify: %v", err)
 	}
+	// One audience, as a string: the form every registry reads.
+	if aud, ok := claims["aud"].(string); !ok || aud != s.cfg.RegistryService {
+		t.Fatalf("aud = %#v; want the string %q", claims["aud"], s.cfg.RegistryService)
+	}
 	return claims
 }
 
