@@ -23,10 +23,12 @@ const (
 	touchTimeout      = 5 * time.Second
 )
 
-// touchKey names a credential whose last use is written.
+// touchKey names a credential whose last use is written, or, with
+// refreshQuota, whose refresh-token allowance is renewed.
 type touchKey struct {
-	deployToken bool
-	id          int64
+	deployToken  bool
+	refreshQuota bool
+	id           int64
 }
 
 type touchWrite struct {

@@ -5,8 +5,13 @@ set -euo pipefail
 DATA=${DEPLOYTOKENS_DATA_DIR:-./data}
 LISTEN=${DEPLOYTOKENS_LISTEN:-127.0.0.1:8080}
 PORT=${LISTEN##*:}
-# reach ADDR: ADDR with a host to connect to where it names none (":8080").
-reach() { local h=${1%:*}; [[ -z $h || $h == 0.0.0.0 ]] && h=127.0.0.1; echo "$h:${1##*:}"; }
+# reach ADDR: ADDR with a host to connect to where it names none (":8080",
+# "0.0.0.0:8080", "[::]:8080").
+reach() {
+  local h=${1%:*}
+  case $h in "" | 0.0.0.0) h=127.0.0.1 ;; "[::]") h="[::1]" ;; esac
+  echo "$h:${1##*:}"
+}
 # Not REGISTRY_*: the registry reads those as overrides of its own config.
 REGISTRY_ADDR=${RUN_REGISTRY_ADDR:-127.0.0.1:5000}
 REGISTRY_HOST=localhost:${REGISTRY_ADDR##*:}
@@ -19,7 +24,8 @@ ISSUER=${DEPLOYTOKENS_REGISTRY_ISSUER:-deploytokens}
 # Something already answering on an address would pass for ours below.
 for addr in "$(reach "$LISTEN"):DEPLOYTOKENS_LISTEN" "$(reach "$REGISTRY_ADDR"):RUN_REGISTRY_ADDR"; do
   a=${addr%:*} setting=${addr##*:}
-  if (exec 3<>"/dev/tcp/${a%:*}/${a##*:}") 2>/dev/null; then
+  host=${a%:*} host=${host#[} host=${host%]}
+  if timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "${a##*:}" 2>/dev/null; then
     echo "make run: $a is already in use; choose another with $setting=host:port" >&2
     exit 1
   fi

@@ -18,9 +18,18 @@ import (
 
 // statusHints say what a refusal of the variables usually means for a job.
 var statusHints = map[int]string{
-	http.StatusUnauthorized: " (DEPLOYTOKENS_TOKEN is not a live personal access token with read_api or api)",
+	http.StatusUnauthorized: " (DEPLOYTOKENS_TOKEN is not a live personal access token)",
 	http.StatusForbidden:    " (the token's user needs at least the developer role in the project)",
 	http.StatusNotFound:     " (no such project, or the token's user is not a member of it)",
+}
+
+// hint says what a refusal usually means, unless the server's message
+// already says it (a 403 for the token's scopes, not the user's role).
+func hint(status int, message string) string {
+	if strings.HasPrefix(message, "insufficient_scope") {
+		return ""
+	}
+	return statusHints[status]
 }
 
 var shellName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -73,7 +82,7 @@ func cmdCIEnv(ctx context.Context, args []string, getenv func(string) string, st
 			Message string `json:"message"`
 		}
 		json.Unmarshal(body, &m)
-		return fmt.Errorf("%s answered %s: %s%s", *server, resp.Status, m.Message, statusHints[resp.StatusCode])
+		return fmt.Errorf("%s answered %s: %s%s", *server, resp.Status, m.Message, hint(resp.StatusCode, m.Message))
 	}
 	var vars []deploy.CIVariable
 	if err := json.Unmarshal(body, &vars); err != nil {

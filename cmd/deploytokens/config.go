@@ -84,7 +84,7 @@ func (c *Config) settings() []setting {
 		{"log-format", "log format: text or json", &c.LogFormat},
 		{"log-level", "log level: debug, info, warn or error", &c.LogLevel},
 		{"shutdown-timeout", "how long SIGTERM waits for in-flight requests", &c.ShutdownTimeout},
-		{"read-timeout", "how long a request's body may take to arrive (a git request's body, once authorized, is not bounded)", &c.ReadTimeout},
+		{"read-timeout", "how long a request's body may take to arrive (an authorized git push's is not bounded)", &c.ReadTimeout},
 		{"idle-timeout", "how long an idle keep-alive connection stays open", &c.IdleTimeout},
 		{"git", "git binary serving repositories (git http-backend)", &c.GitBin},
 	}

@@ -141,6 +141,10 @@ func (r *Repos) discard(root *os.Root, rel string) error {
 	if err := root.Rename(rel, old); err != nil {
 		return err
 	}
+	// A rename keeps the repository's own time; Sweep must see this
+	// name as new while it is being deleted.
+	now := time.Now()
+	_ = root.Chtimes(old, now, now)
 	return root.RemoveAll(old)
 }
 
@@ -179,9 +183,9 @@ const (
 var leftoverPrefixes = []string{stagingPrefix, discardPrefix, probePrefix}
 
 // Sweep deletes what crashes left under Root: staging directories of
-// creates and removals and start-up probes, once they are older than age.
-// Younger ones may be another replica's work in progress on the same
-// directory. It never descends into a repository (a directory ending in
+// creates and removals and start-up probes, once they are older than age
+// (discard dates its directory when it takes it). Younger ones may be
+// another replica's work in progress on the same directory. It never descends into a repository (a directory ending in
 // .git, which no group segment may) nor follows a symbolic link, and it
 // returns how many it deleted.
 func (r *Repos) Sweep(age time.Duration) (int, error) {
@@ -192,13 +196,15 @@ func (r *Repos) Sweep(age time.Duration) (int, error) {
 	defer root.Close()
 	cutoff := time.Now().Add(-age)
 	removed := 0
+	var errs []error // one directory that can't be read or emptied stops nothing else
 	dirs := []string{"."}
 	for len(dirs) > 0 {
 		dir := dirs[len(dirs)-1]
 		dirs = dirs[:len(dirs)-1]
 		entries, err := readDir(root, dir)
 		if err != nil {
-			return removed, fmt.Errorf("sweep %s: %w", dir, err)
+			errs = append(errs, fmt.Errorf("sweep %s: %w", dir, err))
+			continue
 		}
 		for _, e := range entries {
 			rel := filepath.Join(dir, e.Name())
@@ -213,12 +219,13 @@ func (r *Repos) Sweep(age time.Duration) (int, error) {
 				continue // gone meanwhile, or maybe still in use
 			}
 			if err := root.RemoveAll(rel); err != nil {
-				return removed, fmt.Errorf("sweep %s: %w", rel, err)
+				errs = append(errs, fmt.Errorf("sweep %s: %w", rel, err))
+				continue
 			}
 			removed++
 		}
 	}
-	return removed, nil
+	return removed, errors.Join(errs...)
 }
 
 func isLeftover(name string) bool {
