@@ -34,6 +34,7 @@ var (
 	ErrUploadDenied  = &Error{Status: http.StatusForbidden, Code: "DENIED", Message: "You are not allowed to upload code."}
 	ErrPushDenied    = &Error{Status: http.StatusForbidden, Code: "DENIED", Message: "You are not allowed to push code to this project."}
 	ErrNoGitScope    = &Error{Status: http.StatusForbidden, Code: "DENIED", Message: "You are not allowed to download code."}
+	ErrGitBusy       = &Error{Status: http.StatusServiceUnavailable, Code: "UNAVAILABLE", Message: "too many git requests at once, retry later", RetryAfter: 10 * time.Second}
 	errTooManyBase   = &Error{Status: http.StatusTooManyRequests, Code: "TOOMANYREQUESTS", Message: "too many failed authentication attempts from this address, retry later"}
 	errMethod        = &Error{Status: http.StatusMethodNotAllowed, Code: "UNSUPPORTED", Message: "the token endpoint answers GET and POST only"}
 	errInvalidFormat = "INVALID_REQUEST"

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -19,33 +20,34 @@ import (
 // Config is every setting of `deploytokens serve`. Each has a flag and a
 // DEPLOYTOKENS_* variable; flags win over variables, variables over defaults.
 type Config struct {
-	Listen          string
-	ExternalURL     string
-	DataDir         string
-	ReposDir        string
-	RedisURL        string
-	RedisPrefix     string
-	RedisCacheSize  int
-	SecretFile      string
-	AdminToken      string
-	RegistryService string
-	RegistryIssuer  string
-	RegistryHost    string
-	TokenLifetime   time.Duration
-	SigningAlg      string
-	KidFormat       string
-	X5C             bool
-	SigningKeyFile  string
-	AuthMaxFailures int
-	AuthWindow      time.Duration
-	AuthBan         time.Duration
-	TrustedProxies  string
-	LogFormat       string
-	LogLevel        string
-	ShutdownTimeout time.Duration
-	ReadTimeout     time.Duration
-	IdleTimeout     time.Duration
-	GitBin          string
+	Listen           string
+	ExternalURL      string
+	DataDir          string
+	ReposDir         string
+	RedisURL         string
+	RedisPrefix      string
+	RedisCacheSize   int
+	SecretFile       string
+	AdminToken       string
+	RegistryService  string
+	RegistryIssuer   string
+	RegistryHost     string
+	TokenLifetime    time.Duration
+	SigningAlg       string
+	KidFormat        string
+	X5C              bool
+	SigningKeyFile   string
+	AuthMaxFailures  int
+	AuthWindow       time.Duration
+	AuthBan          time.Duration
+	TrustedProxies   string
+	LogFormat        string
+	LogLevel         string
+	ShutdownTimeout  time.Duration
+	ReadTimeout      time.Duration
+	IdleTimeout      time.Duration
+	GitBin           string
+	GitMaxConcurrent int
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -87,6 +89,7 @@ func (c *Config) settings() []setting {
 		{"read-timeout", "how long a request's body may take to arrive (an authorized git push's is not bounded)", &c.ReadTimeout},
 		{"idle-timeout", "how long an idle keep-alive connection stays open", &c.IdleTimeout},
 		{"git", "git binary serving repositories (git http-backend)", &c.GitBin},
+		{"git-max-concurrent", "git requests served at once (each runs git http-backend); more wait up to the read timeout, then get 503", &c.GitMaxConcurrent},
 	}
 }
 
@@ -99,6 +102,9 @@ func defaultConfig() Config {
 		AuthMaxFailures: 30, AuthWindow: time.Minute, AuthBan: time.Hour,
 		LogFormat: "text", LogLevel: "info", ShutdownTimeout: 30 * time.Second, GitBin: "git",
 		ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
+		// Enough to keep the cores busy with packing while waits stay
+		// short; each backend is a few processes and their memory.
+		GitMaxConcurrent: 8 * runtime.GOMAXPROCS(0),
 	}
 }
 
@@ -253,6 +259,9 @@ func (c *Config) Validate() error {
 	}
 	if c.AuthMaxFailures < 1 {
 		bad("auth-max-failures", "must be at least 1")
+	}
+	if c.GitMaxConcurrent < 1 {
+		bad("git-max-concurrent", "must be at least 1")
 	}
 	if c.AuthWindow < time.Second {
 		bad("auth-window", "must be at least 1s")

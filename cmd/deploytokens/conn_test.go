@@ -165,3 +165,33 @@ func TestSlowClients(t *testing.T) {
 		}
 	})
 }
+
+// TestGitMaxConcurrent: past DEPLOYTOKENS_GIT_MAX_CONCURRENT running git
+// backends, a git request waits up to the read timeout, then gets 503 with
+// a Retry-After and a message git shows.
+func TestGitMaxConcurrent(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.GitMaxConcurrent, c.ReadTimeout = 1, 300*time.Millisecond })
+	s.project(t, s.AdminToken, "tanuki/app", "public")
+	// A push whose body never comes holds the one backend: an authorized
+	// push is not held to the read timeout.
+	basic := base64.StdEncoding.EncodeToString([]byte("root:" + s.AdminToken))
+	rawConn(t, s, "POST /tanuki/app.git/git-receive-pack HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "+basic+
+		"\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: 1000\r\n\r\n")
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(s.URL + "/tanuki/app.git/info/refs?service=git-upload-pack")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "too many git requests") {
+				t.Fatalf("busy: %v %q", resp.Header, body)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a clone was served while the one git backend was held: %s", resp.Status)
+		}
+	}
+}

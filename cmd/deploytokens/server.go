@@ -330,15 +330,18 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 
 	gitAuth := &auth.GitAuthorizer{Auth: a.authn, Service: a.service, ClientAddr: a.clientAddr}
 	git := githttp.NewHandler(githttp.Config{
-		Repos: repos,
+		Repos: repos, MaxBackends: a.cfg.GitMaxConcurrent, QueueWait: a.cfg.ReadTimeout,
 		Authorize: func(r *http.Request, path string, op githttp.Op) (string, error) {
 			return gitAuth.Authorize(r, path, op == githttp.OpPush)
 		},
 		OnError: func(w http.ResponseWriter, r *http.Request, err error) {
-			if errors.Is(err, githttp.ErrNotFound) {
+			switch {
+			case errors.Is(err, githttp.ErrNotFound):
 				err = auth.ErrNotFoundGit
+			case errors.Is(err, githttp.ErrBusy):
+				err = auth.ErrGitBusy // logged by githttp as a warning
 			}
-			if st := auth.StatusOf(err); st >= 500 {
+			if st := auth.StatusOf(err); st >= 500 && err != auth.ErrGitBusy {
 				a.log.Error("git", "path", r.URL.Path, "err", err)
 			}
 			renderer.WriteGit(w, err)

@@ -54,6 +54,14 @@ type Config struct {
 	// Logger receives the backend's failures and stderr. Nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// MaxBackends bounds how many git http-backend processes (each with
+	// the upload-pack or receive-pack under it) run at once, so clones of
+	// a public project, or clients that read their answers slowly, can't
+	// take every process and all memory. A request past the bound waits
+	// up to QueueWait for its turn, then gets ErrBusy. 0 means no bound.
+	MaxBackends int
+	// QueueWait is how long a request waits for a backend; 0 means 30 s.
+	QueueWait time.Duration
 
 	// backendExited, when set by tests, is told each backend's process id
 	// and the result of waiting for it.
@@ -75,21 +83,60 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &handler{cfg: cfg}
+	if cfg.QueueWait <= 0 {
+		cfg.QueueWait = 30 * time.Second
+	}
+	h := &handler{cfg: cfg}
+	if cfg.MaxBackends > 0 {
+		h.slots = make(chan struct{}, cfg.MaxBackends)
+	}
+	return h
 }
 
-// DefaultOnError writes a plain-text 404 for errors wrapping ErrNotFound and
-// a plain-text 500 for every other error.
+// ErrBusy is answered when every backend is taken for longer than
+// Config.QueueWait. Render it as 503 with a Retry-After.
+var ErrBusy = errors.New("too many git requests at once, retry later")
+
+// DefaultOnError writes a plain-text 404 for errors wrapping ErrNotFound, a
+// 503 for ErrBusy and a plain-text 500 for every other error.
 func DefaultOnError(w http.ResponseWriter, _ *http.Request, err error) {
 	code := http.StatusInternalServerError
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case errors.Is(err, ErrNotFound):
 		code = http.StatusNotFound
+	case errors.Is(err, ErrBusy):
+		code = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", "10")
 	}
 	http.Error(w, http.StatusText(code), code)
 }
 
 type handler struct {
-	cfg Config
+	cfg   Config
+	slots chan struct{} // one per running backend; nil without a bound
+}
+
+// acquire waits for a backend slot and answers its release, or an error
+// when the wait ran out (ErrBusy) or the client left.
+func (h *handler) acquire(r *http.Request) (release func(), err error) {
+	if h.slots == nil {
+		return func() {}, nil
+	}
+	select {
+	case h.slots <- struct{}{}:
+		return func() { <-h.slots }, nil
+	default:
+	}
+	t := time.NewTimer(h.cfg.QueueWait)
+	defer t.Stop()
+	select {
+	case h.slots <- struct{}{}:
+		return func() { <-h.slots }, nil
+	case <-t.C:
+		return nil, ErrBusy
+	case <-r.Context().Done():
+		return nil, r.Context().Err()
+	}
 }
 
 // gitRequest is a request that passed routing and path syntax checks.
@@ -149,6 +196,15 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.cfg.OnError(w, r, err)
 		return
 	}
+	release, err := h.acquire(r)
+	if err != nil {
+		if errors.Is(err, ErrBusy) {
+			h.cfg.Logger.Warn("githttp: every backend is busy", "project", canonical, "max", h.cfg.MaxBackends)
+			h.cfg.OnError(w, r, err)
+		}
+		return // otherwise the client left
+	}
+	defer release()
 	h.serveBackend(w, r, canonical, req)
 }
 
