@@ -37,6 +37,7 @@ type Config struct {
 	KidFormat        string
 	X5C              bool
 	SigningKeyFile   string
+	RotationLead     time.Duration
 	AuthMaxFailures  int
 	AuthWindow       time.Duration
 	AuthBan          time.Duration
@@ -85,6 +86,7 @@ func (c *Config) settings() []setting {
 		{"trusted-proxies", "comma-separated CIDRs of proxies whose X-Forwarded-For is believed", &c.TrustedProxies},
 		{"log-format", "log format: text or json", &c.LogFormat},
 		{"log-level", "log level: debug, info, warn or error", &c.LogLevel},
+		{"rotation-lead", "how long keys rotate publishes a new signing key before it signs, to export it to the registry meanwhile", &c.RotationLead},
 		{"shutdown-timeout", "how long SIGTERM waits for in-flight requests", &c.ShutdownTimeout},
 		{"read-timeout", "how long a request's body may take to arrive (an authorized git push's is not bounded)", &c.ReadTimeout},
 		{"idle-timeout", "how long an idle keep-alive connection stays open", &c.IdleTimeout},
@@ -283,6 +285,9 @@ func (c *Config) Validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log-format", "%q is not text or json", c.LogFormat)
+	}
+	if c.RotationLead < 0 {
+		bad("rotation-lead", "must not be negative")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

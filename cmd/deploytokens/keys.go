@@ -72,7 +72,14 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 		_, err = stdout.Write(m.CertificatesPEM())
 	case "rotate":
 		if err = m.Rotate(ctx); err == nil {
-			fmt.Fprintf(stdout, "signing with key %s; update the registry's jwks or rootcertbundle\n", m.ActiveKID())
+			ks := m.Keys() // oldest first: the new key is the last
+			next := ks[len(ks)-1]
+			if next.Active {
+				fmt.Fprintf(stdout, "signing with key %s; update the registry's jwks or rootcertbundle\n", next.KID)
+			} else {
+				fmt.Fprintf(stdout, "key %s is published and signs from %s on; update the registry's jwks or rootcertbundle before then\n",
+					next.KID, next.ActivateAt.UTC().Format(time.RFC3339))
+			}
 		}
 	}
 	return err

@@ -113,6 +113,31 @@ func TestKeysCommand(t *testing.T) {
 	if len(set.Keys) != 2 || (set.Keys[0].Kid != active && set.Keys[1].Kid != active) {
 		t.Fatalf("after rotate: %+v", set)
 	}
+	// With a lead, the new key is published at once and signs later: a
+	// server started now still signs with the key before it.
+	signing := func() string {
+		s2 := startServer(t, func(c *Config) { c.DataDir = s.cfg.DataDir; c.AdminToken = s.AdminToken })
+		defer s2.shutdown(t)
+		return s2.app.signer.ActiveKID()
+	}
+	before := signing()
+	leadEnv := func(k string) string {
+		if k == "DEPLOYTOKENS_ROTATION_LEAD" {
+			return "1h"
+		}
+		return env(k)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"keys", "rotate"}, leadEnv, &out, &errOut); code != 0 || !strings.Contains(out.String(), "before then") {
+		t.Fatalf("keys rotate with a lead: exit %d: %s %s", code, out.String(), errOut.String())
+	}
+	json.Unmarshal([]byte(keys("jwks")), &set)
+	if len(set.Keys) != 3 {
+		t.Fatalf("after a rotation with a lead, published: %+v; want the new key too", set)
+	}
+	if after := signing(); after != before || strings.Contains(out.String(), after) {
+		t.Fatalf("signing with %s after a rotation with a lead (before: %s; rotate said %q)", after, before, out.String())
+	}
 	var errb bytes.Buffer
 	if code := run(t.Context(), []string{"keys", "nonsense"}, env, &bytes.Buffer{}, &errb); code == 0 {
 		t.Fatal("keys nonsense succeeded")

@@ -124,7 +124,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 func newSigner(ctx context.Context, cfg *Config, store deploy.Store, keys *tokens.Keys, logger *slog.Logger) (*jwks.Manager, error) {
 	jc := jwks.Config{
 		Alg: cfg.SigningAlg, KidFormat: cfg.KidFormat, X5C: cfg.X5C,
-		Sealer: keys, MaxTokenLifetime: cfg.TokenLifetime, Logger: logger,
+		Sealer: keys, MaxTokenLifetime: cfg.TokenLifetime, RotationLead: cfg.RotationLead, Logger: logger,
 	}
 	if cfg.SigningKeyFile != "" {
 		// The operator's key, the same file on every replica; none is
