@@ -967,3 +967,35 @@ func TestSessionsSharedByReplicas(t *testing.T) {
 		t.Fatalf("session still works on the first replica after sign-out: %d", r.Status)
 	}
 }
+
+// TestSessionCookieEndsWithItsToken: a session opened with a PAT that expires in
+// an hour lives an hour, not the 12 of a session, in its cookie as in the
+// store.
+func TestSessionCookieEndsWithItsToken(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.seed()
+	// An hour before midnight UTC: a PAT expiring "tomorrow" has an hour.
+	now := time.Date(2031, 5, 4, 23, 0, 0, 0, time.UTC)
+	e.now.Store(&now)
+	_, secret, err := e.svc.CreatePAT(context.Background(), e.admin, e.userID("maint"),
+		deploy.CreatePATInput{Name: "short", Scopes: []string{deploy.ScopeAPI}, ExpiresAt: "2031-05-05"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.secrets = append(e.secrets, secret.Reveal())
+	b := e.browser()
+	b.get("/users/sign_in")
+	r := b.post("/users/sign_in", url.Values{"username": {"maint"}, "password": {secret.Reveal()}}, true)
+	if r.Status != http.StatusSeeOther {
+		t.Fatalf("sign-in: %d %s", r.Status, r.Body)
+	}
+	var maxAge int
+	for _, c := range (&http.Response{Header: r.Header}).Cookies() {
+		if c.Name == sessionCookie {
+			maxAge = c.MaxAge
+		}
+	}
+	if maxAge <= 0 || maxAge > 3600 {
+		t.Fatalf("session cookie Max-Age = %d; want at most the token's hour", maxAge)
+	}
+}
