@@ -969,8 +969,7 @@ func TestSessionsSharedByReplicas(t *testing.T) {
 }
 
 // TestSessionCookieEndsWithItsToken: a session opened with a PAT that expires in
-// an hour lives an hour, not the 12 of a session, in its cookie as in the
-// store.
+// an hour gets a cookie of an hour, not the 12 of a session.
 func TestSessionCookieEndsWithItsToken(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.seed()
