@@ -300,10 +300,10 @@ func (s *TokenService) lookupPrefix(ctx context.Context, segs []string, shortest
 const refreshIdle = 30 * 24 * time.Hour
 
 // maxRefreshPerCredential bounds how many refresh tokens one credential is
-// given while any of them is in use (the allowance is renewed with them):
-// plenty for every machine that logs in with it, while a loop of logins
-// cannot fill the store. Past it the answer carries none, and the client
-// goes on with its credentials.
+// given within refreshIdle: plenty for every machine that logs in with it,
+// while a loop of logins cannot fill the store (what stays is what is used
+// within 30 days, renewed one by one by whoever holds it). Past it the
+// answer carries none, and the client goes on with its credentials.
 const maxRefreshPerCredential = 100
 
 // refreshRecord is what a refresh token points at: the credential it came
@@ -369,34 +369,12 @@ func (s *TokenService) redeem(ctx context.Context, refresh string) (Principal, e
 		// renewed by whoever keeps trying it.
 		_ = s.Auth.Store.Delete(ctx, refreshKey(s.Auth.Keys, refresh))
 	}
-	if err == nil {
-		// The allowance lives as long as the refresh tokens it counted,
-		// so a credential never has more than maxRefreshPerCredential of
-		// them alive (twice that for the day Renew may leave between
-		// the two): off the request path, as last uses are written.
-		quota := quotaKey(digest)
-		s.Auth.touch(touchKey{refreshQuota: true, deployToken: rec.DeployToken, id: principalID(&p)}, func(ctx context.Context) error {
-			_, err := s.Auth.Store.Renew(ctx, quota, refreshIdle)
-			if errors.Is(err, deploy.ErrNotFound) {
-				return nil // lapsed: the next login starts a new one
-			}
-			return err
-		})
-	}
 	return p, refreshErr(err)
 }
 
 // quotaKey is the counter of the refresh tokens given to the credential
 // with digest.
 func quotaKey(digest []byte) string { return "refreshes:" + hex.EncodeToString(digest) }
-
-// principalID is the id of p's credential, for the touch queue.
-func principalID(p *Principal) int64 {
-	if p.Kind == DeployTokenKind {
-		return p.Token.ID
-	}
-	return p.PAT.ID
-}
 
 func refreshErr(err error) error {
 	if errors.Is(err, ErrDenied) {

@@ -23,12 +23,10 @@ const (
 	touchTimeout      = 5 * time.Second
 )
 
-// touchKey names a credential whose last use is written, or, with
-// refreshQuota, whose refresh-token allowance is renewed.
+// touchKey names a credential whose last use is written.
 type touchKey struct {
-	deployToken  bool
-	refreshQuota bool
-	id           int64
+	deployToken bool
+	id          int64
 }
 
 type touchWrite struct {

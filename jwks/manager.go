@@ -101,6 +101,10 @@ var (
 	// ErrStaticKey means the key comes from Config.KeyFile and does not
 	// rotate.
 	ErrStaticKey = errors.New("signing key comes from a key file and does not rotate")
+	// ErrRotationPending means the newest key does not sign yet (a
+	// rotation with a lead is under way): another rotation now would make
+	// a key that retires the pending one before it ever signs.
+	ErrRotationPending = errors.New("a rotated key is published but does not sign yet")
 	// ErrKeySetChanged means another replica changed the stored key set
 	// during a rotation; the Manager now uses that set.
 	ErrKeySetChanged = errors.New("key set changed concurrently")
@@ -351,8 +355,9 @@ func (m *Manager) Run(ctx context.Context) error {
 // Rotate adds a new key that signs from now (plus Config.RotationLead) on;
 // the key it replaces stays published until every token it signed has
 // expired. Stored keys past that are dropped. ErrKeySetChanged when another
-// replica changed the set meanwhile (the Manager then uses theirs), and
-// ErrStaticKey with a key file.
+// replica changed the set meanwhile (the Manager then uses theirs),
+// ErrRotationPending while the key of an earlier rotation does not sign
+// yet, and ErrStaticKey with a key file.
 func (m *Manager) Rotate(ctx context.Context) error {
 	if m.cfg.Store == nil {
 		return ErrStaticKey
@@ -388,6 +393,9 @@ func (m *Manager) Rotate(ctx context.Context) error {
 		return errors.New("jwks: rotate: stored key set has no current key")
 	}
 	sortStored(set.Keys)
+	if last := set.Keys[len(set.Keys)-1]; last.ActivateAt.After(now) {
+		return fmt.Errorf("jwks: rotate: %w: key %s signs from %s", ErrRotationPending, last.KID, last.ActivateAt.UTC().Format(time.RFC3339))
+	}
 
 	next, err := m.newStoredKey(now, now.Add(m.cfg.RotationLead))
 	if err != nil {

@@ -234,6 +234,11 @@ func TestRotationLead(t *testing.T) {
 		t.Fatalf("JWKS has %d keys, want the next one published too", got)
 	}
 	next := m.Keys()[1].KID
+	// A second rotation while the first one's key waits would retire that
+	// key before it ever signed.
+	if err := m.Rotate(context.Background()); !errors.Is(err, jwks.ErrRotationPending) {
+		t.Fatalf("Rotate during the lead = %v; want ErrRotationPending", err)
+	}
 
 	tests := []struct {
 		name    string
@@ -255,6 +260,10 @@ func TestRotationLead(t *testing.T) {
 				t.Errorf("token kid = %v, want %s", got, tt.want)
 			}
 		})
+	}
+	// Once it signs, the next rotation may start.
+	if err := m.Rotate(context.Background()); err != nil {
+		t.Errorf("Rotate after the lead: %v", err)
 	}
 }
 

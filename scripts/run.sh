@@ -24,8 +24,11 @@ ISSUER=${DEPLOYTOKENS_REGISTRY_ISSUER:-deploytokens}
 # Something already answering on an address would pass for ours below.
 for addr in "$(reach "$LISTEN"):DEPLOYTOKENS_LISTEN" "$(reach "$REGISTRY_ADDR"):RUN_REGISTRY_ADDR"; do
   a=${addr%:*} setting=${addr##*:}
-  host=${a%:*} host=${host#[} host=${host%]}
-  if timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "${a##*:}" 2>/dev/null; then
+  # curl exits 7 when the connection is refused and 28 when it times out:
+  # nothing answers there. Any other answer, HTTP or not, is somebody.
+  rc=0
+  curl -s -o /dev/null --connect-timeout 1 --max-time 2 "http://$a/" 2>/dev/null || rc=$?
+  if [[ $rc != 7 && $rc != 28 ]]; then
     echo "make run: $a is already in use; choose another with $setting=host:port" >&2
     exit 1
   fi

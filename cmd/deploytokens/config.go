@@ -91,7 +91,7 @@ func (c *Config) settings() []setting {
 		{"read-timeout", "how long a request's body may take to arrive (an authorized git push's is not bounded)", &c.ReadTimeout},
 		{"idle-timeout", "how long an idle keep-alive connection stays open", &c.IdleTimeout},
 		{"git", "git binary serving repositories (git http-backend)", &c.GitBin},
-		{"git-max-concurrent", "git requests served at once (each runs git http-backend); more wait up to the read timeout, then get 503", &c.GitMaxConcurrent},
+		{"git-max-concurrent", "git requests served at once (each runs git http-backend); more wait up to half the read timeout, then get 503", &c.GitMaxConcurrent},
 	}
 }
 

@@ -167,8 +167,8 @@ func TestSlowClients(t *testing.T) {
 }
 
 // TestGitMaxConcurrent: past DEPLOYTOKENS_GIT_MAX_CONCURRENT running git
-// backends, a git request waits up to the read timeout, then gets 503 with
-// a Retry-After and a message git shows.
+// backends, a git request waits up to half the read timeout, then gets 503
+// with a Retry-After and a message git shows.
 func TestGitMaxConcurrent(t *testing.T) {
 	s := startServer(t, func(c *Config) { c.GitMaxConcurrent, c.ReadTimeout = 1, 300*time.Millisecond })
 	s.project(t, s.AdminToken, "tanuki/app", "public")
@@ -185,7 +185,7 @@ func TestGitMaxConcurrent(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusServiceUnavailable {
-			if resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "too many git requests") {
+			if resp.Header.Get("Retry-After") != "10" || !strings.Contains(string(body), "too many git requests") {
 				t.Fatalf("busy: %v %q", resp.Header, body)
 			}
 			return

@@ -330,7 +330,9 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 
 	gitAuth := &auth.GitAuthorizer{Auth: a.authn, Service: a.service, ClientAddr: a.clientAddr}
 	git := githttp.NewHandler(githttp.Config{
-		Repos: repos, MaxBackends: a.cfg.GitMaxConcurrent, QueueWait: a.cfg.ReadTimeout,
+		// Half the read timeout: a fetch's body deadline runs from the
+		// request's start, so the wait must leave it time to arrive.
+		Repos: repos, MaxBackends: a.cfg.GitMaxConcurrent, QueueWait: a.cfg.ReadTimeout / 2,
 		Authorize: func(r *http.Request, path string, op githttp.Op) (string, error) {
 			return gitAuth.Authorize(r, path, op == githttp.OpPush)
 		},
