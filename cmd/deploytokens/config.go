@@ -104,9 +104,10 @@ func defaultConfig() Config {
 		AuthMaxFailures: 30, AuthWindow: time.Minute, AuthBan: time.Hour,
 		LogFormat: "text", LogLevel: "info", ShutdownTimeout: 30 * time.Second, GitBin: "git",
 		ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
-		// Enough to keep the cores busy with packing while waits stay
-		// short; each backend is a few processes and their memory.
-		GitMaxConcurrent: 8 * runtime.GOMAXPROCS(0),
+		// Far more than the cores can pack at once (clones over slow
+		// links mostly wait on the network, and a wait past the read
+		// timeout fails a CI job), yet a bound on processes and memory.
+		GitMaxConcurrent: 32 * runtime.GOMAXPROCS(0),
 	}
 }
 
