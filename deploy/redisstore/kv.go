@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/deploytokens/deploytokens/deploy"
 )
 
@@ -92,13 +94,21 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 // Take answers the value and removes key in one script (GETDEL needs Redis
 // 6.2); ErrNotFound when absent.
 func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
+	return s.valueScript(ctx, "kv take", takeKVScript, key)
+}
+
+// valueScript runs script, which answers the value at key (ErrNotFound
+// when absent) and may change key. For a cached key it is also given the
+// generation as KEYS[2] and a new one as its last ARGV, which it sets
+// when it changed key.
+func (s *Store) valueScript(ctx context.Context, op string, script *redis.Script, key string, args ...any) ([]byte, error) {
 	keys, bumps := []string{s.key("kv", key)}, s.bumps(key)
 	if bumps {
 		keys = append(keys, s.key("gen"))
 	}
-	v, err := takeKVScript.Run(ctx, s.c, keys, newGeneration()).Text()
+	v, err := script.Run(ctx, s.c, keys, append(args, newGeneration())...).Text()
 	if err != nil {
-		return nil, wrap("kv take", err)
+		return nil, wrap(op, err)
 	}
 	if bumps {
 		s.changed()
@@ -119,16 +129,5 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 // Renew answers the value and, when it has less than ttl - ttl/30 left,
 // lets key live ttl from now, in one script; ErrNotFound when absent.
 func (s *Store) Renew(ctx context.Context, key string, ttl time.Duration) ([]byte, error) {
-	keys, bumps := []string{s.key("kv", key)}, s.bumps(key)
-	if bumps {
-		keys = append(keys, s.key("gen"))
-	}
-	v, err := renewKVScript.Run(ctx, s.c, keys, milliseconds(ttl), milliseconds(ttl-ttl/30), newGeneration()).Text()
-	if err != nil {
-		return nil, wrap("kv renew", err)
-	}
-	if bumps {
-		s.changed()
-	}
-	return []byte(v), nil
+	return s.valueScript(ctx, "kv renew", renewKVScript, key, milliseconds(ttl), milliseconds(ttl-ttl/30))
 }
