@@ -724,19 +724,24 @@ func kvEncode(value []byte, ttl time.Duration, now time.Time) []byte {
 	return append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(value)), uint64(exp)), value...)
 }
 
+// liveValue answers key's stored form and a copy of its value (bolt's
+// memory is only valid inside the transaction), or ErrNotFound when it is
+// absent or expired at now.
+func liveValue(b *bolt.Bucket, key string, now time.Time) (raw, value []byte, err error) {
+	raw = b.Get([]byte(key))
+	v, ok := kvValue(raw, now)
+	if !ok {
+		return nil, nil, fmt.Errorf("key: %w", deploy.ErrNotFound)
+	}
+	return raw, append([]byte{}, v...), nil
+}
+
 // Get answers the value at key, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	var out []byte
-	err := s.view("kv get", func(tx *bolt.Tx) error {
-		v, ok := kvValue(tx.Bucket(bKV).Get([]byte(key)), time.Now())
-		if !ok {
-			return fmt.Errorf("key: %w", deploy.ErrNotFound)
-		}
-		out = bytes.Clone(v) // bolt's memory is only valid inside the transaction
-		if out == nil {
-			out = []byte{}
-		}
-		return nil
+	err := s.view("kv get", func(tx *bolt.Tx) (err error) {
+		_, out, err = liveValue(tx.Bucket(bKV), key, time.Now())
+		return err
 	})
 	return out, err
 }
@@ -780,11 +785,10 @@ func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
 	var out []byte
 	err := s.update("kv take", func(tx *bolt.Tx) error {
 		b := tx.Bucket(bKV)
-		v, ok := kvValue(b.Get([]byte(key)), time.Now())
-		if !ok {
-			return fmt.Errorf("key: %w", deploy.ErrNotFound)
+		var err error
+		if _, out, err = liveValue(b, key, time.Now()); err != nil {
+			return err
 		}
-		out = append([]byte{}, v...) // bolt's memory is only valid inside the transaction
 		return b.Delete([]byte(key))
 	})
 	if err != nil {
@@ -831,14 +835,9 @@ func (s *Store) Renew(ctx context.Context, key string, ttl time.Duration) ([]byt
 	renew := false
 	err := s.view("kv renew", func(tx *bolt.Tx) error {
 		now := time.Now()
-		raw := tx.Bucket(bKV).Get([]byte(key))
-		v, ok := kvValue(raw, now)
-		if !ok {
-			return fmt.Errorf("key: %w", deploy.ErrNotFound)
-		}
-		out = append([]byte{}, v...) // bolt's memory is only valid inside the transaction
-		renew = !fresh(raw, now)
-		return nil
+		raw, v, err := liveValue(tx.Bucket(bKV), key, now)
+		out, renew = v, err == nil && !fresh(raw, now)
+		return err
 	})
 	if err != nil || !renew {
 		return out, err
@@ -846,14 +845,10 @@ func (s *Store) Renew(ctx context.Context, key string, ttl time.Duration) ([]byt
 	err = s.update("kv renew", func(tx *bolt.Tx) error {
 		now := time.Now()
 		b := tx.Bucket(bKV)
-		raw := b.Get([]byte(key))
-		v, ok := kvValue(raw, now)
-		if !ok {
-			return fmt.Errorf("key: %w", deploy.ErrNotFound)
-		}
-		out = append([]byte{}, v...)
-		if fresh(raw, now) {
-			return nil
+		raw, v, err := liveValue(b, key, now)
+		out = v
+		if err != nil || fresh(raw, now) {
+			return err
 		}
 		return b.Put([]byte(key), kvEncode(out, ttl, now))
 	})
