@@ -197,7 +197,111 @@ func TestDrive(t *testing.T) {
 			if !tt.wantErrors && (int64(len(res.latencies)) != tt.max || res.bodyLen != 200) {
 				t.Errorf("%d latencies, body %d bytes", len(res.latencies), res.bodyLen)
 			}
+			if len(res.atSocket) != len(res.latencies) {
+				t.Fatalf("%d latencies at the socket, %d latencies", len(res.atSocket), len(res.latencies))
+			}
+			// Each answer reached the socket after its request was sent
+			// and before it was read, so, sorted, each latency at the
+			// socket is positive and at most its observed counterpart.
+			for i := range res.atSocket {
+				if res.atSocket[i] <= 0 || res.atSocket[i] > res.latencies[i] {
+					t.Fatalf("latency at the socket %v, observed %v (rank %d)", res.atSocket[i], res.latencies[i], i)
+				}
+			}
 		})
+	}
+}
+
+// TestStampConn: the receive time is when the data reached the socket, not
+// when it was read.
+func TestStampConn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	// The kernel turns timestamps on a moment after they are first asked
+	// for, so the first exchanges of a process may come without one.
+	for try := 0; ; try++ {
+		at, readAt, received := stampExchange(t, ln)
+		if received.IsZero() {
+			if try == 20 {
+				t.Fatal("no receive time after 20 exchanges")
+			}
+			continue
+		}
+		if received.Before(at.Add(-time.Millisecond)) || received.After(readAt.Add(-stampLate/2)) {
+			t.Errorf("received %v: sent %v, read %v", received, at, readAt)
+		}
+		return
+	}
+}
+
+const stampLate = 200 * time.Millisecond
+
+// stampExchange sends a byte to a server that answers on ln, reads the
+// answer stampLate after it was sent, and answers when the server sent it,
+// when it was read and the receive time the connection noted.
+func stampExchange(t *testing.T, ln net.Listener) (sent, readAt, received time.Time) {
+	sentc := make(chan time.Time, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		// Answer a request, as servers do: data that arrived before the
+		// client asked for timestamps carries none.
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			return
+		}
+		sentc <- time.Now()
+		c.Write([]byte("answer"))
+		c.Read(make([]byte, 1)) // until the client closes
+	}()
+	nc, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := newStampConn(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("?")); err != nil {
+		t.Fatal(err)
+	}
+	sent = <-sentc
+	time.Sleep(stampLate)
+	buf := make([]byte, 16)
+	readAt = time.Now()
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "answer" {
+		t.Fatalf("read %q, %v", buf[:n], err)
+	}
+	return sent, readAt, c.received
+}
+
+func TestDriveLatencyAtSocket(t *testing.T) {
+	const delay = 30 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		w.Write([]byte("ok"))
+	})
+	srv := &http.Server{Handler: slow, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	addr := ln.Addr().String()
+	res := drive(t.Context(), addr, []request{plainGET(addr, "/", "ok")}, loadOptions{concurrency: 2, duration: time.Minute,
+		maxDuration: time.Minute, maxRequests: 10, record: true})
+	if res.errors != 0 || len(res.atSocket) != 10 {
+		t.Fatalf("%d errors (%s), %d latencies at the socket", res.errors, res.firstErr, len(res.atSocket))
+	}
+	if got := res.atSocket.quantile(0); got < delay {
+		t.Errorf("shortest latency at the socket %v, the server takes %v", got, delay)
 	}
 }
 

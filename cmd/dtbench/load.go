@@ -75,9 +75,14 @@ type loadResult struct {
 	requests int64
 	errors   int64
 	elapsed  time.Duration
-	// latencies of every answered request, sorted.
-	latencies []time.Duration
-	firstErr  string
+	// latencies of every answered request, sorted: from just before its
+	// request was written until the load generator had read the answer.
+	latencies durations
+	// atSocket are the same requests' latencies until the answer reached
+	// the load generator's socket (the kernel's receive time), sorted:
+	// without the time the load generator itself waited for a core.
+	atSocket durations
+	firstErr string
 	// bodyLen is the length of one answer's body.
 	bodyLen int
 }
@@ -89,13 +94,19 @@ func (r *loadResult) rps() float64 {
 	return float64(r.requests) / r.elapsed.Seconds()
 }
 
-// quantile answers the q-quantile of the latencies (nearest rank).
-func (r *loadResult) quantile(q float64) time.Duration {
-	if len(r.latencies) == 0 {
+// quantile answers the q-quantile of the latencies.
+func (r *loadResult) quantile(q float64) time.Duration { return r.latencies.quantile(q) }
+
+// durations are sorted latencies.
+type durations []time.Duration
+
+// quantile answers the q-quantile (nearest rank), 0 of none.
+func (d durations) quantile(q float64) time.Duration {
+	if len(d) == 0 {
 		return 0
 	}
-	i := int(q*float64(len(r.latencies))+0.5) - 1
-	return r.latencies[min(max(i, 0), len(r.latencies)-1)]
+	i := int(q*float64(len(d))+0.5) - 1
+	return d[min(max(i, 0), len(d)-1)]
 }
 
 // loadOptions bound one window of load.
@@ -122,7 +133,8 @@ func drive(ctx context.Context, addr string, reqs []request, opts loadOptions) l
 		done     atomic.Int64
 		errs     atomic.Int64
 		mu       sync.Mutex
-		all      []time.Duration
+		all      durations
+		atSocket durations
 		firstErr string
 		bodyLen  atomic.Int64
 		wg       sync.WaitGroup
@@ -145,9 +157,10 @@ func drive(ctx context.Context, addr string, reqs []request, opts loadOptions) l
 	}
 	for range opts.concurrency {
 		wg.Go(func() {
-			var lats []time.Duration
+			var lats, socks durations
 			if opts.record {
-				lats = make([]time.Duration, 0, 4096)
+				lats = make(durations, 0, 4096)
+				socks = make(durations, 0, 4096)
 			}
 			w := &worker{addr: addr}
 			defer w.close()
@@ -158,7 +171,7 @@ func drive(ctx context.Context, addr string, reqs []request, opts loadOptions) l
 				}
 				r := &reqs[(opts.offset+i)%int64(len(reqs))]
 				t0 := time.Now()
-				status, body, err := w.do(r.raw)
+				status, body, received, err := w.do(r.raw)
 				lat := time.Since(t0)
 				done.Add(1)
 				switch {
@@ -173,19 +186,24 @@ func drive(ctx context.Context, addr string, reqs []request, opts loadOptions) l
 				}
 				if opts.record && err == nil {
 					lats = append(lats, lat)
+					// The receive time is the kernel's wall clock:
+					// compare it with t0's.
+					socks = append(socks, received.Sub(t0.Round(0)))
 				}
 			}
 			mu.Lock()
 			all = append(all, lats...)
+			atSocket = append(atSocket, socks...)
 			mu.Unlock()
 		})
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
 	slices.Sort(all)
+	slices.Sort(atSocket)
 	return loadResult{
 		requests: done.Load(), errors: errs.Load(), elapsed: elapsed,
-		latencies: all, firstErr: firstErr, bodyLen: int(bodyLen.Load()),
+		latencies: all, atSocket: atSocket, firstErr: firstErr, bodyLen: int(bodyLen.Load()),
 	}
 }
 
@@ -195,7 +213,7 @@ const requestTimeout = 30 * time.Second
 // worker is one keep-alive connection.
 type worker struct {
 	addr string
-	conn net.Conn
+	conn *stampConn
 	br   *bufio.Reader
 	body bytes.Buffer
 }
@@ -208,12 +226,19 @@ func (w *worker) close() {
 }
 
 // do sends one request and reads its answer, reconnecting when the server
-// closed the connection. The body is valid until the next call.
-func (w *worker) do(raw []byte) (int, []byte, error) {
+// closed the connection. It answers the status, the body (valid until the
+// next call) and when the answer's last bytes reached the socket.
+func (w *worker) do(raw []byte) (int, []byte, time.Time, error) {
+	var none time.Time
 	if w.conn == nil {
-		c, err := net.DialTimeout("tcp", w.addr, 5*time.Second)
+		nc, err := net.DialTimeout("tcp", w.addr, 5*time.Second)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, none, err
+		}
+		c, err := newStampConn(nc)
+		if err != nil {
+			nc.Close()
+			return 0, nil, none, fmt.Errorf("receive timestamps: %w", err)
 		}
 		w.conn = c
 		if w.br == nil {
@@ -225,26 +250,35 @@ func (w *worker) do(raw []byte) (int, []byte, error) {
 	// A server that stops answering fails the request instead of
 	// holding the window open.
 	_ = w.conn.SetDeadline(time.Now().Add(requestTimeout))
+	w.conn.received = none
 	if _, err := w.conn.Write(raw); err != nil {
 		w.close()
-		return 0, nil, err
+		return 0, nil, none, err
 	}
 	resp, err := http.ReadResponse(w.br, nil)
 	if err != nil {
 		w.close()
-		return 0, nil, err
+		return 0, nil, none, err
 	}
 	w.body.Reset()
 	_, err = w.body.ReadFrom(resp.Body)
 	resp.Body.Close()
 	if err != nil {
 		w.close()
-		return 0, nil, err
+		return 0, nil, none, err
+	}
+	received := w.conn.received
+	if received.IsZero() {
+		// The kernel turns receive timestamps on a moment after the
+		// first socket asks (a deferred static key), so the first
+		// answers of a run may come without one: count them as read
+		// now, never shorter than they were.
+		received = time.Now()
 	}
 	if resp.Close {
 		w.close()
 	}
-	return resp.StatusCode, w.body.Bytes(), nil
+	return resp.StatusCode, w.body.Bytes(), received, nil
 }
 
 func fmtDuration(d time.Duration) string {
