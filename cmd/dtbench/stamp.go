@@ -53,8 +53,13 @@ func (s *stampConn) Read(p []byte) (int, error) {
 	var n, oobn int
 	var rerr error
 	err := s.raw.Read(func(fd uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), p, s.oob, 0)
-		return rerr != unix.EAGAIN
+		for {
+			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), p, s.oob, 0)
+			if rerr != unix.EINTR {
+				// EAGAIN: wait until the socket is readable.
+				return rerr != unix.EAGAIN
+			}
+		}
 	})
 	switch {
 	case err != nil:
