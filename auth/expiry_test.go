@@ -69,3 +69,48 @@ func TestRefusal(t *testing.T) {
 		})
 	}
 }
+
+// TestPATLastUse: using a personal access token records its last use,
+// whether it came alone (the API's PRIVATE-TOKEN) or with its username
+// (Basic, the web's sign-in).
+func TestPATLastUse(t *testing.T) {
+	env := newHotpathEnv(t)
+	ctx := t.Context()
+	u, err := env.store.UserByUsername(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		use  func(a *Authenticator, secret string) error
+	}{
+		{"alone", func(a *Authenticator, secret string) error { _, err := a.CheckPAT(ctx, secret); return err }},
+		{"with its username", func(a *Authenticator, secret string) error { _, err := a.Check(ctx, "alice", secret); return err }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			secret, err := tokens.Generate(tokens.PersonalAT)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pat := &deploy.PersonalAccessToken{UserID: u.ID, Scopes: []string{deploy.ScopeAPI}, Digest: env.keys.Digest(secret.Reveal())}
+			if err := env.store.CreatePAT(ctx, pat); err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.use(env.authenticator(env.store), secret.Reveal()); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+				got, err := env.store.PAT(ctx, pat.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.LastUsedAt != nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the token's use was not recorded")
+				}
+			}
+		})
+	}
+}

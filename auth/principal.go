@@ -68,6 +68,20 @@ func (p *Principal) Expiry() time.Time {
 // touchEvery bounds how often a credential's last use is written.
 const touchEvery = time.Minute
 
+// touchDue reports whether a credential last used at last (nil: never) is
+// due a last-use write at now.
+func touchDue(last *time.Time, now time.Time) bool {
+	return last == nil || now.Sub(*last) >= touchEvery
+}
+
+// touchPAT writes t's last use off the request path when it is due; the
+// configured admin token (ID 0) has no record to write it to.
+func (a *Authenticator) touchPAT(t *deploy.PersonalAccessToken, now time.Time) {
+	if id := t.ID; id != 0 && touchDue(t.LastUsedAt, now) {
+		a.touch(touchKey{id: id}, func(ctx context.Context) error { return a.Store.TouchPAT(ctx, id, now) })
+	}
+}
+
 // Authenticator checks credentials against the store.
 type Authenticator struct {
 	Store  deploy.Store
@@ -141,9 +155,7 @@ func (a *Authenticator) checkDigest(ctx context.Context, username string, digest
 		a.logRefusal("personal access token", t.ID, why)
 		return Principal{}, ErrDenied
 	}
-	if t.ID != 0 && (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery) {
-		a.touch(touchKey{id: t.ID}, func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
-	}
+	a.touchPAT(&t, now)
 	return Principal{Kind: UserKind, User: &u, PAT: &t, Digest: digest}, nil
 }
 
@@ -158,7 +170,7 @@ func (a *Authenticator) deployTokenPrincipal(username string, digest []byte, t d
 		a.logRefusal("deploy token", t.ID, why)
 		return Principal{}, ErrDenied
 	}
-	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery {
+	if touchDue(t.LastUsedAt, now) {
 		a.touch(touchKey{deployToken: true, id: t.ID}, func(ctx context.Context) error { return a.Store.TouchDeployToken(ctx, t.ID, now) })
 	}
 	return Principal{Kind: DeployTokenKind, Token: &t, Project: &p, Digest: digest}, nil
@@ -196,10 +208,7 @@ func (a *Authenticator) CheckPAT(ctx context.Context, secret string) (Principal,
 	if err != nil {
 		return Principal{}, err
 	}
-	now, t := a.now(), p.PAT
-	if t.ID != 0 && (t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) >= touchEvery) {
-		a.touch(touchKey{id: t.ID}, func(ctx context.Context) error { return a.Store.TouchPAT(ctx, t.ID, now) })
-	}
+	a.touchPAT(p.PAT, a.now())
 	return p, nil
 }
 
