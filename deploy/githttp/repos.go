@@ -197,35 +197,38 @@ func (r *Repos) Sweep(age time.Duration) (int, error) {
 	cutoff := time.Now().Add(-age)
 	removed := 0
 	var errs []error // one directory that can't be read or emptied stops nothing else
-	dirs := []string{"."}
-	for len(dirs) > 0 {
-		dir := dirs[len(dirs)-1]
-		dirs = dirs[:len(dirs)-1]
-		entries, err := readDir(root, dir)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("sweep %s: %w", dir, err))
-			continue
+	// WalkDir reports a symbolic link as what it is, never as the
+	// directory it points at, so it never follows one.
+	_ = fs.WalkDir(root.FS(), ".", func(rel string, e fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("sweep %s: %w", rel, err))
+			return nil
+		case !isLeftover(e.Name()):
+			if e.IsDir() && rel != "." && strings.HasSuffix(e.Name(), ".git") {
+				return fs.SkipDir
+			}
+			return nil
 		}
-		for _, e := range entries {
-			rel := filepath.Join(dir, e.Name())
-			if !isLeftover(e.Name()) {
-				if e.IsDir() && !strings.HasSuffix(e.Name(), ".git") {
-					dirs = append(dirs, rel)
-				}
-				continue
-			}
-			info, err := e.Info()
-			if err != nil || info.ModTime().After(cutoff) {
-				continue // gone meanwhile, or maybe still in use
-			}
-			if err := root.RemoveAll(rel); err != nil {
-				errs = append(errs, fmt.Errorf("sweep %s: %w", rel, err))
-				continue
-			}
+		if info, err := e.Info(); err != nil || info.ModTime().After(cutoff) {
+			return skip(e) // gone meanwhile, or maybe still in use
+		}
+		if err := root.RemoveAll(rel); err != nil {
+			errs = append(errs, fmt.Errorf("sweep %s: %w", rel, err))
+		} else {
 			removed++
 		}
-	}
+		return skip(e)
+	})
 	return removed, errors.Join(errs...)
+}
+
+// skip tells WalkDir not to enter e: a leftover is removed or left whole.
+func skip(e fs.DirEntry) error {
+	if e.IsDir() {
+		return fs.SkipDir
+	}
+	return nil
 }
 
 func isLeftover(name string) bool {
@@ -235,15 +238,6 @@ func isLeftover(name string) bool {
 		}
 	}
 	return false
-}
-
-func readDir(root *os.Root, dir string) ([]fs.DirEntry, error) {
-	f, err := root.Open(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return f.ReadDir(-1)
 }
 
 // Dir returns the absolute directory of the repository of projectPath after
