@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -61,10 +62,13 @@ type boundAnswer struct {
 // log. It is the bound the issue's targets describe, what the ceiling
 // leaves once every answer pays one signature, so it does no more than a
 // token needs: the header is encoded once, the claims and the signature
-// (golang-jwt's ES256) for every answer.
+// (golang-jwt's ES256) for every answer. It yields once before that work,
+// as the server does (yieldFirst in cmd/deploytokens), so that it stays a
+// bound for the server's latency as well as its throughput.
 func boundHandler(key *ecdsa.PrivateKey) http.Handler {
 	header := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"ES256","typ":"JWT"}`))
 	return bareEcho(func(c echo.Context) error {
+		runtime.Gosched()
 		scope := c.FormValue("scope")
 		typ, rest, _ := strings.Cut(scope, ":")
 		name, actions, _ := strings.Cut(rest, ":")
