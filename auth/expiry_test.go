@@ -4,9 +4,6 @@ import (
 	"errors"
 	"testing"
 	"time"
-
-	"github.com/deploytokens/deploytokens/deploy"
-	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // TestPATExpiry: a personal access token works until its expiry and not
@@ -15,19 +12,8 @@ import (
 func TestPATExpiry(t *testing.T) {
 	env := newHotpathEnv(t)
 	ctx := t.Context()
-	u, err := env.store.UserByUsername(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	secret, err := tokens.Generate(tokens.PersonalAT)
-	if err != nil {
-		t.Fatal(err)
-	}
 	exp := time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := env.store.CreatePAT(ctx, &deploy.PersonalAccessToken{UserID: u.ID, Scopes: []string{deploy.ScopeAPI},
-		ExpiresAt: &exp, Digest: env.keys.Digest(secret.Reveal())}); err != nil {
-		t.Fatal(err)
-	}
+	_, secret := env.newPAT(t, &exp)
 	for _, tt := range []struct {
 		name string
 		now  time.Time
@@ -40,10 +26,10 @@ func TestPATExpiry(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			a := env.authenticator(env.store)
 			a.Now = func() time.Time { return tt.now }
-			if _, err := a.CheckPAT(ctx, secret.Reveal()); !errors.Is(err, tt.want) {
+			if _, err := a.CheckPAT(ctx, secret); !errors.Is(err, tt.want) {
 				t.Errorf("CheckPAT = %v; want %v", err, tt.want)
 			}
-			if _, err := a.CheckPATDigest(ctx, env.keys.Digest(secret.Reveal())); !errors.Is(err, tt.want) {
+			if _, err := a.CheckPATDigest(ctx, env.keys.Digest(secret)); !errors.Is(err, tt.want) {
 				t.Errorf("CheckPATDigest = %v; want %v", err, tt.want)
 			}
 		})
@@ -76,10 +62,6 @@ func TestRefusal(t *testing.T) {
 func TestPATLastUse(t *testing.T) {
 	env := newHotpathEnv(t)
 	ctx := t.Context()
-	u, err := env.store.UserByUsername(ctx, "alice")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, tt := range []struct {
 		name string
 		use  func(a *Authenticator, secret string) error
@@ -88,29 +70,17 @@ func TestPATLastUse(t *testing.T) {
 		{"with its username", func(a *Authenticator, secret string) error { _, err := a.Check(ctx, "alice", secret); return err }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			secret, err := tokens.Generate(tokens.PersonalAT)
-			if err != nil {
+			pat, secret := env.newPAT(t, nil)
+			if err := tt.use(env.authenticator(env.store), secret); err != nil {
 				t.Fatal(err)
 			}
-			pat := &deploy.PersonalAccessToken{UserID: u.ID, Scopes: []string{deploy.ScopeAPI}, Digest: env.keys.Digest(secret.Reveal())}
-			if err := env.store.CreatePAT(ctx, pat); err != nil {
-				t.Fatal(err)
-			}
-			if err := tt.use(env.authenticator(env.store), secret.Reveal()); err != nil {
-				t.Fatal(err)
-			}
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			eventually(t, "the token's use was recorded", func() bool {
 				got, err := env.store.PAT(ctx, pat.ID)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got.LastUsedAt != nil {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatal("the token's use was not recorded")
-				}
-			}
+				return got.LastUsedAt != nil
+			})
 		})
 	}
 }

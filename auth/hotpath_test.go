@@ -29,6 +29,9 @@ type hotpathEnv struct {
 	keys   *tokens.Keys
 	limit  int64
 	tokens map[string]struct{ user, secret string }
+	// alice is the user who owns the project and the personal access
+	// tokens.
+	alice int64
 }
 
 // newHotpathEnv stores deploy tokens of every kind a request can bring:
@@ -73,16 +76,26 @@ func newHotpathEnv(t *testing.T) *hotpathEnv {
 		}
 		env.tokens[tc.name] = struct{ user, secret string }{d.Username, secret.Reveal()}
 	}
-	pat, err := tokens.Generate(tokens.PersonalAT)
+	env.alice = u.ID
+	_, pat := env.newPAT(t, nil)
+	env.tokens["pat"] = struct{ user, secret string }{u.Username, pat}
+	return env
+}
+
+// newPAT stores a personal access token of alice with the api scope,
+// expiring at expires (never when nil), and answers it and its secret.
+func (env *hotpathEnv) newPAT(t *testing.T, expires *time.Time) (*deploy.PersonalAccessToken, string) {
+	t.Helper()
+	secret, err := tokens.Generate(tokens.PersonalAT)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := env.store.CreatePAT(ctx, &deploy.PersonalAccessToken{UserID: u.ID, Scopes: []string{deploy.ScopeAPI},
-		Digest: keys.Digest(pat.Reveal())}); err != nil {
+	pat := &deploy.PersonalAccessToken{UserID: env.alice, Scopes: []string{deploy.ScopeAPI},
+		ExpiresAt: expires, Digest: env.keys.Digest(secret.Reveal())}
+	if err := env.store.CreatePAT(t.Context(), pat); err != nil {
 		t.Fatal(err)
 	}
-	env.tokens["pat"] = struct{ user, secret string }{u.Username, pat.Reveal()}
-	return env
+	return pat, secret.Reveal()
 }
 
 func (env *hotpathEnv) authenticator(store deploy.Store) *Authenticator {
@@ -95,19 +108,22 @@ func (env *hotpathEnv) authenticator(store deploy.Store) *Authenticator {
 func (env *hotpathEnv) waitTouched(t *testing.T) {
 	t.Helper()
 	digest := env.keys.Digest(env.tokens["valid"].secret)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	eventually(t, "the first use of the token was recorded", func() bool {
 		d, _, err := env.store.DeployTokenByDigest(t.Context(), digest)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.LastUsedAt != nil {
-			return
-		}
+		return d.LastUsedAt != nil
+	})
+}
+
+// eventually fails the test unless cond holds within 10 seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatal("the first use of the token was not recorded")
+			t.Fatalf("not within 10s: %s", what)
 		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }
 
