@@ -351,7 +351,8 @@ func (s *TokenService) redeem(ctx context.Context, refresh string) (Principal, e
 	if !tokens.WellFormed(tokens.RefreshToken, refresh) {
 		return Principal{}, errRefreshInvalid
 	}
-	raw, err := s.Auth.Store.Renew(ctx, refreshKey(s.Auth.Keys, refresh), refreshIdle)
+	key := refreshKey(s.Auth.Keys, refresh)
+	raw, err := s.Auth.Store.Renew(ctx, key, refreshIdle)
 	if err != nil {
 		return Principal{}, refreshErr(s.Auth.lookupErr(err))
 	}
@@ -367,7 +368,7 @@ func (s *TokenService) redeem(ctx context.Context, refresh string) (Principal, e
 	if errors.Is(err, ErrDenied) {
 		// Its credential is gone for good: so is it, rather than being
 		// renewed by whoever keeps trying it.
-		_ = s.Auth.Store.Delete(ctx, refreshKey(s.Auth.Keys, refresh))
+		_ = s.Auth.Store.Delete(ctx, key)
 	}
 	return p, refreshErr(err)
 }
