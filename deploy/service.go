@@ -264,10 +264,13 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 	now := s.Clock()
 	p := Project{Path: in.Path, PathWithNamespace: full, Visibility: vis, CreatorID: a.User.ID, CreatedAt: now}
 	err := s.Store.CreateProject(ctx, &p, Member{UserID: a.User.ID, AccessLevel: Owner, CreatedAt: now})
-	if errors.Is(err, ErrConflict) {
+	switch {
+	case errors.Is(err, ErrConflict):
 		return Project{}, &Error{Status: 400, Message: "path has already been taken"}
-	}
-	if err != nil {
+	case errors.Is(err, ErrNested):
+		// checkNamespace saw no such project: one was created meanwhile.
+		return Project{}, Invalid("path", "cannot be nested with another project")
+	case err != nil:
 		return Project{}, fmt.Errorf("create project: %w", err)
 	}
 	if s.Repos != nil {

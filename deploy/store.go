@@ -17,6 +17,9 @@ var (
 	ErrUnavailable = errors.New("store unavailable")
 	// ErrLastOwner means a write would leave a project without an owner.
 	ErrLastOwner = errors.New("a project needs at least one owner")
+	// ErrNested means a project's path would sit inside another project's
+	// path, or hold one inside its own.
+	ErrNested = errors.New("nested with another project")
 )
 
 // DefaultDeployTokenUsername is the username a deploy token gets when its
@@ -73,7 +76,8 @@ type PersonalAccessTokens interface {
 type Projects interface {
 	// CreateProject assigns p.ID and stores p together with owner (whose
 	// ProjectID it sets) in one transaction; ErrConflict when the path is
-	// taken (without regard to case).
+	// taken, ErrNested when another project's path holds it or sits inside
+	// it (both without regard to case).
 	CreateProject(ctx context.Context, p *Project, owner Member) error
 	Project(ctx context.Context, id int64) (Project, error)
 	ProjectByPath(ctx context.Context, pathWithNamespace string) (Project, error)

@@ -497,6 +497,30 @@ func TestConcurrentCreate(t *testing.T) {
 	}
 }
 
+// TestConcurrentNestedCreate races a project against one inside its path
+// through the API: exactly one of the two exists afterwards, the other is
+// refused as nested.
+func TestConcurrentNestedCreate(t *testing.T) {
+	s := startServer(t, nil)
+	for i := range 10 {
+		outer := map[string]any{"path": "p", "namespace_path": fmt.Sprintf("race%d", i)}
+		inner := map[string]any{"path": "q", "namespace_path": fmt.Sprintf("race%d/p", i)}
+		var a, b apiResponse
+		var wg sync.WaitGroup
+		wg.Go(func() { a = s.api(t, "POST", "/projects", s.AdminToken, outer) })
+		wg.Go(func() { b = s.api(t, "POST", "/projects", s.AdminToken, inner) })
+		wg.Wait()
+		if (a.Status == 201) == (b.Status == 201) {
+			t.Fatalf("race%d/p and race%d/p/q: %d %s and %d %s; want exactly one created", i, i, a.Status, a.Body, b.Status, b.Body)
+		}
+		for _, r := range []apiResponse{a, b} {
+			if r.Status != 201 && (r.Status != 400 || !strings.Contains(r.message(), "nested")) {
+				t.Errorf("the loser: %d %s, want 400 naming the nesting", r.Status, r.Body)
+			}
+		}
+	}
+}
+
 // TestNamespaces: nobody creates projects in another's namespace or inside
 // another project's path, where they would take over its images.
 func TestNamespaces(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -344,8 +345,9 @@ func (s *Store) RevokePAT(ctx context.Context, id int64) error {
 }
 
 // CreateProject assigns p.ID and stores p with its owner member in one
-// transaction; ErrConflict when the path is taken in any case, ErrNotFound
-// when the owner does not exist.
+// transaction; ErrConflict when the path is taken in any case, ErrNested
+// when it sits inside another project's path or holds one, ErrNotFound when
+// the owner does not exist.
 func (s *Store) CreateProject(ctx context.Context, p *deploy.Project, owner deploy.Member) error {
 	rec := *p
 	err := s.update("create project", func(tx *bolt.Tx) error {
@@ -360,15 +362,35 @@ func (s *Store) CreateProject(ctx context.Context, p *deploy.Project, owner depl
 	return err
 }
 
+// nested answers whether a project's lowercase path holds the lowercase path
+// lower or sits inside it: a namespace above lower is a project, or a key
+// starting with lower and "/" is.
+func nested(tx *bolt.Tx, lower []byte) bool {
+	b := tx.Bucket(bProjectsByPath)
+	for i, c := range lower {
+		if c == '/' && b.Get(lower[:i]) != nil {
+			return true
+		}
+	}
+	under := append(slices.Clip(lower), '/')
+	k, _ := b.Cursor().Seek(under)
+	return k != nil && bytes.HasPrefix(k, under)
+}
+
 // insertProject assigns rec.ID and writes rec with its path index and owner
-// as its member, the owner user known to exist.
+// as its member, the owner user known to exist; ErrNested when its path
+// sits inside another project's or holds one.
 func insertProject(tx *bolt.Tx, rec *deploy.Project, owner deploy.Member) error {
 	id, err := nextID(tx, bProjects)
 	if err != nil {
 		return err
 	}
 	rec.ID = id
-	if err := claim(tx, bProjectsByPath, fold(rec.PathWithNamespace), id); err != nil {
+	lower := fold(rec.PathWithNamespace)
+	if nested(tx, lower) {
+		return fmt.Errorf("project %q: %w", rec.PathWithNamespace, deploy.ErrNested)
+	}
+	if err := claim(tx, bProjectsByPath, lower, id); err != nil {
 		return err
 	}
 	if err := put(tx, bProjects, itob(id), rec); err != nil {

@@ -78,6 +78,8 @@ func keyspace(t *testing.T, c *redis.Client, prefix string) map[string]string {
 			ms := c.SMembers(ctx, k).Val()
 			slices.Sort(ms)
 			v = fmt.Sprintf("set %q", ms)
+		case "zset":
+			v = fmt.Sprintf("zset %q", c.ZRange(ctx, k, 0, -1).Val())
 		default:
 			t.Fatalf("key %q has unexpected type %s", k, typ)
 		}

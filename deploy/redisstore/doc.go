@@ -16,6 +16,10 @@
 //	p:<id>                           project (hash)
 //	pp:<lowercase path>              project ID by path with namespace
 //	ps                               set of project IDs
+//	pz                               lowercase paths of the projects (sorted
+//	                                 set, score 0): which paths a new one
+//	                                 would sit above (ZRANGEBYLEX)
+//	pz:filled                        set once pz holds every project's path
 //	pm:<project id>                  members: user ID -> access level, created
 //	um:<user id>                     set of the user's project IDs
 //	d:<id>                           deploy token (hash)

@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -177,5 +178,44 @@ func TestLookupsTakeOneRoundTrip(t *testing.T) {
 				t.Errorf("lookup sent %d commands, want 1", n)
 			}
 		})
+	}
+}
+
+// TestNestedProjectsOnOlderData: a database written before the sorted set of
+// project paths existed gets it filled by the first project created, so a
+// project above an older one is still refused by the store itself.
+func TestNestedProjectsOnOlderData(t *testing.T) {
+	s, c := startStore(t)
+	ctx := t.Context()
+	owner := deploy.User{Username: "owner", CreatedAt: time.Now()}
+	if err := s.CreateUser(ctx, &owner); err != nil {
+		t.Fatal(err)
+	}
+	create := func(path string) error {
+		p := deploy.Project{Path: path[strings.LastIndex(path, "/")+1:], PathWithNamespace: path, Visibility: deploy.Private}
+		return s.CreateProject(ctx, &p, deploy.Member{UserID: owner.ID, AccessLevel: deploy.Owner})
+	}
+	for _, path := range []string{"Old/Group/App", "old/other"} {
+		if err := create(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What an older version left: no paths set, no marker.
+	pz := redisstore.DefaultPrefix + "{dt}:pz"
+	if n, err := c.Del(ctx, pz, pz+":filled").Result(); err != nil || n != 2 {
+		t.Fatalf("DEL %s and its marker: %d, %v; want both deleted", pz, n, err)
+	}
+	if err := create("new/app"); err != nil {
+		t.Fatalf("first create on the older data: %v", err)
+	}
+	if err := create("old/group"); !errors.Is(err, deploy.ErrNested) {
+		t.Errorf("CreateProject(old/group) above an older project: %v, want ErrNested", err)
+	}
+	got, err := c.ZRange(ctx, pz, 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"new/app", "old/group/app", "old/other"}; !slices.Equal(got, want) {
+		t.Errorf("paths set = %q, want %q", got, want)
 	}
 }

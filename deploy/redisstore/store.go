@@ -35,6 +35,8 @@ func status(op string, n int64, err error) error {
 		return fmt.Errorf("%s: %w", op, deploy.ErrNotFound)
 	case -2:
 		return fmt.Errorf("%s: %w", op, deploy.ErrLastOwner)
+	case -3:
+		return fmt.Errorf("%s: %w", op, deploy.ErrNested)
 	}
 	return fmt.Errorf("%s: unexpected script status %d", op, n)
 }
@@ -218,8 +220,9 @@ func (s *Store) touch(ctx context.Context, op, key string, at time.Time) error {
 }
 
 // CreateProject assigns p.ID and stores p with its owner member in one
-// script; ErrConflict when the path is taken in any case, ErrNotFound when
-// the owner does not exist.
+// script; ErrConflict when the path is taken in any case, ErrNested when it
+// sits inside another project's path or holds one, ErrNotFound when the
+// owner does not exist.
 func (s *Store) CreateProject(ctx context.Context, p *deploy.Project, owner deploy.Member) error {
 	const op = "create project"
 	f, err := encodeProject(p)
@@ -246,15 +249,23 @@ func (s *Store) CreateProject(ctx context.Context, p *deploy.Project, owner depl
 // createProjectArgs answers createProjectScript's keys and arguments for
 // project id at path, with its owner's member value mv and its fields f.
 func (s *Store) createProjectArgs(path string, id, ownerID int64, mv string, f fields) ([]string, []any) {
-	return []string{
-			s.key("pp", fold(path)),
-			s.idKey("p", id),
-			s.key("ps"),
-			s.idKey("pm", id),
-			s.idKey("um", ownerID),
-			s.idKey("u", ownerID),
-		},
-		append([]any{id, ownerID, mv}, f...)
+	lower := fold(path)
+	keys := []string{
+		s.key("pp", lower),
+		s.idKey("p", id),
+		s.key("ps"),
+		s.idKey("pm", id),
+		s.idKey("um", ownerID),
+		s.idKey("u", ownerID),
+		s.key("pz"),
+		s.key("pz", "filled"),
+	}
+	for i := range len(lower) {
+		if lower[i] == '/' {
+			keys = append(keys, s.key("pp", lower[:i]))
+		}
+	}
+	return keys, append([]any{id, ownerID, mv, lower, s.key("p", "")}, f...)
 }
 
 // Project answers the project with id.
@@ -364,6 +375,7 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, pkey, s.key("pp", fold(path)), tokensKey, membersKey)
 			p.SRem(ctx, s.key("ps"), id)
+			p.ZRem(ctx, s.key("pz"), fold(path))
 			p.Set(ctx, s.key("gen"), newGeneration(), 0)
 			for i, tid := range tokenIDs {
 				p.Del(ctx, s.key("d", tid))

@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) deploy.Store) {
 		{"Users", testUsers},
 		{"PersonalAccessTokens", testPATs},
 		{"Projects", testProjects},
+		{"NestedProjects", testNestedProjects},
 		{"DeleteProject", testDeleteProject},
 		{"Members", testMembers},
 		{"DeployTokens", testDeployTokens},
@@ -362,6 +363,55 @@ func testProjects(t *testing.T, s deploy.Store) {
 			t.Fatalf("ListProjects: %v", err)
 		}
 		wantEqual(t, "projects", got, []deploy.Project{p, q})
+	})
+}
+
+// testNestedProjects: no project's path holds another's, in any case, and
+// the store itself refuses it, so two creates racing cannot both win.
+func testNestedProjects(t *testing.T, s deploy.Store) {
+	ctx := t.Context()
+	owner := mustUser(t, s, "owner")
+	create := func(path string) error {
+		p := deploy.Project{Path: path[strings.LastIndex(path, "/")+1:], PathWithNamespace: path, Visibility: deploy.Private}
+		return s.CreateProject(ctx, &p, deploy.Member{UserID: owner.ID, AccessLevel: deploy.Owner})
+	}
+	app := mustProject(t, s, "Group/Web-App", owner)
+	// Siblings whose paths start alike, '-' '.' and '0' around '/'.
+	for _, path := range []string{"group/web-app0", "group/web-app-x", "group/web-app.x", "group/web", "group2/web-app/x"} {
+		if err := create(path); err != nil {
+			t.Errorf("CreateProject(%s) beside group/web-app: %v", path, err)
+		}
+	}
+	for _, path := range []string{"group", "GROUP/WEB-APP/sub", "group/web-app/a/b"} {
+		wantErr(t, "CreateProject("+path+")", create(path), deploy.ErrNested)
+		_, err := s.ProjectByPath(ctx, path)
+		wantErr(t, "ProjectByPath("+path+") after the refusal", err, deploy.ErrNotFound)
+	}
+	if err := s.DeleteProject(ctx, app.ID); err != nil {
+		t.Fatalf("DeleteProject: %v", err)
+	}
+	if err := create("group/web-app/sub"); err != nil {
+		t.Errorf("CreateProject(group/web-app/sub) once group/web-app is gone: %v", err)
+	}
+	wantErr(t, "CreateProject(Group/Web-App) above group/web-app/sub", create("Group/Web-App"), deploy.ErrNested)
+
+	t.Run("racing", func(t *testing.T) {
+		for i := range 20 {
+			outer, inner := fmt.Sprintf("race%d/p", i), fmt.Sprintf("race%d/p/q", i)
+			var errOuter, errInner error
+			var wg sync.WaitGroup
+			wg.Go(func() { errOuter = create(outer) })
+			wg.Go(func() { errInner = create(inner) })
+			wg.Wait()
+			if (errOuter == nil) == (errInner == nil) {
+				t.Fatalf("%s and %s created at once: %v, %v; want exactly one", outer, inner, errOuter, errInner)
+			}
+			for _, err := range []error{errOuter, errInner} {
+				if err != nil && !errors.Is(err, deploy.ErrNested) {
+					t.Errorf("the loser's error: %v, want ErrNested", err)
+				}
+			}
+		}
 	})
 }
 
