@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -108,9 +109,19 @@ func (s *TokenService) get(c echo.Context) error {
 
 func (s *TokenService) post(c echo.Context) error {
 	r := c.Request()
+	if r.URL.RawQuery != "" {
+		// Read or ignored, a parameter there would be a guess.
+		return invalid("POST /jwt/auth takes its parameters in the form body, not in the query string")
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
+		return invalid("POST /jwt/auth takes an application/x-www-form-urlencoded body")
+	}
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxTokenFormBody)
 	if err := r.ParseForm(); err != nil {
-		return invalid("body must be a form of at most 16 KiB")
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return invalid("the form body is larger than 16 KiB")
+		}
+		return invalid("the form body is not valid: " + strings.ToValidUTF8(err.Error(), "?"))
 	}
 	f := r.PostForm
 	if k := deploy.Repeated(f, "scope"); k != "" {
@@ -130,11 +141,27 @@ func (s *TokenService) post(c echo.Context) error {
 	var (
 		p       Principal
 		err     error
-		offline = f.Get("access_type") == "offline"
+		offline bool
 	)
+	switch f.Get("access_type") {
+	case "offline":
+		offline = true
+	case "online", "":
+	default:
+		return invalid("access_type must be offline or online")
+	}
 	switch grant {
 	case "password":
-		if p, err = s.Auth.checkFrom(ctx, addr, f.Get("username"), f.Get("password")); err != nil {
+		user := f.Get("username")
+		if !wellFormedUsername(user) {
+			// A client's mistake, not a guess: not counted, but a
+			// banned address still hears that it is banned.
+			if err := s.Auth.Limiter.Check(ctx, addr); err != nil {
+				return err
+			}
+			return invalid("username must be given, in UTF-8, without NUL or line breaks")
+		}
+		if p, err = s.Auth.checkFrom(ctx, addr, user, f.Get("password")); err != nil {
 			return err
 		}
 	case "refresh_token":

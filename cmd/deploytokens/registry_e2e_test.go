@@ -365,6 +365,56 @@ func TestTokenEndpoint(t *testing.T) {
 	})
 }
 
+// TestTokenPOSTRefusals: a POST /jwt/auth the server cannot read is a 400
+// naming what is wrong, and a username that cannot be one is the client's
+// mistake, not a guess: it never bans the address.
+func TestTokenPOSTRefusals(t *testing.T) {
+	s := startServer(t, nil)
+	s.project(t, s.AdminToken, "tanuki/app", "private")
+	d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "r", "scopes": []string{"read_registry"}})
+	form := func(user string) string {
+		return url.Values{"service": {s.cfg.RegistryService}, "grant_type": {"password"}, "username": {user},
+			"password": {d.Token}, "scope": {"repository:tanuki/app:pull"}}.Encode()
+	}
+	post := func(query, ctype, body string) apiResponse {
+		req, _ := http.NewRequest("POST", s.URL+"/jwt/auth"+query, strings.NewReader(body))
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		return do(t, req)
+	}
+	const formType = "application/x-www-form-urlencoded"
+	tests := []struct {
+		name, query, ctype, body, want string
+	}{
+		{"query string", "?service=" + s.cfg.RegistryService, formType, form(d.Username), "not in the query string"},
+		{"no content type", "", "", form(d.Username), "x-www-form-urlencoded"},
+		{"JSON", "", "application/json", `{"service":"` + s.cfg.RegistryService + `"}`, "x-www-form-urlencoded"},
+		{"bad escape", "", formType, form(d.Username) + "&x=%zz", "not valid"},
+		{"too large", "", formType, form(d.Username) + "&x=" + strings.Repeat("a", 17<<10), "larger than 16 KiB"},
+		{"access_type", "", formType, form(d.Username) + "&access_type=forever", "access_type"},
+		{"no username", "", formType, form(""), "username"},
+		{"NUL in username", "", formType, form("a\x00b"), "username"},
+		{"invalid UTF-8 username", "", formType, form("\xff"), "username"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := post(tt.query, tt.ctype, tt.body)
+			if r.Status != 400 || !strings.Contains(string(r.Body), tt.want) {
+				t.Fatalf("%d %s; want 400 naming %q", r.Status, r.Body, tt.want)
+			}
+		})
+	}
+	for range s.cfg.AuthMaxFailures + 2 {
+		if r := post("", formType, form("\xff")); r.Status != 400 {
+			t.Fatalf("malformed username: %d %s", r.Status, r.Body)
+		}
+	}
+	if r := post("", formType+"; charset=utf-8", form(d.Username)); r.Status != 200 {
+		t.Fatalf("the token after %d malformed usernames: %d %s; want 200, not banned", s.cfg.AuthMaxFailures+2, r.Status, r.Body)
+	}
+}
+
 // TestTokenStoreDown: with Redis unreachable the token endpoint answers 503
 // UNAVAILABLE (never 401), and recovers by itself.
 func TestTokenStoreDown(t *testing.T) {
