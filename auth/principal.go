@@ -256,16 +256,16 @@ func ParseBasic(header string) (username, secret string, ok bool, err error) {
 		return "", "", true, errMalformedBasic
 	}
 	username, secret, found := strings.Cut(string(raw), ":")
-	if !found || !wellFormedUsername(username) {
+	if !found || !WellFormedUsername(username) {
 		return "", "", true, errMalformedBasic
 	}
 	return username, secret, true, nil
 }
 
-// wellFormedUsername reports whether a client sent something a username
+// WellFormedUsername reports whether a client sent something a username
 // can be: not empty, UTF-8, no NUL or line break. Anything else is the
-// client's mistake, refused without counting as a failed login.
-func wellFormedUsername(u string) bool {
+// client's mistake, to refuse without counting it as a failed login.
+func WellFormedUsername(u string) bool {
 	return u != "" && utf8.ValidString(u) && !strings.ContainsAny(u, "\x00\r\n")
 }
 

@@ -153,7 +153,7 @@ func (s *TokenService) post(c echo.Context) error {
 	switch grant {
 	case "password":
 		user := f.Get("username")
-		if !wellFormedUsername(user) {
+		if !WellFormedUsername(user) {
 			// A client's mistake, not a guess: not counted, but a
 			// banned address still hears that it is banned.
 			if err := s.Auth.Limiter.Check(ctx, addr); err != nil {

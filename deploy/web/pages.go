@@ -45,11 +45,16 @@ func (h *Handler) signIn(rq *request) error {
 		}
 	}
 	password := strings.TrimSpace(form.Get("password"))
-	if !utf8.ValidString(data.Username) || !utf8.ValidString(password) {
-		// No username or token is such text: bad input, not a failed
-		// sign-in to count against the address.
+	// A form that holds no username and token to check is bad input, not
+	// a failed sign-in to count against the address.
+	switch {
+	case data.Username == "" || password == "":
+		data.Error = "Enter your username and a personal access token."
+		h.render(rq, http.StatusUnprocessableEntity, "signin", "Sign in", data)
+		return nil
+	case !auth.WellFormedUsername(data.Username) || !utf8.ValidString(password):
 		data.Username = strings.ToValidUTF8(data.Username, "\uFFFD")
-		data.Error = "The username or token is not valid UTF-8 text."
+		data.Error = "The username or token is not valid UTF-8 text, or holds a NUL or a line break."
 		h.render(rq, http.StatusBadRequest, "signin", "Sign in", data)
 		return nil
 	}

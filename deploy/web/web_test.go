@@ -133,7 +133,8 @@ func TestSignIn(t *testing.T) {
 		{"wrong token", "maint", "dtp_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", http.StatusUnauthorized, "Invalid username or personal access token."},
 		{"another user's token", "maint", pats["dev"], http.StatusUnauthorized, "Invalid username or personal access token."},
 		{"unknown user", "nobody", pats["maint"], http.StatusUnauthorized, "Invalid username or personal access token."},
-		{"empty token", "maint", "", http.StatusUnauthorized, "Invalid username or personal access token."},
+		{"empty token", "maint", "", http.StatusUnprocessableEntity, "Enter your username and a personal access token."},
+		{"empty username", "", pats["maint"], http.StatusUnprocessableEntity, "Enter your username and a personal access token."},
 		{"a deploy token", dt.Username, dtSecret.Reveal(), http.StatusUnauthorized, "Invalid username or personal access token."},
 		{"token without api scopes", "maint", readRegistry, http.StatusForbidden, "it needs the api scope"},
 	}
@@ -912,9 +913,10 @@ func TestSignInFailuresAreLimited(t *testing.T) {
 	}
 }
 
-// TestSignInWithInvalidText: a username or token that is not UTF-8 is bad
-// input, answered 400 on the sign-in form, and no failed sign-in: a client
-// that sends it more often than the limit is not banned.
+// TestSignInWithInvalidText: a username or token that is not UTF-8, a
+// username with a NUL or line break, or an empty field is bad input,
+// answered on the sign-in form, and no failed sign-in: a client that sends
+// it more often than the limit is not banned.
 func TestSignInWithInvalidText(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.h.Limiter = &auth.Limiter{KV: e.store, Max: 3, Window: time.Minute, Ban: time.Hour, Logger: e.h.Logger}
@@ -924,11 +926,18 @@ func TestSignInWithInvalidText(t *testing.T) {
 		{"username": {"ma\xffint"}, "password": {pats["maint"]}},
 		{"username": {"maint"}, "password": {"dtp_\xfe"}},
 		{"username": {"\xc0\xaf"}, "password": {"x"}},
+		{"username": {"ma\x00int"}, "password": {"x"}},
 	} {
 		b.get("/users/sign_in")
 		r := b.post("/users/sign_in", f, true)
 		if r.Status != http.StatusBadRequest || !strings.Contains(r.Body, "not valid UTF-8") {
 			t.Fatalf("form %d: %d %s", i, r.Status, r.Body)
+		}
+	}
+	for i, f := range []url.Values{{"username": {""}, "password": {"x"}}, {"username": {"maint"}}, {}} {
+		b.get("/users/sign_in")
+		if r := b.post("/users/sign_in", f, true); r.Status != http.StatusUnprocessableEntity {
+			t.Fatalf("empty form %d: %d %s", i, r.Status, r.Body)
 		}
 	}
 	b.signIn("maint", pats["maint"])
