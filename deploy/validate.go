@@ -20,6 +20,9 @@ const maxPathDepth = 21
 var (
 	segmentRe       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`)
 	tokenUsernameRe = regexp.MustCompile(`^[a-zA-Z0-9.+_-]+$`)
+	// rfc3339Re is RFC 3339's date-time, which time.Parse reads loosely
+	// (one-digit hours, a comma before the fraction, offsets past :59).
+	rfc3339Re = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
 	// defaultUsernameRe matches DefaultDeployTokenUsername's names.
 	defaultUsernameRe = regexp.MustCompile(`^gitlab\+deploy-token-[0-9]+$`)
 	// reservedTop are first path segments that the server's own routes use.
@@ -209,7 +212,7 @@ func ParseExpiry(field, s string, now time.Time) (*time.Time, error) {
 		return nil, nil
 	}
 	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
+	if err != nil && rfc3339Re.MatchString(s) {
 		t, err = time.Parse(time.RFC3339Nano, s)
 	}
 	if err != nil {

@@ -50,6 +50,14 @@ func TestParseExpiryBounds(t *testing.T) {
 		{"last instant of year 9999", "9999-12-31T23:59:59Z", midnight, false},
 		// 23:30 at -01:00 is 00:30 on 10000-01-01 in UTC.
 		{"year 10000 in utc", "9999-12-31T23:30:00-01:00", midnight, true},
+		{"offset", "2030-06-02T05:30:00.5+05:30", midnight, false},
+		// What time.Parse reads but RFC 3339 does not allow.
+		{"one-digit hour", "2030-06-02T1:00:00Z", midnight, true},
+		{"comma before the fraction", "2030-06-02T00:00:00,5Z", midnight, true},
+		{"offset minutes past 59", "2030-06-02T00:00:00+00:60", midnight, true},
+		{"offset hours past 23", "2030-06-02T00:00:00+24:00", midnight, true},
+		{"no seconds", "2030-06-02T00:00Z", midnight, true},
+		{"one-digit month", "2030-6-02", midnight, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
