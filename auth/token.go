@@ -116,6 +116,9 @@ func (s *TokenService) post(c echo.Context) error {
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
 		return invalid("POST /jwt/auth takes an application/x-www-form-urlencoded body")
 	}
+	if err := deploy.CheckBodyHeaders(r.Header); err != nil {
+		return &Error{Status: err.Status, Code: errInvalidFormat, Message: err.Message}
+	}
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxTokenFormBody)
 	if err := r.ParseForm(); err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {

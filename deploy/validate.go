@@ -1,6 +1,8 @@
 package deploy
 
 import (
+	"mime"
+	"net/http"
 	"net/url"
 	"regexp"
 	"slices"
@@ -233,4 +235,33 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// CheckBodyHeaders refuses a request body the server would misread: one
+// compressed (a Content-Encoding other than identity: the API, the web
+// forms and the token endpoint read bodies as sent), one whose Content-Type
+// is given more than once, or one in a charset other than UTF-8. Git's
+// routes take gzip and do not call it.
+func CheckBodyHeaders(h http.Header) *Error {
+	for _, v := range h.Values("Content-Encoding") {
+		for e := range strings.SplitSeq(v, ",") {
+			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "identity") {
+				return &Error{Status: http.StatusUnsupportedMediaType,
+					Message: "Content-Encoding " + strconv.Quote(truncate(e, 32)) + " is not supported: send the body uncompressed"}
+			}
+		}
+	}
+	ct := h.Values("Content-Type")
+	if len(ct) > 1 {
+		return &Error{Status: http.StatusBadRequest, Message: "Content-Type is given more than once"}
+	}
+	if len(ct) == 1 {
+		if _, ps, err := mime.ParseMediaType(ct[0]); err == nil {
+			if cs, ok := ps["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+				return &Error{Status: http.StatusUnsupportedMediaType,
+					Message: "charset " + strconv.Quote(truncate(cs, 32)) + " is not supported: send UTF-8"}
+			}
+		}
+	}
+	return nil
 }

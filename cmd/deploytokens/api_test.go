@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -375,14 +377,42 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-	for _, ct := range []string{";;;", "application/json; charset"} {
-		req, _ := http.NewRequest("POST", s.URL+"/api/v4"+dt, strings.NewReader(`{"name":"ct","scopes":["read_registry"]}`))
-		req.Header.Set("Content-Type", ct)
+	// Bodies the server would misread: refused, naming the header.
+	const create = `{"name":"ct","scopes":["read_registry"]}`
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(create))
+	zw.Close()
+	for _, tc := range []struct {
+		name     string
+		header   http.Header
+		body     string
+		status   int
+		mentions string
+	}{
+		{"unparsable Content-Type", http.Header{"Content-Type": {";;;"}}, create, 400, "Content-Type"},
+		{"charset without value", http.Header{"Content-Type": {"application/json; charset"}}, create, 400, "Content-Type"},
+		{"two Content-Types", http.Header{"Content-Type": {"application/json", "text/plain"}}, create, 400, "Content-Type"},
+		{"UTF-16", http.Header{"Content-Type": {"application/json; charset=utf-16"}}, create, 415, "charset"},
+		{"gzip", http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}, gz.String(), 415, "Content-Encoding"},
+		{"br on a plain body", http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"identity, br"}}, create, 415, "br"},
+		{"form with a bad escape", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, "name=ct&scopes=read_registry&x=%zz", 400, "%zz"},
+	} {
+		req, _ := http.NewRequest("POST", s.URL+"/api/v4"+dt, strings.NewReader(tc.body))
+		maps.Copy(req.Header, tc.header)
 		req.Header.Set("PRIVATE-TOKEN", s.AdminToken)
-		if r := do(t, req); r.Status != 400 || !strings.Contains(r.message(), "Content-Type") {
-			t.Errorf("Content-Type %q: %d %s", ct, r.Status, r.Body)
+		if r := do(t, req); r.Status != tc.status || !strings.Contains(r.message(), tc.mentions) {
+			t.Errorf("%s: %d %s; want %d naming %q", tc.name, r.Status, r.Body, tc.status, tc.mentions)
 		}
 	}
+	req, _ := http.NewRequest("POST", s.URL+"/api/v4"+dt, strings.NewReader(`{"name":"utf8","scopes":["read_registry"]}`))
+	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
+	req.Header.Set("Content-Encoding", "identity")
+	req.Header.Set("PRIVATE-TOKEN", s.AdminToken)
+	if r := do(t, req); r.Status != 201 {
+		t.Errorf("charset=UTF-8, identity encoding: %d %s", r.Status, r.Body)
+	}
+	before++
 	if after := countTokens(); after != before {
 		t.Errorf("bad input changed the store: %d tokens, was %d", after, before)
 	}
@@ -768,6 +798,14 @@ func TestMultipartBody(t *testing.T) {
 		if r := post(tc.fields, tc.file, tc.ctype); r.Status != 400 || !strings.Contains(r.message(), tc.mentions) {
 			t.Errorf("%s: %d %s", tc.name, r.Status, r.Body)
 		}
+	}
+	// Go's reader stops at 1000 parts: the answer says so.
+	many := [][2]string{{"name", "many"}, {"scopes", "read_registry"}}
+	for i := range 1000 {
+		many = append(many, [2]string{fmt.Sprintf("x%d", i), "y"})
+	}
+	if r := post(many, false, ""); r.Status != 413 || !strings.Contains(r.message(), "1000 parts") {
+		t.Errorf("1002 parts: %d %s", r.Status, r.Body)
 	}
 	if ts, err := s.app.store.ListAllDeployTokens(t.Context()); err != nil || len(ts) != 1 {
 		t.Errorf("%d tokens after the refused bodies, want 1 (%v)", len(ts), err)

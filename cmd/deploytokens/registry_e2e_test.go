@@ -405,6 +405,11 @@ func TestTokenPOSTRefusals(t *testing.T) {
 			}
 		})
 	}
+	for _, ctype := range []string{formType + "; charset=utf-16", formType + "; charset=latin1"} {
+		if r := post("", ctype, form(d.Username)); r.Status != 415 || !strings.Contains(string(r.Body), "charset") {
+			t.Errorf("%s: %d %s; want 415 naming the charset", ctype, r.Status, r.Body)
+		}
+	}
 	for range s.cfg.AuthMaxFailures + 2 {
 		if r := post("", formType, form("\xff")); r.Status != 400 {
 			t.Fatalf("malformed username: %d %s", r.Status, r.Body)

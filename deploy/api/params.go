@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"iter"
 	"maps"
@@ -49,6 +50,9 @@ func readParams(c echo.Context) (*params, error) {
 	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodDelete {
 		return p, nil
 	}
+	if err := deploy.CheckBodyHeaders(r.Header); err != nil {
+		return nil, err
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body could not be read"}
@@ -90,15 +94,18 @@ func readParams(c echo.Context) (*params, error) {
 	case "application/x-www-form-urlencoded":
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid form"}
+			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid form: " + strings.ToValidUTF8(err.Error(), "?")}
 		}
 		maps.Copy(p.form, form)
 		inBody = maps.Keys(form)
 	case "multipart/form-data":
 		// curl --form, as many of GitLab's examples send; fields only.
 		form, err := multipart.NewReader(bytes.NewReader(body), ctParams["boundary"]).ReadForm(maxBody)
+		if errors.Is(err, multipart.ErrMessageTooLarge) {
+			return nil, &deploy.Error{Status: http.StatusRequestEntityTooLarge, Message: "request body is a multipart form of more than 1000 parts"}
+		}
 		if err != nil {
-			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid multipart form"}
+			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid multipart form: " + strings.ToValidUTF8(err.Error(), "?")}
 		}
 		defer form.RemoveAll()
 		if len(form.File) > 0 {

@@ -114,6 +114,9 @@ func (h *Handler) serve(rq *request) error {
 		if ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
 			return errNotForm
 		}
+		if err := deploy.CheckBodyHeaders(req.Header); err != nil {
+			return &pageError{Status: err.Status, Title: "Bad request", Message: err.Message + "."}
+		}
 		req.Body = http.MaxBytesReader(rq.c.Response(), req.Body, maxFormBytes)
 		if err := req.ParseForm(); err != nil {
 			var tooBig *http.MaxBytesError

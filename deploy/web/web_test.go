@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -865,6 +866,17 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("content type %q", r.Header.Get("Content-Type"))
 			}
 		})
+	}
+	// A form the server would misread: compressed, or in another charset.
+	for _, h := range []http.Header{
+		{"Content-Type": {"application/x-www-form-urlencoded"}, "Content-Encoding": {"gzip"}},
+		{"Content-Type": {"application/x-www-form-urlencoded; charset=utf-16"}},
+	} {
+		req, _ := http.NewRequest("POST", e.srv.URL+createPath, strings.NewReader("authenticity_token="+csrf+"&scopes=read_registry&name=enc"))
+		maps.Copy(req.Header, h)
+		if r := b.do(req); r.Status != 415 || !strings.Contains(r.Body, "not supported") {
+			t.Errorf("%v: %d %s", h, r.Status, r.Body)
+		}
 	}
 	if n := len(e.tokens("tanuki/app")); n != 0 {
 		t.Fatalf("%d tokens created from bad input", n)
