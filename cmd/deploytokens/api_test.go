@@ -862,3 +862,36 @@ func tokenOf(t *testing.T, r apiResponse) string {
 	r.json(t, &v)
 	return v.Token
 }
+
+// TestRequestID: a client's X-Request-Id is kept as Rails keeps it (letters,
+// digits, '_', '-', '@', at most 255), and one with nothing left is replaced;
+// the answer and the log carry what was kept, and a huge path is cut short
+// in the log.
+func TestRequestID(t *testing.T) {
+	s := startServer(t, nil)
+	get := func(path, id string) string {
+		req, _ := http.NewRequest("GET", s.URL+path, nil)
+		if id != "" {
+			req.Header.Set("X-Request-Id", id)
+		}
+		return do(t, req).Header.Get("X-Request-Id")
+	}
+	if got := get("/-/health", "trace-1_a@B"); got != "trace-1_a@B" {
+		t.Errorf("a plain ID came back as %q", got)
+	}
+	long := "a b<c>\"d" + strings.Repeat("z", 300)
+	want := "abcd" + strings.Repeat("z", 251)
+	if got := get("/-/health", long); got != want {
+		t.Errorf("a long ID with other characters came back as %q (%d bytes), want %d bytes", got, len(got), len(want))
+	}
+	if got := get("/-/health", "<\"'>"); len(got) != 32 || strings.ContainsAny(got, "<\"'>") {
+		t.Errorf("an ID with nothing to keep came back as %q, want a generated one", got)
+	}
+	path := "/nothing/" + strings.Repeat("p", 100<<10)
+	get(path, "")
+	if logs := s.logs.String(); strings.Contains(logs, "<c>") || strings.Contains(logs, strings.Repeat("z", 256)) {
+		t.Errorf("the log holds the client's raw request ID")
+	} else if strings.Contains(logs, strings.Repeat("p", 2000)) || !strings.Contains(logs, fmt.Sprintf("(%d bytes)", len(path))) {
+		t.Errorf("the log does not cut the %d-byte path short", len(path))
+	}
+}

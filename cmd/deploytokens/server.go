@@ -287,7 +287,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	renderer := auth.Renderer{Realm: "deploytokens"}
 	e.HTTPErrorHandler = a.errorHandler(renderer)
 	e.Pre(yieldFirst)
-	e.Use(middleware.RequestID())
+	e.Use(sanitizeRequestID, middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		a.log.Error("panic", "err", err, "path", c.Path(), "stack", string(stack))
 		return err
@@ -297,7 +297,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			// The path only: query strings may carry refresh tokens.
-			attrs := []any{"method", v.Method, "path", v.URIPath, "status", v.Status, "latency", v.Latency, "request_id", v.RequestID, "remote_ip", v.RemoteIP}
+			attrs := []any{"method", v.Method, "path", truncateForLog(v.URIPath), "status", v.Status, "latency", v.Latency, "request_id", v.RequestID, "remote_ip", v.RemoteIP}
 			if v.Error != nil && v.Status >= 500 {
 				attrs = append(attrs, "err", v.Error)
 			}
@@ -415,6 +415,44 @@ func yieldFirst(next echo.HandlerFunc) echo.HandlerFunc {
 		runtime.Gosched()
 		return next(c)
 	}
+}
+
+// sanitizeRequestID keeps a client's X-Request-Id as Rails (and so GitLab)
+// does: its letters, digits, '_', '-' and '@', at most 255 of them. One with
+// none left is dropped, and middleware.RequestID makes one up. The ID is
+// echoed in the answer and written to every log line of the request, so a
+// client must not choose what those hold.
+func sanitizeRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header
+		if id := h.Get(echo.HeaderXRequestID); id != "" {
+			kept := make([]byte, 0, min(len(id), maxRequestIDLen))
+			for i := 0; i < len(id) && len(kept) < maxRequestIDLen; i++ {
+				if b := id[i]; b == '_' || b == '-' || b == '@' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' {
+					kept = append(kept, b)
+				}
+			}
+			if len(kept) == 0 {
+				h.Del(echo.HeaderXRequestID)
+			} else {
+				h.Set(echo.HeaderXRequestID, string(kept))
+			}
+		}
+		return next(c)
+	}
+}
+
+const maxRequestIDLen = 255
+
+// maxLoggedPath bounds the request path in a log line: net/http reads
+// request lines of up to a megabyte.
+const maxLoggedPath = 1024
+
+func truncateForLog(path string) string {
+	if len(path) <= maxLoggedPath {
+		return path
+	}
+	return strings.ToValidUTF8(path[:maxLoggedPath], "") + "...(" + strconv.Itoa(len(path)) + " bytes)"
 }
 
 // multiValued are the query parameters a client may repeat besides the
