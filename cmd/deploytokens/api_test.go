@@ -633,6 +633,27 @@ func TestMethods(t *testing.T) {
 	if r := s.api(t, "GET", "/projects?user_ids[]=1&user_ids[]=2", s.AdminToken, nil); r.Status != 200 {
 		t.Errorf("repeated array parameter: %d %s", r.Status, r.Body)
 	}
+	// A path that exists, asked with a method it does not take, is a 405
+	// saying which it takes; a path that does not exist stays a 404.
+	s.project(t, s.AdminToken, "tanuki/app", "private")
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"PATCH", "/api/v4/projects/tanuki%2Fapp", 405, "GET, HEAD, DELETE"},
+		{"PUT", "/api/v4/user", 405, "GET, HEAD"},
+		{"DELETE", "/api/v4/projects", 405, "GET, HEAD, POST"},
+		{"POST", "/-/health", 405, "GET, HEAD"},
+		{"PUT", "/-/jwks", 405, "GET, HEAD"},
+		{"PATCH", "/api/v4/nothing", 404, ""},
+	} {
+		req, _ := http.NewRequest(tc.method, s.URL+tc.path, nil)
+		req.Header.Set("PRIVATE-TOKEN", s.AdminToken)
+		if r := do(t, req); r.Status != tc.status || r.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s: %d, Allow %q; want %d, %q", tc.method, tc.path, r.Status, r.Header.Get("Allow"), tc.status, tc.allow)
+		}
+	}
 	// The token endpoint answers GET and POST, and says so.
 	for _, m := range []string{"HEAD", "PUT", "DELETE", "OPTIONS", "PROPFIND", "CONNECT"} {
 		req, _ := http.NewRequest(m, s.URL+"/jwt/auth?service="+s.cfg.RegistryService, nil)

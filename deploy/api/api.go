@@ -63,7 +63,30 @@ func (a *API) Register(g *echo.Group) {
 	g.DELETE("/projects/:id/deploy_tokens/:token_id", a.revokeDeployToken)
 	get("/deploy_tokens", a.listAllDeployTokens)
 	get("/projects/:id/ci/variables", a.ciVariables)
-	g.Any("/*", func(echo.Context) error { return &deploy.Error{Status: 404, Message: "404 Not Found"} })
+	g.Any("/*", func(c echo.Context) error {
+		if allow := RoutedMethods(c); len(allow) > 0 {
+			c.Response().Header().Set("Allow", strings.Join(allow, ", "))
+			return &deploy.Error{Status: http.StatusMethodNotAllowed, Message: "405 Method Not Allowed"}
+		}
+		return &deploy.Error{Status: http.StatusNotFound, Message: "404 Not Found"}
+	})
+}
+
+// RoutedMethods answers the methods that a route other than a catch-all
+// ("/*") serves at c's path. A catch-all answers every method, so echo
+// would never answer 405 itself: the catch-all asks, and answers 405 with
+// these in Allow when there are any.
+func RoutedMethods(c echo.Context) []string {
+	e, path := c.Echo(), echo.GetPath(c.Request())
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := e.NewContext(nil, nil)
+		e.Router().Find(m, path, probe)
+		if p := probe.Path(); p != "" && !strings.HasSuffix(p, "/*") {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // authenticate finds the caller; reads need read_api or api, writes api.
