@@ -339,6 +339,7 @@ func TestBadInput(t *testing.T) {
 		{"duplicate JSON key", "POST", dt, `{"name":"a","name":"b","scopes":["read_registry"]}`, 400, "name"},
 		{"bidi override in name", "POST", dt, map[string]any{"name": "a\u202eb", "scopes": []string{"read_registry"}}, 400, "bidirectional"},
 		{"negative user_id", "POST", "/projects/tanuki%2Fapp/members", map[string]any{"user_id": -5, "access_level": 30}, 400, "positive"},
+		{"user_id past int64", "POST", "/projects/tanuki%2Fapp/members", `{"user_id":99999999999999999999,"access_level":30}`, 400, "out of range"},
 		{"unknown route", "GET", "/nothing", nil, 404, "Not Found"},
 	}
 	countTokens := func() int {

@@ -271,7 +271,10 @@ func (p *params) int(name string, def int64) int64 {
 		return def
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(p.str(name)), 10, 64)
-	if err != nil {
+	switch {
+	case errors.Is(err, strconv.ErrRange):
+		p.fail(deploy.Invalid(name, "is out of range"))
+	case err != nil:
 		p.fail(deploy.Invalid(name, "must be an integer"))
 	}
 	return n
