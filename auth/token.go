@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -113,11 +112,12 @@ func (s *TokenService) post(c echo.Context) error {
 		// Read or ignored, a parameter there would be a guess.
 		return invalid("POST /jwt/auth takes its parameters in the form body, not in the query string")
 	}
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/x-www-form-urlencoded" {
-		return invalid("POST /jwt/auth takes an application/x-www-form-urlencoded body")
+	mt, _, perr := deploy.ParseBodyType(r.Header)
+	if perr != nil {
+		return &Error{Status: perr.Status, Code: errInvalidFormat, Message: perr.Message}
 	}
-	if err := deploy.CheckBodyHeaders(r.Header); err != nil {
-		return &Error{Status: err.Status, Code: errInvalidFormat, Message: err.Message}
+	if mt != "application/x-www-form-urlencoded" {
+		return invalid("POST /jwt/auth takes an application/x-www-form-urlencoded body")
 	}
 	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxTokenFormBody)
 	if err := r.ParseForm(); err != nil {

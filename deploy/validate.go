@@ -237,31 +237,35 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// CheckBodyHeaders refuses a request body the server would misread: one
-// compressed (a Content-Encoding other than identity: the API, the web
-// forms and the token endpoint read bodies as sent), one whose Content-Type
-// is given more than once, or one in a charset other than UTF-8. Git's
-// routes take gzip and do not call it.
-func CheckBodyHeaders(h http.Header) *Error {
+// ParseBodyType answers a request body's media type and its parameters
+// ("" when there is no Content-Type), or refuses a body the server would
+// misread: one compressed (a Content-Encoding other than identity: the API,
+// the web forms and the token endpoint read bodies as sent; git's routes
+// take gzip and do not call this), one whose Content-Type is given more
+// than once or does not parse, or one in a charset other than UTF-8.
+func ParseBodyType(h http.Header) (string, map[string]string, *Error) {
 	for _, v := range h.Values("Content-Encoding") {
 		for e := range strings.SplitSeq(v, ",") {
 			if e = strings.TrimSpace(e); e != "" && !strings.EqualFold(e, "identity") {
-				return &Error{Status: http.StatusUnsupportedMediaType,
+				return "", nil, &Error{Status: http.StatusUnsupportedMediaType,
 					Message: "Content-Encoding " + strconv.Quote(truncate(e, 32)) + " is not supported: send the body uncompressed"}
 			}
 		}
 	}
 	ct := h.Values("Content-Type")
-	if len(ct) > 1 {
-		return &Error{Status: http.StatusBadRequest, Message: "Content-Type is given more than once"}
+	switch {
+	case len(ct) == 0:
+		return "", nil, nil
+	case len(ct) > 1:
+		return "", nil, &Error{Status: http.StatusBadRequest, Message: "Content-Type is given more than once"}
 	}
-	if len(ct) == 1 {
-		if _, ps, err := mime.ParseMediaType(ct[0]); err == nil {
-			if cs, ok := ps["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
-				return &Error{Status: http.StatusUnsupportedMediaType,
-					Message: "charset " + strconv.Quote(truncate(cs, 32)) + " is not supported: send UTF-8"}
-			}
-		}
+	mt, ps, err := mime.ParseMediaType(ct[0])
+	if err != nil {
+		return "", nil, &Error{Status: http.StatusBadRequest, Message: "Content-Type is not a valid media type"}
 	}
-	return nil
+	if cs, ok := ps["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+		return "", nil, &Error{Status: http.StatusUnsupportedMediaType,
+			Message: "charset " + strconv.Quote(truncate(cs, 32)) + " is not supported: send UTF-8"}
+	}
+	return mt, ps, nil
 }

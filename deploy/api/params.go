@@ -7,7 +7,6 @@ import (
 	"io"
 	"iter"
 	"maps"
-	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/url"
@@ -50,9 +49,6 @@ func readParams(c echo.Context) (*params, error) {
 	if r.Body == nil || r.Method == http.MethodGet || r.Method == http.MethodDelete {
 		return p, nil
 	}
-	if err := deploy.CheckBodyHeaders(r.Header); err != nil {
-		return nil, err
-	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
 		return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body could not be read"}
@@ -63,14 +59,9 @@ func readParams(c echo.Context) (*params, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return p, nil
 	}
-	var (
-		ct       string
-		ctParams map[string]string
-	)
-	if h := r.Header.Get("Content-Type"); h != "" {
-		if ct, ctParams, err = mime.ParseMediaType(h); err != nil {
-			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "Content-Type is not a valid media type"}
-		}
+	ct, ctParams, perr := deploy.ParseBodyType(r.Header)
+	if perr != nil {
+		return nil, perr
 	}
 	var inBody iter.Seq[string] // the body's field names
 	switch ct {

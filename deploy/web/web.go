@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -111,11 +110,12 @@ func (h *Handler) serve(rq *request) error {
 		return err
 	}
 	if req.Method == http.MethodPost {
-		if ct, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); ct != "application/x-www-form-urlencoded" {
-			return errNotForm
-		}
-		if err := deploy.CheckBodyHeaders(req.Header); err != nil {
+		ct, _, err := deploy.ParseBodyType(req.Header)
+		if err != nil {
 			return &pageError{Status: err.Status, Title: "Bad request", Message: err.Message + "."}
+		}
+		if ct != "application/x-www-form-urlencoded" {
+			return errNotForm
 		}
 		req.Body = http.MaxBytesReader(rq.c.Response(), req.Body, maxFormBytes)
 		if err := req.ParseForm(); err != nil {
