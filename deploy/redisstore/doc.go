@@ -19,7 +19,8 @@
 //	pz                               lowercase paths of the projects (sorted
 //	                                 set, score 0): which paths a new one
 //	                                 would sit above (ZRANGEBYLEX)
-//	pz:filled                        set once pz holds every project's path
+//	pz:filled                        set once New has added the paths of
+//	                                 projects older than pz to it
 //	pm:<project id>                  members: user ID -> access level, created
 //	um:<user id>                     set of the user's project IDs
 //	d:<id>                           deploy token (hash)

@@ -70,7 +70,58 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	if err := s.fillPaths(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// fillPaths adds the paths of projects created before the sorted set of
+// paths (pz) existed to it, once per database (pz:filled marks it done), so
+// that the create script refuses a project above one of them too. It reads
+// in batches and pipelines, never holding Redis in one long script;
+// replicas starting together each add the same members. Until it is done,
+// the service's own check (which lists every project) covers those paths.
+func (s *Store) fillPaths(ctx context.Context) error {
+	const op = "fill the project paths set"
+	marker := s.key("pz", "filled")
+	switch n, err := s.c.Exists(ctx, marker).Result(); {
+	case err != nil:
+		return wrap(op, err)
+	case n == 1:
+		return nil
+	}
+	var cursor uint64
+	for {
+		ids, next, err := s.c.SScan(ctx, s.key("ps"), cursor, "", 1000).Result()
+		if err != nil {
+			return wrap(op, err)
+		}
+		pipe := s.c.Pipeline()
+		paths := make([]*redis.StringCmd, len(ids))
+		for i, id := range ids {
+			paths[i] = pipe.HGet(ctx, s.key("p", id), fPathWithNS)
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return wrap(op, err)
+		}
+		var members []redis.Z
+		for _, p := range paths {
+			if path, err := p.Result(); err == nil {
+				members = append(members, redis.Z{Member: fold(path)})
+			}
+		}
+		if len(members) > 0 {
+			if err := s.c.ZAdd(ctx, s.key("pz"), members...).Err(); err != nil {
+				return wrap(op, err)
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	return wrap(op, s.c.Set(ctx, marker, 1, 0).Err())
 }
 
 // NewFromClient answers a Store over an existing client, configured by opts

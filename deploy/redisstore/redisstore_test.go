@@ -181,22 +181,35 @@ func TestLookupsTakeOneRoundTrip(t *testing.T) {
 	}
 }
 
-// TestNestedProjectsOnOlderData: a database written before the sorted set of
-// project paths existed gets it filled by the first project created, so a
-// project above an older one is still refused by the store itself.
+// TestNestedProjectsOnOlderData: a database written before the sorted set
+// of project paths existed gets it filled by New, so a project above an
+// older one is still refused by the store itself; and a path left in the
+// set by a project deleted without it (by an older replica) is dropped
+// when met, not believed.
 func TestNestedProjectsOnOlderData(t *testing.T) {
-	s, c := startStore(t)
+	srv := testenv.StartRedisProcess(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
 	ctx := t.Context()
+	open := func() *redisstore.Store {
+		s, err := redisstore.New(ctx, redisstore.Options{URL: srv.URL()})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	s := open()
 	owner := deploy.User{Username: "owner", CreatedAt: time.Now()}
 	if err := s.CreateUser(ctx, &owner); err != nil {
 		t.Fatal(err)
 	}
-	create := func(path string) error {
+	create := func(s *redisstore.Store, path string) error {
 		p := deploy.Project{Path: path[strings.LastIndex(path, "/")+1:], PathWithNamespace: path, Visibility: deploy.Private}
 		return s.CreateProject(ctx, &p, deploy.Member{UserID: owner.ID, AccessLevel: deploy.Owner})
 	}
 	for _, path := range []string{"Old/Group/App", "old/other"} {
-		if err := create(path); err != nil {
+		if err := create(s, path); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -205,17 +218,22 @@ func TestNestedProjectsOnOlderData(t *testing.T) {
 	if n, err := c.Del(ctx, pz, pz+":filled").Result(); err != nil || n != 2 {
 		t.Fatalf("DEL %s and its marker: %d, %v; want both deleted", pz, n, err)
 	}
-	if err := create("new/app"); err != nil {
-		t.Fatalf("first create on the older data: %v", err)
-	}
-	if err := create("old/group"); !errors.Is(err, deploy.ErrNested) {
+	s = open()
+	if err := create(s, "old/group"); !errors.Is(err, deploy.ErrNested) {
 		t.Errorf("CreateProject(old/group) above an older project: %v, want ErrNested", err)
+	}
+	// A project an older replica deleted without taking its path out.
+	if err := c.ZAdd(ctx, pz, redis.Z{Member: "gone/a/b"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := create(s, "gone/a"); err != nil {
+		t.Errorf("CreateProject(gone/a) above a deleted project's path: %v", err)
 	}
 	got, err := c.ZRange(ctx, pz, 0, -1).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"new/app", "old/group/app", "old/other"}; !slices.Equal(got, want) {
+	if want := []string{"gone/a", "old/group/app", "old/other"}; !slices.Equal(got, want) {
 		t.Errorf("paths set = %q, want %q", got, want)
 	}
 }

@@ -53,26 +53,26 @@ return 1
 `)
 
 // createProjectScript: KEYS = path index, project, project set, members,
-// owner's memberships, owner user, the sorted set of project paths, its
-// filled marker, then the path index of every namespace above the path;
-// ARGV = project ID, owner ID, owner's member value, lowercase path, prefix
-// of project keys, project fields... -3: the path sits inside another
-// project's or holds one. The first call on a database whose paths set
-// predates it (no marker) fills the set from the projects; paths are ASCII,
-// so Lua's lower is the store's fold.
+// owner's memberships, owner user, the sorted set of project paths, then
+// the path index of every namespace above the path; ARGV = project ID,
+// owner ID, owner's member value, lowercase path, prefix of path index
+// keys, project fields... -3: the path sits inside another project's or
+// holds one. A path in the set whose project is gone (deleted by a replica
+// of an older version, or between fillPaths' read and its write) is
+// removed when it is met, not believed.
 var createProjectScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[6]) == 0 then return -1 end
-if redis.call('EXISTS', KEYS[8]) == 0 then
-  for _, id in ipairs(redis.call('SMEMBERS', KEYS[3])) do
-    local path = redis.call('HGET', ARGV[5] .. id, 'w')
-    if path then redis.call('ZADD', KEYS[7], 0, string.lower(path)) end
-  end
-  redis.call('SET', KEYS[8], 1)
-end
-for i = 9, #KEYS do
+for i = 8, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return -3 end
 end
-if #redis.call('ZRANGEBYLEX', KEYS[7], '[' .. ARGV[4] .. '/', '(' .. ARGV[4] .. '0', 'LIMIT', 0, 1) > 0 then return -3 end
+while true do
+  local under = redis.call('ZRANGEBYLEX', KEYS[7], '[' .. ARGV[4] .. '/', '(' .. ARGV[4] .. '0', 'LIMIT', 0, 16)
+  if #under == 0 then break end
+  for _, p in ipairs(under) do
+    if redis.call('EXISTS', ARGV[5] .. p) == 1 then return -3 end
+    redis.call('ZREM', KEYS[7], p)
+  end
+end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('ZADD', KEYS[7], 0, ARGV[4])
 redis.call('HSET', KEYS[2], unpack(ARGV, 6))

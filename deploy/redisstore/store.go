@@ -258,14 +258,13 @@ func (s *Store) createProjectArgs(path string, id, ownerID int64, mv string, f f
 		s.idKey("um", ownerID),
 		s.idKey("u", ownerID),
 		s.key("pz"),
-		s.key("pz", "filled"),
 	}
 	for i := range len(lower) {
 		if lower[i] == '/' {
 			keys = append(keys, s.key("pp", lower[:i]))
 		}
 	}
-	return keys, append([]any{id, ownerID, mv, lower, s.key("p", "")}, f...)
+	return keys, append([]any{id, ownerID, mv, lower, s.key("pp", "")}, f...)
 }
 
 // Project answers the project with id.
