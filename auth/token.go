@@ -124,7 +124,7 @@ func (s *TokenService) post(c echo.Context) error {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return invalid("the form body is larger than 16 KiB")
 		}
-		return invalid("the form body is not valid: " + strings.ToValidUTF8(err.Error(), "?"))
+		return invalid("the form body is not valid: " + deploy.Reason(err))
 	}
 	f := r.PostForm
 	if k := deploy.Repeated(f, "scope"); k != "" {

@@ -24,7 +24,7 @@ var (
 	tokenUsernameRe = regexp.MustCompile(`^[a-zA-Z0-9.+_-]+$`)
 	// rfc3339Re is RFC 3339's date-time, which time.Parse reads loosely
 	// (one-digit hours, a comma before the fraction, offsets past :59).
-	rfc3339Re = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
+	rfc3339Re = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
 	// defaultUsernameRe matches DefaultDeployTokenUsername's names.
 	defaultUsernameRe = regexp.MustCompile(`^gitlab\+deploy-token-[0-9]+$`)
 	// reservedTop are first path segments that the server's own routes use.
@@ -263,9 +263,17 @@ func ParseBodyType(h http.Header) (string, map[string]string, *Error) {
 	if err != nil {
 		return "", nil, &Error{Status: http.StatusBadRequest, Message: "Content-Type is not a valid media type"}
 	}
-	if cs, ok := ps["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "utf8") {
+	if cs, ok := ps["charset"]; ok && !slices.ContainsFunc([]string{"utf-8", "utf8", "us-ascii"}, func(s string) bool { return strings.EqualFold(cs, s) }) {
 		return "", nil, &Error{Status: http.StatusUnsupportedMediaType,
 			Message: "charset " + strconv.Quote(truncate(cs, 32)) + " is not supported: send UTF-8"}
 	}
 	return mt, ps, nil
+}
+
+// Reason answers a parser's error as a client may read it: valid UTF-8, at
+// most 200 bytes (a multipart error quotes the whole offending line), and
+// net/url's "in query" left out when it was a body that failed.
+func Reason(err error) string {
+	msg := strings.Replace(err.Error(), "invalid semicolon separator in query", "fields must be separated by '&', not ';'", 1)
+	return strings.ToValidUTF8(truncate(msg, 200), "?")
 }

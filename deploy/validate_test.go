@@ -51,6 +51,7 @@ func TestParseExpiryBounds(t *testing.T) {
 		// 23:30 at -01:00 is 00:30 on 10000-01-01 in UTC.
 		{"year 10000 in utc", "9999-12-31T23:30:00-01:00", midnight, true},
 		{"offset", "2030-06-02T05:30:00.5+05:30", midnight, false},
+		{"ten fraction digits", "2030-06-02T00:00:00.1234567891Z", midnight, false},
 		// What time.Parse reads but RFC 3339 does not allow.
 		{"one-digit hour", "2030-06-02T1:00:00Z", midnight, true},
 		{"comma before the fraction", "2030-06-02T00:00:00,5Z", midnight, true},

@@ -340,6 +340,7 @@ func TestBadInput(t *testing.T) {
 		{"bidi override in name", "POST", dt, map[string]any{"name": "a\u202eb", "scopes": []string{"read_registry"}}, 400, "bidirectional"},
 		{"negative user_id", "POST", "/projects/tanuki%2Fapp/members", map[string]any{"user_id": -5, "access_level": 30}, 400, "positive"},
 		{"user_id past int64", "POST", "/projects/tanuki%2Fapp/members", `{"user_id":99999999999999999999,"access_level":30}`, 400, "out of range"},
+		{"user_id past int64 then not a number", "POST", "/projects/tanuki%2Fapp/members", `{"user_id":"99999999999999999999x","access_level":30}`, 400, "integer"},
 		{"unknown route", "GET", "/nothing", nil, 404, "Not Found"},
 	}
 	countTokens := func() int {
@@ -398,6 +399,7 @@ func TestBadInput(t *testing.T) {
 		{"gzip", http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"gzip"}}, gz.String(), 415, "Content-Encoding"},
 		{"br on a plain body", http.Header{"Content-Type": {"application/json"}, "Content-Encoding": {"identity, br"}}, create, 415, "br"},
 		{"form with a bad escape", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, "name=ct&scopes=read_registry&x=%zz", 400, "%zz"},
+		{"form separated by ';'", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, "name=ct;scopes=read_registry", 400, "'&'"},
 	} {
 		req, _ := http.NewRequest("POST", s.URL+"/api/v4"+dt, strings.NewReader(tc.body))
 		maps.Copy(req.Header, tc.header)
@@ -406,14 +408,16 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d naming %q", tc.name, r.Status, r.Body, tc.status, tc.mentions)
 		}
 	}
-	req, _ := http.NewRequest("POST", s.URL+"/api/v4"+dt, strings.NewReader(`{"name":"utf8","scopes":["read_registry"]}`))
-	req.Header.Set("Content-Type", "application/json; charset=UTF-8")
-	req.Header.Set("Content-Encoding", "identity")
-	req.Header.Set("PRIVATE-TOKEN", s.AdminToken)
-	if r := do(t, req); r.Status != 201 {
-		t.Errorf("charset=UTF-8, identity encoding: %d %s", r.Status, r.Body)
+	for _, cs := range []string{"UTF-8", "us-ascii"} {
+		req, _ := http.NewRequest("POST", s.URL+"/api/v4"+dt, strings.NewReader(`{"name":"`+cs+`","scopes":["read_registry"]}`))
+		req.Header.Set("Content-Type", "application/json; charset="+cs)
+		req.Header.Set("Content-Encoding", "identity")
+		req.Header.Set("PRIVATE-TOKEN", s.AdminToken)
+		if r := do(t, req); r.Status != 201 {
+			t.Errorf("charset=%s, identity encoding: %d %s", cs, r.Status, r.Body)
+		}
+		before++
 	}
-	before++
 	if after := countTokens(); after != before {
 		t.Errorf("bad input changed the store: %d tokens, was %d", after, before)
 	}

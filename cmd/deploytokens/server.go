@@ -346,7 +346,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 				err = auth.ErrGitBusy // logged by githttp as a warning
 			}
 			if st := auth.StatusOf(err); st >= 500 && err != auth.ErrGitBusy {
-				a.log.Error("git", "path", r.URL.Path, "err", err)
+				a.log.Error("git", "path", truncateForLog(r.URL.Path), "err", err)
 			}
 			renderer.WriteGit(w, err)
 		},
@@ -430,21 +430,27 @@ func yieldFirst(next echo.HandlerFunc) echo.HandlerFunc {
 func sanitizeRequestID(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		h := c.Request().Header
-		if id := h.Get(echo.HeaderXRequestID); id != "" {
-			kept := make([]byte, 0, min(len(id), maxRequestIDLen))
-			for i := 0; i < len(id) && len(kept) < maxRequestIDLen; i++ {
-				if b := id[i]; b == '_' || b == '-' || b == '@' || '0' <= b && b <= '9' || 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' {
-					kept = append(kept, b)
+		if id := h.Get(echo.HeaderXRequestID); id != "" && (len(id) > maxRequestIDLen || strings.IndexFunc(id, notRequestIDRune) >= 0) {
+			kept := strings.Map(func(r rune) rune {
+				if notRequestIDRune(r) {
+					return -1
 				}
-			}
-			if len(kept) == 0 {
+				return r
+			}, id)
+			if kept == "" {
 				h.Del(echo.HeaderXRequestID)
 			} else {
-				h.Set(echo.HeaderXRequestID, string(kept))
+				h.Set(echo.HeaderXRequestID, kept[:min(len(kept), maxRequestIDLen)])
 			}
 		}
 		return next(c)
 	}
+}
+
+// notRequestIDRune reports whether r is not one of the letters, digits,
+// '_', '-' and '@' a request ID keeps.
+func notRequestIDRune(r rune) bool {
+	return !(r == '_' || r == '-' || r == '@' || '0' <= r && r <= '9' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z')
 }
 
 const maxRequestIDLen = 255

@@ -79,8 +79,10 @@ func (a *API) Register(g *echo.Group) {
 func RoutedMethods(c echo.Context) []string {
 	e, path := c.Echo(), echo.GetPath(c.Request())
 	var allow []string
+	probe := e.AcquireContext()
+	defer e.ReleaseContext(probe)
 	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
-		probe := e.NewContext(nil, nil)
+		probe.Reset(nil, nil)
 		e.Router().Find(m, path, probe)
 		if p := probe.Path(); p != "" && !strings.HasSuffix(p, "/*") {
 			allow = append(allow, m)

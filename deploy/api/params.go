@@ -85,7 +85,7 @@ func readParams(c echo.Context) (*params, error) {
 	case "application/x-www-form-urlencoded":
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid form: " + strings.ToValidUTF8(err.Error(), "?")}
+			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid form: " + deploy.Reason(err)}
 		}
 		maps.Copy(p.form, form)
 		inBody = maps.Keys(form)
@@ -93,10 +93,10 @@ func readParams(c echo.Context) (*params, error) {
 		// curl --form, as many of GitLab's examples send; fields only.
 		form, err := multipart.NewReader(bytes.NewReader(body), ctParams["boundary"]).ReadForm(maxBody)
 		if errors.Is(err, multipart.ErrMessageTooLarge) {
-			return nil, &deploy.Error{Status: http.StatusRequestEntityTooLarge, Message: "request body is a multipart form of more than 1000 parts"}
+			return nil, &deploy.Error{Status: http.StatusRequestEntityTooLarge, Message: "request body is a multipart form of more than 1000 parts or 10000 part headers"}
 		}
 		if err != nil {
-			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid multipart form: " + strings.ToValidUTF8(err.Error(), "?")}
+			return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "request body is not a valid multipart form: " + deploy.Reason(err)}
 		}
 		defer form.RemoveAll()
 		if len(form.File) > 0 {
@@ -261,9 +261,10 @@ func (p *params) int(name string, def int64) int64 {
 	if !p.has(name) {
 		return def
 	}
-	n, err := strconv.ParseInt(strings.TrimSpace(p.str(name)), 10, 64)
+	v := strings.TrimSpace(p.str(name))
+	n, err := strconv.ParseInt(v, 10, 64)
 	switch {
-	case errors.Is(err, strconv.ErrRange):
+	case errors.Is(err, strconv.ErrRange) && strings.Trim(strings.TrimLeft(v, "+-"), "0123456789") == "":
 		p.fail(deploy.Invalid(name, "is out of range"))
 	case err != nil:
 		p.fail(deploy.Invalid(name, "must be an integer"))

@@ -112,7 +112,11 @@ func (h *Handler) serve(rq *request) error {
 	if req.Method == http.MethodPost {
 		ct, _, err := deploy.ParseBodyType(req.Header)
 		if err != nil {
-			return &pageError{Status: err.Status, Title: "Bad request", Message: err.Message + "."}
+			title := "Bad request"
+			if err.Status == http.StatusUnsupportedMediaType {
+				title = "Unsupported body"
+			}
+			return &pageError{Status: err.Status, Title: title, Message: err.Message + "."}
 		}
 		if ct != "application/x-www-form-urlencoded" {
 			return errNotForm
