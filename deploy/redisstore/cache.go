@@ -22,7 +22,10 @@ import (
 // a counter, so that a Redis that lost its last writes (a restart, a
 // failover to a lagging replica) and then took new ones can never show an
 // old generation again. Additions (a new token, a new project) need no new
-// generation: only answers that found something are cached.
+// generation: only answers that found something are cached. And of those,
+// only tokens usable at the time (not revoked, not expired): a refused
+// token goes to Redis every time, as a secret that matches nothing does,
+// so that how long a refusal takes does not tell a dead token from a guess.
 //
 // Each replica reads the generation every cachePoll; a different value
 // empties its cache, and so does a failed read. The cache answers only
@@ -103,7 +106,7 @@ func (c *hotCache) lookup(key, digest string) (cachedValue, cachedToken, bool) {
 		return cachedValue{}, cachedToken{}, false
 	}
 	t, ok := c.tokens[digest]
-	if !ok || now.Sub(t.read) >= cacheMaxAge {
+	if !ok || now.Sub(t.read) >= cacheMaxAge || !t.t.Active(now) {
 		return cachedValue{}, cachedToken{}, false
 	}
 	return v, t, true
@@ -112,6 +115,9 @@ func (c *hotCache) lookup(key, digest string) (cachedValue, cachedToken, bool) {
 // store keeps what one lookup read at generation gen, unless the cache has
 // moved to another generation since (the poll decides which is current).
 func (c *hotCache) store(gen string, key string, v cachedValue, digest string, t cachedToken) {
+	if !t.t.Active(c.now()) {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if gen == "" || gen != c.gen {

@@ -274,3 +274,37 @@ func TestCacheOwnWrites(t *testing.T) {
 		t.Fatalf("next lookup on the revoking replica: revoked=%v, %v", tok.Revoked, err)
 	}
 }
+
+// TestCacheKeepsOnlyUsableTokens: a revoked or expired token is looked up in
+// Redis every time, as a secret that matches nothing is, so a refusal takes
+// as long whatever its cause; a token that expires while cached leaves it.
+func TestCacheKeepsOnlyUsableTokens(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	ctx := t.Context()
+	past := time.Now().Add(-time.Hour)
+	expired := deploy.DeployToken{ProjectID: e.project.ID, Name: "old", Scopes: []string{deploy.ScopeReadRegistry}, Digest: []byte("digest of old"), ExpiresAt: &past}
+	if err := e.other.CreateDeployToken(ctx, &expired); err != nil {
+		t.Fatal(err)
+	}
+	revoked := e.token(t, "revoked")
+	if err := e.other.RevokeDeployToken(ctx, e.project.ID, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	soon := time.Now().Add(300 * time.Millisecond)
+	expiring := deploy.DeployToken{ProjectID: e.project.ID, Name: "soon", Scopes: []string{deploy.ScopeReadRegistry}, Digest: []byte("digest of soon"), ExpiresAt: &soon}
+	if err := e.other.CreateDeployToken(ctx, &expiring); err != nil {
+		t.Fatal(err)
+	}
+	e.warm(t, "ban:1.2.3.4", expiring)
+	for _, d := range []deploy.DeployToken{expired, revoked} {
+		for i := range 3 {
+			if tok, _, _, err, n := e.lookup(t, "ban:1.2.3.4", d); err != nil || tok.ID != d.ID || n != 1 {
+				t.Errorf("%s, lookup %d: token %d, %v, %d scripts; want it read from Redis", d.Name, i+1, tok.ID, err, n)
+			}
+		}
+	}
+	time.Sleep(time.Until(soon))
+	if _, _, _, err, n := e.lookup(t, "ban:1.2.3.4", expiring); err != nil || n != 1 {
+		t.Errorf("a token that expired while cached: %v, %d scripts; want it read from Redis", err, n)
+	}
+}
