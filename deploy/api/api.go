@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -596,8 +597,39 @@ func (a *API) ciVariables(c echo.Context) error {
 	if warning != "" {
 		c.Response().Header().Set("X-Deploy-Token-Warning", warning)
 	}
-	if format == "dotenv" || (format == "" && strings.HasPrefix(c.Request().Header.Get("Accept"), "text/plain")) {
+	if format == "dotenv" || (format == "" && prefersText(c.Request().Header.Values("Accept"))) {
 		return c.String(http.StatusOK, deploy.Dotenv(vars, ""))
 	}
 	return c.JSON(http.StatusOK, vars)
+}
+
+// prefersText reports whether Accept ranks text/plain (or text/*) above
+// JSON (application/json, application/* or */*), by their q values (RFC 9110
+// §12.5.1); a type given q=0 is refused, not chosen.
+func prefersText(accept []string) bool {
+	q := map[string]float64{}
+	for _, h := range accept {
+		for part := range strings.SplitSeq(h, ",") {
+			mt, ps, err := mime.ParseMediaType(strings.TrimSpace(part))
+			if err != nil {
+				continue
+			}
+			w := 1.0
+			if v, ok := ps["q"]; ok {
+				if w, err = strconv.ParseFloat(v, 64); err != nil || w < 0 || w > 1 {
+					continue
+				}
+			}
+			q[mt] = max(q[mt], w)
+		}
+	}
+	text, ok := q["text/plain"]
+	if !ok {
+		text = q["text/*"]
+	}
+	json, ok := q["application/json"]
+	if !ok {
+		json = max(q["application/*"], q["*/*"])
+	}
+	return text > 0 && text > json
 }

@@ -41,3 +41,27 @@ func TestDuplicateKey(t *testing.T) {
 		}
 	}
 }
+
+func TestPrefersText(t *testing.T) {
+	for _, tc := range []struct {
+		accept []string
+		want   bool
+	}{
+		{nil, false},
+		{[]string{"text/plain"}, true},
+		{[]string{"TEXT/PLAIN; charset=utf-8"}, true},
+		{[]string{"text/*"}, true},
+		{[]string{"application/json"}, false},
+		{[]string{"*/*"}, false},
+		{[]string{"text/plain;q=0, application/json"}, false},
+		{[]string{"text/plain;q=0.5, application/json"}, false},
+		{[]string{"text/plain, application/json;q=0.5"}, true},
+		{[]string{"application/json;q=0.1", "text/plain"}, true},
+		{[]string{"text/plain;q=2"}, false},
+		{[]string{";;;, text/plain"}, true},
+	} {
+		if got := prefersText(tc.accept); got != tc.want {
+			t.Errorf("prefersText(%q) = %v, want %v", tc.accept, got, tc.want)
+		}
+	}
+}
