@@ -473,7 +473,12 @@ func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID in
 // RemoveMember removes a member; maintainers remove members up to their
 // own level.
 func (s *Service) RemoveMember(ctx context.Context, a *Actor, ref string, userID int64) error {
-	p, have, err := s.ProjectFor(ctx, a, ref, Maintainer)
+	need := Maintainer
+	if a != nil && a.User.ID == userID {
+		// Any member may leave, as in GitLab; the last owner may not.
+		need = Guest
+	}
+	p, have, err := s.ProjectFor(ctx, a, ref, need)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -176,6 +177,21 @@ func TestPermissions(t *testing.T) {
 		s.mustAPI(t, 200, "GET", ref, tok["guest"], nil, &ms)
 		if len(ms) != 5 {
 			t.Errorf("members: %d", len(ms))
+		}
+	})
+	t.Run("a member leaves", func(t *testing.T) {
+		id, leaver := s.user(t, "leaver")
+		s.member(t, "grp/app", id, 20)
+		ref := "/projects/" + url.PathEscape("grp/app") + "/members/"
+		if r := s.api(t, "DELETE", ref+strconv.FormatInt(mustID(t, s, "guest"), 10), leaver, nil); r.Status != 403 {
+			t.Errorf("a reporter removes another member: %d %s", r.Status, r.Body)
+		}
+		s.mustAPI(t, 204, "DELETE", ref+strconv.FormatInt(id, 10), leaver, nil, nil)
+		if r := s.api(t, "GET", "/projects/"+url.PathEscape("grp/app"), leaver, nil); r.Status != 404 {
+			t.Errorf("after leaving, the private project answers %d", r.Status)
+		}
+		if r := s.api(t, "DELETE", ref+strconv.FormatInt(ownerID, 10), owner, nil); r.Status != 400 {
+			t.Errorf("the last owner leaves: %d %s", r.Status, r.Body)
 		}
 	})
 	t.Run("maintainer removes owner", func(t *testing.T) {
