@@ -218,6 +218,11 @@ func (s *Service) RevokePAT(ctx context.Context, a *Actor, id int64) error {
 	if err != nil {
 		return err
 	}
+	if t.Revoked {
+		// Done already: the same answer, and no second "revoked" in the
+		// log naming someone who revoked nothing.
+		return nil
+	}
 	if err := s.Store.RevokePAT(ctx, t.ID); err != nil {
 		if errors.Is(err, ErrNotFound) {
 			return ErrPATNotFound
@@ -621,6 +626,14 @@ func (s *Service) RevokeDeployToken(ctx context.Context, a *Actor, ref string, i
 	p, _, err := s.ProjectFor(ctx, a, ref, Maintainer)
 	if err != nil {
 		return err
+	}
+	switch t, err := s.Store.DeployToken(ctx, p.ID, id); {
+	case errors.Is(err, ErrNotFound):
+		return ErrTokenNotFound
+	case err != nil:
+		return err
+	case t.Revoked:
+		return nil // as RevokePAT: the same answer, no second log line
 	}
 	err = s.Store.RevokeDeployToken(ctx, p.ID, id)
 	if errors.Is(err, ErrNotFound) {

@@ -937,3 +937,29 @@ func TestRequestID(t *testing.T) {
 		t.Errorf("the log does not cut the %d-byte path short", len(path))
 	}
 }
+
+// TestRevokeTwice: revoking a revoked token answers as the first time did,
+// and the log records one revocation, by whoever made it.
+func TestRevokeTwice(t *testing.T) {
+	s := startServer(t, nil)
+	s.project(t, s.AdminToken, "tanuki/app", "private")
+	d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "r", "scopes": []string{"read_registry"}})
+	ref := fmt.Sprintf("/projects/tanuki%%2Fapp/deploy_tokens/%d", d.ID)
+	var pat struct {
+		ID    int64  `json:"id"`
+		Token string `json:"token"`
+	}
+	s.mustAPI(t, 201, "POST", "/users/1/personal_access_tokens", s.AdminToken, map[string]any{"name": "p", "scopes": []string{"api"}}, &pat)
+	s.remember(pat.Token)
+	for range 2 {
+		s.mustAPI(t, 204, "DELETE", ref, s.AdminToken, nil, nil)
+		s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/personal_access_tokens/%d", pat.ID), s.AdminToken, nil, nil)
+	}
+	logs := s.logs.String()
+	if n := strings.Count(logs, "msg=\"deploy token revoked\""); n != 1 {
+		t.Errorf("%d deploy token revocations logged, want 1", n)
+	}
+	if n := strings.Count(logs, "msg=\"personal access token revoked\""); n != 1 {
+		t.Errorf("%d PAT revocations logged, want 1", n)
+	}
+}
