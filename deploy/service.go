@@ -476,7 +476,7 @@ func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID in
 }
 
 // RemoveMember removes a member; maintainers remove members up to their
-// own level.
+// own level, and a member may remove themselves.
 func (s *Service) RemoveMember(ctx context.Context, a *Actor, ref string, userID int64) error {
 	need := Maintainer
 	if a != nil && a.User.ID == userID {

@@ -272,7 +272,7 @@ func ParseBodyType(h http.Header) (string, map[string]string, *Error) {
 
 // Reason answers a parser's error as a client may read it: valid UTF-8, at
 // most 200 bytes (a multipart error quotes the whole offending line), and
-// net/url's "in query" left out when it was a body that failed.
+// net/url's complaint about ';' said as a body's fields need it said.
 func Reason(err error) string {
 	msg := strings.Replace(err.Error(), "invalid semicolon separator in query", "fields must be separated by '&', not ';'", 1)
 	return strings.ToValidUTF8(truncate(msg, 200), "?")
