@@ -14,7 +14,7 @@ import (
 // a token with a deploy token, so this halves the round trips of the
 // busiest request.
 type banAndTokenReader interface {
-	DeployTokenByDigestAndGet(ctx context.Context, key string, digest []byte) ([]byte, error, deploy.DeployToken, deploy.Project, error)
+	DeployTokenByDigestAndGet(ctx context.Context, key string, digest []byte, username string) ([]byte, error, deploy.DeployToken, deploy.Project, error)
 }
 
 // checkFrom authenticates username and secret presented from addr: the ban
@@ -24,7 +24,7 @@ type banAndTokenReader interface {
 func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret string) (Principal, error) {
 	if r := a.fusedReader(addr, username, secret); r != nil {
 		digest := a.Keys.Digest(secret)
-		ban, banErr, t, p, err := r.DeployTokenByDigestAndGet(ctx, banKey(addr), digest)
+		ban, banErr, t, p, err := r.DeployTokenByDigestAndGet(ctx, banKey(addr), digest, username)
 		if err := a.Limiter.verdict(ban, banErr); err != nil {
 			return Principal{}, err
 		}

@@ -58,7 +58,7 @@ func (e *cacheEnv) token(t *testing.T, name string) deploy.DeployToken {
 func (e *cacheEnv) lookup(t *testing.T, key string, d deploy.DeployToken) (deploy.DeployToken, []byte, error, error, int64) {
 	t.Helper()
 	before := e.scripts.N()
-	v, vErr, tok, _, err := e.cached.DeployTokenByDigestAndGet(t.Context(), key, d.Digest)
+	v, vErr, tok, _, err := e.cached.DeployTokenByDigestAndGet(t.Context(), key, d.Digest, d.Username)
 	return tok, v, vErr, err, e.scripts.N() - before
 }
 
@@ -306,5 +306,22 @@ func TestCacheKeepsOnlyUsableTokens(t *testing.T) {
 	time.Sleep(time.Until(soon))
 	if _, _, _, err, n := e.lookup(t, "ban:1.2.3.4", expiring); err != nil || n != 1 {
 		t.Errorf("a token that expired while cached: %v, %d scripts; want it read from Redis", err, n)
+	}
+}
+
+// TestCacheAnswersOnlyItsUsername: a cached token sent with another
+// username is read from Redis, as an unknown secret is, so the refusal that
+// follows takes as long as one for a guess.
+func TestCacheAnswersOnlyItsUsername(t *testing.T) {
+	e := newCacheEnv(t, 100)
+	d := e.token(t, "a")
+	e.warm(t, "ban:1.2.3.4", d)
+	for i := range 3 {
+		if _, _, _, err, n := e.lookup(t, "ban:1.2.3.4", deploy.DeployToken{Digest: d.Digest, Username: "someone-else"}); err != nil || n != 1 {
+			t.Errorf("lookup %d with another username: %v, %d scripts; want it read from Redis", i+1, err, n)
+		}
+	}
+	if _, _, _, err, n := e.lookup(t, "ban:1.2.3.4", d); err != nil || n != 0 {
+		t.Errorf("with its own username: %v, %d scripts; want it answered from memory", err, n)
 	}
 }

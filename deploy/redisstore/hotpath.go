@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // getAndByDigestScript reads the generation KEYS[3] ("0" when absent) and
@@ -37,14 +38,17 @@ var errNoValue = fmt.Errorf("kv get: %w", deploy.ErrNotFound)
 // one round trip (one script): authentication reads the client address's
 // ban together with the deploy token. Each answer comes with the error its
 // own call would have answered; when Redis cannot answer, both errors are
-// that failure. With the cache on, a token found before (and a key under
-// Options.CachedKV) is answered from memory while the cache is fresh; the
-// answers then share their slices and pointers with the cache, so callers
-// must not modify them (none does).
-func (s *Store) DeployTokenByDigestAndGet(ctx context.Context, key string, digest []byte) (value []byte, valueErr error, t deploy.DeployToken, p deploy.Project, err error) {
+// that failure. With the cache on, a usable token found before (and a key
+// under Options.CachedKV) is answered from memory while the cache is fresh,
+// when username is the token's username: one sent with another username is
+// read from Redis, as a secret that matches nothing is, so that the time a
+// refusal takes does not tell a live secret from a guess. Cached answers
+// share their slices and pointers with the cache, so callers must not
+// modify them (none does).
+func (s *Store) DeployTokenByDigestAndGet(ctx context.Context, key string, digest []byte, username string) (value []byte, valueErr error, t deploy.DeployToken, p deploy.Project, err error) {
 	cacheable := s.cache != nil && s.bumps(key)
 	if cacheable {
-		if v, ct, ok := s.cache.lookup(key, string(digest)); ok {
+		if v, ct, ok := s.cache.lookup(key, string(digest)); ok && tokens.Equal(ct.t.Username, username) {
 			if !v.found {
 				valueErr = errNoValue
 			}

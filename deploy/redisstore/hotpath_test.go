@@ -38,7 +38,7 @@ func TestDeployTokenByDigestAndGet(t *testing.T) {
 		}
 	}
 	// The first call on a server may load the script.
-	if _, _, _, _, err := s.DeployTokenByDigestAndGet(ctx, "set", []byte("digest of g/kept")); err != nil {
+	if _, _, _, _, err := s.DeployTokenByDigestAndGet(ctx, "set", []byte("digest of g/kept"), ""); err != nil {
 		t.Fatal(err)
 	}
 	h := &testenv.RoundTrips{}
@@ -60,7 +60,7 @@ func TestDeployTokenByDigestAndGet(t *testing.T) {
 			wantV, wantVErr := s.Get(ctx, tt.key)
 			wantT, wantP, wantErr := s.DeployTokenByDigest(ctx, []byte(tt.digest))
 			h.Reset()
-			v, vErr, tok, p, err := s.DeployTokenByDigestAndGet(ctx, tt.key, []byte(tt.digest))
+			v, vErr, tok, p, err := s.DeployTokenByDigestAndGet(ctx, tt.key, []byte(tt.digest), "")
 			if n := h.N(); n != 1 {
 				t.Errorf("sent %d commands, want 1", n)
 			}
