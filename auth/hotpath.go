@@ -12,7 +12,9 @@ import (
 // token in one round trip, each answer with the error its own call would
 // have answered; the Redis store is one. Every pull of every layer asks for
 // a token with a deploy token, so this halves the round trips of the
-// busiest request.
+// busiest request. username is the one the client sent: a store that
+// caches answers only that username from memory, so that no refusal is
+// quicker than a guess's.
 type banAndTokenReader interface {
 	DeployTokenByDigestAndGet(ctx context.Context, key string, digest []byte, username string) ([]byte, error, deploy.DeployToken, deploy.Project, error)
 }
