@@ -359,10 +359,8 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 			git.ServeHTTP(c.Response(), c.Request())
 			return nil
 		}
-		if allow := api.RoutedMethods(c); len(allow) > 0 {
-			// /-/health, /-/jwks and the like, asked with another method.
-			c.Response().Header().Set("Allow", strings.Join(allow, ", "))
-			return &deploy.Error{Status: http.StatusMethodNotAllowed, Message: "405 Method Not Allowed"}
+		if err := api.NotAllowed(c); err != nil {
+			return err // /-/health, /-/jwks and the like, asked with another method
 		}
 		// Everything else is a web page, or the web's own 404 page.
 		return pages.Serve(c)

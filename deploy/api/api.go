@@ -65,19 +65,29 @@ func (a *API) Register(g *echo.Group) {
 	get("/deploy_tokens", a.listAllDeployTokens)
 	get("/projects/:id/ci/variables", a.ciVariables)
 	g.Any("/*", func(c echo.Context) error {
-		if allow := RoutedMethods(c); len(allow) > 0 {
-			c.Response().Header().Set("Allow", strings.Join(allow, ", "))
-			return &deploy.Error{Status: http.StatusMethodNotAllowed, Message: "405 Method Not Allowed"}
+		if err := NotAllowed(c); err != nil {
+			return err
 		}
 		return &deploy.Error{Status: http.StatusNotFound, Message: "404 Not Found"}
 	})
 }
 
-// RoutedMethods answers the methods that a route other than a catch-all
-// ("/*") serves at c's path. A catch-all answers every method, so echo
-// would never answer 405 itself: the catch-all asks, and answers 405 with
-// these in Allow when there are any.
-func RoutedMethods(c echo.Context) []string {
+// NotAllowed answers 405, with the methods that do serve c's path in
+// Allow, when a route other than a catch-all ("/*") serves it with another
+// method; nil when none does. A catch-all answers every method, so echo
+// would never answer 405 itself: the catch-all asks.
+func NotAllowed(c echo.Context) error {
+	allow := routedMethods(c)
+	if len(allow) == 0 {
+		return nil
+	}
+	c.Response().Header().Set("Allow", strings.Join(allow, ", "))
+	return &deploy.Error{Status: http.StatusMethodNotAllowed, Message: "405 Method Not Allowed"}
+}
+
+// routedMethods answers the methods that a route other than a catch-all
+// serves at c's path.
+func routedMethods(c echo.Context) []string {
 	e, path := c.Echo(), echo.GetPath(c.Request())
 	var allow []string
 	probe := e.AcquireContext()
