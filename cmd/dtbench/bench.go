@@ -462,9 +462,8 @@ func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg 
 	if r.roundTrips >= 0 {
 		trips = fmt.Sprintf("%.2f (%s; last-use writes %.2f)", r.roundTrips, r.roundTripCmds, r.writeTrips)
 	}
-	b.logf("%-9s %8d  %-38s %-5s %6.0f req/s (%s%% of ceiling)  p50 %-8s p99 %-8s p99.9 %-8s (p99 at socket %s)  errors %d  round trips %s  allocs %s  other load %.2f cores",
-		store, n, scenario, alg, r.res.rps(), fmtFloat(share, 1), fmtDuration(r.res.quantile(.5)), fmtDuration(r.res.quantile(.99)),
-		fmtDuration(r.res.quantile(.999)), fmtDuration(r.res.atSocket.quantile(.99)), r.res.errors, trips, fmtFloat(r.allocs, 0), r.otherCores)
+	b.logf("%-9s %8d  %-38s %-5s %6.0f req/s (%s%% of ceiling)  %s  errors %d  round trips %s  allocs %s  other load %.2f cores",
+		store, n, scenario, alg, r.res.rps(), fmtFloat(share, 1), r.res.latencyLine(), r.res.errors, trips, fmtFloat(r.allocs, 0), r.otherCores)
 	if r.res.errors > 0 {
 		b.logf("  first error: %s", r.res.firstErr)
 	}
@@ -579,9 +578,8 @@ func (b *bench) measureBound(ctx context.Context) error {
 	}
 	r.adjCeiling = (b.ceilings[len(b.ceilings)-1].res.rps() + after.res.rps()) / 2
 	b.bound = &r
-	b.logf("%-9s %8s  %-38s %-5s %6.0f req/s (%.1f%% of ceiling)  p50 %-8s p99 %-8s p99.9 %-8s (p99 at socket %s)  errors %d  other load %.2f cores",
-		"—", "—", scenBound, r.alg, r.res.rps(), 100*r.res.rps()/r.adjCeiling, fmtDuration(r.res.quantile(.5)),
-		fmtDuration(r.res.quantile(.99)), fmtDuration(r.res.quantile(.999)), fmtDuration(r.res.atSocket.quantile(.99)), r.res.errors, r.otherCores)
+	b.logf("%-9s %8s  %-38s %-5s %6.0f req/s (%.1f%% of ceiling)  %s  errors %d  other load %.2f cores",
+		"—", "—", scenBound, r.alg, r.res.rps(), 100*r.res.rps()/r.adjCeiling, r.res.latencyLine(), r.res.errors, r.otherCores)
 	return nil
 }
 
@@ -626,9 +624,8 @@ func (b *bench) longCeiling(ctx context.Context) error {
 	}
 	r.adjCeiling = r.res.rps()
 	b.ceilings = append(b.ceilings, r)
-	b.logf("%-9s %8s  %-38s %-5s %8.0f req/s  p50 %-8s p99 %-8s p99.9 %-8s (p99 at socket %s)  errors %d  other load %.2f cores  (body %d bytes)",
-		"—", "—", scenCeiling, "", r.res.rps(), fmtDuration(r.res.quantile(.5)), fmtDuration(r.res.quantile(.99)),
-		fmtDuration(r.res.quantile(.999)), fmtDuration(r.res.atSocket.quantile(.99)), r.res.errors, r.otherCores, b.bodyLen)
+	b.logf("%-9s %8s  %-38s %-5s %8.0f req/s  %s  errors %d  other load %.2f cores  (body %d bytes)",
+		"—", "—", scenCeiling, "", r.res.rps(), r.res.latencyLine(), r.res.errors, r.otherCores, b.bodyLen)
 	return nil
 }
 
