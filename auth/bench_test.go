@@ -17,12 +17,11 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/redis/go-redis/v9"
 
-	"github.com/deploytokens/deploytokens/deploy"
-	"github.com/deploytokens/deploytokens/deploy/boltstore"
-	"github.com/deploytokens/deploytokens/deploy/redisstore"
 	"github.com/deploytokens/deploytokens/internal/testenv"
 	"github.com/deploytokens/deploytokens/jwks"
 	"github.com/deploytokens/deploytokens/tokens"
+	"github.com/deploytokens/deploytokens/tokens/boltstore"
+	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
 
 // The benchmarks of this file measure the pieces of a registry token
@@ -59,10 +58,10 @@ func benchSigner(b *testing.B, alg string) *jwks.Manager {
 
 // benchPrincipal is a deploy token of project group/app that may pull.
 func benchPrincipal() *Principal {
-	proj := &deploy.Project{ID: 7, Path: "app", PathWithNamespace: "group/app", Visibility: deploy.Private}
-	return &Principal{Kind: DeployTokenKind, Project: proj, Digest: make([]byte, 32), Token: &deploy.DeployToken{
+	proj := &tokens.Project{ID: 7, Path: "app", PathWithNamespace: "group/app", Visibility: tokens.Private}
+	return &Principal{Kind: DeployTokenKind, Project: proj, Digest: make([]byte, 32), Token: &tokens.DeployToken{
 		ID: 42, ProjectID: proj.ID, Name: "deployer", Username: "gitlab+deploy-token-42",
-		Scopes: []string{deploy.ScopeReadRepository, deploy.ScopeReadRegistry},
+		Scopes: []string{tokens.ScopeReadRepository, tokens.ScopeReadRegistry},
 	}}
 }
 
@@ -89,7 +88,7 @@ func BenchmarkParseScopes(b *testing.B) {
 
 func BenchmarkDigest(b *testing.B) {
 	keys := benchKeys(b)
-	secret, err := tokens.Generate(tokens.DeployToken)
+	secret, err := tokens.Generate(tokens.DeployTokenSecret)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -147,7 +146,7 @@ func BenchmarkSign(b *testing.B) {
 func BenchmarkIssue(b *testing.B) {
 	for _, alg := range benchAlgs {
 		b.Run(alg, func(b *testing.B) {
-			s := &TokenService{Service: &deploy.Service{}, Signer: benchSigner(b, alg), Name: "container_registry",
+			s := &TokenService{Service: &tokens.Service{}, Signer: benchSigner(b, alg), Name: "container_registry",
 				Issuer: "deploytokens", Lifetime: 5 * time.Minute}
 			p := benchPrincipal()
 			scopes := []string{"repository:group/app:pull"}
@@ -162,7 +161,7 @@ func BenchmarkIssue(b *testing.B) {
 }
 
 func BenchmarkAnswerJSON(b *testing.B) {
-	s := &TokenService{Service: &deploy.Service{}, Signer: benchSigner(b, jwks.ES256), Name: "container_registry",
+	s := &TokenService{Service: &tokens.Service{}, Signer: benchSigner(b, jwks.ES256), Name: "container_registry",
 		Issuer: "deploytokens", Lifetime: 5 * time.Minute}
 	ans, err := s.issue(b.Context(), benchPrincipal(), []string{"repository:group/app:pull"}, false)
 	if err != nil {
@@ -180,9 +179,9 @@ func BenchmarkAnswerJSON(b *testing.B) {
 
 // bulkStore is a store that loads many deploy tokens at once.
 type bulkStore interface {
-	deploy.Store
-	BulkCreateProjects(ctx context.Context, ps []deploy.Project, owner deploy.Member) error
-	BulkCreateDeployTokens(ctx context.Context, ts []deploy.DeployToken) error
+	tokens.Store
+	BulkCreateProjects(ctx context.Context, ps []tokens.Project, owner tokens.Member) error
+	BulkCreateDeployTokens(ctx context.Context, ts []tokens.DeployToken) error
 }
 
 // benchCred is a stored deploy token's credentials and its project.
@@ -193,27 +192,27 @@ type benchCred struct{ user, secret, project string }
 func loadBenchTokens(b *testing.B, s bulkStore, keys *tokens.Keys, n int) []benchCred {
 	b.Helper()
 	ctx := b.Context()
-	owner := deploy.User{Username: "owner", CreatedAt: time.Now()}
+	owner := tokens.User{Username: "owner", CreatedAt: time.Now()}
 	if err := s.CreateUser(ctx, &owner); err != nil {
 		b.Fatal(err)
 	}
-	ps := make([]deploy.Project, n)
+	ps := make([]tokens.Project, n)
 	for i := range ps {
-		ps[i] = deploy.Project{Path: fmt.Sprint("app", i), PathWithNamespace: fmt.Sprint("group/app", i), Visibility: deploy.Private, CreatedAt: time.Now()}
+		ps[i] = tokens.Project{Path: fmt.Sprint("app", i), PathWithNamespace: fmt.Sprint("group/app", i), Visibility: tokens.Private, CreatedAt: time.Now()}
 	}
-	if err := s.BulkCreateProjects(ctx, ps, deploy.Member{UserID: owner.ID, AccessLevel: deploy.Owner}); err != nil {
+	if err := s.BulkCreateProjects(ctx, ps, tokens.Member{UserID: owner.ID, AccessLevel: tokens.Owner}); err != nil {
 		b.Fatal(err)
 	}
-	ts := make([]deploy.DeployToken, n)
+	ts := make([]tokens.DeployToken, n)
 	secrets := make([]string, n)
 	for i := range ts {
-		secret, err := tokens.Generate(tokens.DeployToken)
+		secret, err := tokens.Generate(tokens.DeployTokenSecret)
 		if err != nil {
 			b.Fatal(err)
 		}
 		secrets[i] = secret.Reveal()
-		ts[i] = deploy.DeployToken{ProjectID: ps[i].ID, Name: "bench", CreatedAt: time.Now(),
-			Scopes: []string{deploy.ScopeReadRegistry}, Digest: keys.Digest(secrets[i])}
+		ts[i] = tokens.DeployToken{ProjectID: ps[i].ID, Name: "bench", CreatedAt: time.Now(),
+			Scopes: []string{tokens.ScopeReadRegistry}, Digest: keys.Digest(secrets[i])}
 	}
 	if err := s.BulkCreateDeployTokens(ctx, ts); err != nil {
 		b.Fatal(err)
@@ -266,7 +265,7 @@ func BenchmarkTokenGET(b *testing.B) {
 			creds := loadBenchTokens(b, store, keys, tokensN)
 			authn := &Authenticator{Store: store, Keys: keys,
 				Limiter: &Limiter{KV: store, Max: 30, Window: time.Minute, Ban: time.Hour}}
-			ts := &TokenService{Auth: authn, Service: &deploy.Service{Store: store, Keys: keys}, Signer: benchSigner(b, jwks.ES256),
+			ts := &TokenService{Auth: authn, Service: &tokens.Service{Store: store, Keys: keys}, Signer: benchSigner(b, jwks.ES256),
 				Name: "container_registry", Issuer: "deploytokens", Lifetime: 5 * time.Minute,
 				ClientAddr: func(*http.Request) string { return "127.0.0.1" }}
 			e := echo.New()

@@ -4,7 +4,7 @@
 // git fetch or push, API calls. It serves the registry token endpoint
 // /jwt/auth of the Docker/OCI token-auth flow.
 //
-// It reads records through deploy.Store but never changes them, except a
+// It reads records through tokens.Store but never changes them, except a
 // token's last use and the failure counters. It signs through a Signer and
 // never sees key material.
 package auth

@@ -10,7 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // Error is an authentication or authorization failure that knows its HTTP
@@ -64,7 +64,7 @@ func tooMany(retry time.Duration) *Error {
 func classify(err error) *Error {
 	var (
 		e  *Error
-		de *deploy.Error
+		de *tokens.Error
 		he *echo.HTTPError
 	)
 	switch {
@@ -76,7 +76,7 @@ func classify(err error) *Error {
 	case errors.As(err, &he) && he.Code >= 400 && he.Code < 500:
 		// echo's own answers: no route, or a method it does not route.
 		return &Error{Status: he.Code, Code: codeFor(he.Code), Message: strings.ToLower(http.StatusText(he.Code))}
-	case errors.Is(err, deploy.ErrUnavailable):
+	case errors.Is(err, tokens.ErrUnavailable):
 		return ErrUnavailable
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "UNKNOWN", Message: "internal server error"}
@@ -149,13 +149,13 @@ func APIError(err error) error {
 	}
 	switch e.Status {
 	case http.StatusUnauthorized:
-		return deploy.ErrUnauthorized
+		return tokens.ErrUnauthorized
 	case http.StatusServiceUnavailable:
-		return deploy.ErrUnavailable
+		return tokens.ErrUnavailable
 	case http.StatusTooManyRequests:
 		return e // keeps RetryAfter for the response header
 	}
-	return &deploy.Error{Status: e.Status, Message: e.Message}
+	return &tokens.Error{Status: e.Status, Message: e.Message}
 }
 
 // StatusOf answers the HTTP status err stands for.

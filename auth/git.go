@@ -4,13 +4,13 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // GitAuthorizer decides git fetches and pushes over HTTP.
 type GitAuthorizer struct {
 	Auth    *Authenticator
-	Service *deploy.Service
+	Service *tokens.Service
 	// ClientAddr answers the address failures are counted against.
 	ClientAddr func(*http.Request) string
 }
@@ -27,7 +27,7 @@ func (g *GitAuthorizer) Authorize(r *http.Request, path string, push bool) (stri
 	}
 	proj, err := g.Service.FindProject(ctx, path)
 	if err != nil {
-		if errors.Is(err, deploy.ErrProjectNotFound) {
+		if errors.Is(err, tokens.ErrProjectNotFound) {
 			if p.Kind == Anonymous {
 				return "", ErrDenied
 			}
@@ -37,7 +37,7 @@ func (g *GitAuthorizer) Authorize(r *http.Request, path string, push bool) (stri
 	}
 	switch p.Kind {
 	case Anonymous:
-		if push || proj.Visibility != deploy.Public {
+		if push || proj.Visibility != tokens.Public {
 			return "", ErrDenied
 		}
 	case DeployTokenKind:
@@ -46,7 +46,7 @@ func (g *GitAuthorizer) Authorize(r *http.Request, path string, push bool) (stri
 			return "", ErrNotFoundGit
 		case push:
 			return "", ErrUploadDenied
-		case !p.Token.HasScope(deploy.ScopeReadRepository):
+		case !p.Token.HasScope(tokens.ScopeReadRepository):
 			return "", ErrNoGitScope
 		}
 	case UserKind:
@@ -54,17 +54,17 @@ func (g *GitAuthorizer) Authorize(r *http.Request, path string, push bool) (stri
 		if err != nil {
 			return "", err
 		}
-		if !deploy.CanSee(p.User, &proj, level) {
+		if !tokens.CanSee(p.User, &proj, level) {
 			return "", ErrNotFoundGit
 		}
 		if push {
-			if level < deploy.Developer || !p.PAT.HasScope(deploy.ScopeWriteRepository, deploy.ScopeAPI) {
+			if level < tokens.Developer || !p.PAT.HasScope(tokens.ScopeWriteRepository, tokens.ScopeAPI) {
 				return "", ErrPushDenied
 			}
 			break
 		}
-		if !p.PAT.HasScope(deploy.ScopeReadRepository, deploy.ScopeWriteRepository, deploy.ScopeAPI) ||
-			(level < deploy.Reporter && proj.Visibility == deploy.Private) {
+		if !p.PAT.HasScope(tokens.ScopeReadRepository, tokens.ScopeWriteRepository, tokens.ScopeAPI) ||
+			(level < tokens.Reporter && proj.Visibility == tokens.Private) {
 			return "", ErrNoGitScope
 		}
 	}

@@ -1,7 +1,7 @@
 package auth
 
 import (
-	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // RegistryAllowed reports whether p may use the registry at all: deploy
@@ -10,9 +10,9 @@ import (
 func RegistryAllowed(p *Principal) bool {
 	switch p.Kind {
 	case DeployTokenKind:
-		return p.Token.IsCIToken() || p.Token.HasScope(deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry)
+		return p.Token.IsCIToken() || p.Token.HasScope(tokens.ScopeReadRegistry, tokens.ScopeWriteRegistry)
 	case UserKind:
-		return p.PAT.HasScope(deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry, deploy.ScopeAPI)
+		return p.PAT.HasScope(tokens.ScopeReadRegistry, tokens.ScopeWriteRegistry, tokens.ScopeAPI)
 	}
 	return true
 }
@@ -20,31 +20,31 @@ func RegistryAllowed(p *Principal) bool {
 // GrantRepository answers the subset of requested actions p may do on a
 // repository of proj (nil when no project owns the name). level is p's
 // access level in proj (Owner for admins).
-func GrantRepository(p *Principal, proj *deploy.Project, level deploy.AccessLevel, requested []string) []string {
+func GrantRepository(p *Principal, proj *tokens.Project, level tokens.AccessLevel, requested []string) []string {
 	if proj == nil || !RegistryAllowed(p) {
 		return nil
 	}
 	var pull, push, del bool
 	switch p.Kind {
 	case Anonymous:
-		pull = proj.Visibility == deploy.Public
+		pull = proj.Visibility == tokens.Public
 	case DeployTokenKind:
 		if p.Token.ProjectID != proj.ID {
 			// What anyone may: docker sends the credentials it logged in
 			// with for every pull, public base images of others included.
-			pull = proj.Visibility == deploy.Public
+			pull = proj.Visibility == tokens.Public
 			break
 		}
-		write := p.Token.HasScope(deploy.ScopeWriteRegistry)
-		pull = write || p.Token.HasScope(deploy.ScopeReadRegistry) || p.Token.IsCIToken()
+		write := p.Token.HasScope(tokens.ScopeWriteRegistry)
+		pull = write || p.Token.HasScope(tokens.ScopeReadRegistry) || p.Token.IsCIToken()
 		push = write
 	case UserKind:
-		readScope := p.PAT.HasScope(deploy.ScopeAPI, deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry)
-		writeScope := p.PAT.HasScope(deploy.ScopeAPI, deploy.ScopeWriteRegistry)
-		visible := level >= deploy.Reporter || proj.Visibility != deploy.Private
+		readScope := p.PAT.HasScope(tokens.ScopeAPI, tokens.ScopeReadRegistry, tokens.ScopeWriteRegistry)
+		writeScope := p.PAT.HasScope(tokens.ScopeAPI, tokens.ScopeWriteRegistry)
+		visible := level >= tokens.Reporter || proj.Visibility != tokens.Private
 		pull = readScope && visible
-		push = writeScope && level >= deploy.Developer
-		del = writeScope && level >= deploy.Maintainer
+		push = writeScope && level >= tokens.Developer
+		del = writeScope && level >= tokens.Maintainer
 	}
 	var out []string
 	for _, a := range requested {
@@ -61,7 +61,7 @@ func GrantRepository(p *Principal, proj *deploy.Project, level deploy.AccessLeve
 // GrantRegistry answers what p may do on the registry itself
 // (registry:catalog:*): admins only.
 func GrantRegistry(p *Principal, requested []string) []string {
-	if p.Kind != UserKind || !p.User.Admin || !p.PAT.HasScope(deploy.ScopeAPI, deploy.ScopeReadRegistry, deploy.ScopeWriteRegistry) {
+	if p.Kind != UserKind || !p.User.Admin || !p.PAT.HasScope(tokens.ScopeAPI, tokens.ScopeReadRegistry, tokens.ScopeWriteRegistry) {
 		return nil
 	}
 	return requested

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/deploytokens/deploytokens/deploy"
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
@@ -16,7 +15,7 @@ import (
 // caches answers only that username from memory, so that no refusal is
 // quicker than a guess's.
 type banAndTokenReader interface {
-	DeployTokenByDigestAndGet(ctx context.Context, key string, digest []byte, username string) ([]byte, error, deploy.DeployToken, deploy.Project, error)
+	DeployTokenByDigestAndGet(ctx context.Context, key string, digest []byte, username string) ([]byte, error, tokens.DeployToken, tokens.Project, error)
 }
 
 // checkFrom authenticates username and secret presented from addr: the ban
@@ -50,7 +49,7 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 // or nil: for other secrets, for credentials Check refuses unread, without
 // a ban check, or when the limiter keeps its bans in another store.
 func (a *Authenticator) fusedReader(addr, username, secret string) banAndTokenReader {
-	if a.Limiter == nil || addr == "" || !strings.HasPrefix(secret, string(tokens.DeployToken)) ||
+	if a.Limiter == nil || addr == "" || !strings.HasPrefix(secret, string(tokens.DeployTokenSecret)) ||
 		username == "" || len(username) > maxCredentialLen || len(secret) > maxCredentialLen {
 		return nil
 	}

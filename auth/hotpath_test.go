@@ -12,15 +12,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/deploytokens/deploytokens/deploy"
-	"github.com/deploytokens/deploytokens/deploy/redisstore"
 	"github.com/deploytokens/deploytokens/internal/testenv"
 	"github.com/deploytokens/deploytokens/tokens"
+	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
 
 // plainStore hides the store's one-round-trip lookup, so an Authenticator
 // over it takes the ban check and the lookup one after the other.
-type plainStore struct{ deploy.Store }
+type plainStore struct{ tokens.Store }
 
 type hotpathEnv struct {
 	srv    *testenv.RedisServer
@@ -51,12 +50,12 @@ func newHotpathEnv(t *testing.T) *hotpathEnv {
 	}
 	env.keys = keys
 	ctx := t.Context()
-	u := deploy.User{Username: "alice"}
+	u := tokens.User{Username: "alice"}
 	if err := env.store.CreateUser(ctx, &u); err != nil {
 		t.Fatal(err)
 	}
-	p := deploy.Project{Path: "app", PathWithNamespace: "group/app", Visibility: deploy.Private}
-	if err := env.store.CreateProject(ctx, &p, deploy.Member{UserID: u.ID, AccessLevel: deploy.Owner}); err != nil {
+	p := tokens.Project{Path: "app", PathWithNamespace: "group/app", Visibility: tokens.Private}
+	if err := env.store.CreateProject(ctx, &p, tokens.Member{UserID: u.ID, AccessLevel: tokens.Owner}); err != nil {
 		t.Fatal(err)
 	}
 	past := time.Now().Add(-time.Hour)
@@ -65,11 +64,11 @@ func newHotpathEnv(t *testing.T) *hotpathEnv {
 		revoked bool
 		expires *time.Time
 	}{{"valid", false, nil}, {"revoked", true, nil}, {"expired", false, &past}} {
-		secret, err := tokens.Generate(tokens.DeployToken)
+		secret, err := tokens.Generate(tokens.DeployTokenSecret)
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := deploy.DeployToken{ProjectID: p.ID, Name: tc.name, Scopes: []string{deploy.ScopeReadRegistry},
+		d := tokens.DeployToken{ProjectID: p.ID, Name: tc.name, Scopes: []string{tokens.ScopeReadRegistry},
 			Revoked: tc.revoked, ExpiresAt: tc.expires, Digest: keys.Digest(secret.Reveal())}
 		if err := env.store.CreateDeployToken(ctx, &d); err != nil {
 			t.Fatal(err)
@@ -84,13 +83,13 @@ func newHotpathEnv(t *testing.T) *hotpathEnv {
 
 // newPAT stores a personal access token of alice with the api scope,
 // expiring at expires (never when nil), and answers it and its secret.
-func (env *hotpathEnv) newPAT(t *testing.T, expires *time.Time) (*deploy.PersonalAccessToken, string) {
+func (env *hotpathEnv) newPAT(t *testing.T, expires *time.Time) (*tokens.PersonalAccessToken, string) {
 	t.Helper()
-	secret, err := tokens.Generate(tokens.PersonalAT)
+	secret, err := tokens.Generate(tokens.PATSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pat := &deploy.PersonalAccessToken{UserID: env.alice, Scopes: []string{deploy.ScopeAPI},
+	pat := &tokens.PersonalAccessToken{UserID: env.alice, Scopes: []string{tokens.ScopeAPI},
 		ExpiresAt: expires, Digest: env.keys.Digest(secret.Reveal())}
 	if err := env.store.CreatePAT(t.Context(), pat); err != nil {
 		t.Fatal(err)
@@ -98,7 +97,7 @@ func (env *hotpathEnv) newPAT(t *testing.T, expires *time.Time) (*deploy.Persona
 	return pat, secret.Reveal()
 }
 
-func (env *hotpathEnv) authenticator(store deploy.Store) *Authenticator {
+func (env *hotpathEnv) authenticator(store tokens.Store) *Authenticator {
 	return &Authenticator{Store: store, Keys: env.keys,
 		Limiter: &Limiter{KV: store, Max: env.limit, Window: time.Minute, Ban: time.Hour, Logger: slog.New(slog.DiscardHandler)}}
 }
@@ -213,7 +212,7 @@ func TestCheckFromFusedMatchesPlain(t *testing.T) {
 					got[m] = outcomeOf(mode.authn.authenticateBasic(ctx, basicRequest(t, tt.header), addr))
 				}
 				v, err := env.store.Get(ctx, "fail:"+addr)
-				if err != nil && !errors.Is(err, deploy.ErrNotFound) {
+				if err != nil && !errors.Is(err, tokens.ErrNotFound) {
 					t.Fatal(err)
 				}
 				fails[m] = string(v)
@@ -292,7 +291,7 @@ func TestCheckFromUnavailable(t *testing.T) {
 	valid := env.tokens["valid"]
 	r := basicRequest(t, basic(valid.user+":"+valid.secret))
 	env.srv.Stop()
-	for _, store := range []deploy.Store{env.store, plainStore{env.store}} {
+	for _, store := range []tokens.Store{env.store, plainStore{env.store}} {
 		_, err := env.authenticator(store).authenticateBasic(t.Context(), r, "192.0.2.1")
 		if !errors.Is(err, ErrUnavailable) {
 			t.Errorf("%T: error %v, want ErrUnavailable", store, err)

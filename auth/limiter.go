@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // Limiter bans a client address after too many failed authentications
@@ -15,7 +15,7 @@ import (
 // hour). Counters live in the store so replicas share them. A nil Limiter
 // limits nothing.
 type Limiter struct {
-	KV     deploy.KV
+	KV     tokens.KV
 	Max    int64
 	Window time.Duration
 	Ban    time.Duration
@@ -49,10 +49,10 @@ func banKey(addr string) string { return BanKeyPrefix + addr }
 // verdict answers Check's error from what reading the ban key answered.
 func (l *Limiter) verdict(v []byte, err error) error {
 	if err != nil {
-		if errors.Is(err, deploy.ErrNotFound) {
+		if errors.Is(err, tokens.ErrNotFound) {
 			return nil
 		}
-		if errors.Is(err, deploy.ErrUnavailable) {
+		if errors.Is(err, tokens.ErrUnavailable) {
 			return ErrUnavailable
 		}
 		return err
@@ -83,7 +83,7 @@ func (l *Limiter) Fail(ctx context.Context, addr string) {
 	}
 	until := l.now().Add(l.Ban)
 	err = l.KV.Create(ctx, banKey(addr), []byte(strconv.FormatInt(until.Unix(), 10)), l.Ban)
-	if err != nil && !errors.Is(err, deploy.ErrConflict) {
+	if err != nil && !errors.Is(err, tokens.ErrConflict) {
 		l.log().Warn("ban address", "addr", addr, "err", err)
 		return
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/deploytokens/deploytokens/deploy"
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
@@ -29,11 +28,11 @@ const (
 type Principal struct {
 	Kind Kind
 	// User and PAT are set for UserKind.
-	User *deploy.User
-	PAT  *deploy.PersonalAccessToken
+	User *tokens.User
+	PAT  *tokens.PersonalAccessToken
 	// Token and Project are set for DeployTokenKind.
-	Token   *deploy.DeployToken
-	Project *deploy.Project
+	Token   *tokens.DeployToken
+	Project *tokens.Project
 	// Digest is the keyed digest of the credential, kept so refresh tokens
 	// can find it again.
 	Digest []byte
@@ -76,7 +75,7 @@ func touchDue(last *time.Time, now time.Time) bool {
 
 // touchPAT writes t's last use off the request path when it is due; the
 // configured admin token (ID 0) has no record to write it to.
-func (a *Authenticator) touchPAT(t *deploy.PersonalAccessToken, now time.Time) {
+func (a *Authenticator) touchPAT(t *tokens.PersonalAccessToken, now time.Time) {
 	if id := t.ID; id != 0 && touchDue(t.LastUsedAt, now) {
 		a.touch(touchKey{id: id}, func(ctx context.Context) error { return a.Store.TouchPAT(ctx, id, now) })
 	}
@@ -84,7 +83,7 @@ func (a *Authenticator) touchPAT(t *deploy.PersonalAccessToken, now time.Time) {
 
 // Authenticator checks credentials against the store.
 type Authenticator struct {
-	Store  deploy.Store
+	Store  tokens.Store
 	Keys   *tokens.Keys
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -100,19 +99,19 @@ type Authenticator struct {
 // AdminToken is the configured token of the admin user.
 type AdminToken struct {
 	Digest []byte
-	User   deploy.User
+	User   tokens.User
 }
 
 // adminPAT answers the admin principal when digest is the admin token's.
-func (a *Authenticator) adminPAT(digest []byte) (deploy.PersonalAccessToken, deploy.User, bool) {
+func (a *Authenticator) adminPAT(digest []byte) (tokens.PersonalAccessToken, tokens.User, bool) {
 	if a.Admin == nil || subtle.ConstantTimeCompare(digest, a.Admin.Digest) != 1 {
-		return deploy.PersonalAccessToken{}, deploy.User{}, false
+		return tokens.PersonalAccessToken{}, tokens.User{}, false
 	}
-	return deploy.PersonalAccessToken{UserID: a.Admin.User.ID, Name: "admin token", Scopes: deploy.PATScopes}, a.Admin.User, true
+	return tokens.PersonalAccessToken{UserID: a.Admin.User.ID, Name: "admin token", Scopes: tokens.PATScopes}, a.Admin.User, true
 }
 
 // patByDigest finds a PAT: the admin token, or one in the store.
-func (a *Authenticator) patByDigest(ctx context.Context, digest []byte) (deploy.PersonalAccessToken, deploy.User, error) {
+func (a *Authenticator) patByDigest(ctx context.Context, digest []byte) (tokens.PersonalAccessToken, tokens.User, error) {
 	if t, u, ok := a.adminPAT(digest); ok {
 		return t, u, nil
 	}
@@ -136,7 +135,7 @@ func (a *Authenticator) Check(ctx context.Context, username, secret string) (Pri
 	if username == "" || secret == "" || len(username) > maxCredentialLen || len(secret) > maxCredentialLen {
 		return Principal{}, ErrDenied
 	}
-	return a.checkDigest(ctx, username, a.Keys.Digest(secret), strings.HasPrefix(secret, string(tokens.DeployToken)))
+	return a.checkDigest(ctx, username, a.Keys.Digest(secret), strings.HasPrefix(secret, string(tokens.DeployTokenSecret)))
 }
 
 // checkDigest does one store lookup: deploy tokens by their prefix, every
@@ -161,7 +160,7 @@ func (a *Authenticator) checkDigest(ctx context.Context, username string, digest
 
 // deployTokenPrincipal decides what looking up a deploy token by digest
 // answered (t of project p, or err) for a request with username.
-func (a *Authenticator) deployTokenPrincipal(username string, digest []byte, t deploy.DeployToken, p deploy.Project, err error) (Principal, error) {
+func (a *Authenticator) deployTokenPrincipal(username string, digest []byte, t tokens.DeployToken, p tokens.Project, err error) (Principal, error) {
 	if err != nil {
 		return Principal{}, a.lookupErr(err)
 	}
@@ -227,10 +226,10 @@ func (a *Authenticator) CheckPATDigest(ctx context.Context, digest []byte) (Prin
 }
 
 func (a *Authenticator) lookupErr(err error) error {
-	if errors.Is(err, deploy.ErrNotFound) {
+	if errors.Is(err, tokens.ErrNotFound) {
 		return ErrDenied
 	}
-	if errors.Is(err, deploy.ErrUnavailable) {
+	if errors.Is(err, tokens.ErrUnavailable) {
 		return ErrUnavailable
 	}
 	return err
@@ -299,7 +298,7 @@ func (a *Authenticator) failed(ctx context.Context, addr string, err error) erro
 
 // APIActor authenticates a REST API request by PRIVATE-TOKEN or
 // Authorization: Bearer, answering the API's own errors.
-func (a *Authenticator) APIActor(ctx context.Context, r *http.Request, addr string) (*deploy.Actor, error) {
+func (a *Authenticator) APIActor(ctx context.Context, r *http.Request, addr string) (*tokens.Actor, error) {
 	if err := a.Limiter.Check(ctx, addr); err != nil {
 		return nil, APIError(err)
 	}
@@ -314,18 +313,18 @@ func (a *Authenticator) APIActor(ctx context.Context, r *http.Request, addr stri
 		}
 	}
 	if len(creds) > 1 {
-		return nil, &deploy.Error{Status: http.StatusBadRequest, Message: "send one credential: a PRIVATE-TOKEN or a Bearer token, once"}
+		return nil, &tokens.Error{Status: http.StatusBadRequest, Message: "send one credential: a PRIVATE-TOKEN or a Bearer token, once"}
 	}
 	var secret string
 	if len(creds) == 1 {
 		secret = creds[0]
 	}
 	if secret == "" {
-		return nil, deploy.ErrUnauthorized
+		return nil, tokens.ErrUnauthorized
 	}
 	p, err := a.CheckPAT(ctx, secret)
 	if err != nil {
 		return nil, APIError(a.failed(ctx, addr, err))
 	}
-	return &deploy.Actor{User: *p.User, Scopes: p.PAT.Scopes, PAT: p.PAT}, nil
+	return &tokens.Actor{User: *p.User, Scopes: p.PAT.Scopes, PAT: p.PAT}, nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 
-	"github.com/deploytokens/deploytokens/deploy"
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
@@ -28,7 +27,7 @@ type Signer interface {
 // credentials for short-lived JWTs listing what the caller may do.
 type TokenService struct {
 	Auth    *Authenticator
-	Service *deploy.Service
+	Service *tokens.Service
 	Signer  Signer
 	// Name is the registry's service name (aud); Issuer the iss claim.
 	Name     string
@@ -112,7 +111,7 @@ func (s *TokenService) post(c echo.Context) error {
 		// Read or ignored, a parameter there would be a guess.
 		return invalid("POST /jwt/auth takes its parameters in the form body, not in the query string")
 	}
-	mt, _, perr := deploy.ParseBodyType(r.Header)
+	mt, _, perr := tokens.ParseBodyType(r.Header)
 	if perr != nil {
 		return &Error{Status: perr.Status, Code: errInvalidFormat, Message: perr.Message}
 	}
@@ -124,10 +123,10 @@ func (s *TokenService) post(c echo.Context) error {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return invalid("the form body is larger than 16 KiB")
 		}
-		return invalid("the form body is not valid: " + deploy.Reason(err))
+		return invalid("the form body is not valid: " + tokens.Reason(err))
 	}
 	f := r.PostForm
-	if k := deploy.Repeated(f, "scope"); k != "" {
+	if k := tokens.Repeated(f, "scope"); k != "" {
 		return invalid(k + " is given more than once")
 	}
 	if err := s.checkService(f.Get("service")); err != nil {
@@ -267,7 +266,7 @@ func (s *TokenService) grant(ctx context.Context, p *Principal, scopes []Scope) 
 			if err != nil {
 				return nil, err
 			}
-			var level deploy.AccessLevel
+			var level tokens.AccessLevel
 			if proj != nil && p.Kind == UserKind {
 				if level, err = s.Service.AccessLevel(ctx, p.User, proj); err != nil {
 					return nil, err
@@ -289,7 +288,7 @@ const maxExtraSegments = 2
 // projectOf answers the project owning an image name: the longest
 // whole-segment prefix of the name that is a project. A deploy token's own
 // project needs no lookup when the name is exactly its path.
-func (s *TokenService) projectOf(ctx context.Context, p *Principal, name string) (*deploy.Project, error) {
+func (s *TokenService) projectOf(ctx context.Context, p *Principal, name string) (*tokens.Project, error) {
 	segs := strings.Split(name, "/")
 	shortest := max(2, len(segs)-maxExtraSegments)
 	if p.Kind == DeployTokenKind {
@@ -310,13 +309,13 @@ func (s *TokenService) projectOf(ctx context.Context, p *Principal, name string)
 	return s.lookupPrefix(ctx, segs, shortest)
 }
 
-func (s *TokenService) lookupPrefix(ctx context.Context, segs []string, shortest int) (*deploy.Project, error) {
+func (s *TokenService) lookupPrefix(ctx context.Context, segs []string, shortest int) (*tokens.Project, error) {
 	for k := len(segs); k >= shortest; k-- {
 		proj, err := s.Service.FindProject(ctx, strings.Join(segs[:k], "/"))
 		if err == nil {
 			return &proj, nil
 		}
-		if !errors.Is(err, deploy.ErrProjectNotFound) {
+		if !errors.Is(err, tokens.ErrProjectNotFound) {
 			return nil, err
 		}
 	}
@@ -356,7 +355,7 @@ func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now ti
 	if n > maxRefreshPerCredential {
 		return "", nil
 	}
-	secret, err := tokens.Generate(tokens.RefreshToken)
+	secret, err := tokens.Generate(tokens.RefreshSecret)
 	if err != nil {
 		return "", err
 	}
@@ -378,7 +377,7 @@ func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now ti
 // counted against the address (a machine retrying with a dead one would
 // otherwise ban everyone behind its address).
 func (s *TokenService) redeem(ctx context.Context, refresh string) (Principal, error) {
-	if !tokens.WellFormed(tokens.RefreshToken, refresh) {
+	if !tokens.WellFormed(tokens.RefreshSecret, refresh) {
 		return Principal{}, errRefreshInvalid
 	}
 	key := refreshKey(s.Auth.Keys, refresh)

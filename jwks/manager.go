@@ -21,7 +21,7 @@ import (
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
-// KeyStore keeps the key set that replicas share; deploy.KV satisfies it.
+// KeyStore keeps the key set that replicas share; tokens.KV satisfies it.
 type KeyStore interface {
 	// Get answers the value at key, or an error for which
 	// Config.IsNotFound is true when there is none.

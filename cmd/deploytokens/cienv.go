@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deploytokens/deploytokens/deploy"
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // statusHints say what a refusal of the variables usually means for a job.
@@ -84,7 +84,7 @@ func cmdCIEnv(ctx context.Context, args []string, getenv func(string) string, st
 		json.Unmarshal(body, &m)
 		return fmt.Errorf("%s answered %s: %s%s", *server, resp.Status, m.Message, hint(resp.StatusCode, m.Message))
 	}
-	var vars []deploy.CIVariable
+	var vars []tokens.CIVariable
 	if err := json.Unmarshal(body, &vars); err != nil {
 		return fmt.Errorf("%s answered something that is not a variable list: %w", *server, err)
 	}
@@ -97,6 +97,6 @@ func cmdCIEnv(ctx context.Context, args []string, getenv func(string) string, st
 	if w := resp.Header.Get("X-Deploy-Token-Warning"); w != "" {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
-	_, err = io.WriteString(stdout, deploy.Dotenv(vars, "export "))
+	_, err = io.WriteString(stdout, tokens.Dotenv(vars, "export "))
 	return err
 }

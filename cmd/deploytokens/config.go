@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deploytokens/deploytokens/deploy/redisstore"
+	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
 
 // Config is every setting of `deploytokens serve`. Each has a flag and a

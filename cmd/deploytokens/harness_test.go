@@ -42,7 +42,7 @@ func startServer(t *testing.T, mod func(*Config)) *testServer {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
-	admin, _ := tokens.Generate(tokens.PersonalAT)
+	admin, _ := tokens.Generate(tokens.PATSecret)
 	cfg := defaultConfig()
 	cfg.Listen = ln.Addr().String()
 	cfg.ExternalURL = fmt.Sprintf("http://localhost:%d", port)

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/deploytokens/deploytokens/deploy/boltstore"
+	"github.com/deploytokens/deploytokens/tokens/boltstore"
 )
 
 const keysUsage = `usage: deploytokens keys jwks|cert|rotate [serve flags]

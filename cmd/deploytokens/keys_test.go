@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/deploytokens/deploytokens/deploy/storetest"
 	"github.com/deploytokens/deploytokens/internal/testenv"
+	"github.com/deploytokens/deploytokens/tokens/storetest"
 )
 
 // TestSigningModes: each algorithm and key export the README offers is

@@ -95,7 +95,7 @@ func startProcess(t *testing.T, dataDir, admin string, extraEnv ...string) *proc
 // TestSIGTERMDrains: a request in flight when SIGTERM arrives completes,
 // then the process exits 0.
 func TestSIGTERMDrains(t *testing.T) {
-	admin, _ := tokens.Generate(tokens.PersonalAT)
+	admin, _ := tokens.Generate(tokens.PATSecret)
 	p := startProcess(t, t.TempDir(), admin.Reveal())
 	conn, err := net.Dial("tcp", strings.TrimPrefix(p.url, "http://"))
 	if err != nil {
@@ -132,7 +132,7 @@ func TestSIGTERMDrains(t *testing.T) {
 // TestKill9KeepsAcknowledgedWrites: every token whose create was answered
 // survives kill -9 of the embedded store's process.
 func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
-	admin, _ := tokens.Generate(tokens.PersonalAT)
+	admin, _ := tokens.Generate(tokens.PATSecret)
 	dir := t.TempDir()
 	p := startProcess(t, dir, admin.Reveal())
 	post := func(base, path, body string) int {

@@ -554,7 +554,7 @@ func TestRefreshTokenLivesWhileUsed(t *testing.T) {
 		t.Fatalf("after a use the record lives %v; want 30 days", l)
 	}
 
-	dead, err := tokens.Generate(tokens.RefreshToken)
+	dead, err := tokens.Generate(tokens.RefreshSecret)
 	if err != nil {
 		t.Fatal(err)
 	}

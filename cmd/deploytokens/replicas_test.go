@@ -110,7 +110,7 @@ func refusedWithin(t *testing.T, since time.Time, what string, want int, ask fun
 // an address banned through the other replica is refused.
 func TestReplicasSeeChangesWithinASecond(t *testing.T) {
 	redisURL := testenv.StartRedis(t)
-	admin, _ := tokens.Generate(tokens.PersonalAT)
+	admin, _ := tokens.Generate(tokens.PATSecret)
 	dirA := t.TempDir()
 	env := []string{"DEPLOYTOKENS_REDIS_URL=" + redisURL, "DEPLOYTOKENS_AUTH_MAX_FAILURES=20"}
 	a := startProcess(t, dirA, admin.Reveal(), env...)

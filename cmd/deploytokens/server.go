@@ -21,24 +21,23 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/deploytokens/deploytokens/auth"
-	"github.com/deploytokens/deploytokens/deploy"
-	"github.com/deploytokens/deploytokens/deploy/api"
-	"github.com/deploytokens/deploytokens/deploy/boltstore"
-	"github.com/deploytokens/deploytokens/deploy/githttp"
-	"github.com/deploytokens/deploytokens/deploy/redisstore"
-	"github.com/deploytokens/deploytokens/deploy/web"
+	"github.com/deploytokens/deploytokens/internal/api"
+	"github.com/deploytokens/deploytokens/internal/githttp"
+	"github.com/deploytokens/deploytokens/internal/web"
 	"github.com/deploytokens/deploytokens/jwks"
 	"github.com/deploytokens/deploytokens/tokens"
+	"github.com/deploytokens/deploytokens/tokens/boltstore"
+	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
 
 // app is one running deploytokens: its parts, wired.
 type app struct {
 	cfg     Config
 	log     *slog.Logger
-	store   deploy.Store
+	store   tokens.Store
 	keys    *tokens.Keys
 	signer  *jwks.Manager
-	service *deploy.Service
+	service *tokens.Service
 	authn   *auth.Authenticator
 	echo    *echo.Echo
 	// adminTokenFile is set when this start generated the admin token,
@@ -48,7 +47,7 @@ type app struct {
 }
 
 // openStore opens Redis when configured, else the embedded store.
-func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (deploy.Store, error) {
+func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (tokens.Store, error) {
 	if cfg.RedisURL != "" {
 		s, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix,
 			CachedKV: []string{auth.BanKeyPrefix}, CacheSize: cfg.RedisCacheSize, Logger: logger})
@@ -109,7 +108,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	} else if n > 0 {
 		logger.Info("removed what crashes left in the repositories directory", "dir", cfg.ReposDir, "removed", n)
 	}
-	a.service = &deploy.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger}
+	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger}
 	if err := a.bootstrapAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -122,7 +121,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 
 // newSigner opens the registry token signing keys, kept in the store and
 // sealed with the server secret.
-func newSigner(ctx context.Context, cfg *Config, store deploy.Store, keys *tokens.Keys, logger *slog.Logger) (*jwks.Manager, error) {
+func newSigner(ctx context.Context, cfg *Config, store tokens.Store, keys *tokens.Keys, logger *slog.Logger) (*jwks.Manager, error) {
 	jc := jwks.Config{
 		Alg: cfg.SigningAlg, KidFormat: cfg.KidFormat, X5C: cfg.X5C,
 		Sealer: keys, MaxTokenLifetime: cfg.TokenLifetime, RotationLead: cfg.RotationLead, Logger: logger,
@@ -132,7 +131,7 @@ func newSigner(ctx context.Context, cfg *Config, store deploy.Store, keys *token
 		// generated or kept in the store.
 		jc.KeyFile = cfg.SigningKeyFile
 	} else {
-		jc.Store, jc.IsNotFound = store, func(err error) bool { return errors.Is(err, deploy.ErrNotFound) }
+		jc.Store, jc.IsNotFound = store, func(err error) bool { return errors.Is(err, tokens.ErrNotFound) }
 	}
 	m, err := jwks.New(ctx, jc)
 	if err != nil {
@@ -203,12 +202,12 @@ const secretCheckKey = "meta:secret-check"
 
 // checkSecret refuses to run against a store created with another server
 // secret: every digest would miss and every token would look wrong.
-func checkSecret(ctx context.Context, s deploy.Store, k *tokens.Keys) error {
+func checkSecret(ctx context.Context, s tokens.Store, k *tokens.Keys) error {
 	err := s.Create(ctx, secretCheckKey, []byte(k.Check()), 0)
 	if err == nil {
 		return nil
 	}
-	if !errors.Is(err, deploy.ErrConflict) {
+	if !errors.Is(err, tokens.ErrConflict) {
 		return fmt.Errorf("store: %w", err)
 	}
 	have, err := s.Get(ctx, secretCheckKey)
@@ -226,10 +225,10 @@ func checkSecret(ctx context.Context, s deploy.Store, k *tokens.Keys) error {
 // configuration, never stored, so a new one replaces the old at once.
 func (a *app) bootstrapAdmin(ctx context.Context) error {
 	root, err := a.store.UserByUsername(ctx, "root")
-	if errors.Is(err, deploy.ErrNotFound) {
-		root = deploy.User{Username: "root", Name: "Administrator", Admin: true, CreatedAt: time.Now().UTC()}
+	if errors.Is(err, tokens.ErrNotFound) {
+		root = tokens.User{Username: "root", Name: "Administrator", Admin: true, CreatedAt: time.Now().UTC()}
 		err = a.store.CreateUser(ctx, &root)
-		if errors.Is(err, deploy.ErrConflict) {
+		if errors.Is(err, tokens.ErrConflict) {
 			root, err = a.store.UserByUsername(ctx, "root")
 		}
 	}
@@ -249,7 +248,7 @@ func (a *app) bootstrapAdmin(ctx context.Context) error {
 				return fmt.Errorf("admin token: %s holds %d characters, at least 20 are needed (delete it to have one generated)", path, len(token))
 			}
 		case errors.Is(err, os.ErrNotExist):
-			s, err := tokens.Generate(tokens.PersonalAT)
+			s, err := tokens.Generate(tokens.PATSecret)
 			if err != nil {
 				return err
 			}
@@ -481,10 +480,10 @@ func checkQuery(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		q, err := url.ParseQuery(raw)
 		if err != nil {
-			return &deploy.Error{Status: http.StatusBadRequest, Message: "query string is not valid: " + strings.ToValidUTF8(err.Error(), "?")}
+			return &tokens.Error{Status: http.StatusBadRequest, Message: "query string is not valid: " + strings.ToValidUTF8(err.Error(), "?")}
 		}
-		if k := deploy.Repeated(q, multiValued...); k != "" {
-			return deploy.Invalid(k, "is given more than once")
+		if k := tokens.Repeated(q, multiValued...); k != "" {
+			return tokens.Invalid(k, "is given more than once")
 		}
 		return next(c)
 	}
@@ -515,7 +514,7 @@ func (a *app) errorHandler(rd auth.Renderer) echo.HTTPErrorHandler {
 			return
 		}
 		status, msg := http.StatusInternalServerError, "500 Internal Server Error"
-		var de *deploy.Error
+		var de *tokens.Error
 		var he *echo.HTTPError
 		var ae *auth.Error
 		switch {
@@ -529,7 +528,7 @@ func (a *app) errorHandler(rd auth.Renderer) echo.HTTPErrorHandler {
 		case errors.As(err, &he):
 			status = he.Code
 			msg = fmt.Sprintf("%d %s", he.Code, http.StatusText(he.Code))
-		case errors.Is(err, deploy.ErrUnavailable):
+		case errors.Is(err, tokens.ErrUnavailable):
 			status, msg = http.StatusServiceUnavailable, "503 Service Unavailable: the store is unreachable, retry later"
 		}
 		if status >= 500 {

@@ -16,10 +16,10 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/deploytokens/deploytokens/deploy/boltstore"
-	"github.com/deploytokens/deploytokens/deploy/redisstore"
 	"github.com/deploytokens/deploytokens/jwks"
 	"github.com/deploytokens/deploytokens/tokens"
+	"github.com/deploytokens/deploytokens/tokens/boltstore"
+	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
 
 // registryService is the service name the server is started with and every

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/deploytokens/deploytokens/deploy"
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
@@ -32,9 +31,9 @@ const (
 
 // bulkStore is a store that loads records in bulk; both stores are.
 type bulkStore interface {
-	deploy.Store
-	BulkCreateProjects(ctx context.Context, ps []deploy.Project, owner deploy.Member) error
-	BulkCreateDeployTokens(ctx context.Context, ts []deploy.DeployToken) error
+	tokens.Store
+	BulkCreateProjects(ctx context.Context, ps []tokens.Project, owner tokens.Member) error
+	BulkCreateDeployTokens(ctx context.Context, ts []tokens.DeployToken) error
 }
 
 // dataset is what was loaded, and the credentials the scenarios use.
@@ -48,7 +47,7 @@ type dataset struct {
 	repoProjects       []string
 	// sample are stored tokens spread over the whole set, for memory
 	// sampling.
-	sample       []deploy.DeployToken
+	sample       []tokens.DeployToken
 	projectsLoad time.Duration
 	tokensLoad   time.Duration
 }
@@ -62,7 +61,7 @@ func projectPath(p int) string { return fmt.Sprintf("bench-%d/project-%d", p/100
 // the tokens.
 func load(ctx context.Context, s bulkStore, keys *tokens.Keys, n, rotate int, afterProjects func()) (*dataset, error) {
 	now := time.Now().UTC()
-	owner := deploy.User{Username: "bench-owner", Name: "dtbench", CreatedAt: now}
+	owner := tokens.User{Username: "bench-owner", Name: "dtbench", CreatedAt: now}
 	if err := s.CreateUser(ctx, &owner); err != nil {
 		return nil, err
 	}
@@ -70,13 +69,13 @@ func load(ctx context.Context, s bulkStore, keys *tokens.Keys, n, rotate int, af
 
 	start := time.Now()
 	pids := make([]int64, 0, ds.projects)
-	member := deploy.Member{UserID: owner.ID, AccessLevel: deploy.Owner, CreatedAt: now}
+	member := tokens.Member{UserID: owner.ID, AccessLevel: tokens.Owner, CreatedAt: now}
 	for first := 0; first < ds.projects; first += loadChunk {
-		ps := make([]deploy.Project, min(loadChunk, ds.projects-first))
+		ps := make([]tokens.Project, min(loadChunk, ds.projects-first))
 		for i := range ps {
 			p := first + i
-			ps[i] = deploy.Project{Path: "project-" + strconv.Itoa(p), PathWithNamespace: projectPath(p),
-				Visibility: deploy.Private, CreatorID: owner.ID, CreatedAt: now}
+			ps[i] = tokens.Project{Path: "project-" + strconv.Itoa(p), PathWithNamespace: projectPath(p),
+				Visibility: tokens.Private, CreatorID: owner.ID, CreatedAt: now}
 		}
 		if err := s.BulkCreateProjects(ctx, ps, member); err != nil {
 			return nil, err
@@ -93,21 +92,21 @@ func load(ctx context.Context, s bulkStore, keys *tokens.Keys, n, rotate int, af
 	sampleStep := max(n/1000, 1)
 	// Expiry a year ahead at midnight UTC, as the API stores it.
 	expires := time.Date(now.Year()+1, now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
-	scopes := []string{deploy.ScopeReadRepository, deploy.ScopeReadRegistry}
+	scopes := []string{tokens.ScopeReadRepository, tokens.ScopeReadRegistry}
 	start = time.Now()
 	for first := 0; first < n; first += loadChunk {
-		ts := make([]deploy.DeployToken, min(loadChunk, n-first))
+		ts := make([]tokens.DeployToken, min(loadChunk, n-first))
 		secrets := map[int]string{}
 		for j := range ts {
 			i := first + j
-			secret, err := tokens.Generate(tokens.DeployToken)
+			secret, err := tokens.Generate(tokens.DeployTokenSecret)
 			if err != nil {
 				return nil, err
 			}
 			if i%step == 0 && i/step < rotate {
 				secrets[j] = secret.Reveal()
 			}
-			ts[j] = deploy.DeployToken{
+			ts[j] = tokens.DeployToken{
 				ProjectID: pids[i/tokensPerProject], Name: "bench token " + strconv.Itoa(i), Scopes: scopes,
 				ExpiresAt: &expires, CreatedAt: now, CreatorID: owner.ID, Digest: keys.Digest(secret.Reveal()),
 			}

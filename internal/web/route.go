@@ -1,0 +1,113 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/deploytokens/deploytokens/tokens"
+)
+
+// routeKind names a page or an action of the web interface.
+type routeKind int
+
+const (
+	routeHome routeKind = iota + 1
+	routeSignIn
+	routeSignOut
+	routeAsset
+	routeProject
+	routeSettings
+	routeCreateToken
+	routeRevokeToken
+)
+
+// route is a parsed request path.
+type route struct {
+	kind    routeKind
+	project string // full project path, for project routes
+	tokenID int64  // for routeRevokeToken
+	asset   string // file name, for routeAsset
+}
+
+// methods answers the methods a route accepts (HEAD goes with GET).
+func (r route) methods() []string {
+	switch r.kind {
+	case routeSignIn, routeRevokeToken:
+		return []string{http.MethodGet, http.MethodHead, http.MethodPost}
+	case routeSignOut, routeCreateToken:
+		return []string{http.MethodPost}
+	}
+	return []string{http.MethodGet, http.MethodHead}
+}
+
+// Paths below a project, after its "/-/" separator (GitLab's addresses).
+const (
+	settingsSuffix = "settings/repository"
+	tokensSuffix   = settingsSuffix + "/deploy_tokens"
+)
+
+// parseRoute reads a request path. Project paths nest (a/b/c) and can't
+// contain a "-" segment, so "/-/" separates the project from the page.
+// ok is false for anything that is not a page of this package.
+func parseRoute(path string) (r route, ok bool) {
+	switch path {
+	case "/":
+		return route{kind: routeHome}, true
+	case "/users/sign_in":
+		return route{kind: routeSignIn}, true
+	case "/users/sign_out":
+		return route{kind: routeSignOut}, true
+	}
+	if name, found := strings.CutPrefix(path, "/assets/web/"); found {
+		if _, known := assetVersions[name]; known {
+			return route{kind: routeAsset, asset: name}, true
+		}
+		return route{}, false
+	}
+	rest, found := strings.CutPrefix(path, "/")
+	if !found || len(rest) > 4096 {
+		return route{}, false
+	}
+	project, page, sub := strings.Cut(rest, "/-/")
+	// Projects always live in a namespace; a single segment is a user or
+	// group page, which this server does not have.
+	if !strings.Contains(project, "/") || tokens.ValidateProjectPath("path", project) != nil {
+		return route{}, false
+	}
+	r.project = project
+	switch {
+	case !sub:
+		r.kind = routeProject
+	case page == settingsSuffix:
+		r.kind = routeSettings
+	case page == tokensSuffix:
+		r.kind = routeCreateToken
+	default:
+		idRevoke, found := strings.CutPrefix(page, tokensSuffix+"/")
+		if !found {
+			return route{}, false
+		}
+		id, found := strings.CutSuffix(idRevoke, "/revoke")
+		n, ok := tokens.ParseID(id)
+		if !found || !ok {
+			return route{}, false
+		}
+		r.kind, r.tokenID = routeRevokeToken, n
+	}
+	return r, true
+}
+
+// localPath answers p when it is a page of this package a browser may be
+// sent back to after signing in, else "/". Anything else (another host, a
+// scheme, "//", a backslash) could turn the redirect into an open one.
+func localPath(p string) string {
+	r, ok := parseRoute(p)
+	if !ok {
+		return "/"
+	}
+	switch r.kind {
+	case routeHome, routeProject, routeSettings:
+		return p
+	}
+	return "/"
+}

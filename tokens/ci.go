@@ -1,0 +1,81 @@
+package tokens
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// CIVariable is one variable a CI job gets, in GitLab's variable shape.
+type CIVariable struct {
+	Key    string `json:"key"`
+	Value  string `json:"value"`
+	Masked bool   `json:"masked"`
+}
+
+// CIVariables answers the variables a job of the project needs (developers
+// and up): where the registry is, and while an active gitlab-deploy-token
+// exists, its username and secret. warning says why the deploy variables are
+// missing, so jobs don't fail later at login with no hint.
+func (s *Service) CIVariables(ctx context.Context, a *Actor, ref, registryHost, serverURL string) (vars []CIVariable, warning string, err error) {
+	p, _, err := s.ProjectFor(ctx, a, ref, Developer)
+	if err != nil {
+		return nil, "", err
+	}
+	vars = []CIVariable{
+		{Key: "CI_REGISTRY", Value: registryHost},
+		{Key: "CI_REGISTRY_IMAGE", Value: registryHost + "/" + strings.ToLower(p.PathWithNamespace)},
+		{Key: "CI_PROJECT_PATH", Value: p.PathWithNamespace},
+		{Key: "CI_SERVER_URL", Value: serverURL},
+	}
+	ts, err := s.Store.ListDeployTokens(ctx, p.ID)
+	if err != nil {
+		return nil, "", err
+	}
+	now := s.Clock()
+	var newest, latestInactive *DeployToken
+	for i := range ts {
+		t := &ts[i]
+		if !t.IsCIToken() {
+			continue
+		}
+		if t.Active(now) {
+			newest = t
+		} else {
+			latestInactive = t
+		}
+	}
+	switch {
+	case newest != nil:
+		secret, err := s.Keys.Open(newest.CISecret, string(newest.Digest))
+		if err != nil {
+			return nil, "", fmt.Errorf("open CI token %d: %w", newest.ID, err)
+		}
+		return append(vars,
+			CIVariable{Key: "CI_DEPLOY_USER", Value: newest.Username},
+			CIVariable{Key: "CI_DEPLOY_PASSWORD", Value: secret.Reveal(), Masked: true},
+		), "", nil
+	case latestInactive != nil && latestInactive.Revoked:
+		warning = fmt.Sprintf("the deploy token %q (id %d) was revoked; create a new one to get CI_DEPLOY_USER and CI_DEPLOY_PASSWORD", CITokenName, latestInactive.ID)
+	case latestInactive != nil:
+		warning = fmt.Sprintf("the deploy token %q (id %d) expired at %s; create a new one to get CI_DEPLOY_USER and CI_DEPLOY_PASSWORD", CITokenName, latestInactive.ID, latestInactive.ExpiresAt.Format("2006-01-02T15:04:05Z"))
+	default:
+		warning = fmt.Sprintf("the project has no deploy token named %q, so CI_DEPLOY_USER and CI_DEPLOY_PASSWORD are not set", CITokenName)
+	}
+	return vars, warning, nil
+}
+
+// Dotenv renders variables as KEY='value' lines that any POSIX sh can eval
+// safely: each value in single quotes, a quote inside written as quote,
+// backslash, quote, quote.
+func Dotenv(vars []CIVariable, prefix string) string {
+	var b strings.Builder
+	for _, v := range vars {
+		b.WriteString(prefix)
+		b.WriteString(v.Key)
+		b.WriteString("='")
+		b.WriteString(strings.ReplaceAll(v.Value, "'", `'\''`))
+		b.WriteString("'\n")
+	}
+	return b.String()
+}

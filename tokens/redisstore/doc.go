@@ -1,0 +1,64 @@
+// Package redisstore is the tokens.Store that replicas share: every record
+// lives in Redis (standalone, Sentinel or Cluster).
+//
+// It owns the Redis key layout and the encoding of records; nothing else may
+// read or write these keys. Every key starts with the configurable prefix
+// (default "deploytokens:") followed by the hash tag "{dt}:", so all keys
+// hash to one Cluster slot and the Lua scripts and MULTI/EXEC transactions
+// that change several keys at once work on Redis Cluster too. Key names are
+// built by Store.key alone:
+//
+//	n:user n:pat n:project n:token   ID counters (INCR)
+//	u:<id>                           user (hash)
+//	un:<lowercase username>          user ID by username
+//	t:<id>                           personal access token (hash)
+//	th:<digest>                      PAT ID by raw digest
+//	p:<id>                           project (hash)
+//	pp:<lowercase path>              project ID by path with namespace
+//	ps                               set of project IDs
+//	pz                               lowercase paths of the projects (sorted
+//	                                 set, score 0): which paths a new one
+//	                                 would sit above (ZRANGEBYLEX)
+//	pz:filled                        set once New has added the paths of
+//	                                 projects older than pz to it
+//	pm:<project id>                  members: user ID -> access level, created
+//	um:<user id>                     set of the user's project IDs
+//	d:<id>                           deploy token (hash)
+//	dh:<digest>                      deploy token ID by raw digest
+//	pd:<project id>                  set of the project's deploy token IDs
+//	kv:<key>                         KV values
+//	gen                              generation: incremented by every write
+//	                                 a replica's cache depends on (cache.go)
+//
+// Records are hashes with one-letter fields and binary timestamps, and a
+// deploy token's default username is not stored, to keep a deploy token
+// near 430 bytes of Redis memory (BenchmarkDeployTokenByDigest reports it).
+// Only digests of secrets are stored, and the CI token's secret only as the
+// ciphertext the caller hands in.
+//
+// DeployTokenByDigest and PATByDigest are one EVALSHA each (after the
+// first call on a server, which loads the script), and so is
+// DeployTokenByDigestAndGet, which also reads a KV value (the client's ban)
+// so that authenticating a deploy token takes one round trip, and none
+// when Options.CacheSize turns the replica's cache on and the token was
+// used recently (cache.go says how revocations still reach it). The bulk
+// loaders (BulkCreateProjects, BulkCreateDeployTokens) run the same
+// scripts as their one-by-one counterparts, pipelined.
+//
+// URLs accepted by New:
+//
+//	redis://[user:pass@]host:port/db[?opts]            one server (redis.ParseURL)
+//	rediss://...                                       the same over TLS
+//	redis+sentinel://[user:pass@]host:port/db?master_name=NAME[&addr=host:port...]
+//	rediss+sentinel://...                              Sentinel (redis.ParseFailoverURL;
+//	                                                   userinfo authenticates to the sentinels)
+//	redis+cluster://[user:pass@]host:port[?addr=host:port...]
+//	rediss+cluster://...                               Cluster (redis.ParseClusterURL)
+//
+// Redis errors are translated at this edge: redis.Nil becomes
+// tokens.ErrNotFound, a server that cannot be reached (refused, reset,
+// timed out, loading, failing over) tokens.ErrUnavailable.
+//
+// The store does not decide who may do what (package tokens does) and never
+// sees a plaintext secret.
+package redisstore

@@ -1,0 +1,644 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Repositories creates and removes a project's git repository; the service
+// keeps them in step with projects.
+type Repositories interface {
+	Create(ctx context.Context, projectPath string) error
+	Remove(projectPath string) error
+}
+
+// Service applies the rules of managing users, projects, members and deploy
+// tokens over a Store.
+type Service struct {
+	Store Store
+	Keys  *Keys
+	// Repos, when set, holds a repository per project.
+	Repos  Repositories
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Actor is the authenticated caller of a management operation.
+type Actor struct {
+	User User
+	// Scopes of the credential used; management needs api, reads read_api.
+	Scopes []string
+	// PAT is the personal access token used, when the caller knows it; the
+	// configured admin token has ID 0.
+	PAT *PersonalAccessToken
+}
+
+// Clock answers the current time in UTC, from Now when set.
+func (s *Service) Clock() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// CreatedSecret is a new token with its one-time plaintext.
+type CreatedSecret struct {
+	Secret Secret
+}
+
+// AccessLevel answers what u may do in p: 0 for nothing, Owner for admins.
+func (s *Service) AccessLevel(ctx context.Context, u *User, p *Project) (AccessLevel, error) {
+	if u == nil {
+		return 0, nil
+	}
+	if u.Admin {
+		return Owner, nil
+	}
+	m, err := s.Store.Member(ctx, p.ID, u.ID)
+	if errors.Is(err, ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return m.AccessLevel, nil
+}
+
+// CanSee reports whether u (nil: anonymous) may know p exists, given its
+// access level in p.
+func CanSee(u *User, p *Project, level AccessLevel) bool {
+	switch {
+	case p.Visibility == Public:
+		return true
+	case p.Visibility == Internal && u != nil:
+		return true
+	}
+	return level >= Guest
+}
+
+// FindProject resolves a numeric id or a (URL-decoded) full path.
+func (s *Service) FindProject(ctx context.Context, ref string) (Project, error) {
+	var (
+		p   Project
+		err error
+	)
+	if id, ok := ParseID(ref); ok {
+		p, err = s.Store.Project(ctx, id)
+	} else {
+		if ValidateProjectPath("id", ref) != nil {
+			return p, ErrProjectNotFound
+		}
+		p, err = s.Store.ProjectByPath(ctx, ref)
+	}
+	if errors.Is(err, ErrNotFound) {
+		return p, ErrProjectNotFound
+	}
+	return p, err
+}
+
+// ProjectFor resolves ref and checks the actor may see it (404 otherwise)
+// and has at least level in it (403 otherwise). It answers the actor's level.
+func (s *Service) ProjectFor(ctx context.Context, a *Actor, ref string, level AccessLevel) (Project, AccessLevel, error) {
+	p, err := s.FindProject(ctx, ref)
+	if err != nil {
+		return p, 0, err
+	}
+	var u *User
+	if a != nil {
+		u = &a.User
+	}
+	have, err := s.AccessLevel(ctx, u, &p)
+	if err != nil {
+		return p, 0, err
+	}
+	if !CanSee(u, &p, have) {
+		return p, have, ErrProjectNotFound
+	}
+	if have < level {
+		return p, have, ErrForbidden
+	}
+	return p, have, nil
+}
+
+// CreateUserInput is what an admin gives to create a user.
+type CreateUserInput struct {
+	Username string
+	Name     string
+	Admin    bool
+}
+
+// CreateUser creates a user; only admins may.
+func (s *Service) CreateUser(ctx context.Context, a *Actor, in CreateUserInput) (User, error) {
+	if !a.User.Admin {
+		return User{}, ErrForbidden
+	}
+	if err := ValidateUsername(in.Username); err != nil {
+		return User{}, err
+	}
+	if in.Name == "" {
+		in.Name = in.Username
+	}
+	if err := ValidateName("name", in.Name); err != nil {
+		return User{}, err
+	}
+	u := User{Username: in.Username, Name: in.Name, Admin: in.Admin, CreatedAt: s.Clock()}
+	if err := s.Store.CreateUser(ctx, &u); err != nil {
+		if errors.Is(err, ErrConflict) {
+			return User{}, &Error{Status: 409, Message: "username has already been taken"}
+		}
+		return User{}, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+// CreatePATInput describes a personal access token to create.
+type CreatePATInput struct {
+	Name      string
+	Scopes    []string
+	ExpiresAt string
+}
+
+// CreatePAT creates a personal access token for userID; only admins may.
+func (s *Service) CreatePAT(ctx context.Context, a *Actor, userID int64, in CreatePATInput) (PersonalAccessToken, Secret, error) {
+	if !a.User.Admin {
+		return PersonalAccessToken{}, "", ErrForbidden
+	}
+	if _, err := s.Store.User(ctx, userID); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return PersonalAccessToken{}, "", ErrUserNotFound
+		}
+		return PersonalAccessToken{}, "", err
+	}
+	if err := ValidateName("name", in.Name); err != nil {
+		return PersonalAccessToken{}, "", err
+	}
+	scopes, err := NormalizeScopes("scopes", in.Scopes, PATScopes)
+	if err != nil {
+		return PersonalAccessToken{}, "", err
+	}
+	exp, err := ParseExpiry("expires_at", in.ExpiresAt, s.Clock())
+	if err != nil {
+		return PersonalAccessToken{}, "", err
+	}
+	secret, err := Generate(PATSecret)
+	if err != nil {
+		return PersonalAccessToken{}, "", err
+	}
+	t := PersonalAccessToken{UserID: userID, Name: in.Name, Scopes: scopes, ExpiresAt: exp, CreatedAt: s.Clock(), Digest: s.Keys.Digest(secret.Reveal())}
+	if err := s.Store.CreatePAT(ctx, &t); err != nil {
+		return PersonalAccessToken{}, "", fmt.Errorf("create personal access token: %w", err)
+	}
+	return t, secret, nil
+}
+
+// PAT answers token id to its owner or an admin; to anyone else it does
+// not exist.
+func (s *Service) PAT(ctx context.Context, a *Actor, id int64) (PersonalAccessToken, error) {
+	t, err := s.Store.PAT(ctx, id)
+	if errors.Is(err, ErrNotFound) || (err == nil && t.UserID != a.User.ID && !a.User.Admin) {
+		return PersonalAccessToken{}, ErrPATNotFound
+	}
+	return t, err
+}
+
+// RevokePAT revokes token id, for its owner or an admin. Every request
+// with it is refused from then on, and the web sessions opened with it
+// end.
+func (s *Service) RevokePAT(ctx context.Context, a *Actor, id int64) error {
+	t, err := s.PAT(ctx, a, id)
+	if err != nil {
+		return err
+	}
+	if t.Revoked {
+		// Done already: the same answer, and no second "revoked" in the
+		// log naming someone who revoked nothing.
+		return nil
+	}
+	if err := s.Store.RevokePAT(ctx, t.ID); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return ErrPATNotFound
+		}
+		return err
+	}
+	s.log().InfoContext(ctx, "personal access token revoked", "token_id", t.ID, "user_id", t.UserID, "by", a.User.Username)
+	return nil
+}
+
+// CreateProjectInput describes a project to create.
+type CreateProjectInput struct {
+	Path          string
+	NamespacePath string
+	Visibility    string
+}
+
+// CreateProject creates a project (and its repository) owned by the actor.
+func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectInput) (Project, error) {
+	if err := ValidateSegment("path", in.Path); err != nil {
+		return Project{}, err
+	}
+	ns := strings.Trim(in.NamespacePath, "/")
+	if ns == "" {
+		ns = a.User.Username
+	}
+	if err := ValidateProjectPath("namespace_path", ns); err != nil {
+		return Project{}, err
+	}
+	vis := Visibility(in.Visibility)
+	if in.Visibility == "" {
+		vis = Private
+	}
+	if !vis.Valid() {
+		return Project{}, Invalid("visibility", "does not have a valid value (private, internal or public)")
+	}
+	full := ns + "/" + in.Path
+	if err := ValidateProjectPath("path", full); err != nil {
+		return Project{}, err
+	}
+	if err := s.checkNamespace(ctx, a, full); err != nil {
+		return Project{}, err
+	}
+	now := s.Clock()
+	p := Project{Path: in.Path, PathWithNamespace: full, Visibility: vis, CreatorID: a.User.ID, CreatedAt: now}
+	err := s.Store.CreateProject(ctx, &p, Member{UserID: a.User.ID, AccessLevel: Owner, CreatedAt: now})
+	switch {
+	case errors.Is(err, ErrConflict):
+		return Project{}, &Error{Status: 400, Message: "path has already been taken"}
+	case errors.Is(err, ErrNested):
+		// checkNamespace saw no such project: one was created meanwhile.
+		return Project{}, Invalid("path", "cannot be nested with another project")
+	case err != nil:
+		return Project{}, fmt.Errorf("create project: %w", err)
+	}
+	if s.Repos != nil {
+		// Only the creator that won the path gets here, so repositories
+		// are never created twice; without one the project is undone.
+		if err := s.Repos.Create(ctx, full); err != nil {
+			if derr := s.Store.DeleteProject(context.WithoutCancel(ctx), p.ID); derr != nil {
+				s.log().Error("undo project without repository", "project", full, "err", derr)
+			}
+			return Project{}, fmt.Errorf("create repository: %w", err)
+		}
+	}
+	return p, nil
+}
+
+// checkNamespace decides whether a may create a project at full. A
+// namespace whose first segment is another user's, or already holds
+// projects, is open only to admins and to maintainers of one of those
+// projects; and no project may sit inside another's path or hold one inside
+// its own, since images under a project's path are that project's.
+func (s *Service) checkNamespace(ctx context.Context, a *Actor, full string) error {
+	all, err := s.Store.ListProjects(ctx)
+	if err != nil {
+		return err
+	}
+	top := strings.ToLower(strings.SplitN(full, "/", 2)[0])
+	lower := strings.ToLower(full)
+	var inNamespace []int64
+	for _, p := range all {
+		q := strings.ToLower(p.PathWithNamespace)
+		if strings.HasPrefix(q, top+"/") {
+			inNamespace = append(inNamespace, p.ID)
+		}
+		if strings.HasPrefix(lower, q+"/") || strings.HasPrefix(q, lower+"/") {
+			if a.User.Admin || s.isMaintainerOfAny(ctx, a, []int64{p.ID}) {
+				return Invalid("path", "cannot be nested with project %q", p.PathWithNamespace)
+			}
+			return Invalid("namespace_path", "is not available")
+		}
+	}
+	if a.User.Admin || strings.EqualFold(top, a.User.Username) {
+		return nil
+	}
+	forbidden := &Error{Status: 403, Message: "403 Forbidden - you may not create projects in namespace_path " + strconv.Quote(top)}
+	// A namespace named after another user is theirs.
+	if _, err := s.Store.UserByUsername(ctx, top); err == nil {
+		return forbidden
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if len(inNamespace) == 0 || s.isMaintainerOfAny(ctx, a, inNamespace) {
+		return nil
+	}
+	return forbidden
+}
+
+func (s *Service) isMaintainerOfAny(ctx context.Context, a *Actor, projectIDs []int64) bool {
+	if a.User.Admin {
+		return true
+	}
+	ms, err := s.Store.MembershipsOf(ctx, a.User.ID)
+	if err != nil {
+		return false
+	}
+	for _, m := range ms {
+		if m.AccessLevel >= Maintainer && slices.Contains(projectIDs, m.ProjectID) {
+			return true
+		}
+	}
+	return false
+}
+
+// VisibleProjects answers the projects the actor may see, ordered by id.
+func (s *Service) VisibleProjects(ctx context.Context, a *Actor) ([]Project, error) {
+	all, err := s.Store.ListProjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if a.User.Admin {
+		return all, nil
+	}
+	ms, err := s.Store.MembershipsOf(ctx, a.User.ID)
+	if err != nil {
+		return nil, err
+	}
+	member := map[int64]bool{}
+	for _, m := range ms {
+		member[m.ProjectID] = true
+	}
+	out := all[:0]
+	for _, p := range all {
+		if member[p.ID] || p.Visibility != Private {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// DeleteProject removes a project, its members, its deploy tokens and its
+// repository; owners and admins only.
+func (s *Service) DeleteProject(ctx context.Context, a *Actor, ref string) error {
+	p, _, err := s.ProjectFor(ctx, a, ref, Owner)
+	if err != nil {
+		return err
+	}
+	if err := s.Store.DeleteProject(ctx, p.ID); err != nil {
+		return fmt.Errorf("delete project: %w", err)
+	}
+	if s.Repos != nil {
+		if err := s.Repos.Remove(p.PathWithNamespace); err != nil {
+			s.log().Error("remove repository", "project", p.PathWithNamespace, "err", err)
+		}
+	}
+	return nil
+}
+
+func (s *Service) log() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// MemberView is a member with the user's names, as the API shows it.
+type MemberView struct {
+	Member
+	User User
+}
+
+// ListMembers answers a project's members; anyone who can see it may.
+func (s *Service) ListMembers(ctx context.Context, a *Actor, ref string) ([]MemberView, error) {
+	p, _, err := s.ProjectFor(ctx, a, ref, 0)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := s.Store.ListMembers(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]MemberView, 0, len(ms))
+	for _, m := range ms {
+		u, err := s.Store.User(ctx, m.UserID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, MemberView{Member: m, User: u})
+	}
+	return out, nil
+}
+
+// SetMember adds a member or changes a member's level. create distinguishes
+// POST (the member must not exist) from PUT (it must). Maintainers manage
+// members up to their own level.
+func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID int64, level AccessLevel, create bool) (MemberView, error) {
+	p, have, err := s.ProjectFor(ctx, a, ref, Maintainer)
+	if err != nil {
+		return MemberView{}, err
+	}
+	if !level.Valid() {
+		return MemberView{}, Invalid("access_level", "does not have a valid value (10, 20, 30, 40 or 50)")
+	}
+	if level > have {
+		return MemberView{}, &Error{Status: 403, Message: "403 Forbidden - access_level is higher than your own"}
+	}
+	u, err := s.Store.User(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return MemberView{}, ErrUserNotFound
+	}
+	if err != nil {
+		return MemberView{}, err
+	}
+	old, err := s.Store.Member(ctx, p.ID, userID)
+	switch {
+	case err == nil && create:
+		return MemberView{}, &Error{Status: 409, Message: "Member already exists"}
+	case errors.Is(err, ErrNotFound) && !create:
+		return MemberView{}, ErrMemberNotFound
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return MemberView{}, err
+	}
+	if err == nil && old.AccessLevel > have {
+		return MemberView{}, ErrForbidden
+	}
+	m := Member{ProjectID: p.ID, UserID: userID, AccessLevel: level, CreatedAt: s.Clock()}
+	if err == nil {
+		m.CreatedAt = old.CreatedAt
+	}
+	if err := s.Store.PutMember(ctx, m); errors.Is(err, ErrLastOwner) {
+		// The store keeps an owner in the same atomic step as the write.
+		return MemberView{}, errNeedsOwner
+	} else if err != nil {
+		return MemberView{}, fmt.Errorf("put member: %w", err)
+	}
+	return MemberView{Member: m, User: u}, nil
+}
+
+// RemoveMember removes a member; maintainers remove members up to their
+// own level, and a member may remove themselves.
+func (s *Service) RemoveMember(ctx context.Context, a *Actor, ref string, userID int64) error {
+	need := Maintainer
+	if a != nil && a.User.ID == userID {
+		// Any member may leave, as in GitLab; the last owner may not.
+		need = Guest
+	}
+	p, have, err := s.ProjectFor(ctx, a, ref, need)
+	if err != nil {
+		return err
+	}
+	m, err := s.Store.Member(ctx, p.ID, userID)
+	if errors.Is(err, ErrNotFound) {
+		return ErrMemberNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if m.AccessLevel > have {
+		return ErrForbidden
+	}
+	if err := s.Store.DeleteMember(ctx, p.ID, userID); errors.Is(err, ErrLastOwner) {
+		return errNeedsOwner
+	} else if errors.Is(err, ErrNotFound) {
+		return ErrMemberNotFound
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// errNeedsOwner answers a change that would leave a project without an
+// owner, as GitLab refuses it.
+var errNeedsOwner = &Error{Status: http.StatusBadRequest, Message: "access_level: a project needs at least one owner"}
+
+// CreateDeployTokenInput describes a deploy token to create.
+type CreateDeployTokenInput struct {
+	Name      string
+	Username  string
+	Scopes    []string
+	ExpiresAt string
+}
+
+// ValidateDeployToken checks in and answers the token it describes
+// (without ID, digest or project); the web form and the API share it.
+func (s *Service) ValidateDeployToken(in CreateDeployTokenInput) (DeployToken, []error) {
+	var errs []error
+	t := DeployToken{Name: in.Name, Username: in.Username, CreatedAt: s.Clock()}
+	if err := ValidateName("name", in.Name); err != nil {
+		errs = append(errs, err)
+	}
+	if in.Username != "" {
+		if err := ValidateTokenUsername(in.Username); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	var err error
+	if t.Scopes, err = NormalizeScopes("scopes", in.Scopes, DeployTokenScopes); err != nil {
+		errs = append(errs, err)
+	}
+	if t.ExpiresAt, err = ParseExpiry("expires_at", in.ExpiresAt, t.CreatedAt); err != nil {
+		errs = append(errs, err)
+	}
+	return t, errs
+}
+
+// CreateDeployToken creates a deploy token in a project; maintainers,
+// owners and admins only. The secret is answered once.
+func (s *Service) CreateDeployToken(ctx context.Context, a *Actor, ref string, in CreateDeployTokenInput) (DeployToken, Secret, error) {
+	p, _, err := s.ProjectFor(ctx, a, ref, Maintainer)
+	if err != nil {
+		return DeployToken{}, "", err
+	}
+	t, errs := s.ValidateDeployToken(in)
+	if len(errs) > 0 {
+		return DeployToken{}, "", errs[0]
+	}
+	secret, err := Generate(DeployTokenSecret)
+	if err != nil {
+		return DeployToken{}, "", err
+	}
+	t.ProjectID, t.CreatorID, t.Digest = p.ID, a.User.ID, s.Keys.Digest(secret.Reveal())
+	if t.IsCIToken() {
+		// Bound to the digest, which is unique and known before the ID.
+		if t.CISecret, err = s.Keys.Seal(secret, string(t.Digest)); err != nil {
+			return DeployToken{}, "", err
+		}
+	}
+	if err := s.Store.CreateDeployToken(ctx, &t); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return DeployToken{}, "", ErrProjectNotFound
+		}
+		return DeployToken{}, "", fmt.Errorf("create deploy token: %w", err)
+	}
+	s.log().InfoContext(ctx, "deploy token created", "project", p.PathWithNamespace, "token_id", t.ID, "username", t.Username, "by", a.User.Username)
+	return t, secret, nil
+}
+
+// ListDeployTokens answers a project's deploy tokens (only active ones when
+// activeOnly); maintainers, owners and admins only.
+func (s *Service) ListDeployTokens(ctx context.Context, a *Actor, ref string, activeOnly bool) ([]DeployToken, error) {
+	p, _, err := s.ProjectFor(ctx, a, ref, Maintainer)
+	if err != nil {
+		return nil, err
+	}
+	ts, err := s.Store.ListDeployTokens(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	if activeOnly {
+		now := s.Clock()
+		ts = slices.DeleteFunc(ts, func(t DeployToken) bool { return !t.Active(now) })
+	}
+	return ts, nil
+}
+
+// ListAllDeployTokens answers every deploy token; admins only.
+func (s *Service) ListAllDeployTokens(ctx context.Context, a *Actor, activeOnly bool) ([]DeployToken, error) {
+	if !a.User.Admin {
+		return nil, ErrForbidden
+	}
+	ts, err := s.Store.ListAllDeployTokens(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if activeOnly {
+		now := s.Clock()
+		ts = slices.DeleteFunc(ts, func(t DeployToken) bool { return !t.Active(now) })
+	}
+	return ts, nil
+}
+
+// DeployToken answers one of a project's deploy tokens.
+func (s *Service) DeployToken(ctx context.Context, a *Actor, ref string, id int64) (DeployToken, error) {
+	p, _, err := s.ProjectFor(ctx, a, ref, Maintainer)
+	if err != nil {
+		return DeployToken{}, err
+	}
+	t, err := s.Store.DeployToken(ctx, p.ID, id)
+	if errors.Is(err, ErrNotFound) {
+		return t, ErrTokenNotFound
+	}
+	return t, err
+}
+
+// RevokeDeployToken revokes a deploy token; the record stays.
+func (s *Service) RevokeDeployToken(ctx context.Context, a *Actor, ref string, id int64) error {
+	p, _, err := s.ProjectFor(ctx, a, ref, Maintainer)
+	if err != nil {
+		return err
+	}
+	switch t, err := s.Store.DeployToken(ctx, p.ID, id); {
+	case errors.Is(err, ErrNotFound):
+		return ErrTokenNotFound
+	case err != nil:
+		return err
+	case t.Revoked:
+		return nil // as RevokePAT: the same answer, no second log line
+	}
+	err = s.Store.RevokeDeployToken(ctx, p.ID, id)
+	if errors.Is(err, ErrNotFound) {
+		return ErrTokenNotFound
+	}
+	if err == nil {
+		s.log().InfoContext(ctx, "deploy token revoked", "project", p.PathWithNamespace, "token_id", id, "by", a.User.Username)
+	}
+	return err
+}

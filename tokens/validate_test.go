@@ -1,0 +1,77 @@
+package tokens_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/deploytokens/deploytokens/internal/githttp"
+	"github.com/deploytokens/deploytokens/tokens"
+)
+
+// FuzzProjectPath checks that every project path the API accepts also has a
+// repository (githttp accepts it), and that its page is not a git route.
+// A disagreement is a 500 when the repository is created.
+func FuzzProjectPath(f *testing.F) {
+	for _, s := range []string{
+		"tanuki/app", "tanuki/x..y", "a..b/app", "g/sub/git-upload-pack", "g/git-receive-pack",
+		"g/info", "g/refs", "g/h/info/refs", "g/h/INFO/Refs", "g/info/refs", "g/app.git", "g/a.b_c-d", "G/APP", "g/" + strings.Repeat("x", 251),
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		if !strings.Contains(path, "/") || tokens.ValidateProjectPath("path", path) != nil {
+			return
+		}
+		if err := githttp.ValidProjectPath(path); err != nil {
+			t.Fatalf("the API accepts %q but git refuses it: %v", path, err)
+		}
+		if _, route, ok := githttp.ParsePath("/" + path); ok {
+			t.Fatalf("the page of %q is git's %s route", path, route)
+		}
+	})
+}
+
+// TestParseExpiryBounds checks the edges of expires_at: a token that would
+// be expired the moment it is created is refused, and so is an expiry whose
+// UTC year has five digits, which no YYYY-MM-DD form (or store) can carry.
+func TestParseExpiryBounds(t *testing.T) {
+	midnight := time.Date(2030, 6, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name    string
+		in      string
+		now     time.Time
+		wantErr bool
+	}{
+		{"today at exactly midnight", "2030-06-01", midnight, true},
+		{"today as rfc 3339 at now", "2030-06-01T00:00:00Z", midnight, true},
+		{"one nanosecond after now", "2030-06-01T00:00:00.000000001Z", midnight, false},
+		{"tomorrow", "2030-06-02", midnight, false},
+		{"last instant of year 9999", "9999-12-31T23:59:59Z", midnight, false},
+		// 23:30 at -01:00 is 00:30 on 10000-01-01 in UTC.
+		{"year 10000 in utc", "9999-12-31T23:30:00-01:00", midnight, true},
+		{"offset", "2030-06-02T05:30:00.5+05:30", midnight, false},
+		{"ten fraction digits", "2030-06-02T00:00:00.1234567891Z", midnight, false},
+		// What time.Parse reads but RFC 3339 does not allow.
+		{"one-digit hour", "2030-06-02T1:00:00Z", midnight, true},
+		{"comma before the fraction", "2030-06-02T00:00:00,5Z", midnight, true},
+		{"offset minutes past 59", "2030-06-02T00:00:00+00:60", midnight, true},
+		{"offset hours past 23", "2030-06-02T00:00:00+24:00", midnight, true},
+		{"no seconds", "2030-06-02T00:00Z", midnight, true},
+		{"one-digit month", "2030-6-02", midnight, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := tokens.ParseExpiry("expires_at", tt.in, tt.now)
+			if tt.wantErr {
+				if err == nil {
+					t.Fatalf("ParseExpiry(%q) = %v, want an error", tt.in, got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseExpiry(%q): %v", tt.in, err)
+			}
+		})
+	}
+}
