@@ -25,7 +25,7 @@ type banAndTokenReader interface {
 func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret string) (Principal, error) {
 	if r := a.fusedReader(addr, username, secret); r != nil {
 		digest := a.Keys.Digest(secret)
-		ban, banErr, t, p, err := r.DeployTokenByDigestAndGet(ctx, banKey(addr), digest, username)
+		ban, banErr, t, p, err := r.DeployTokenByDigestAndGet(ctx, tokens.BanKey(addr), digest, username)
 		if err := a.Limiter.verdict(ban, banErr); err != nil {
 			return Principal{}, err
 		}

@@ -204,7 +204,7 @@ func TestCheckFromFusedMatchesPlain(t *testing.T) {
 				addr := fmt.Sprintf("192.0.2.%d", 2*i+m)
 				if tt.banned {
 					until := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
-					if err := env.store.Create(ctx, banKey(addr), []byte(until), time.Hour); err != nil {
+					if err := env.store.Create(ctx, tokens.BanKey(addr), []byte(until), time.Hour); err != nil {
 						t.Fatal(err)
 					}
 				}

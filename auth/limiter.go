@@ -36,15 +36,8 @@ func (l *Limiter) Check(ctx context.Context, addr string) error {
 	if l == nil || addr == "" {
 		return nil
 	}
-	return l.verdict(l.KV.Get(ctx, banKey(addr)))
+	return l.verdict(l.KV.Get(ctx, tokens.BanKey(addr)))
 }
-
-// BanKeyPrefix starts the KV key of every ban; a store that caches the ban
-// check must see writes under it (redisstore.Options.CachedKV).
-const BanKeyPrefix = "ban:"
-
-// banKey is the KV key of addr's ban.
-func banKey(addr string) string { return BanKeyPrefix + addr }
 
 // verdict answers Check's error from what reading the ban key answered.
 func (l *Limiter) verdict(v []byte, err error) error {
@@ -73,7 +66,7 @@ func (l *Limiter) Fail(ctx context.Context, addr string) {
 	if l == nil || addr == "" {
 		return
 	}
-	n, err := l.KV.Incr(ctx, "fail:"+addr, l.Window)
+	n, err := l.KV.Incr(ctx, tokens.FailKey(addr), l.Window)
 	if err != nil {
 		l.log().Warn("count failed authentication", "addr", addr, "err", err)
 		return
@@ -82,7 +75,7 @@ func (l *Limiter) Fail(ctx context.Context, addr string) {
 		return
 	}
 	until := l.now().Add(l.Ban)
-	err = l.KV.Create(ctx, banKey(addr), []byte(strconv.FormatInt(until.Unix(), 10)), l.Ban)
+	err = l.KV.Create(ctx, tokens.BanKey(addr), []byte(strconv.FormatInt(until.Unix(), 10)), l.Ban)
 	if err != nil && !errors.Is(err, tokens.ErrConflict) {
 		l.log().Warn("ban address", "addr", addr, "err", err)
 		return

@@ -344,7 +344,7 @@ type refreshRecord struct {
 }
 
 func refreshKey(keys *tokens.Keys, token string) string {
-	return "refresh:" + hex.EncodeToString(keys.Digest(token))
+	return tokens.RefreshKey(keys.Digest(token))
 }
 
 func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now time.Time) (string, error) {
@@ -404,7 +404,7 @@ func (s *TokenService) redeem(ctx context.Context, refresh string) (Principal, e
 
 // quotaKey is the counter of the refresh tokens given to the credential
 // with digest.
-func quotaKey(digest []byte) string { return "refreshes:" + hex.EncodeToString(digest) }
+func quotaKey(digest []byte) string { return tokens.RefreshQuotaKey(digest) }
 
 func refreshErr(err error) error {
 	if errors.Is(err, ErrDenied) {

@@ -40,7 +40,7 @@ type Sealer interface {
 
 // Defaults of Config.
 const (
-	DefaultStoreKey         = "jwks:keyset"
+	DefaultStoreKey         = tokens.KeySetKey
 	DefaultMaxTokenLifetime = time.Hour
 	DefaultRefreshInterval  = 10 * time.Second
 )

@@ -50,7 +50,7 @@ type app struct {
 func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (tokens.Store, error) {
 	if cfg.RedisURL != "" {
 		s, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix,
-			CachedKV: []string{auth.BanKeyPrefix}, CacheSize: cfg.RedisCacheSize, Logger: logger})
+			CachedKV: []string{tokens.BanKeyPrefix}, CacheSize: cfg.RedisCacheSize, Logger: logger})
 		if err != nil {
 			return nil, err
 		}
@@ -198,7 +198,7 @@ func writeNew(path string, data []byte) error {
 	return f.Close()
 }
 
-const secretCheckKey = "meta:secret-check"
+const secretCheckKey = tokens.SecretCheckKey
 
 // checkSecret refuses to run against a store created with another server
 // secret: every digest would miss and every token would look wrong.

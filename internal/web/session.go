@@ -56,16 +56,16 @@ func hasScope(have []string, want string) bool {
 // sessionKey and flashKey name a session's records in the KV by the digest
 // of its secret, so a copy of the store can't be replayed as a cookie.
 func (h *Handler) sessionKey(secret string) string {
-	return "session:" + hex.EncodeToString(h.Service.Keys.Digest(secret))
+	return tokens.SessionKey(h.Service.Keys.Digest(secret))
 }
 
 func (h *Handler) flashKey(secret, id string) string {
-	return "flash:" + hex.EncodeToString(h.Service.Keys.Digest(secret+"\x00"+id))
+	return tokens.FlashKey(h.Service.Keys.Digest(secret + "\x00" + id))
 }
 
 // legacyFlashKey is where the previous version kept a session's one flash.
 func (h *Handler) legacyFlashKey(secret string) string {
-	return "flash:" + hex.EncodeToString(h.Service.Keys.Digest(secret))
+	return tokens.FlashKey(h.Service.Keys.Digest(secret))
 }
 
 // loadSession answers the session of the cookie's secret, or nil when there

@@ -1,0 +1,48 @@
+package tokens
+
+import "encoding/hex"
+
+// The KV's key namespaces, all built here so that no two owners can pick
+// the same prefix and a store that caches a namespace (the Redis replica
+// cache watches bans) names it from the same source as its writers.
+// Keys that hold a digest take it raw and hex-encode it.
+const (
+	banPrefix         = "ban:"
+	failPrefix        = "fail:"
+	refreshPrefix     = "refresh:"
+	refreshQuotaPrefx = "refreshes:"
+	sessionPrefix     = "session:"
+	flashPrefix       = "flash:"
+
+	// KeySetKey holds the signing key set shared by replicas.
+	KeySetKey = "jwks:keyset"
+	// SecretCheckKey holds the value that proves the server secret is the
+	// one the store was created with.
+	SecretCheckKey = "meta:secret-check"
+)
+
+// BanKeyPrefix starts the key of every ban; a store that caches the ban
+// check must see writes under it.
+const BanKeyPrefix = banPrefix
+
+// BanKey is the key of addr's ban: its end as Unix seconds.
+func BanKey(addr string) string { return banPrefix + addr }
+
+// FailKey is the key of addr's failed-authentication counter.
+func FailKey(addr string) string { return failPrefix + addr }
+
+// RefreshKey is the key of the refresh token with digest.
+func RefreshKey(digest []byte) string { return refreshPrefix + hex.EncodeToString(digest) }
+
+// RefreshQuotaKey counts the refresh tokens given to the credential with
+// digest.
+func RefreshQuotaKey(digest []byte) string {
+	return refreshQuotaPrefx + hex.EncodeToString(digest)
+}
+
+// SessionKey is the key of the web session with digest.
+func SessionKey(digest []byte) string { return sessionPrefix + hex.EncodeToString(digest) }
+
+// FlashKey is the key of a one-time message, by the digest of its session
+// and id.
+func FlashKey(digest []byte) string { return flashPrefix + hex.EncodeToString(digest) }
