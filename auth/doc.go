@@ -2,7 +2,9 @@
 // access tokens, deploy tokens, anonymous; with failure limiting per client
 // address) and a principal into what it may do: registry scopes and grants,
 // git fetch or push, API calls. It serves the registry token endpoint
-// /jwt/auth of the Docker/OCI token-auth flow.
+// /jwt/auth of the Docker/OCI token-auth flow and writes its errors
+// (WriteRegistry, the registry surface's writer). Its failures are domain
+// errors (tokens.Error); it holds no REST or HTML adapters.
 //
 // It reads records through tokens.Store but never changes them, except a
 // token's last use and the failure counters. It signs through a Signer and

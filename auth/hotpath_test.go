@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/deploytokens/deploytokens/internal/httperr"
 	"github.com/deploytokens/deploytokens/internal/testenv"
 	"github.com/deploytokens/deploytokens/tokens"
 	"github.com/deploytokens/deploytokens/tokens/redisstore"
@@ -151,7 +152,7 @@ func (o outcome) String() string {
 
 func outcomeOf(p Principal, err error) outcome {
 	if err != nil {
-		return outcome{status: StatusOf(err)}
+		return outcome{status: httperr.Status(err)}
 	}
 	return outcome{status: http.StatusOK, kind: p.Kind, name: p.Name()}
 }

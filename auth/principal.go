@@ -296,35 +296,19 @@ func (a *Authenticator) failed(ctx context.Context, addr string, err error) erro
 	return err
 }
 
-// APIActor authenticates a REST API request by PRIVATE-TOKEN or
-// Authorization: Bearer, answering the API's own errors.
-func (a *Authenticator) APIActor(ctx context.Context, r *http.Request, addr string) (*tokens.Actor, error) {
+// PATFrom authenticates a personal access token presented from addr: the
+// ban check (429 while addr is banned), then CheckPAT, a denial counted
+// against addr. No secret at all is refused uncounted: it guesses nothing.
+func (a *Authenticator) PATFrom(ctx context.Context, addr, secret string) (Principal, error) {
 	if err := a.Limiter.Check(ctx, addr); err != nil {
-		return nil, APIError(err)
-	}
-	// The API reads a PRIVATE-TOKEN or a Bearer token; other Authorization
-	// headers (the Basic of a proxy in front, python-gitlab's http_username)
-	// are not its credentials. Two credentials are refused, not chosen
-	// between.
-	creds := append([]string(nil), r.Header.Values("PRIVATE-TOKEN")...) // not the header's own slice
-	for _, h := range r.Header.Values("Authorization") {
-		if scheme, rest, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
-			creds = append(creds, strings.TrimSpace(rest))
-		}
-	}
-	if len(creds) > 1 {
-		return nil, &tokens.Error{Status: http.StatusBadRequest, Message: "send one credential: a PRIVATE-TOKEN or a Bearer token, once"}
-	}
-	var secret string
-	if len(creds) == 1 {
-		secret = creds[0]
+		return Principal{}, err
 	}
 	if secret == "" {
-		return nil, tokens.ErrUnauthorized
+		return Principal{}, ErrDenied
 	}
 	p, err := a.CheckPAT(ctx, secret)
 	if err != nil {
-		return nil, APIError(a.failed(ctx, addr, err))
+		return Principal{}, a.failed(ctx, addr, err)
 	}
-	return &tokens.Actor{User: *p.User, Scopes: p.PAT.Scopes, PAT: p.PAT}, nil
+	return p, nil
 }

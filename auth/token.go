@@ -15,6 +15,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/deploytokens/deploytokens/internal/httpreq"
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
@@ -55,16 +56,16 @@ func (c Claims) GetAudience() (jwt.ClaimStrings, error) { return jwt.ClaimString
 const maxTokenFormBody = 16 << 10
 
 // Register mounts GET and POST /jwt/auth.
-func (s *TokenService) Register(e *echo.Echo) {
+func (s *TokenService) Register(e *echo.Echo, m ...echo.MiddlewareFunc) {
 	// Every other method, HEAD included (a GET may make a refresh token,
 	// which a HEAD would throw away), is refused; GET and POST replace
 	// this handler for their methods.
 	e.Any("/jwt/auth", func(c echo.Context) error {
 		c.Response().Header().Set("Allow", "GET, POST")
 		return errMethod
-	})
-	e.GET("/jwt/auth", s.get)
-	e.POST("/jwt/auth", s.post)
+	}, m...)
+	e.GET("/jwt/auth", s.get, m...)
+	e.POST("/jwt/auth", s.post, m...)
 }
 
 type tokenAnswer struct {
@@ -111,9 +112,9 @@ func (s *TokenService) post(c echo.Context) error {
 		// Read or ignored, a parameter there would be a guess.
 		return invalid("POST /jwt/auth takes its parameters in the form body, not in the query string")
 	}
-	mt, _, perr := tokens.ParseBodyType(r.Header)
+	mt, _, perr := httpreq.ParseBodyType(r.Header)
 	if perr != nil {
-		return &Error{Status: perr.Status, Code: errInvalidFormat, Message: perr.Message}
+		return perr
 	}
 	if mt != "application/x-www-form-urlencoded" {
 		return invalid("POST /jwt/auth takes an application/x-www-form-urlencoded body")
@@ -123,10 +124,10 @@ func (s *TokenService) post(c echo.Context) error {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return invalid("the form body is larger than 16 KiB")
 		}
-		return invalid("the form body is not valid: " + tokens.Reason(err))
+		return invalid("the form body is not valid: " + httpreq.Reason(err))
 	}
 	f := r.PostForm
-	if k := tokens.Repeated(f, "scope"); k != "" {
+	if k := httpreq.Repeated(f, "scope"); k != "" {
 		return invalid(k + " is given more than once")
 	}
 	if err := s.checkService(f.Get("service")); err != nil {

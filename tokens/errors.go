@@ -3,45 +3,100 @@ package tokens
 import (
 	"errors"
 	"fmt"
-	"net/http"
+	"time"
 )
 
-// Error is a failure the caller can act on: it carries its HTTP status and a
-// message that names the problem (and the field, for bad input). Errors
-// that are not *Error are internal and answered with a generic 500 or, for
-// ErrUnavailable, 503.
+// Kind says what went wrong, in the domain's words. The HTTP surfaces map
+// each kind to a status in one place (internal/httperr); the domain never
+// names a status.
+type Kind uint8
+
+// The kinds of failure a caller can act on. The zero Kind is an internal
+// failure: the caller can do nothing but retry later.
+const (
+	KindInternal Kind = iota
+	// KindInvalid is bad input; the message names the field.
+	KindInvalid
+	// KindUnauthenticated is a missing or refused credential.
+	KindUnauthenticated
+	// KindForbidden is a known caller who may not do this.
+	KindForbidden
+	// KindInsufficientScope is a credential whose scopes do not allow this,
+	// although its owner might.
+	KindInsufficientScope
+	// KindNotFound is a record that does not exist, or that the caller may
+	// not know exists.
+	KindNotFound
+	// KindConflict is a write that collides with what is stored.
+	KindConflict
+	// KindLimited is a caller refused for a while (too many failures).
+	KindLimited
+	// KindUnavailable is a dependency (the store, git) that cannot answer
+	// now; the caller should retry.
+	KindUnavailable
+	// KindInvalidGrant is a grant (a refresh token) that is unknown, idle
+	// for too long, or whose credential died: the client must
+	// authenticate again.
+	KindInvalidGrant
+)
+
+// Error is a failure the caller can act on. Errors that are not *Error
+// are internal, except ErrUnavailable and what wraps it.
 type Error struct {
-	Status  int
+	Kind Kind
+	// Subject names what was not found ("Project"), for KindNotFound.
+	Subject string
+	// Message says what went wrong, naming the field for KindInvalid. For
+	// KindForbidden it is the reason, empty when there is none to give.
 	Message string
+	// RetryAfter, for KindLimited and KindUnavailable, is how long the
+	// caller should wait; 0 when unknown.
+	RetryAfter time.Duration
 }
 
-func (e *Error) Error() string { return e.Message }
+func (e *Error) Error() string {
+	if e.Message == "" && e.Subject != "" {
+		return e.Subject + " not found"
+	}
+	if e.Message == "" {
+		return "forbidden"
+	}
+	return e.Message
+}
 
-// Invalid answers a 400 naming the field at fault.
+// Invalid answers a KindInvalid error naming the field at fault.
 func Invalid(field, format string, args ...any) *Error {
-	return &Error{Status: http.StatusBadRequest, Message: field + " " + fmt.Sprintf(format, args...)}
+	return &Error{Kind: KindInvalid, Message: field + " " + fmt.Sprintf(format, args...)}
 }
 
-// Errors the API answers as GitLab words them.
+// Forbidden answers a KindForbidden error with its reason.
+func Forbidden(format string, args ...any) *Error {
+	return &Error{Kind: KindForbidden, Message: fmt.Sprintf(format, args...)}
+}
+
+// Conflict answers a KindConflict error.
+func Conflict(msg string) *Error { return &Error{Kind: KindConflict, Message: msg} }
+
+// Errors the service answers; the surfaces word them for their clients.
 var (
-	ErrUnauthorized     = &Error{Status: http.StatusUnauthorized, Message: "401 Unauthorized"}
-	ErrForbidden        = &Error{Status: http.StatusForbidden, Message: "403 Forbidden"}
-	ErrInsufficientAuth = &Error{Status: http.StatusForbidden, Message: "insufficient_scope: the token needs the api scope"}
-	ErrProjectNotFound  = &Error{Status: http.StatusNotFound, Message: "404 Project Not Found"}
-	ErrUserNotFound     = &Error{Status: http.StatusNotFound, Message: "404 User Not Found"}
-	ErrMemberNotFound   = &Error{Status: http.StatusNotFound, Message: "404 Member Not Found"}
-	ErrTokenNotFound    = &Error{Status: http.StatusNotFound, Message: "404 Deploy Token Not Found"}
-	ErrPATNotFound      = &Error{Status: http.StatusNotFound, Message: "404 Personal Access Token Not Found"}
+	ErrUnauthorized     = &Error{Kind: KindUnauthenticated, Message: "unauthorized"}
+	ErrForbidden        = &Error{Kind: KindForbidden}
+	ErrInsufficientAuth = &Error{Kind: KindInsufficientScope, Message: "insufficient_scope: the token needs the api scope"}
+	ErrProjectNotFound  = &Error{Kind: KindNotFound, Subject: "Project"}
+	ErrUserNotFound     = &Error{Kind: KindNotFound, Subject: "User"}
+	ErrMemberNotFound   = &Error{Kind: KindNotFound, Subject: "Member"}
+	ErrTokenNotFound    = &Error{Kind: KindNotFound, Subject: "Deploy Token"}
+	ErrPATNotFound      = &Error{Kind: KindNotFound, Subject: "Personal Access Token"}
 )
 
-// StatusOf answers the HTTP status err stands for.
-func StatusOf(err error) int {
-	var e *Error
-	switch {
-	case errors.As(err, &e):
-		return e.Status
-	case errors.Is(err, ErrUnavailable):
-		return http.StatusServiceUnavailable
+// KindOf answers the kind of failure err stands for: its own for *Error,
+// KindUnavailable for ErrUnavailable, KindInternal otherwise.
+func KindOf(err error) Kind {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Kind
 	}
-	return http.StatusInternalServerError
+	if errors.Is(err, ErrUnavailable) {
+		return KindUnavailable
+	}
+	return KindInternal
 }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -151,7 +149,7 @@ func (s *Service) CreateUser(ctx context.Context, a *Actor, in CreateUserInput) 
 	u := User{Username: in.Username, Name: in.Name, Admin: in.Admin, CreatedAt: s.Clock()}
 	if err := s.Store.CreateUser(ctx, &u); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return User{}, &Error{Status: 409, Message: "username has already been taken"}
+			return User{}, Conflict("username has already been taken")
 		}
 		return User{}, fmt.Errorf("create user: %w", err)
 	}
@@ -269,7 +267,7 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 	err := s.Store.CreateProject(ctx, &p, Member{UserID: a.User.ID, AccessLevel: Owner, CreatedAt: now})
 	switch {
 	case errors.Is(err, ErrConflict):
-		return Project{}, &Error{Status: 400, Message: "path has already been taken"}
+		return Project{}, &Error{Kind: KindInvalid, Message: "path has already been taken"}
 	case errors.Is(err, ErrNested):
 		// checkNamespace saw no such project: one was created meanwhile.
 		return Project{}, Invalid("path", "cannot be nested with another project")
@@ -317,7 +315,7 @@ func (s *Service) checkNamespace(ctx context.Context, a *Actor, full string) err
 	if a.User.Admin || strings.EqualFold(top, a.User.Username) {
 		return nil
 	}
-	forbidden := &Error{Status: 403, Message: "403 Forbidden - you may not create projects in namespace_path " + strconv.Quote(top)}
+	forbidden := Forbidden("you may not create projects in namespace_path %q", top)
 	// A namespace named after another user is theirs.
 	if _, err := s.Store.UserByUsername(ctx, top); err == nil {
 		return forbidden
@@ -439,7 +437,7 @@ func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID in
 		return MemberView{}, Invalid("access_level", "does not have a valid value (10, 20, 30, 40 or 50)")
 	}
 	if level > have {
-		return MemberView{}, &Error{Status: 403, Message: "403 Forbidden - access_level is higher than your own"}
+		return MemberView{}, Forbidden("access_level is higher than your own")
 	}
 	u, err := s.Store.User(ctx, userID)
 	if errors.Is(err, ErrNotFound) {
@@ -451,7 +449,7 @@ func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID in
 	old, err := s.Store.Member(ctx, p.ID, userID)
 	switch {
 	case err == nil && create:
-		return MemberView{}, &Error{Status: 409, Message: "Member already exists"}
+		return MemberView{}, Conflict("Member already exists")
 	case errors.Is(err, ErrNotFound) && !create:
 		return MemberView{}, ErrMemberNotFound
 	case err != nil && !errors.Is(err, ErrNotFound):
@@ -507,7 +505,7 @@ func (s *Service) RemoveMember(ctx context.Context, a *Actor, ref string, userID
 
 // errNeedsOwner answers a change that would leave a project without an
 // owner, as GitLab refuses it.
-var errNeedsOwner = &Error{Status: http.StatusBadRequest, Message: "access_level: a project needs at least one owner"}
+var errNeedsOwner = &Error{Kind: KindInvalid, Message: "access_level: a project needs at least one owner"}
 
 // CreateDeployTokenInput describes a deploy token to create.
 type CreateDeployTokenInput struct {

@@ -9,11 +9,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +21,8 @@ import (
 	"github.com/deploytokens/deploytokens/auth"
 	"github.com/deploytokens/deploytokens/internal/api"
 	"github.com/deploytokens/deploytokens/internal/githttp"
+	"github.com/deploytokens/deploytokens/internal/httperr"
+	"github.com/deploytokens/deploytokens/internal/httpreq"
 	"github.com/deploytokens/deploytokens/internal/web"
 	"github.com/deploytokens/deploytokens/jwks"
 	"github.com/deploytokens/deploytokens/tokens"
@@ -283,8 +283,12 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		}
 		e.IPExtractor = echo.ExtractIPFromXFFHeader(opts...)
 	}
-	renderer := auth.Renderer{Realm: "deploytokens"}
-	e.HTTPErrorHandler = a.errorHandler(renderer)
+	// Each route declares its surface, the format its errors are written
+	// in; what fails before a route's own middleware runs is written as
+	// the API writes it.
+	e.HTTPErrorHandler = a.errorHandler
+	jsonSurface := []echo.MiddlewareFunc{httperr.Surface(api.WriteError, a.log), httpreq.CheckQuery}
+	registrySurface := []echo.MiddlewareFunc{httperr.Surface(auth.WriteRegistry, a.log), httpreq.CheckQuery}
 	e.Pre(yieldFirst)
 	e.Use(sanitizeRequestID, middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -296,7 +300,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
 			// The path only: query strings may carry refresh tokens.
-			attrs := []any{"method", v.Method, "path", truncateForLog(v.URIPath), "status", v.Status, "latency", v.Latency, "request_id", v.RequestID, "remote_ip", v.RemoteIP}
+			attrs := []any{"method", v.Method, "path", httperr.TruncatePath(v.URIPath), "status", v.Status, "latency", v.Latency, "request_id", v.RequestID, "remote_ip", v.RemoteIP}
 			if v.Error != nil && v.Status >= 500 {
 				attrs = append(attrs, "err", v.Error)
 			}
@@ -304,10 +308,9 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 			return nil
 		},
 	}))
-	e.Use(checkQuery)
 	// HEAD as well as GET, for load balancers' health checks.
 	getHead := []string{http.MethodGet, http.MethodHead}
-	e.Match(getHead, "/-/health", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	e.Match(getHead, "/-/health", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }, jsonSurface...)
 	e.Match(getHead, "/-/readiness", func(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
@@ -315,19 +318,19 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "message": "store unreachable"})
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
-	})
+	}, jsonSurface...)
 	e.Match(getHead, "/-/jwks", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/json", a.signer.JWKS())
-	})
+	}, jsonSurface...)
 
 	apiHandlers := &api.API{Service: a.service, Auth: a.authn, ExternalURL: a.cfg.externalURL, RegistryHost: a.cfg.RegistryHost}
-	apiHandlers.Register(e.Group("/api/v4"))
+	apiHandlers.Register(e.Group("/api/v4", jsonSurface...))
 
 	tokenService := &auth.TokenService{
 		Auth: a.authn, Service: a.service, Signer: a.signer, Name: a.cfg.RegistryService,
 		Issuer: a.cfg.RegistryIssuer, Lifetime: a.cfg.TokenLifetime, ClientAddr: a.clientAddr,
 	}
-	tokenService.Register(e)
+	tokenService.Register(e, registrySurface...)
 
 	gitAuth := &auth.GitAuthorizer{Auth: a.authn, Service: a.service, ClientAddr: a.clientAddr}
 	git := githttp.NewHandler(githttp.Config{
@@ -338,16 +341,9 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 			return gitAuth.Authorize(r, path, op == githttp.OpPush)
 		},
 		OnError: func(w http.ResponseWriter, r *http.Request, err error) {
-			switch {
-			case errors.Is(err, githttp.ErrNotFound):
-				err = auth.ErrNotFoundGit
-			case errors.Is(err, githttp.ErrBusy):
-				err = auth.ErrGitBusy // logged by githttp as a warning
-			}
-			if st := auth.StatusOf(err); st >= 500 && err != auth.ErrGitBusy {
-				a.log.Error("git", "path", truncateForLog(r.URL.Path), "err", err)
-			}
-			renderer.WriteGit(w, err)
+			p := httperr.Classify(err)
+			httperr.Log(r.Context(), a.log, r, err, p)
+			githttp.WriteError(w, p)
 		},
 		Logger: a.log,
 	})
@@ -363,7 +359,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		}
 		// Everything else is a web page, or the web's own 404 page.
 		return pages.Serve(c)
-	})
+	}, jsonSurface...)
 	return e
 }
 
@@ -452,43 +448,6 @@ func notRequestIDRune(r rune) bool {
 
 const maxRequestIDLen = 255
 
-// maxLoggedPath bounds the request path in a log line: net/http reads
-// request lines of up to a megabyte.
-const maxLoggedPath = 1024
-
-func truncateForLog(path string) string {
-	if len(path) <= maxLoggedPath {
-		return path
-	}
-	return strings.ToValidUTF8(path[:maxLoggedPath], "") + "...(" + strconv.Itoa(len(path)) + " bytes)"
-}
-
-// multiValued are the query parameters a client may repeat besides the
-// API's arrays (name[]): a token request's scopes and the API's scopes
-// list. Any other given twice is refused rather than one value silently
-// winning.
-var multiValued = []string{"scope", "scopes"}
-
-// checkQuery refuses a query string that does not parse: net/url would
-// otherwise drop the parameters it cannot read and the handler would go on
-// without them.
-func checkQuery(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		raw := c.Request().URL.RawQuery
-		if raw == "" {
-			return next(c)
-		}
-		q, err := url.ParseQuery(raw)
-		if err != nil {
-			return &tokens.Error{Status: http.StatusBadRequest, Message: "query string is not valid: " + strings.ToValidUTF8(err.Error(), "?")}
-		}
-		if k := tokens.Repeated(q, multiValued...); k != "" {
-			return tokens.Invalid(k, "is given more than once")
-		}
-		return next(c)
-	}
-}
-
 func toAttrs(kv []any) []slog.Attr {
 	out := make([]slog.Attr, 0, len(kv)/2)
 	for i := 0; i+1 < len(kv); i += 2 {
@@ -497,52 +456,16 @@ func toAttrs(kv []any) []slog.Attr {
 	return out
 }
 
-// errorHandler renders every handler error for its caller: the registry
-// error body under /jwt, plain text for git, {"message"} for the API.
-// 5xx bodies are generic; their details go to the log.
-func (a *app) errorHandler(rd auth.Renderer) echo.HTTPErrorHandler {
-	return func(err error, c echo.Context) {
-		if c.Response().Committed {
-			return
-		}
-		path := c.Request().URL.Path
-		if strings.HasPrefix(path, "/jwt/") {
-			if auth.StatusOf(err) >= 500 {
-				a.log.Error("token request failed", "err", err, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
-			}
-			rd.WriteRegistry(c.Response(), err)
-			return
-		}
-		status, msg := http.StatusInternalServerError, "500 Internal Server Error"
-		var de *tokens.Error
-		var he *echo.HTTPError
-		var ae *auth.Error
-		switch {
-		case errors.As(err, &de):
-			status, msg = de.Status, de.Message
-		case errors.As(err, &ae):
-			status, msg = ae.Status, ae.Message
-			if ae.RetryAfter > 0 {
-				c.Response().Header().Set("Retry-After", strconv.Itoa(int(ae.RetryAfter.Round(time.Second)/time.Second)))
-			}
-		case errors.As(err, &he):
-			status = he.Code
-			msg = fmt.Sprintf("%d %s", he.Code, http.StatusText(he.Code))
-		case errors.Is(err, tokens.ErrUnavailable):
-			status, msg = http.StatusServiceUnavailable, "503 Service Unavailable: the store is unreachable, retry later"
-		}
-		if status >= 500 {
-			a.log.Error("request failed", "err", err, "path", path, "request_id", c.Response().Header().Get(echo.HeaderXRequestID))
-		}
-		if status == http.StatusUnauthorized {
-			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="deploytokens"`)
-		}
-		if c.Request().Method == http.MethodHead {
-			c.NoContent(status)
-			return
-		}
-		c.JSON(status, map[string]string{"message": msg})
+// errorHandler writes what no route's surface wrote: errors of the
+// middleware that runs before a route's own (none today but a panic's
+// in the request log), as the API writes them.
+func (a *app) errorHandler(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
 	}
+	p := httperr.Classify(err)
+	httperr.Log(c.Request().Context(), a.log, c.Request(), err, p)
+	api.WriteError(c, err, p)
 }
 
 // serve runs the server on ln until ctx ends, then drains in-flight

@@ -18,13 +18,15 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/deploytokens/deploytokens/auth"
+	"github.com/deploytokens/deploytokens/internal/httperr"
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
-// Authenticator answers the caller of an API request from its
-// PRIVATE-TOKEN or Authorization: Bearer header, or tokens.ErrUnauthorized.
+// Authenticator checks a personal access token presented from addr,
+// counting a refusal against addr (auth.Authenticator is one).
 type Authenticator interface {
-	APIActor(ctx context.Context, r *http.Request, addr string) (*tokens.Actor, error)
+	PATFrom(ctx context.Context, addr, secret string) (auth.Principal, error)
 }
 
 // API holds what the handlers need.
@@ -68,7 +70,7 @@ func (a *API) Register(g *echo.Group) {
 		if err := NotAllowed(c); err != nil {
 			return err
 		}
-		return &tokens.Error{Status: http.StatusNotFound, Message: "404 Not Found"}
+		return errNoRoute
 	})
 }
 
@@ -82,7 +84,7 @@ func NotAllowed(c echo.Context) error {
 		return nil
 	}
 	c.Response().Header().Set("Allow", strings.Join(allow, ", "))
-	return &tokens.Error{Status: http.StatusMethodNotAllowed, Message: "405 Method Not Allowed"}
+	return errMethod
 }
 
 // routedMethods answers the methods that a route other than a catch-all
@@ -105,7 +107,7 @@ func routedMethods(c echo.Context) []string {
 // authenticate finds the caller; reads need read_api or api, writes api.
 func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		actor, err := a.Auth.APIActor(c.Request().Context(), c.Request(), c.RealIP())
+		actor, err := a.actorOf(c)
 		if err != nil {
 			return err
 		}
@@ -119,6 +121,32 @@ func (a *API) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		c.Set("actor", actor)
 		return next(c)
 	}
+}
+
+// actorOf authenticates a request by PRIVATE-TOKEN or Authorization:
+// Bearer. Other Authorization headers (the Basic of a proxy in front,
+// python-gitlab's http_username) are not the API's credentials. Two
+// credentials are refused, not chosen between.
+func (a *API) actorOf(c echo.Context) (*tokens.Actor, error) {
+	r := c.Request()
+	creds := append([]string(nil), r.Header.Values("PRIVATE-TOKEN")...) // not the header's own slice
+	for _, h := range r.Header.Values("Authorization") {
+		if scheme, rest, ok := strings.Cut(h, " "); ok && strings.EqualFold(scheme, "Bearer") {
+			creds = append(creds, strings.TrimSpace(rest))
+		}
+	}
+	if len(creds) > 1 {
+		return nil, httperr.BadRequest("send one credential: a PRIVATE-TOKEN or a Bearer token, once")
+	}
+	var secret string
+	if len(creds) == 1 {
+		secret = creds[0]
+	}
+	p, err := a.Auth.PATFrom(r.Context(), c.RealIP(), secret)
+	if err != nil {
+		return nil, err
+	}
+	return &tokens.Actor{User: *p.User, Scopes: p.PAT.Scopes, PAT: p.PAT}, nil
 }
 
 func actor(c echo.Context) *tokens.Actor { return c.Get("actor").(*tokens.Actor) }
@@ -213,8 +241,7 @@ func pat(t tokens.PersonalAccessToken, now time.Time) patJSON {
 }
 
 // errAdminTokenIsConfig: the admin token is configuration, not a record.
-var errAdminTokenIsConfig = &tokens.Error{Status: http.StatusBadRequest,
-	Message: "the admin token is configuration, not a stored token: replace DEPLOYTOKENS_ADMIN_TOKEN (or its file) to end it"}
+var errAdminTokenIsConfig = httperr.BadRequest("the admin token is configuration, not a stored token: replace DEPLOYTOKENS_ADMIN_TOKEN (or its file) to end it")
 
 // getOwnPAT answers the token the request was made with.
 func (a *API) getOwnPAT(c echo.Context) error {

@@ -17,6 +17,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/deploytokens/deploytokens/internal/httperr"
+	"github.com/deploytokens/deploytokens/internal/httpreq"
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
@@ -51,15 +53,15 @@ func readParams(c echo.Context) (*params, error) {
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil {
-		return nil, &tokens.Error{Status: http.StatusBadRequest, Message: "request body could not be read"}
+		return nil, httperr.BadRequest("request body could not be read")
 	}
 	if len(body) > maxBody {
-		return nil, &tokens.Error{Status: http.StatusRequestEntityTooLarge, Message: "request body is too large"}
+		return nil, httperr.New(http.StatusRequestEntityTooLarge, "request body is too large")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return p, nil
 	}
-	ct, ctParams, perr := tokens.ParseBodyType(r.Header)
+	ct, ctParams, perr := httpreq.ParseBodyType(r.Header)
 	if perr != nil {
 		return nil, perr
 	}
@@ -69,14 +71,14 @@ func readParams(c echo.Context) (*params, error) {
 		// encoding/json would turn invalid UTF-8, and \u escapes of half
 		// a surrogate pair, into U+FFFD and store it.
 		if !utf8.Valid(body) {
-			return nil, &tokens.Error{Status: http.StatusBadRequest, Message: "request body is not valid UTF-8"}
+			return nil, httperr.BadRequest("request body is not valid UTF-8")
 		}
 		if loneSurrogate(body) {
-			return nil, &tokens.Error{Status: http.StatusBadRequest, Message: "request body is not valid UTF-8: a \\u escape names half a surrogate pair"}
+			return nil, httperr.BadRequest("request body is not valid UTF-8: a \\u escape names half a surrogate pair")
 		}
 		dec := json.NewDecoder(bytes.NewReader(body))
 		if err := dec.Decode(&p.json); err != nil || dec.More() {
-			return nil, &tokens.Error{Status: http.StatusBadRequest, Message: "request body is not a valid JSON object"}
+			return nil, httperr.BadRequest("request body is not a valid JSON object")
 		}
 		if k := duplicateKey(body); k != "" {
 			return nil, tokens.Invalid(k, "is given more than once")
@@ -85,7 +87,7 @@ func readParams(c echo.Context) (*params, error) {
 	case "application/x-www-form-urlencoded":
 		form, err := url.ParseQuery(string(body))
 		if err != nil {
-			return nil, &tokens.Error{Status: http.StatusBadRequest, Message: "request body is not a valid form: " + tokens.Reason(err)}
+			return nil, httperr.BadRequest("request body is not a valid form: " + httpreq.Reason(err))
 		}
 		maps.Copy(p.form, form)
 		inBody = maps.Keys(form)
@@ -93,19 +95,19 @@ func readParams(c echo.Context) (*params, error) {
 		// curl --form, as many of GitLab's examples send; fields only.
 		form, err := multipart.NewReader(bytes.NewReader(body), ctParams["boundary"]).ReadForm(maxBody)
 		if errors.Is(err, multipart.ErrMessageTooLarge) {
-			return nil, &tokens.Error{Status: http.StatusRequestEntityTooLarge, Message: "request body is a multipart form of more than 1000 parts or 10000 part headers"}
+			return nil, httperr.New(http.StatusRequestEntityTooLarge, "request body is a multipart form of more than 1000 parts or 10000 part headers")
 		}
 		if err != nil {
-			return nil, &tokens.Error{Status: http.StatusBadRequest, Message: "request body is not a valid multipart form: " + tokens.Reason(err)}
+			return nil, httperr.BadRequest("request body is not a valid multipart form: " + httpreq.Reason(err))
 		}
 		defer form.RemoveAll()
 		if len(form.File) > 0 {
-			return nil, &tokens.Error{Status: http.StatusBadRequest, Message: "request body has a file part; this API takes fields only"}
+			return nil, httperr.BadRequest("request body has a file part; this API takes fields only")
 		}
 		maps.Copy(p.form, url.Values(form.Value))
 		inBody = maps.Keys(form.Value)
 	default:
-		return nil, &tokens.Error{Status: http.StatusUnsupportedMediaType, Message: "Content-Type must be application/json, application/x-www-form-urlencoded or multipart/form-data"}
+		return nil, httperr.New(http.StatusUnsupportedMediaType, "Content-Type must be application/json, application/x-www-form-urlencoded or multipart/form-data")
 	}
 	if k := alsoInQuery(query, inBody); k != "" {
 		return nil, tokens.Invalid(k, "is given in both the query string and the body")

@@ -9,6 +9,9 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/deploytokens/deploytokens/internal/httperr"
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // Op is what a request wants to do with a repository.
@@ -94,21 +97,32 @@ func NewHandler(cfg Config) http.Handler {
 }
 
 // ErrBusy is answered when every backend is taken for longer than
-// Config.QueueWait. Render it as 503 with a Retry-After.
-var ErrBusy = errors.New("too many git requests at once, retry later")
+// Config.QueueWait: a 503 whose Retry-After lets a queue drain.
+var ErrBusy = &tokens.Error{Kind: tokens.KindUnavailable, Message: "too many git requests at once, retry later", RetryAfter: 10 * time.Second}
 
-// DefaultOnError writes a plain-text 404 for errors wrapping ErrNotFound, a
-// 503 for ErrBusy and a plain-text 500 for every other error.
-func DefaultOnError(w http.ResponseWriter, _ *http.Request, err error) {
-	code := http.StatusInternalServerError
-	switch {
-	case errors.Is(err, ErrNotFound):
-		code = http.StatusNotFound
-	case errors.Is(err, ErrBusy):
-		code = http.StatusServiceUnavailable
-		w.Header().Set("Retry-After", "10")
+// DefaultOnError writes err as git clients read it: the status the error
+// pipeline gives it (404 for ErrNotFound, 503 with Retry-After for
+// ErrBusy), a Basic challenge on 401, and a line of text, which git shows
+// the user; internal failures say no more than their status.
+func DefaultOnError(w http.ResponseWriter, r *http.Request, err error) {
+	WriteError(w, httperr.Classify(err))
+}
+
+// WriteError writes a classified error in git's format; it is the git
+// surface's one writer.
+func WriteError(w http.ResponseWriter, p httperr.Problem) {
+	p.SetHeaders(w.Header())
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Basic realm="`+httperr.Realm+`"`)
 	}
-	http.Error(w, http.StatusText(code), code)
+	msg := p.Message
+	if p.Status >= 500 && p.Status != http.StatusServiceUnavailable || msg == "" {
+		msg = http.StatusText(p.Status)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(p.Status)
+	w.Write([]byte(msg + "\n"))
 }
 
 type handler struct {

@@ -12,12 +12,14 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // ErrNotFound is returned (wrapped) for a repository that does not exist, is
 // not a directory, or lies outside the root; the handler also uses it for
 // requests that are not git routes. Render it as 404.
-var ErrNotFound = errors.New("repository not found")
+var ErrNotFound = &tokens.Error{Kind: tokens.KindNotFound, Message: "Not Found"}
 
 // Repos manages bare repositories under Root, one per project path:
 // <Root>/<path>.git.

@@ -301,8 +301,7 @@ func (h *Handler) createToken(rq *request) error {
 		if err == nil {
 			return h.created(rq, p, t, secret.Reveal())
 		}
-		var de *tokens.Error
-		if !errors.As(err, &de) || de.Status != http.StatusBadRequest {
+		if tokens.KindOf(err) != tokens.KindInvalid {
 			return err
 		}
 		errs = []error{err}

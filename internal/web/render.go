@@ -157,7 +157,3 @@ func formatTime(v any, layout string) string {
 	}
 	return ""
 }
-
-func strconvSeconds(d time.Duration) string {
-	return strconv.Itoa(int((d + time.Second - 1) / time.Second))
-}

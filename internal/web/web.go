@@ -14,6 +14,8 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/deploytokens/deploytokens/auth"
+	"github.com/deploytokens/deploytokens/internal/httperr"
+	"github.com/deploytokens/deploytokens/internal/httpreq"
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
@@ -110,13 +112,13 @@ func (h *Handler) serve(rq *request) error {
 		return err
 	}
 	if req.Method == http.MethodPost {
-		ct, _, err := tokens.ParseBodyType(req.Header)
+		ct, _, err := httpreq.ParseBodyType(req.Header)
 		if err != nil {
 			title := "Bad request"
 			if err.Status == http.StatusUnsupportedMediaType {
 				title = "Unsupported body"
 			}
-			return &pageError{Status: err.Status, Title: title, Message: err.Message + "."}
+			return page(err.Status, title, err.Message+".")
 		}
 		if ct != "application/x-www-form-urlencoded" {
 			return errNotForm
@@ -132,9 +134,8 @@ func (h *Handler) serve(rq *request) error {
 		if !h.checkCSRF(req, rq.csrfBase()) {
 			return errCSRF
 		}
-		if k := tokens.Repeated(req.PostForm, "scopes"); k != "" {
-			return &pageError{Status: http.StatusBadRequest, Title: "Bad request",
-				Message: "The form gave " + strconv.Quote(k) + " more than once."}
+		if k := httpreq.Repeated(req.PostForm, "scopes"); k != "" {
+			return page(http.StatusBadRequest, "Bad request", "The form gave "+strconv.Quote(k)+" more than once.")
 		}
 	}
 	switch rq.route.kind {
@@ -161,7 +162,7 @@ func (h *Handler) serve(rq *request) error {
 		// token's secret is shown at most once.
 		id := req.URL.Query().Get("flash")
 		if id != "" && !validFlashID(id) {
-			return &pageError{Status: http.StatusBadRequest, Title: "Bad request", Message: "The flash parameter is not one this site gave."}
+			return page(http.StatusBadRequest, "Bad request", "The flash parameter is not one this site gave.")
 		}
 		f, err := h.takeFlash(rq.ctx(), rq.secret, id)
 		if err != nil {
@@ -239,72 +240,65 @@ func (h *Handler) log() *slog.Logger {
 	return slog.Default()
 }
 
-// pageError is a failure shown to the user as an error page.
+// pageError is a failure of the web surface itself, with the title of its
+// page. Its status is an *httperr.Error's, so the one error pipeline
+// classifies it as it does any other.
 type pageError struct {
-	Status  int
-	Title   string
-	Message string
+	http  *httperr.Error
+	Title string
 }
 
-func (e *pageError) Error() string { return e.Title }
+func (e *pageError) Error() string   { return e.Title }
+func (e *pageError) Unwrap() error   { return e.http }
+func (e *pageError) Status() int     { return e.http.Status }
+func (e *pageError) Message() string { return e.http.Message }
+
+func page(status int, title, msg string) *pageError {
+	return &pageError{http: &httperr.Error{Status: status, Message: msg}, Title: title}
+}
 
 var (
-	errNotFound = &pageError{Status: http.StatusNotFound, Title: "Page not found",
-		Message: "The page could not be found or you don't have permission to view it."}
-	errCSRF = &pageError{Status: http.StatusForbidden, Title: "Form expired",
-		Message: "The form was not sent from this site's current page, or your session ended. Go back, reload the page and try again."}
-	errReadOnly = &pageError{Status: http.StatusForbidden, Title: "Read-only session",
-		Message: "You signed in with a read_api personal access token, which can look but not change anything. Sign in again with an api token."}
-	errMethod   = &pageError{Status: http.StatusMethodNotAllowed, Title: "Method not allowed", Message: "This page does not accept that request method."}
-	errTooLarge = &pageError{Status: http.StatusRequestEntityTooLarge, Title: "Form too large", Message: "The form sent was too large."}
-	errBadForm  = &pageError{Status: http.StatusBadRequest, Title: "Bad request", Message: "The form could not be read."}
-	errNotForm  = &pageError{Status: http.StatusUnsupportedMediaType, Title: "Not a form", Message: "This page takes the forms it shows (application/x-www-form-urlencoded)."}
+	errNotFound = page(http.StatusNotFound, "Page not found",
+		"The page could not be found or you don't have permission to view it.")
+	errCSRF = page(http.StatusForbidden, "Form expired",
+		"The form was not sent from this site's current page, or your session ended. Go back, reload the page and try again.")
+	errReadOnly = page(http.StatusForbidden, "Read-only session",
+		"You signed in with a read_api personal access token, which can look but not change anything. Sign in again with an api token.")
+	errMethod   = page(http.StatusMethodNotAllowed, "Method not allowed", "This page does not accept that request method.")
+	errTooLarge = page(http.StatusRequestEntityTooLarge, "Form too large", "The form sent was too large.")
+	errBadForm  = page(http.StatusBadRequest, "Bad request", "The form could not be read.")
+	errNotForm  = page(http.StatusUnsupportedMediaType, "Not a form", "This page takes the forms it shows (application/x-www-form-urlencoded).")
+	errInternal = page(http.StatusInternalServerError, "Something went wrong", "The server failed to answer this request. Try again later.")
+	errDown     = page(http.StatusServiceUnavailable, "Temporarily unavailable", "The store is unreachable. Try again in a moment.")
 )
 
-// renderError answers err as an HTML page: its own status for pageError
-// and the domain's 4xx errors, a generic page for the rest, whose details
-// go to the log.
+// renderError answers err as an HTML page, the web surface's one writer:
+// the status and Retry-After the error pipeline gives it, the page's own
+// title for a pageError, a generic page for internal failures, whose
+// details go to the log.
 func (h *Handler) renderError(rq *request, err error) {
-	pe := errorPage(err)
-	if pe.Status >= 500 {
-		h.log().ErrorContext(rq.ctx(), "web request failed", "err", err, "path", rq.c.Request().URL.Path,
-			"request_id", rq.c.Response().Header().Get(echo.HeaderXRequestID))
-	}
-	if pe.Status == http.StatusTooManyRequests || pe.Status == http.StatusServiceUnavailable {
-		var ae *auth.Error
-		retry := "1"
-		if errors.As(err, &ae) && ae.RetryAfter > 0 {
-			retry = strconvSeconds(ae.RetryAfter)
-		}
-		rq.c.Response().Header().Set("Retry-After", retry)
-	}
-	h.render(rq, pe.Status, "error", pe.Title, pe)
+	p := httperr.Classify(err)
+	httperr.Log(rq.ctx(), h.log(), rq.c.Request(), err, p)
+	pe := errorPage(err, p)
+	p.SetHeaders(rq.c.Response().Header())
+	h.render(rq, pe.Status(), "error", pe.Title, pe)
 }
 
-func errorPage(err error) *pageError {
-	var (
-		pe *pageError
-		de *tokens.Error
-		ae *auth.Error
-		he *echo.HTTPError
-	)
-	switch {
-	case errors.As(err, &pe):
+// errorPage answers the page that shows err, classified as p.
+func errorPage(err error, p httperr.Problem) *pageError {
+	if pe, ok := errors.AsType[*pageError](err); ok {
 		return pe
-	case errors.Is(err, tokens.ErrUnavailable), errors.Is(err, auth.ErrUnavailable):
-		return &pageError{Status: http.StatusServiceUnavailable, Title: "Temporarily unavailable",
-			Message: "The store is unreachable. Try again in a moment."}
-	case errors.As(err, &de) && de.Status < 500:
-		if de.Status == http.StatusNotFound || de.Status == http.StatusForbidden {
-			// A page a user may not see does not exist for them.
-			return errNotFound
-		}
-		return &pageError{Status: de.Status, Title: http.StatusText(de.Status), Message: de.Message}
-	case errors.As(err, &ae) && ae.Status < 500:
-		return &pageError{Status: ae.Status, Title: http.StatusText(ae.Status), Message: ae.Message}
-	case errors.As(err, &he) && he.Code < 500:
-		return &pageError{Status: he.Code, Title: http.StatusText(he.Code), Message: http.StatusText(he.Code) + "."}
 	}
-	return &pageError{Status: http.StatusInternalServerError, Title: "Something went wrong",
-		Message: "The server failed to answer this request. Try again later."}
+	switch {
+	case p.Status == http.StatusServiceUnavailable:
+		return errDown
+	case p.Status >= 500:
+		return errInternal
+	case p.Domain != nil && (p.Domain.Kind == tokens.KindNotFound || p.Domain.Kind == tokens.KindForbidden):
+		// A page a user may not see does not exist for them.
+		return errNotFound
+	case p.Router:
+		return page(p.Status, http.StatusText(p.Status), http.StatusText(p.Status)+".")
+	}
+	return page(p.Status, http.StatusText(p.Status), p.Message)
 }
