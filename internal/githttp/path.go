@@ -4,18 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // ErrInvalidPath is returned for a project path that breaks the path rules.
 var ErrInvalidPath = errors.New("invalid project path")
-
-// Limits on project paths, as GitLab sets them: a segment is at most 255
-// characters and groups nest at most 20 deep.
-const (
-	maxSegmentLen = 255
-	maxSegments   = 21
-	maxPathLen    = 1024
-)
 
 // Git routes served; everything else, dumb HTTP included, is not found.
 const (
@@ -49,53 +43,16 @@ func ParsePath(urlPath string) (projectPath string, route string, ok bool) {
 	return "", "", false
 }
 
-// ValidProjectPath checks a project path such as "group/sub/project" against
-// GitLab's path rules: two to 21 segments separated by single slashes, each
-// made of ASCII letters, digits, '_', '-' and '.', not starting with '-' or
-// '.', without "..", and not ending in ".git" or ".atom". The errors wrap
-// ErrInvalidPath.
+// ValidProjectPath checks a project path such as "group/sub/project" by
+// the domain's one rule set (tokens.ValidateProjectPath: letters, digits,
+// '_', '-' and '.', no "..", no reserved names, at most 21 segments and 255
+// bytes), and that it has a namespace. The errors wrap ErrInvalidPath.
 func ValidProjectPath(p string) error {
-	if len(p) > maxPathLen {
-		return fmt.Errorf("%w: longer than %d characters", ErrInvalidPath, maxPathLen)
+	if err := tokens.ValidateProjectPath("path", p); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidPath, err) // the cause as text: a bad path here is the server's own mistake, not the client's
 	}
-	segs := strings.Split(p, "/")
-	if len(segs) < 2 {
+	if !strings.Contains(p, "/") {
 		return fmt.Errorf("%w: %q has no namespace", ErrInvalidPath, p)
-	}
-	if len(segs) > maxSegments {
-		return fmt.Errorf("%w: more than %d segments", ErrInvalidPath, maxSegments)
-	}
-	for _, s := range segs {
-		if err := validSegment(s); err != nil {
-			return fmt.Errorf("%w: %q: %s", ErrInvalidPath, p, err)
-		}
-	}
-	return nil
-}
-
-// validSegment answers why s is not a valid path segment, or nil. It returns
-// a plain string error because the caller wraps it with context.
-func validSegment(s string) error {
-	switch {
-	case s == "":
-		return errors.New("empty segment")
-	case len(s) > maxSegmentLen:
-		return errors.New("segment too long")
-	case s[0] == '-' || s[0] == '.':
-		return errors.New("segment starts with '-' or '.'")
-	case strings.Contains(s, ".."):
-		return errors.New("segment contains \"..\"")
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-' || c == '.') {
-			return errors.New("segment contains a character other than letters, digits, '_', '-' and '.'")
-		}
-	}
-	// Case-insensitive, because a case-insensitive filesystem would
-	// otherwise let "p.GIT" alias the repository directory "p.git".
-	if l := strings.ToLower(s); strings.HasSuffix(l, ".git") || strings.HasSuffix(l, ".atom") {
-		return errors.New("segment ends in .git or .atom")
 	}
 	return nil
 }

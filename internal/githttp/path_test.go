@@ -24,7 +24,10 @@ func TestParsePath(t *testing.T) {
 		{name: "nested groups", path: "/a/b/c/d.git/info/refs", project: "a/b/c/d", route: "info/refs", ok: true},
 		{name: "group named like a route", path: "/info/refs/info/refs", project: "info/refs", route: "info/refs", ok: true},
 		{name: "dots and dashes inside", path: "/my-group/my.project_1.git/info/refs", project: "my-group/my.project_1", route: "info/refs", ok: true},
-		{name: "255 character segment", path: "/g/" + long[:255] + "/info/refs", project: "g/" + long[:255], route: "info/refs", ok: true},
+		// The domain's limit: a segment leaves room for ".git" in a 255-byte file name.
+		{name: "251 character segment", path: "/g/" + long[:251] + "/info/refs", project: "g/" + long[:251], route: "info/refs", ok: true},
+		{name: "252 character segment", path: "/g/" + long[:252] + "/info/refs"},
+		{name: "reserved first segment", path: "/api/p.git/info/refs"},
 
 		{name: "empty", path: ""},
 		{name: "root", path: "/"},
