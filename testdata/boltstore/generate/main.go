@@ -59,9 +59,11 @@ func at(month time.Month, day, hour int) time.Time {
 func ptr[T any](v T) *T { return &v }
 
 func generate(ctx context.Context, path string) (err error) {
-	// Never overwrite a fixture.
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s exists or can't be checked: %v", path, err)
+	// A fixture stands for what a build wrote; never overwrite one.
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("%s exists; write a new fixture under a new name", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
 	}
 	s, err := boltstore.Open(path)
 	if err != nil {
