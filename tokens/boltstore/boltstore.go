@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -173,20 +172,20 @@ func pair(a, b int64) []byte { return append(itob(a), itob(b)...) }
 
 func fold(s string) []byte { return []byte(strings.ToLower(s)) }
 
-// get decodes the JSON record at key of bucket b into v; false when absent.
-func get(tx *bolt.Tx, b, key []byte, v any) (bool, error) {
+// get decodes the record at key of bucket b into v; false when absent.
+func get[D stored](tx *bolt.Tx, b, key []byte, v *D) (bool, error) {
 	data := tx.Bucket(b).Get(key)
 	if data == nil {
 		return false, nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := decode(data, v); err != nil {
 		return true, fmt.Errorf("decode %s record: %w", b, err)
 	}
 	return true, nil
 }
 
-func put(tx *bolt.Tx, b, key []byte, v any) error {
-	data, err := json.Marshal(v)
+func put[D stored](tx *bolt.Tx, b, key []byte, v *D) error {
+	data, err := encode(v)
 	if err != nil {
 		return fmt.Errorf("encode %s record: %w", b, err)
 	}
@@ -240,7 +239,7 @@ func (s *Store) User(ctx context.Context, id int64) (tokens.User, error) {
 	return u, err
 }
 
-func mustGet(tx *bolt.Tx, b []byte, id int64, v any, what string) error {
+func mustGet[D stored](tx *bolt.Tx, b []byte, id int64, v *D, what string) error {
 	ok, err := get(tx, b, itob(id), v)
 	if err == nil && !ok {
 		err = notFound(what, id)
@@ -249,7 +248,7 @@ func mustGet(tx *bolt.Tx, b []byte, id int64, v any, what string) error {
 }
 
 // byIndex resolves index key to an ID and decodes that record of b into v.
-func byIndex(tx *bolt.Tx, index, key, b []byte, v any, what string) error {
+func byIndex[D stored](tx *bolt.Tx, index, key, b []byte, v *D, what string) error {
 	id := tx.Bucket(index).Get(key)
 	if id == nil {
 		return fmt.Errorf("%s: %w", what, tokens.ErrNotFound)
@@ -318,7 +317,7 @@ func (s *Store) TouchPAT(ctx context.Context, id int64, at time.Time) error {
 // edit changes the record id of bucket b in one transaction: it reads it,
 // lets change alter it and writes it back; ErrNotFound, naming what, when
 // there is none.
-func edit[T any](s *Store, op string, b []byte, id int64, what string, change func(*T)) error {
+func edit[T stored](s *Store, op string, b []byte, id int64, what string, change func(*T)) error {
 	return s.update(op, func(tx *bolt.Tx) error {
 		var rec T
 		if err := mustGet(tx, b, id, &rec, what); err != nil {
@@ -425,7 +424,7 @@ func (s *Store) ListProjects(ctx context.Context) ([]tokens.Project, error) {
 	err := s.view("list projects", func(tx *bolt.Tx) error {
 		return tx.Bucket(bProjects).ForEach(func(_, v []byte) error {
 			var p tokens.Project
-			if err := json.Unmarshal(v, &p); err != nil {
+			if err := decode(v, &p); err != nil {
 				return fmt.Errorf("decode project: %w", err)
 			}
 			out = append(out, p)
@@ -680,7 +679,7 @@ func (s *Store) ListAllDeployTokens(ctx context.Context) ([]tokens.DeployToken, 
 	err := s.view("list all deploy tokens", func(tx *bolt.Tx) error {
 		return tx.Bucket(bTokens).ForEach(func(_, v []byte) error {
 			var t tokens.DeployToken
-			if err := json.Unmarshal(v, &t); err != nil {
+			if err := decode(v, &t); err != nil {
 				return fmt.Errorf("decode deploy token: %w", err)
 			}
 			out = append(out, t)

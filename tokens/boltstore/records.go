@@ -1,0 +1,178 @@
+package boltstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/deploytokens/deploytokens/tokens"
+)
+
+// The record types below are the file format: a record is stored as the
+// JSON of its record type, never of the domain type, so the domain can
+// rename a JSON tag or give a type a MarshalJSON without changing what a
+// data directory holds. Their tags are the names the store wrote when it
+// still marshalled the domain types (testdata/boltstore/2026-12-08.db);
+// TestFileFormat pins the bytes. A field added to a domain type is stored
+// once its record type has it and both conversions copy it.
+
+// stored lists the domain types the store keeps, each as a record type of
+// its own (see encode and decode).
+type stored interface {
+	tokens.User | tokens.PersonalAccessToken | tokens.Project | tokens.Member | tokens.DeployToken
+}
+
+// encode answers the bytes v is stored as.
+func encode[D stored](v *D) ([]byte, error) {
+	switch v := any(v).(type) {
+	case *tokens.User:
+		return json.Marshal(newUserRecord(v))
+	case *tokens.PersonalAccessToken:
+		return json.Marshal(newPATRecord(v))
+	case *tokens.Project:
+		return json.Marshal(newProjectRecord(v))
+	case *tokens.Member:
+		return json.Marshal(newMemberRecord(v))
+	case *tokens.DeployToken:
+		return json.Marshal(newDeployTokenRecord(v))
+	}
+	// stored admits no other type.
+	panic(fmt.Sprintf("boltstore: no record type for %T", v))
+}
+
+// decode sets *v from bytes that encode answered.
+func decode[D stored](data []byte, v *D) error {
+	switch v := any(v).(type) {
+	case *tokens.User:
+		return decodeAs(data, v, (*userRecord).user)
+	case *tokens.PersonalAccessToken:
+		return decodeAs(data, v, (*patRecord).pat)
+	case *tokens.Project:
+		return decodeAs(data, v, (*projectRecord).project)
+	case *tokens.Member:
+		return decodeAs(data, v, (*memberRecord).member)
+	case *tokens.DeployToken:
+		return decodeAs(data, v, (*deployTokenRecord).deployToken)
+	}
+	panic(fmt.Sprintf("boltstore: no record type for %T", v))
+}
+
+// decodeAs decodes data as a record R and sets *v to its domain form.
+func decodeAs[R, D any](data []byte, v *D, domain func(*R) D) error {
+	var r R
+	if err := json.Unmarshal(data, &r); err != nil {
+		return err
+	}
+	*v = domain(&r)
+	return nil
+}
+
+// userRecord is how a tokens.User is stored in bucket users.
+type userRecord struct {
+	ID        int64     `json:"id"`
+	Username  string    `json:"username"`
+	Name      string    `json:"name"`
+	Admin     bool      `json:"admin"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func newUserRecord(u *tokens.User) userRecord {
+	return userRecord{ID: u.ID, Username: u.Username, Name: u.Name, Admin: u.Admin, CreatedAt: u.CreatedAt}
+}
+
+func (r *userRecord) user() tokens.User {
+	return tokens.User{ID: r.ID, Username: r.Username, Name: r.Name, Admin: r.Admin, CreatedAt: r.CreatedAt}
+}
+
+// patRecord is how a tokens.PersonalAccessToken is stored in bucket pats.
+type patRecord struct {
+	ID         int64      `json:"id"`
+	UserID     int64      `json:"user_id"`
+	Name       string     `json:"name"`
+	Scopes     []string   `json:"scopes"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	Revoked    bool       `json:"revoked"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	Digest     []byte     `json:"digest"`
+}
+
+func newPATRecord(t *tokens.PersonalAccessToken) patRecord {
+	return patRecord{ID: t.ID, UserID: t.UserID, Name: t.Name, Scopes: t.Scopes, ExpiresAt: t.ExpiresAt,
+		Revoked: t.Revoked, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, Digest: t.Digest}
+}
+
+func (r *patRecord) pat() tokens.PersonalAccessToken {
+	return tokens.PersonalAccessToken{ID: r.ID, UserID: r.UserID, Name: r.Name, Scopes: r.Scopes, ExpiresAt: r.ExpiresAt,
+		Revoked: r.Revoked, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, Digest: r.Digest}
+}
+
+// projectRecord is how a tokens.Project is stored in bucket projects.
+// Visibility is a plain string so that a method of tokens.Visibility can't
+// change how it is written.
+type projectRecord struct {
+	ID                int64     `json:"id"`
+	Path              string    `json:"path"`
+	PathWithNamespace string    `json:"path_with_namespace"`
+	Visibility        string    `json:"visibility"`
+	CreatorID         int64     `json:"creator_id"`
+	CreatedAt         time.Time `json:"created_at"`
+}
+
+func newProjectRecord(p *tokens.Project) projectRecord {
+	return projectRecord{ID: p.ID, Path: p.Path, PathWithNamespace: p.PathWithNamespace,
+		Visibility: string(p.Visibility), CreatorID: p.CreatorID, CreatedAt: p.CreatedAt}
+}
+
+func (r *projectRecord) project() tokens.Project {
+	return tokens.Project{ID: r.ID, Path: r.Path, PathWithNamespace: r.PathWithNamespace,
+		Visibility: tokens.Visibility(r.Visibility), CreatorID: r.CreatorID, CreatedAt: r.CreatedAt}
+}
+
+// memberRecord is how a tokens.Member is stored in bucket members; the
+// access level is GitLab's number, as a plain int for the reason
+// projectRecord's visibility is a plain string.
+type memberRecord struct {
+	ProjectID   int64     `json:"project_id"`
+	UserID      int64     `json:"user_id"`
+	AccessLevel int       `json:"access_level"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func newMemberRecord(m *tokens.Member) memberRecord {
+	return memberRecord{ProjectID: m.ProjectID, UserID: m.UserID, AccessLevel: int(m.AccessLevel), CreatedAt: m.CreatedAt}
+}
+
+func (r *memberRecord) member() tokens.Member {
+	return tokens.Member{ProjectID: r.ProjectID, UserID: r.UserID, AccessLevel: tokens.AccessLevel(r.AccessLevel), CreatedAt: r.CreatedAt}
+}
+
+// deployTokenRecord is how a tokens.DeployToken is stored in bucket
+// tokens. Only the CI token has a sealed secret; the others leave the
+// field out.
+type deployTokenRecord struct {
+	ID         int64      `json:"id"`
+	ProjectID  int64      `json:"project_id"`
+	Name       string     `json:"name"`
+	Username   string     `json:"username"`
+	Scopes     []string   `json:"scopes"`
+	ExpiresAt  *time.Time `json:"expires_at"`
+	Revoked    bool       `json:"revoked"`
+	CreatedAt  time.Time  `json:"created_at"`
+	CreatorID  int64      `json:"creator_id"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	Digest     []byte     `json:"digest"`
+	CISecret   []byte     `json:"ci_secret,omitempty"`
+}
+
+func newDeployTokenRecord(t *tokens.DeployToken) deployTokenRecord {
+	return deployTokenRecord{ID: t.ID, ProjectID: t.ProjectID, Name: t.Name, Username: t.Username,
+		Scopes: t.Scopes, ExpiresAt: t.ExpiresAt, Revoked: t.Revoked, CreatedAt: t.CreatedAt, CreatorID: t.CreatorID,
+		LastUsedAt: t.LastUsedAt, Digest: t.Digest, CISecret: t.CISecret}
+}
+
+func (r *deployTokenRecord) deployToken() tokens.DeployToken {
+	return tokens.DeployToken{ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, Username: r.Username,
+		Scopes: r.Scopes, ExpiresAt: r.ExpiresAt, Revoked: r.Revoked, CreatedAt: r.CreatedAt, CreatorID: r.CreatorID,
+		LastUsedAt: r.LastUsedAt, Digest: r.Digest, CISecret: r.CISecret}
+}
