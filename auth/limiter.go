@@ -21,6 +21,9 @@ type Limiter struct {
 	Ban    time.Duration
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Failures and Bans, when set, count the failures reported to Fail
+	// and the bans it imposed.
+	Failures, Bans Counter
 }
 
 func (l *Limiter) now() time.Time {
@@ -63,7 +66,13 @@ func (l *Limiter) verdict(v []byte, err error) error {
 
 // Fail counts one failure from addr and bans it at the limit.
 func (l *Limiter) Fail(ctx context.Context, addr string) {
-	if l == nil || addr == "" {
+	if l == nil {
+		return
+	}
+	if l.Failures != nil {
+		l.Failures.Inc()
+	}
+	if addr == "" {
 		return
 	}
 	n, err := l.KV.Incr(ctx, tokens.FailKey(addr), l.Window)
@@ -82,6 +91,9 @@ func (l *Limiter) Fail(ctx context.Context, addr string) {
 	}
 	if err == nil {
 		l.log().Warn("address banned after failed authentications", "addr", addr, "failures", n, "until", until)
+		if l.Bans != nil {
+			l.Bans.Inc()
+		}
 	}
 }
 

@@ -24,6 +24,13 @@ type Signer interface {
 	Sign(claims jwt.Claims) (string, error)
 }
 
+// Counter is told of one event; a prometheus.Counter is one. The metrics
+// are built in the wiring and handed in, so this package keeps no global
+// state and does not depend on a metrics library.
+type Counter interface {
+	Inc()
+}
+
 // TokenService is the realm of the Docker/OCI token-auth flow: it trades
 // credentials for short-lived JWTs listing what the caller may do.
 type TokenService struct {
@@ -36,6 +43,8 @@ type TokenService struct {
 	Lifetime time.Duration
 	// ClientAddr answers the address failures are counted against.
 	ClientAddr func(*http.Request) string
+	// RefreshTokens, when set, counts the refresh tokens issued.
+	RefreshTokens Counter
 }
 
 // Claims are the registry token's claims.
@@ -367,6 +376,9 @@ func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now ti
 	}
 	if err := s.Auth.Store.Create(ctx, refreshKey(s.Auth.Keys, secret.Reveal()), rec, ttl); err != nil {
 		return "", err
+	}
+	if s.RefreshTokens != nil {
+		s.RefreshTokens.Inc()
 	}
 	return secret.Reveal(), nil
 }

@@ -49,6 +49,8 @@ type Config struct {
 	IdleTimeout      time.Duration
 	GitBin           string
 	GitMaxConcurrent int
+	MetricsListen    string
+	MetricsPprof     bool
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -92,6 +94,8 @@ func (c *Config) settings() []setting {
 		{"idle-timeout", "how long an idle keep-alive connection stays open", &c.IdleTimeout},
 		{"git", "git binary serving repositories (git http-backend)", &c.GitBin},
 		{"git-max-concurrent", "git requests served at once (each runs git http-backend); more wait up to half the read timeout, then get 503", &c.GitMaxConcurrent},
+		{"metrics-listen", "address of a listener of its own serving Prometheus metrics at /metrics, unauthenticated; unset: none", &c.MetricsListen},
+		{"metrics-pprof", "also serve the runtime's profiles (pprof) under /debug/pprof/ on the metrics listener", &c.MetricsPprof},
 	}
 }
 
@@ -262,6 +266,17 @@ func (c *Config) Validate() error {
 	}
 	if c.AuthMaxFailures < 1 {
 		bad("auth-max-failures", "must be at least 1")
+	}
+	if c.MetricsListen != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			bad("metrics-listen", "%q is not host:port", c.MetricsListen)
+		} else if !validPort(port) {
+			bad("metrics-listen", "%q: the port must be a number from 0 to 65535", c.MetricsListen)
+		} else if c.MetricsListen == c.Listen && port != "0" {
+			bad("metrics-listen", "must differ from --listen: metrics have a listener of their own")
+		}
+	} else if c.MetricsPprof {
+		bad("metrics-pprof", "needs --metrics-listen, the listener it is served on")
 	}
 	if c.GitMaxConcurrent < 1 {
 		bad("git-max-concurrent", "must be at least 1")

@@ -48,6 +48,41 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
+// TestMetricsConfig: the metrics listener is optional, an address of its
+// own, and pprof needs it.
+func TestMetricsConfig(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		errors []string // settings the error names; none: valid
+	}{
+		{"off", nil, nil},
+		{"on", []string{"--metrics-listen", "127.0.0.1:9090", "--metrics-pprof"}, nil},
+		{"pprof without a listener", []string{"--metrics-pprof"}, []string{"--metrics-pprof"}},
+		{"not host:port", []string{"--metrics-listen", "9090"}, []string{"--metrics-listen"}},
+		{"bad port", []string{"--metrics-listen", "127.0.0.1:99999"}, []string{"--metrics-listen"}},
+		{"the server's address", []string{"--listen", "127.0.0.1:8080", "--metrics-listen", "127.0.0.1:8080"}, []string{"--metrics-listen"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadConfig("serve", tt.args, func(string) string { return "" }, io.Discard)
+			if (err != nil) != (len(tt.errors) > 0) {
+				t.Fatalf("error %v, want one naming %v", err, tt.errors)
+			}
+			for _, name := range tt.errors {
+				if !strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), envName(strings.TrimPrefix(name, "--"))) {
+					t.Errorf("error does not name %s: %v", name, err)
+				}
+			}
+		})
+	}
+	env := map[string]string{"DEPLOYTOKENS_METRICS_LISTEN": "127.0.0.1:9100", "DEPLOYTOKENS_METRICS_PPROF": "true"}
+	cfg, err := loadConfig("serve", nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil || cfg.MetricsListen != "127.0.0.1:9100" || !cfg.MetricsPprof {
+		t.Fatalf("from the environment: %+v, %v", cfg, err)
+	}
+}
+
 func TestServeHelp(t *testing.T) {
 	var out bytes.Buffer
 	code := run(context.Background(), []string{"serve", "--help"}, func(string) string { return "" }, &out, &out)

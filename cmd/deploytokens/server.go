@@ -17,12 +17,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/deploytokens/deploytokens/auth"
 	"github.com/deploytokens/deploytokens/internal/api"
 	"github.com/deploytokens/deploytokens/internal/githttp"
 	"github.com/deploytokens/deploytokens/internal/httperr"
 	"github.com/deploytokens/deploytokens/internal/httpreq"
+	"github.com/deploytokens/deploytokens/internal/metrics"
 	"github.com/deploytokens/deploytokens/internal/web"
 	"github.com/deploytokens/deploytokens/jwks"
 	"github.com/deploytokens/deploytokens/tokens"
@@ -44,13 +46,18 @@ type app struct {
 	// so the caller can say where it is.
 	adminTokenFile string
 	admin          *auth.AdminToken
+	// metrics is nil unless a metrics listener is configured; then
+	// metricsLn is that listener, open from newApp on.
+	metrics   *metrics.Metrics
+	metricsLn net.Listener
 }
 
-// openStore opens Redis when configured, else the embedded store.
-func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (tokens.Store, error) {
+// openStore opens Redis when configured, else the embedded store. hooks
+// observe every round trip to Redis.
+func openStore(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...redis.Hook) (tokens.Store, error) {
 	if cfg.RedisURL != "" {
 		s, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix,
-			CachedKV: []string{tokens.BanKeyPrefix}, CacheSize: cfg.RedisCacheSize, Logger: logger})
+			CachedKV: []string{tokens.BanKeyPrefix}, CacheSize: cfg.RedisCacheSize, Logger: logger, Hooks: hooks})
 		if err != nil {
 			return nil, err
 		}
@@ -77,7 +84,12 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if a.keys, err = openKeys(&cfg); err != nil {
 		return nil, err
 	}
-	if a.store, err = openStore(ctx, &cfg, logger); err != nil {
+	var hooks []redis.Hook
+	if cfg.MetricsListen != "" {
+		a.metrics = metrics.New()
+		hooks = append(hooks, a.metrics.RedisHook())
+	}
+	if a.store, err = openStore(ctx, &cfg, logger, hooks...); err != nil {
 		return nil, err
 	}
 	ok := false
@@ -113,8 +125,17 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		return nil, err
 	}
 	limiter := &auth.Limiter{KV: a.store, Max: int64(cfg.AuthMaxFailures), Window: cfg.AuthWindow, Ban: cfg.AuthBan, Logger: logger}
+	if m := a.metrics; m != nil {
+		limiter.Failures, limiter.Bans = m.AuthFailures, m.AuthBans
+		if c, ok := a.store.(cacheStats); ok && cfg.RedisCacheSize > 0 {
+			m.CacheStats(c.Stats)
+		}
+	}
 	a.authn = &auth.Authenticator{Store: a.store, Keys: a.keys, Logger: logger, Limiter: limiter, Admin: a.admin}
 	a.echo = a.routes(repos)
+	if err := a.listenMetrics(); err != nil {
+		return nil, err
+	}
 	ok = true
 	return a, nil
 }
@@ -290,6 +311,11 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	jsonSurface := []echo.MiddlewareFunc{httperr.Surface(api.WriteError, a.log), httpreq.CheckQuery}
 	registrySurface := []echo.MiddlewareFunc{httperr.Surface(auth.WriteRegistry, a.log), httpreq.CheckQuery}
 	e.Pre(yieldFirst)
+	if a.metrics != nil {
+		// First: it reads the status the error handler wrote, panics
+		// included.
+		e.Use(a.metrics.Middleware())
+	}
 	e.Use(sanitizeRequestID, middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		a.log.Error("panic", "err", err, "path", c.Path(), "stack", string(stack))
@@ -330,13 +356,18 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		Auth: a.authn, Service: a.service, Signer: a.signer, Name: a.cfg.RegistryService,
 		Issuer: a.cfg.RegistryIssuer, Lifetime: a.cfg.TokenLifetime, ClientAddr: a.clientAddr,
 	}
+	backends := &githttp.Backends{}
+	if m := a.metrics; m != nil {
+		tokenService.Signer, tokenService.RefreshTokens = m.CountTokens(a.signer), m.RefreshTokens
+		m.GitBackends(backends.Busy, backends.Waiting, a.cfg.GitMaxConcurrent)
+	}
 	tokenService.Register(e, registrySurface...)
 
 	gitAuth := &auth.GitAuthorizer{Auth: a.authn, Service: a.service, ClientAddr: a.clientAddr}
 	git := githttp.NewHandler(githttp.Config{
 		// Half the read timeout: a fetch's body deadline runs from the
 		// request's start, so the wait must leave it time to arrive.
-		Repos: repos, MaxBackends: a.cfg.GitMaxConcurrent, QueueWait: a.cfg.ReadTimeout / 2,
+		Repos: repos, MaxBackends: a.cfg.GitMaxConcurrent, QueueWait: a.cfg.ReadTimeout / 2, Backends: backends,
 		Authorize: func(r *http.Request, path string, op githttp.Op) (string, error) {
 			return gitAuth.Authorize(r, path, op == githttp.OpPush)
 		},
@@ -350,7 +381,8 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	pages := &web.Handler{Service: a.service, Auth: a.authn, Limiter: a.authn.Limiter,
 		ExternalURL: a.cfg.externalURL, RegistryHost: a.cfg.RegistryHost, Logger: a.log}
 	e.Any("/*", func(c echo.Context) error {
-		if _, _, ok := githttp.ParsePath(c.Request().URL.Path); ok {
+		if _, route, ok := githttp.ParsePath(c.Request().URL.Path); ok {
+			metrics.SetRoute(c, "/:project.git/"+route) // one of three, not the path
 			git.ServeHTTP(c.Response(), c.Request())
 			return nil
 		}
@@ -475,6 +507,9 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	// Metrics stay served while requests drain, and stop after.
+	stopMetrics := a.serveMetrics()
+	defer stopMetrics()
 	// Picks up key rotations made by other replicas.
 	go a.signer.Run(ctx)
 	select {
@@ -490,6 +525,7 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		a.log.Warn("shutdown timeout reached: closing the requests still running", "timeout", a.cfg.ShutdownTimeout)
 		err = srv.Close()
 	}
+	stopMetrics()
 	if cerr := a.close(); err == nil {
 		err = cerr
 	}
@@ -497,5 +533,8 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 }
 
 func (a *app) close() error {
+	if a.metricsLn != nil {
+		a.metricsLn.Close() // once serve stopped metrics, already closed
+	}
 	return a.store.Close()
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/deploytokens/deploytokens/internal/httperr"
@@ -65,6 +66,9 @@ type Config struct {
 	MaxBackends int
 	// QueueWait is how long a request waits for a backend; 0 means 30 s.
 	QueueWait time.Duration
+	// Backends, when set, is kept up to date with how many backends run
+	// and how many requests wait for one, for metrics.
+	Backends *Backends
 
 	// backendExited, when set by tests, is told each backend's process id
 	// and the result of waiting for it.
@@ -88,6 +92,9 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	if cfg.QueueWait <= 0 {
 		cfg.QueueWait = 30 * time.Second
+	}
+	if cfg.Backends == nil {
+		cfg.Backends = &Backends{}
 	}
 	h := &handler{cfg: cfg}
 	if cfg.MaxBackends > 0 {
@@ -130,6 +137,19 @@ type handler struct {
 	slots chan struct{} // one per running backend; nil without a bound
 }
 
+// Backends counts a handler's git http-backend processes: those running
+// and the requests waiting for a slot (Config.MaxBackends). It is safe for
+// concurrent use.
+type Backends struct {
+	busy, waiting atomic.Int64
+}
+
+// Busy answers how many backends run now.
+func (b *Backends) Busy() int64 { return b.busy.Load() }
+
+// Waiting answers how many requests wait for a backend now.
+func (b *Backends) Waiting() int64 { return b.waiting.Load() }
+
 // acquire waits for a backend slot and answers its release, or an error
 // when the wait ran out (ErrBusy) or the client left.
 func (h *handler) acquire(r *http.Request) (release func(), err error) {
@@ -141,6 +161,8 @@ func (h *handler) acquire(r *http.Request) (release func(), err error) {
 		return func() { <-h.slots }, nil
 	default:
 	}
+	h.cfg.Backends.waiting.Add(1)
+	defer h.cfg.Backends.waiting.Add(-1)
 	t := time.NewTimer(h.cfg.QueueWait)
 	defer t.Stop()
 	select {
@@ -219,6 +241,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // otherwise the client left
 	}
 	defer release()
+	h.cfg.Backends.busy.Add(1)
+	defer h.cfg.Backends.busy.Add(-1)
 	h.serveBackend(w, r, canonical, req)
 }
 

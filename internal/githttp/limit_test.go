@@ -15,7 +15,8 @@ import (
 // Retry-After when the wait runs out, and is served once the slot is free.
 func TestMaxBackends(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, func(c *Config) { c.MaxBackends, c.QueueWait = 1, 200*time.Millisecond })
+	backends := &Backends{}
+	ts := newTestServer(t, func(c *Config) { c.MaxBackends, c.QueueWait, c.Backends = 1, 200*time.Millisecond, backends })
 	if err := ts.repos.Create(t.Context(), project); err != nil {
 		t.Fatal(err)
 	}
@@ -54,9 +55,39 @@ func TestMaxBackends(t *testing.T) {
 	if busy.Header.Get("Retry-After") == "" {
 		t.Errorf("503 without Retry-After: %v", busy.Header)
 	}
+	if n := backends.Busy(); n != 1 {
+		t.Errorf("Busy() = %d while the holder's backend runs, want 1", n)
+	}
+	// A request waiting for the slot is seen as waiting, each for up to
+	// QueueWait: look until one is seen.
+	for deadline, seen := time.Now().Add(5*time.Second), false; !seen; {
+		done := make(chan struct{})
+		go func() {
+			// Not infoRefs: t.Fatal belongs to the test's goroutine.
+			defer close(done)
+			req, _ := http.NewRequest("GET", ts.URL+"/"+project+".git/info/refs?service=git-upload-pack", nil)
+			req.SetBasicAuth("writer", "token-w")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+		for waiting := true; waiting && !seen; {
+			select {
+			case <-done:
+				waiting = false
+			case <-time.After(time.Millisecond):
+				seen = backends.Waiting() == 1
+			}
+		}
+		<-done
+		if !seen && time.Now().After(deadline) {
+			t.Fatal("Waiting() never answered 1 while a request waited for the slot")
+		}
+	}
 	holder.Close() // the client leaves: its backend is stopped, its slot freed
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if resp := infoRefs(); resp.StatusCode == http.StatusOK {
+		if resp := infoRefs(); resp.StatusCode == http.StatusOK && backends.Busy() == 0 && backends.Waiting() == 0 {
 			break
 		}
 		if time.Now().After(deadline) {

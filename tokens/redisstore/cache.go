@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -74,6 +75,18 @@ type hotCache struct {
 	tokens      map[string]cachedToken // by digest
 	digests     map[int64]string       // token ID -> digest, for touches
 	values      map[string]cachedValue // KV key -> value
+
+	hits, misses atomic.Uint64 // of DeployTokenByDigestAndGet, for Stats
+}
+
+// Stats answers how many cacheable lookups the cache answered (hits) and
+// how many went to Redis (misses) since the store was made; zeros without
+// a cache.
+func (s *Store) Stats() (hits, misses uint64) {
+	if s.cache == nil {
+		return 0, 0
+	}
+	return s.cache.hits.Load(), s.cache.misses.Load()
 }
 
 func newHotCache(max int, now func() time.Time) *hotCache {

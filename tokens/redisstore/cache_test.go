@@ -91,10 +91,21 @@ func TestCacheAnswersWithoutRedis(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	d := e.token(t, "a")
 	e.warm(t, "ban:1.2.3.4", d)
+	hits, misses := e.cached.Stats()
 	tok, v, vErr, err, n := e.lookup(t, "ban:1.2.3.4", d)
 	if n != 0 || err != nil || tok.ID != d.ID || v != nil || !errors.Is(vErr, tokens.ErrNotFound) {
 		t.Fatalf("cached lookup: %d scripts, token %d, %v; value %q, %v", n, tok.ID, err, v, vErr)
 	}
+	if h, m := e.cached.Stats(); h != hits+1 || m != misses {
+		t.Errorf("cached lookup: Stats() went from %d hits, %d misses to %d, %d; want one more hit", hits, misses, h, m)
+	}
+	defer func() {
+		// The uncached key is not the cache's to count; the two unknown
+		// digests are misses.
+		if h, m := e.cached.Stats(); h != hits+1 || m != misses+2 {
+			t.Errorf("Stats() = %d hits, %d misses; want %d, %d", h, m, hits+1, misses+2)
+		}
+	}()
 	// A key outside CachedKV, and an unknown digest, always go to Redis.
 	if _, _, _, _, n := e.lookup(t, "session:x", d); n != 1 {
 		t.Errorf("uncached key: %d scripts, want 1", n)

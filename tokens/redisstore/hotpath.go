@@ -48,11 +48,13 @@ func (s *Store) DeployTokenByDigestAndGet(ctx context.Context, key string, diges
 	cacheable := s.cache != nil && s.bumps(key)
 	if cacheable {
 		if v, ct, ok := s.cache.lookup(key, string(digest)); ok && tokens.Equal(ct.t.Username, username) {
+			s.cache.hits.Add(1)
 			if !v.found {
 				valueErr = errNoValue
 			}
 			return v.value, valueErr, ct.t, ct.p, nil
 		}
+		s.cache.misses.Add(1)
 	}
 	gen, value, valueErr, t, p, err := s.deployTokenByDigestAndGet(ctx, key, digest)
 	if cacheable && err == nil && (valueErr == nil || valueErr == errNoValue) {

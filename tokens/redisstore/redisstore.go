@@ -44,6 +44,9 @@ type Options struct {
 	CacheSize int
 	// Logger receives the cache's reports; slog.Default() when nil.
 	Logger *slog.Logger
+	// Hooks are added to the client, so the caller can observe every
+	// round trip (metrics) without the store knowing of them.
+	Hooks []redis.Hook
 }
 
 // Store is the Redis tokens.Store. It is safe for concurrent use.
@@ -130,6 +133,9 @@ func NewFromClient(c redis.UniversalClient, opts Options) *Store {
 	prefix := opts.Prefix
 	if prefix == "" {
 		prefix = DefaultPrefix
+	}
+	for _, h := range opts.Hooks {
+		c.AddHook(h)
 	}
 	s := &Store{c: c, base: prefix + hashTag, cachedKV: slices.Clone(opts.CachedKV), stop: func() {}}
 	if opts.CacheSize > 0 {
