@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/deploytokens/deploytokens/tokens"
@@ -202,7 +203,7 @@ type signingKey struct {
 	*material
 	kid         string
 	header      string // the encoded JOSE header of its tokens
-	jwk         jwk
+	jwk         jose.JSONWebKey
 	createdAt   time.Time
 	activateAt  time.Time
 	retireAfter time.Time // zero while no successor is planned
@@ -512,9 +513,7 @@ func (m *Manager) publish(keys []*signingKey) error {
 	if len(keys) == 0 {
 		return errors.New("jwks: key set has no key to sign with")
 	}
-	set := struct {
-		Keys []jwk `json:"keys"`
-	}{Keys: make([]jwk, 0, len(keys))}
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys))}
 	var certs []byte
 	for _, k := range keys {
 		set.Keys = append(set.Keys, k.jwk)
