@@ -1,15 +1,19 @@
 // Package jwks owns the keys that sign registry bearer tokens: their
 // generation, storage and rotation, the forms of their key ID (kid), their
 // export as a JSON Web Key Set and as a certificate bundle, and the signing of
-// a JWT with the active key.
+// a JWT with the active key. JWKs and RFC 7638 thumbprints are go-jose's
+// (the library distribution v3 reads the JWKS with); tokens are signed with
+// golang-jwt.
 //
 // A Manager keeps the whole key set (private keys, certificates and dates) as
 // one JSON value in a KeyStore, so every replica sharing a store signs with
 // the same active key and publishes the same set; the first replica to start
 // creates it with a compare-and-swap, and a rotation is a compare-and-swap
-// from the old set to the new one. Replicas notice another's rotation when
-// they refresh (Run, Refresh); signing never touches the store. Instead of a
-// store a Manager can use one fixed key from a PEM file.
+// from the old set to the new one. A small typed store over the KeyStore
+// owns that JSON and the bytes each swap starts from. Replicas notice
+// another's rotation when they refresh (Run, Refresh); signing never touches
+// the store. Instead of a store a Manager can use one fixed key from a PEM
+// file.
 //
 // How the CNCF distribution registry finds the key that signed a token, and
 // so which export and kid form to configure:

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -49,39 +50,34 @@ var ErrUnsupportedKey = errors.New("unsupported key")
 var b64 = base64.RawURLEncoding
 
 // Thumbprint answers the RFC 7638 JWK thumbprint of pub (SHA-256,
-// base64url), for RSA, ECDSA and Ed25519 public keys.
+// base64url), for RSA, ECDSA (P-256) and Ed25519 public keys.
 func Thumbprint(pub crypto.PublicKey) (string, error) {
-	return thumbprint(pub, false)
+	j, err := publicJWK(pub, "", "")
+	if err != nil {
+		return "", err
+	}
+	sum, err := j.Thumbprint(crypto.SHA256)
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnsupportedKey, err)
+	}
+	return b64.EncodeToString(sum), nil
 }
 
 // registryThumbprint answers the thumbprint distribution v3 computes for a
 // certificate in its rootcertbundle: it encodes EC coordinates without their
 // leading zero bytes (RFC 7518 wants them full length), so for about one
-// P-256 key in 128 it differs from Thumbprint.
+// P-256 key in 128 it differs from Thumbprint. go-jose only knows RFC 7638's
+// form, so that one case is hashed here.
 func registryThumbprint(pub crypto.PublicKey) (string, error) {
-	return thumbprint(pub, true)
-}
-
-func thumbprint(pub crypto.PublicKey, trimEC bool) (string, error) {
-	var members string
-	switch k := pub.(type) {
-	case *rsa.PublicKey:
-		e := big.NewInt(int64(k.E)).Bytes()
-		members = fmt.Sprintf(`{"e":"%s","kty":"RSA","n":"%s"}`, b64.EncodeToString(e), b64.EncodeToString(k.N.Bytes()))
-	case *ecdsa.PublicKey:
-		crv, x, y, err := ecCoordinates(k)
-		if err != nil {
-			return "", err
-		}
-		if trimEC {
-			x, y = trimZeros(x), trimZeros(y)
-		}
-		members = fmt.Sprintf(`{"crv":"%s","kty":"EC","x":"%s","y":"%s"}`, crv, b64.EncodeToString(x), b64.EncodeToString(y))
-	case ed25519.PublicKey:
-		members = fmt.Sprintf(`{"crv":"Ed25519","kty":"OKP","x":"%s"}`, b64.EncodeToString(k))
-	default:
-		return "", fmt.Errorf("%w: %T", ErrUnsupportedKey, pub)
+	k, ok := pub.(*ecdsa.PublicKey)
+	if !ok || !shortCoordinate(k) {
+		return Thumbprint(pub)
 	}
+	crv, x, y, err := ecCoordinates(k)
+	if err != nil {
+		return "", err
+	}
+	members := fmt.Sprintf(`{"crv":"%s","kty":"EC","x":"%s","y":"%s"}`, crv, b64.EncodeToString(trimZeros(x)), b64.EncodeToString(trimZeros(y)))
 	sum := sha256.Sum256([]byte(members))
 	return b64.EncodeToString(sum[:]), nil
 }
@@ -345,36 +341,20 @@ func GenerateKeyPEM(alg string, now time.Time) ([]byte, error) {
 	return append(out, encodeCert(cert)...), nil
 }
 
-// jwk is the public half of a key as a JSON Web Key (RFC 7517, 7518, 8037).
-type jwk struct {
-	Kty string `json:"kty"`
-	Use string `json:"use"`
-	Alg string `json:"alg"`
-	Kid string `json:"kid"`
-	Crv string `json:"crv,omitempty"`
-	X   string `json:"x,omitempty"`
-	Y   string `json:"y,omitempty"`
-	N   string `json:"n,omitempty"`
-	E   string `json:"e,omitempty"`
-}
-
-func publicJWK(pub crypto.PublicKey, alg, kid string) (jwk, error) {
-	j := jwk{Use: "sig", Alg: alg, Kid: kid}
+// publicJWK answers pub as a JSON Web Key (RFC 7517, 7518, 8037) labeled
+// with alg, kid and use "sig", refusing the keys a Manager does not sign
+// with (go-jose would take P-384 and P-521 too).
+func publicJWK(pub crypto.PublicKey, alg, kid string) (jose.JSONWebKey, error) {
 	switch k := pub.(type) {
 	case *ecdsa.PublicKey:
-		crv, x, y, err := ecCoordinates(k)
-		if err != nil {
-			return jwk{}, err
+		// go-jose writes the coordinates full length, as RFC 7518 asks;
+		// it refuses shorter ones when distribution v3 reads the JWKS.
+		if _, _, _, err := ecCoordinates(k); err != nil {
+			return jose.JSONWebKey{}, err
 		}
-		// Full-length coordinates, as RFC 7518 asks; go-jose, which
-		// distribution v3 reads the JWKS with, refuses shorter ones.
-		j.Kty, j.Crv, j.X, j.Y = "EC", crv, b64.EncodeToString(x), b64.EncodeToString(y)
-	case *rsa.PublicKey:
-		j.Kty, j.N, j.E = "RSA", b64.EncodeToString(k.N.Bytes()), b64.EncodeToString(big.NewInt(int64(k.E)).Bytes())
-	case ed25519.PublicKey:
-		j.Kty, j.Crv, j.X = "OKP", "Ed25519", b64.EncodeToString(k)
+	case *rsa.PublicKey, ed25519.PublicKey:
 	default:
-		return jwk{}, fmt.Errorf("%w: %T", ErrUnsupportedKey, pub)
+		return jose.JSONWebKey{}, fmt.Errorf("%w: %T", ErrUnsupportedKey, pub)
 	}
-	return j, nil
+	return jose.JSONWebKey{Key: pub, KeyID: kid, Algorithm: alg, Use: "sig"}, nil
 }

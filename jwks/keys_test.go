@@ -1,6 +1,7 @@
 package jwks_test
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -11,7 +12,10 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"maps"
 	"math/big"
 	"regexp"
 	"strings"
@@ -186,5 +190,83 @@ func TestGeneratedECKeysHaveFullCoordinates(t *testing.T) {
 		if reg := registryThumbprint(cert.PublicKey); rfc != reg {
 			t.Fatalf("key %d: RFC 7638 thumbprint %s, distribution's %s", i, rfc, reg)
 		}
+	}
+}
+
+// pkcs8PEM answers k as the PEM a key file holds.
+func pkcs8PEM(t *testing.T, k crypto.Signer) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// TestJWKSMembers checks the members of a published key, which are what a
+// registry reads from the JWKS, against the JWKs the RFCs print for their
+// example keys.
+func TestJWKSMembers(t *testing.T) {
+	ec, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), mustB64(t, "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed := ed25519.NewKeyFromSeed(mustB64(t, "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"))
+	// RFC 7638's RSA key comes without its private half: a generated one
+	// checks the encoding of n and e.
+	rs, err := rsa.GenerateKey(rand.Reader, jwks.MinRSABits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsKid, err := jwks.Thumbprint(&rs.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecMembers := map[string]string{
+		"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig",
+		"x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+		"y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+	}
+	edMembers := map[string]string{
+		"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig",
+		"x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+	}
+	with := func(m map[string]string, kid string) map[string]string {
+		m = maps.Clone(m)
+		m["kid"] = kid
+		return m
+	}
+	tests := []struct {
+		name   string
+		key    crypto.Signer
+		format string
+		want   map[string]string
+	}{
+		// RFC 7515 A.3 and RFC 8037 A.1, A.2, A.3.
+		{"P-256 thumbprint", ec, jwks.KidThumbprint, with(ecMembers, "oKIywvGUpTVTyxMQ3bwIIeQUudfr_CkLMjCE19ECD-U")},
+		{"P-256 libtrust", ec, jwks.KidLibtrust, with(ecMembers, "FPI3:WDCE:VCL4:GCT2:UCMR:ZXRY:3ADC:7ZCB:3ZIN:UD2G:QJJU:J5QC")},
+		{"Ed25519 thumbprint", ed, jwks.KidThumbprint, with(edMembers, "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k")},
+		{"Ed25519 libtrust", ed, jwks.KidLibtrust, with(edMembers, "A3R7:3D62:FG5W:BK2Z:KV66:MHW3:BLWN:WIYR:GS7D:BZ23:IVPY:4G3Z")},
+		{"RSA thumbprint", rs, jwks.KidThumbprint, map[string]string{
+			"kty": "RSA", "alg": "RS256", "use": "sig", "kid": rsKid,
+			"n": base64.RawURLEncoding.EncodeToString(rs.N.Bytes()), "e": "AQAB",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, err := jwks.New(context.Background(), jwks.Config{KeyFile: writeFile(t, pkcs8PEM(t, tt.key)), KidFormat: tt.format})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc struct {
+				Keys []map[string]string `json:"keys"`
+			}
+			if err := json.Unmarshal(m.JWKS(), &doc); err != nil {
+				t.Fatalf("JWKS %s: %v", m.JWKS(), err)
+			}
+			if len(doc.Keys) != 1 || !maps.Equal(doc.Keys[0], tt.want) {
+				t.Errorf("JWKS = %s, want one key with members %v", m.JWKS(), tt.want)
+			}
+		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/deploytokens/deploytokens/tokens"
@@ -182,10 +183,11 @@ type Manager struct {
 	log  *slog.Logger
 	view atomic.Pointer[view]
 
-	mu     sync.Mutex // serializes loads and rotations
-	raw    []byte     // the stored value the view was built from
-	keys   []*signingKey
-	parsed map[string]*material // by stored private key text
+	store   keySetStore
+	mu      sync.Mutex // serializes loads and rotations
+	current revision   // the stored set the view was built from
+	keys    []*signingKey
+	parsed  map[string]*material // by stored private key text
 }
 
 // material is what parsing a stored key yields; kept across reloads so a
@@ -202,7 +204,7 @@ type signingKey struct {
 	*material
 	kid         string
 	header      string // the encoded JOSE header of its tokens
-	jwk         jwk
+	jwk         jose.JSONWebKey
 	createdAt   time.Time
 	activateAt  time.Time
 	retireAfter time.Time // zero while no successor is planned
@@ -234,7 +236,10 @@ func New(ctx context.Context, cfg Config) (*Manager, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	m := &Manager{cfg: cfg, log: cfg.Logger, parsed: map[string]*material{}}
+	m := &Manager{
+		cfg: cfg, log: cfg.Logger, parsed: map[string]*material{},
+		store: keySetStore{kv: cfg.Store, key: cfg.StoreKey, isNotFound: cfg.IsNotFound},
+	}
 	if cfg.KeyFile != "" {
 		if err := m.loadFile(); err != nil {
 			return nil, err
@@ -266,6 +271,13 @@ func (m *Manager) Sign(claims jwt.Claims) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("jwks: sign: encode claims: %w", err)
 	}
+	// golang-jwt signs; the parts are joined here because its
+	// Token.SignedString would encode the header map again for every token
+	// when it is the same for all of a key's tokens. Measured with go test
+	// -bench on the 2-CPU build machine, that doubles the work outside the
+	// signature: 5.3 µs, 27 allocs against 2.7 µs, 13 allocs (5.7 µs, 33
+	// allocs against 2.9 µs, 13 allocs with x5c), about a tenth of an ES256
+	// or EdDSA Sign. The header is json.Marshal's, never spelled by hand.
 	signing := k.header + "." + b64.EncodeToString(payload)
 	sig, err := k.method.Sign(signing, k.private)
 	if err != nil {
@@ -367,33 +379,22 @@ func (m *Manager) Rotate(ctx context.Context) error {
 
 	// Read afresh: the swap must start from what is stored, not from what
 	// this replica last saw.
-	raw, err := m.cfg.Store.Get(ctx, m.cfg.StoreKey)
-	if err != nil && m.cfg.IsNotFound(err) {
+	old, err := m.store.load(ctx)
+	if errors.Is(err, errNoKeySet) {
 		return m.load(ctx)
 	}
 	if err != nil {
-		return fmt.Errorf("jwks: rotate: read key set: %w", err)
-	}
-	var set storedSet
-	if err := json.Unmarshal(raw, &set); err != nil {
-		return fmt.Errorf("jwks: rotate: stored key set is malformed: %w", err)
-	}
-	if set.Version != 1 {
-		return fmt.Errorf("jwks: rotate: stored key set has version %d, want 1", set.Version)
+		return fmt.Errorf("jwks: rotate: %w", err)
 	}
 	now := m.cfg.Now()
-	kept := set.Keys[:0]
-	for _, k := range set.Keys {
-		if !m.expired(k.RetireAfter, now) {
-			kept = append(kept, k)
-		}
-	}
-	set.Keys = kept
-	if len(set.Keys) == 0 {
+	keys := slices.DeleteFunc(slices.Clone(old.set.Keys), func(k storedKey) bool {
+		return m.expired(k.RetireAfter, now)
+	})
+	if len(keys) == 0 {
 		return errors.New("jwks: rotate: stored key set has no current key")
 	}
-	sortStored(set.Keys)
-	if last := set.Keys[len(set.Keys)-1]; last.ActivateAt.After(now) {
+	sortStored(keys)
+	if last := keys[len(keys)-1]; last.ActivateAt.After(now) {
 		return fmt.Errorf("jwks: rotate: %w: key %s signs from %s", ErrRotationPending, last.KID, last.ActivateAt.UTC().Format(time.RFC3339))
 	}
 
@@ -401,36 +402,27 @@ func (m *Manager) Rotate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("jwks: rotate: %w", err)
 	}
-	prev := &set.Keys[len(set.Keys)-1]
+	prev := &keys[len(keys)-1]
 	if prev.RetireAfter == nil || prev.RetireAfter.After(next.ActivateAt) {
 		at := next.ActivateAt
 		prev.RetireAfter = &at
 	}
-	set.Keys = append(set.Keys, next)
-	value, err := json.Marshal(set)
-	if err != nil {
-		return fmt.Errorf("jwks: rotate: encode key set: %w", err)
-	}
+	keys = append(keys, next)
 
-	if err := m.cfg.Store.CompareAndSwap(ctx, m.cfg.StoreKey, raw, value); err != nil {
-		cur, gerr := m.cfg.Store.Get(ctx, m.cfg.StoreKey)
-		switch {
-		case gerr != nil:
-			return fmt.Errorf("jwks: rotate: %w", err)
-		case bytes.Equal(cur, value):
-			// The swap landed though its answer was lost.
-		case !bytes.Equal(cur, raw):
-			if ierr := m.install(cur); ierr != nil {
-				return fmt.Errorf("jwks: rotate: %w; %w", ErrKeySetChanged, ierr)
-			}
-			return fmt.Errorf("jwks: rotate: %w", ErrKeySetChanged)
-		default:
-			return fmt.Errorf("jwks: rotate: %w", err)
+	cur, err := m.store.swap(ctx, old, storedSet{Version: storedSetVersion, Keys: keys})
+	if errors.Is(err, ErrKeySetChanged) {
+		// Use the set that won, as a refresh would.
+		if lerr := m.load(ctx); lerr != nil {
+			return fmt.Errorf("jwks: rotate: %w; %w", ErrKeySetChanged, lerr)
 		}
+		return fmt.Errorf("jwks: rotate: %w", ErrKeySetChanged)
+	}
+	if err != nil {
+		return fmt.Errorf("jwks: rotate: %w", err)
 	}
 	m.log.Info("rotated signing key", "kid", next.KID, "alg", next.Alg,
 		"activate_at", next.ActivateAt, "previous_kid", prev.KID)
-	return m.install(value)
+	return m.install(cur)
 }
 
 // expired reports whether a key retired at retireAfter can be unpublished:
@@ -443,55 +435,45 @@ func (m *Manager) expired(retireAfter *time.Time, now time.Time) bool {
 // load reads the stored set, creating it when absent, and installs it.
 // m.mu is held.
 func (m *Manager) load(ctx context.Context) error {
-	raw, err := m.cfg.Store.Get(ctx, m.cfg.StoreKey)
-	switch {
-	case err == nil:
-	case m.cfg.IsNotFound(err):
-		if raw, err = m.create(ctx); err != nil {
-			return err
-		}
-	default:
-		return fmt.Errorf("jwks: read key set: %w", err)
+	r, err := m.store.load(ctx)
+	if errors.Is(err, errNoKeySet) {
+		r, err = m.create(ctx)
 	}
-	return m.install(raw)
+	if err != nil {
+		return fmt.Errorf("jwks: %w", err)
+	}
+	return m.install(r)
 }
 
 // create stores a first key set, or answers the one another replica stored
 // first. m.mu is held.
-func (m *Manager) create(ctx context.Context) ([]byte, error) {
+func (m *Manager) create(ctx context.Context) (revision, error) {
 	now := m.cfg.Now()
 	k, err := m.newStoredKey(now, now)
 	if err != nil {
-		return nil, fmt.Errorf("jwks: create key set: %w", err)
+		return revision{}, fmt.Errorf("create key set: %w", err)
 	}
-	value, err := json.Marshal(storedSet{Version: 1, Keys: []storedKey{k}})
+	r, created, err := m.store.create(ctx, storedSet{Version: storedSetVersion, Keys: []storedKey{k}})
 	if err != nil {
-		return nil, fmt.Errorf("jwks: create key set: %w", err)
+		return revision{}, err
 	}
-	if err := m.cfg.Store.CompareAndSwap(ctx, m.cfg.StoreKey, nil, value); err != nil {
-		// Another replica won the race (or the write landed and its
-		// answer was lost): whatever is stored now is the set to use.
-		theirs, gerr := m.cfg.Store.Get(ctx, m.cfg.StoreKey)
-		if gerr != nil {
-			return nil, fmt.Errorf("jwks: create key set: %w", err)
-		}
-		return theirs, nil
+	if created {
+		m.log.Info("created signing key", "kid", k.KID, "alg", k.Alg)
 	}
-	m.log.Info("created signing key", "kid", k.KID, "alg", k.Alg)
-	return value, nil
+	return r, nil
 }
 
-// install makes raw the published set. m.mu is held.
-func (m *Manager) install(raw []byte) error {
-	if m.keys == nil || !bytes.Equal(raw, m.raw) {
-		keys, err := m.decode(raw)
+// install makes r the published set. m.mu is held.
+func (m *Manager) install(r revision) error {
+	if m.keys == nil || !r.same(m.current) {
+		keys, err := m.decode(r.set)
 		if err != nil {
 			return err
 		}
 		if m.keys != nil {
 			m.log.Info("signing key set changed", "keys", len(keys))
 		}
-		m.raw, m.keys = raw, keys
+		m.current, m.keys = r, keys
 	}
 	now := m.cfg.Now()
 	published := make([]*signingKey, 0, len(m.keys))
@@ -512,9 +494,7 @@ func (m *Manager) publish(keys []*signingKey) error {
 	if len(keys) == 0 {
 		return errors.New("jwks: key set has no key to sign with")
 	}
-	set := struct {
-		Keys []jwk `json:"keys"`
-	}{Keys: make([]jwk, 0, len(keys))}
+	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys))}
 	var certs []byte
 	for _, k := range keys {
 		set.Keys = append(set.Keys, k.jwk)
@@ -526,25 +506,6 @@ func (m *Manager) publish(keys []*signingKey) error {
 	}
 	m.view.Store(&view{keys: keys, jwks: doc, certs: certs})
 	return nil
-}
-
-// storedSet is the JSON value kept under Config.StoreKey.
-type storedSet struct {
-	Version int         `json:"version"`
-	Keys    []storedKey `json:"keys"`
-}
-
-type storedKey struct {
-	KID string `json:"kid"`
-	Alg string `json:"alg"`
-	// PrivateKey is PKCS #8 PEM; SealedPrivateKey the same sealed by
-	// Config.Sealer. One of them is set.
-	PrivateKey       string     `json:"private_key,omitempty"`
-	SealedPrivateKey []byte     `json:"sealed_private_key,omitempty"`
-	Cert             string     `json:"cert"`
-	CreatedAt        time.Time  `json:"created_at"`
-	ActivateAt       time.Time  `json:"activate_at"`
-	RetireAfter      *time.Time `json:"retire_after,omitempty"`
 }
 
 func sortStored(keys []storedKey) {
@@ -588,22 +549,17 @@ func (m *Manager) newStoredKey(now, activateAt time.Time) (storedKey, error) {
 	return sk, nil
 }
 
-// decode parses and checks a stored set, reusing keys parsed before.
-func (m *Manager) decode(raw []byte) ([]*signingKey, error) {
-	var set storedSet
-	if err := json.Unmarshal(raw, &set); err != nil {
-		return nil, fmt.Errorf("jwks: stored key set is malformed: %w", err)
-	}
-	if set.Version != 1 {
-		return nil, fmt.Errorf("jwks: stored key set has version %d, want 1", set.Version)
-	}
+// decode parses and checks the keys of a stored set, reusing keys parsed
+// before.
+func (m *Manager) decode(set storedSet) ([]*signingKey, error) {
 	if len(set.Keys) == 0 {
 		return nil, errors.New("jwks: stored key set is empty")
 	}
-	sortStored(set.Keys)
-	parsed := make(map[string]*material, len(set.Keys))
-	keys := make([]*signingKey, 0, len(set.Keys))
-	for _, sk := range set.Keys {
+	stored := slices.Clone(set.Keys)
+	sortStored(stored)
+	parsed := make(map[string]*material, len(stored))
+	keys := make([]*signingKey, 0, len(stored))
+	for _, sk := range stored {
 		cacheKey := sk.PrivateKey + string(sk.SealedPrivateKey) + sk.Cert + sk.KID
 		mat := m.parsed[cacheKey]
 		if mat == nil {

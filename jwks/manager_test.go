@@ -573,3 +573,128 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// lossyStore fails its next compare-and-swap with err, after making the
+// write when land is set: a write whose answer was lost.
+type lossyStore struct {
+	*memStore
+	err  error
+	land bool
+}
+
+func (s *lossyStore) CompareAndSwap(ctx context.Context, key string, old, value []byte) error {
+	err := s.err
+	if err == nil {
+		return s.memStore.CompareAndSwap(ctx, key, old, value)
+	}
+	s.err = nil
+	if s.land {
+		if cerr := s.memStore.CompareAndSwap(ctx, key, old, value); cerr != nil {
+			return cerr
+		}
+	}
+	return err
+}
+
+// TestSwapOutcomes checks how a failed compare-and-swap is told apart:
+// by what the store holds afterwards.
+func TestSwapOutcomes(t *testing.T) {
+	boom := errors.New("connection reset")
+	tests := []struct {
+		name    string
+		land    bool
+		wantErr error // nil: the write is taken as made
+	}{
+		{"answer lost", true, nil},
+		{"write failed", false, boom},
+	}
+	for _, tt := range tests {
+		t.Run("create/"+tt.name, func(t *testing.T) {
+			store := &lossyStore{memStore: newMemStore(), err: boom, land: tt.land}
+			m, err := jwks.New(context.Background(), storeConfig(store, newClock()))
+			if tt.wantErr != nil {
+				// Nothing is stored, so the failure is the answer.
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("New error = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("New: %v", err)
+			}
+			if got := store.storedKIDs(t); len(got) != 1 || got[0] != m.ActiveKID() {
+				t.Errorf("stored kids = %v, want the active %s", got, m.ActiveKID())
+			}
+		})
+		t.Run("rotate/"+tt.name, func(t *testing.T) {
+			c := newClock()
+			store := &lossyStore{memStore: newMemStore()}
+			m := newManager(t, storeConfig(store, c))
+			first := m.ActiveKID()
+			store.err, store.land = boom, tt.land
+			err := m.Rotate(context.Background())
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+				t.Fatalf("Rotate error = %v, want %v", err, tt.wantErr)
+			}
+			stored := store.storedKIDs(t)
+			want := []string{first}
+			if tt.wantErr == nil {
+				want = append(want, m.ActiveKID())
+				if m.ActiveKID() == first {
+					t.Error("the rotated key does not sign")
+				}
+			} else if m.ActiveKID() != first {
+				t.Errorf("ActiveKID = %s after a failed rotation, want %s", m.ActiveKID(), first)
+			}
+			if !slices.Equal(stored, want) {
+				t.Errorf("stored kids = %v, want %v", stored, want)
+			}
+		})
+	}
+}
+
+// TestStoredSetFormat loads a set written as the stored format spells it,
+// so sets already in a store keep loading, and checks that a rotation
+// writes the same members back.
+func TestStoredSetFormat(t *testing.T) {
+	c := newClock()
+	data, err := jwks.GenerateKeyPEM(jwks.ES256, c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, cert := parseKeyPEM(t, data)
+	kid, err := jwks.Thumbprint(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	private := data[:bytes.Index(data, []byte("-----BEGIN CERTIFICATE"))]
+	entry := func(extra string) string {
+		return `{"kid":` + quote(t, kid) + `,"alg":"ES256","private_key":` + quote(t, string(private)) +
+			`,"cert":` + quote(t, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))) +
+			`,"created_at":"2025-03-01T11:00:00Z","activate_at":"2025-03-01T11:00:00Z"` + extra + `}`
+	}
+	store := newMemStore()
+	store.m[jwks.DefaultStoreKey] = []byte(`{"version":1,"keys":[` + entry("") + `]}`)
+
+	m := newManager(t, storeConfig(store, c))
+	if m.ActiveKID() != kid {
+		t.Fatalf("ActiveKID = %s, want the stored %s", m.ActiveKID(), kid)
+	}
+	if err := m.Rotate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The stored key comes back as it was, with the retirement added.
+	want := entry(`,"retire_after":"2025-03-01T12:00:00Z"`)
+	if raw := store.m[jwks.DefaultStoreKey]; !bytes.HasPrefix(raw, []byte(`{"version":1,"keys":[`+want+`,{"kid":`)) {
+		t.Errorf("stored set after rotation =\n%s\nwant it to start with the old entry\n%s", raw, want)
+	}
+}
+
+func quote(t *testing.T, s string) string {
+	t.Helper()
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
