@@ -33,9 +33,9 @@ test: test-deps tools
 # The hot paths, measured (docs/performance.md): the Go micro-benchmarks
 # (also in bin/bench-micro.txt, for benchstat), then cmd/dtbench, which
 # starts its own redis-server and server on loopback, loads BENCH_N deploy
-# tokens into each store and drives load. About 12 minutes on 2 cores; a
-# quick run: make bench BENCH_N=1000,100000. More knobs: BENCH_FLAGS
-# (go run ./cmd/dtbench -h).
+# tokens into each store through the ordinary Store methods and drives
+# load. About 14 minutes on 2 cores; a quick run: make bench
+# BENCH_N=1000,100000. More knobs: BENCH_FLAGS (go run ./cmd/dtbench -h).
 BENCH_N ?= 1000,100000,1000000
 BENCH_FLAGS ?=
 

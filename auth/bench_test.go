@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -177,49 +176,35 @@ func BenchmarkAnswerJSON(b *testing.B) {
 	}
 }
 
-// bulkStore is a store that loads many deploy tokens at once.
-type bulkStore interface {
-	tokens.Store
-	BulkCreateProjects(ctx context.Context, ps []tokens.Project, owner tokens.Member) error
-	BulkCreateDeployTokens(ctx context.Context, ts []tokens.DeployToken) error
-}
-
 // benchCred is a stored deploy token's credentials and its project.
 type benchCred struct{ user, secret, project string }
 
 // loadBenchTokens stores n deploy tokens, one project each, and answers
-// their credentials.
-func loadBenchTokens(b *testing.B, s bulkStore, keys *tokens.Keys, n int) []benchCred {
+// their credentials. It goes through the Store methods the server uses
+// (and the conformance suite covers), one record at a time.
+func loadBenchTokens(b *testing.B, s tokens.Store, keys *tokens.Keys, n int) []benchCred {
 	b.Helper()
 	ctx := b.Context()
 	owner := tokens.User{Username: "owner", CreatedAt: time.Now()}
 	if err := s.CreateUser(ctx, &owner); err != nil {
 		b.Fatal(err)
 	}
-	ps := make([]tokens.Project, n)
-	for i := range ps {
-		ps[i] = tokens.Project{Path: fmt.Sprint("app", i), PathWithNamespace: fmt.Sprint("group/app", i), Visibility: tokens.Private, CreatedAt: time.Now()}
-	}
-	if err := s.BulkCreateProjects(ctx, ps, tokens.Member{UserID: owner.ID, AccessLevel: tokens.Owner}); err != nil {
-		b.Fatal(err)
-	}
-	ts := make([]tokens.DeployToken, n)
-	secrets := make([]string, n)
-	for i := range ts {
+	creds := make([]benchCred, n)
+	for i := range creds {
+		p := tokens.Project{Path: fmt.Sprint("app", i), PathWithNamespace: fmt.Sprint("group/app", i), Visibility: tokens.Private, CreatedAt: time.Now()}
+		if err := s.CreateProject(ctx, &p, tokens.Member{UserID: owner.ID, AccessLevel: tokens.Owner}); err != nil {
+			b.Fatal(err)
+		}
 		secret, err := tokens.Generate(tokens.DeployTokenSecret)
 		if err != nil {
 			b.Fatal(err)
 		}
-		secrets[i] = secret.Reveal()
-		ts[i] = tokens.DeployToken{ProjectID: ps[i].ID, Name: "bench", CreatedAt: time.Now(),
-			Scopes: []string{tokens.ScopeReadRegistry}, Digest: keys.Digest(secrets[i])}
-	}
-	if err := s.BulkCreateDeployTokens(ctx, ts); err != nil {
-		b.Fatal(err)
-	}
-	creds := make([]benchCred, n)
-	for i, t := range ts {
-		creds[i] = benchCred{t.Username, secrets[i], ps[i].PathWithNamespace}
+		t := tokens.DeployToken{ProjectID: p.ID, Name: "bench", CreatedAt: time.Now(),
+			Scopes: []string{tokens.ScopeReadRegistry}, Digest: keys.Digest(secret.Reveal())}
+		if err := s.CreateDeployToken(ctx, &t); err != nil {
+			b.Fatal(err)
+		}
+		creds[i] = benchCred{t.Username, secret.Reveal(), p.PathWithNamespace}
 	}
 	return creds
 }
@@ -243,13 +228,13 @@ func BenchmarkTokenGET(b *testing.B) {
 	const tokensN = 1000
 	stores := []struct {
 		name string
-		open func(b *testing.B) bulkStore
+		open func(b *testing.B) tokens.Store
 	}{
-		{"redis", func(b *testing.B) bulkStore {
+		{"redis", func(b *testing.B) tokens.Store {
 			c := redis.NewClient(&redis.Options{Addr: testenv.StartRedisProcess(b).Addr()})
 			return redisstore.NewFromClient(c, redisstore.Options{})
 		}},
-		{"embedded", func(b *testing.B) bulkStore {
+		{"embedded", func(b *testing.B) tokens.Store {
 			s, err := boltstore.Open(filepath.Join(b.TempDir(), "deploytokens.db"))
 			if err != nil {
 				b.Fatal(err)

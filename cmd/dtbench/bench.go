@@ -26,7 +26,7 @@ import (
 // token request names.
 const registryService = "container_registry"
 
-// Scenario names.
+// Scenario and store names.
 const (
 	scenGET     = "GET /jwt/auth"
 	scenPOST    = "POST /jwt/auth"
@@ -36,84 +36,76 @@ const (
 	scenBound   = "bound: bare echo, one signature"
 	storeRedis  = "redis"
 	storeEmbed  = "embedded"
-	// monitorLimit bounds the MONITOR window, which a git row (process
-	// spawns) would otherwise stretch.
-	monitorLimit = 3 * time.Second
+)
+
+const (
+	// maxRequests bounds every window, whatever its length.
+	maxRequests = 5_000_000
+	// ceilingWindow is how long the ceiling is measured on either side of
+	// each row, so the row's share of it compares the two at the same
+	// speed of the machine (a shared virtual machine's speed drifts by 10%
+	// and more over minutes).
+	ceilingWindow = 3 * time.Second
+	// settleLimit bounds the wait for the server to go idle after a
+	// warm-up.
+	settleLimit = 2 * time.Minute
 )
 
 // row is one measured window.
 type row struct {
-	store    string
-	tokens   int
-	scenario string
-	alg      string
-	res      loadResult
-	// roundTrips are the commands the server sent Redis per request
-	// (MONITOR sample); negative when not measured.
-	roundTrips float64
-	// commands are Redis commands executed per request over the window,
-	// those scripts run inside Redis included (INFO commandstats).
-	commands  string
-	allocs    float64 // negative when not measured
-	serverCPU time.Duration
-	redisCPU  time.Duration
-	genCPU    time.Duration
+	store, scenario, alg string
+	tokens               int
+	res                  loadResult
+	// roundTrips are the server's round trips to Redis per request (its
+	// /metrics), negative when not measured; writes the fields and keys
+	// Redis changed per request: last-use writes, off the request path.
+	roundTrips, writes float64
+	// commands are the Redis commands run per request over the window,
+	// those scripts run inside Redis included (INFO commandstats); empty
+	// when not measured.
+	commands string
+	// allocs are the server's heap allocations per request, from its
+	// /metrics; negative when it served none.
+	allocs                      float64
+	serverCPU, redisCPU, genCPU time.Duration
 	// otherCores is the CPU other processes on the machine used during
 	// the window, in cores: what was left for this measurement.
 	otherCores     float64
 	rss, hwm, anon int64
-	// adjCeiling is the ceiling's req/s measured on either side of the
-	// row (the mean of the two windows).
+	// adjCeiling is the mean req/s of the ceiling windows on either side
+	// of the row.
 	adjCeiling float64
-	// writeTrips are the round trips per request that wrote: last-use
-	// writes, made off the request path, once a minute per token.
-	writeTrips float64
-	// roundTripCmds are the round trips by command.
-	roundTripCmds string
 }
-
-// token tells whether the row is a token request (the targets' rows).
-func (r *row) token() bool { return r.scenario == scenGET || r.scenario == scenPOST }
 
 // memRow is what one dataset cost to load and keep.
 type memRow struct {
-	store          string
-	tokens         int
-	projects       int
-	projectsLoad   time.Duration
-	tokensLoad     time.Duration
-	sampledPerTok  float64 // MEMORY USAGE, sampled
-	usedPerTok     float64 // used_memory delta over the token load / tokens
-	dbFileBytes    int64   // embedded store file
-	serverPeakRSS  int64
-	serverStartRSS int64
-	// serverAnon is the most anonymous memory (heap, stacks) seen at the
-	// end of a window; the rest of the RSS is mapped files.
-	serverAnon int64
+	store                    string
+	tokens, projects         int
+	projectsLoad, tokensLoad time.Duration
+	// usedPerTok is the growth of Redis' used_memory over the token load,
+	// per token.
+	usedPerTok                                float64
+	dbFileBytes                               int64
+	serverStartRSS, serverPeakRSS, serverAnon int64
 }
 
 type bench struct {
-	cfg    *config
-	out    io.Writer
-	tmp    string
-	bin    string
-	keys   *tokens.Keys
-	secret string
-	rows   []row
-	mems   []memRow
+	cfg      *config
+	out      io.Writer
+	tmp, bin string
+	keys     *tokens.Keys
+	secret   string
+	rows     []row
+	mems     []memRow
 	// ceilings are the ceiling's whole windows: one after the first
-	// dataset, one at the end. ceiling runs from the first GET window on.
-	ceilings []row
-	ceiling  *child
-	// bound is the bound's whole window, measured once after the first
-	// ceiling window.
+	// dataset, one at the end; bound is the bound's, measured once after
+	// the first of them.
+	ceilings    []row
 	bound       *row
+	ceiling     *child
 	ceilingAddr string
 	ceilingReqs []request
-	// bodyLen is the size of a GET ES256 answer, the ceiling's body, and
-	// ceilingCreds the credentials of those requests.
-	bodyLen      int
-	ceilingCreds []cred
+	bodyLen     int
 	// running children, stopped by close whatever happens.
 	redis   *redisServer
 	server  *server
@@ -150,8 +142,8 @@ func (b *bench) logf(format string, args ...any) {
 func (b *bench) run(ctx context.Context) error {
 	b.machine = readMachine(ctx)
 	b.bin = filepath.Join(b.tmp, "deploytokens")
-	b.logf("building the server (cmd/deploytokens with the dtbench debug listener)")
-	if err := buildServer(ctx, b.cfg.root, b.bin, b.tmp); err != nil {
+	b.logf("building the server")
+	if err := buildServer(ctx, b.bin); err != nil {
 		return err
 	}
 	algsDone := false
@@ -161,7 +153,7 @@ func (b *bench) run(ctx context.Context) error {
 				return fmt.Errorf("%s, %d tokens: %w", store, n, err)
 			}
 			algsDone = algsDone || store == storeRedis
-			if len(b.ceilings) == 0 && b.ceiling != nil {
+			if len(b.ceilings) == 0 {
 				if err := b.longCeiling(ctx); err != nil {
 					return err
 				}
@@ -170,9 +162,6 @@ func (b *bench) run(ctx context.Context) error {
 				}
 			}
 		}
-	}
-	if b.ceiling == nil {
-		return errors.New("no GET answer was measured, so there is no ceiling to compare with")
 	}
 	return b.longCeiling(ctx)
 }
@@ -186,10 +175,10 @@ func (b *bench) dataset(ctx context.Context, store string, n int, algs bool) err
 	}
 	defer os.RemoveAll(dir)
 	dataDir := filepath.Join(dir, "data")
+	secretFile := filepath.Join(dir, "secret")
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return err
 	}
-	secretFile := filepath.Join(dir, "secret")
 	if err := os.WriteFile(secretFile, []byte(b.secret+"\n"), 0o600); err != nil {
 		return err
 	}
@@ -199,11 +188,13 @@ func (b *bench) dataset(ctx context.Context, store string, n int, algs bool) err
 		"DEPLOYTOKENS_REGISTRY_SERVICE=" + registryService,
 		"DEPLOYTOKENS_ADMIN_TOKEN=" + "dtbench-admin-" + b.secret[:24],
 	}
-	mem := memRow{store: store, tokens: n}
+	mem := memRow{store: store, tokens: n, usedPerTok: -1}
 
 	var (
-		rc *redis.Client
-		st bulkStore
+		rc       *redis.Client
+		st       tokens.Store
+		loadPath string // the embedded store's file while it loads
+		dbPath   = filepath.Join(dataDir, "deploytokens.db")
 	)
 	if store == storeRedis {
 		if b.redis, err = startRedis(ctx, dir); err != nil {
@@ -212,54 +203,47 @@ func (b *bench) dataset(ctx context.Context, store string, n int, algs bool) err
 		defer func() { b.redis.stop(); b.redis = nil }()
 		rc = redis.NewClient(&redis.Options{Addr: b.redis.addr})
 		defer rc.Close()
-		rs, err := redisstore.New(ctx, redisstore.Options{URL: b.redis.url()})
-		if err != nil {
+		if st, err = redisstore.New(ctx, redisstore.Options{URL: b.redis.url()}); err != nil {
 			return err
 		}
-		st = rs
 		env = append(env, "DEPLOYTOKENS_REDIS_URL="+b.redis.url())
 	} else {
-		bs, err := boltstore.Open(filepath.Join(dataDir, "deploytokens.db"))
+		scratch, err := os.MkdirTemp(scratchDir(), "dtbench-")
 		if err != nil {
 			return err
 		}
-		st = bs
+		defer os.RemoveAll(scratch)
+		loadPath = filepath.Join(scratch, "deploytokens.db")
+		if st, err = boltstore.Open(loadPath); err != nil {
+			return err
+		}
 	}
 
 	b.logf("%s, %d tokens: loading", store, n)
-	var usedBefore int64
-	ds, err := load(ctx, st, b.keys, n, b.cfg.rotate, func() {
+	var used0 int64
+	ds, err := load(ctx, st, b.keys, n, b.cfg.rotate, func() (err error) {
 		if rc != nil {
-			usedBefore, _ = infoInt(ctx, rc, "memory", "used_memory")
+			used0, err = usedMemory(ctx, rc)
 		}
+		return err
 	})
-	if err != nil {
-		st.Close()
+	if err == nil && rc != nil {
+		var used1 int64
+		used1, err = usedMemory(ctx, rc)
+		mem.usedPerTok = float64(used1-used0) / float64(n)
+	}
+	if err = errors.Join(err, st.Close()); err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	mem.projects, mem.projectsLoad, mem.tokensLoad = ds.projects, ds.projectsLoad, ds.tokensLoad
-	if rs, ok := st.(*redisstore.Store); ok {
-		usedAfter, err := infoInt(ctx, rc, "memory", "used_memory")
-		if err != nil {
+	if loadPath != "" {
+		if err := install(loadPath, dbPath); err != nil {
 			return err
 		}
-		var sum int64
-		for _, t := range ds.sample {
-			m, err := rs.DeployTokenMemory(ctx, t)
-			if err != nil {
-				return err
-			}
-			sum += m
+		if fi, err := os.Stat(dbPath); err == nil {
+			mem.dbFileBytes = fi.Size()
 		}
-		mem.sampledPerTok = float64(sum) / float64(len(ds.sample))
-		mem.usedPerTok = float64(usedAfter-usedBefore) / float64(n)
 	}
-	if err := st.Close(); err != nil {
-		return err
-	}
-	if fi, err := os.Stat(filepath.Join(dataDir, "deploytokens.db")); err == nil {
-		mem.dbFileBytes = fi.Size()
-	}
+	mem.projects, mem.projectsLoad, mem.tokensLoad = ds.projects, ds.projectsLoad, ds.tokensLoad
 	b.logf("%s, %d tokens in %d projects loaded: projects %s, tokens %s", store, n, ds.projects,
 		ds.projectsLoad.Round(time.Millisecond), ds.tokensLoad.Round(time.Millisecond))
 	if b.cfg.git {
@@ -278,74 +262,62 @@ func (b *bench) dataset(ctx context.Context, store string, n int, algs bool) err
 			return fmt.Errorf("ceiling: %w", err)
 		}
 	}
-	host := b.server.addr
-	scenarios := []struct {
+	type scenario struct {
 		name  string
 		creds []cred
-		req   func(cred) request
-	}{
-		{scenGET, ds.rotating, func(c cred) request { return tokenGET(host, registryService, c) }},
-		{scenPOST, ds.rotating, func(c cred) request { return tokenPOST(host, registryService, c) }},
+		req   func(string, cred) request
+	}
+	get := func(host string, c cred) request { return tokenGET(host, registryService, c) }
+	scenarios := []scenario{
+		{scenGET, ds.rotating, get},
+		{scenPOST, ds.rotating, func(host string, c cred) request { return tokenPOST(host, registryService, c) }},
 	}
 	if b.cfg.git {
 		scenarios = append(scenarios,
-			struct {
-				name  string
-				creds []cred
-				req   func(cred) request
-			}{scenGitRepo, ds.gitRepo, func(c cred) request { return gitInfoRefs(host, c, http.StatusOK, "version 2") }},
-			struct {
-				name  string
-				creds []cred
-				req   func(cred) request
-			}{scenGitAuth, ds.gitNoRepo, func(c cred) request { return gitInfoRefs(host, c, http.StatusNotFound, "Not Found") }},
+			scenario{scenGitRepo, ds.gitRepo, func(host string, c cred) request { return gitInfoRefs(host, c, http.StatusOK, "version 2") }},
+			scenario{scenGitAuth, ds.gitNoRepo, func(host string, c cred) request { return gitInfoRefs(host, c, http.StatusNotFound, "Not Found") }},
 		)
 	}
-	for i, sc := range scenarios {
+	measure := func(sc scenario, alg string) error {
 		if len(sc.creds) == 0 {
-			continue
+			return nil
 		}
 		reqs := make([]request, len(sc.creds))
 		for j, c := range sc.creds {
-			reqs[j] = sc.req(c)
+			reqs[j] = sc.req(b.server.addr, c)
 		}
-		r, err := b.measure(ctx, store, n, sc.name, "ES256", reqs, rc, i == 0 && len(b.rows) == 0)
-		if err != nil {
-			return err
-		}
+		r, err := b.measure(ctx, store, n, sc.name, alg, reqs, rc)
 		mem.serverPeakRSS = max(mem.serverPeakRSS, r.hwm)
 		mem.serverAnon = max(mem.serverAnon, r.anon)
+		return err
+	}
+	for _, sc := range scenarios {
+		if err := measure(sc, "ES256"); err != nil {
+			return err
+		}
 	}
 	b.server.stop()
 
-	if algs {
-		for _, alg := range b.cfg.algs {
-			// A stored key set keeps its algorithm; drop it so the
-			// server makes one of alg.
-			rs, err := redisstore.New(ctx, redisstore.Options{URL: b.redis.url()})
-			if err != nil {
-				return err
-			}
-			err = rs.Delete(ctx, jwks.DefaultStoreKey)
-			rs.Close()
-			if err != nil {
-				return err
-			}
-			if err := b.startServer(ctx, append(env, "DEPLOYTOKENS_SIGNING_ALG="+alg), logPath); err != nil {
-				return err
-			}
-			reqs := make([]request, len(ds.rotating))
-			for j, c := range ds.rotating {
-				reqs[j] = tokenGET(b.server.addr, registryService, c)
-			}
-			r, err := b.measure(ctx, store, n, scenGET, alg, reqs, rc, false)
-			if err != nil {
-				return err
-			}
-			mem.serverPeakRSS = max(mem.serverPeakRSS, r.hwm)
-			mem.serverAnon = max(mem.serverAnon, r.anon)
-			b.server.stop()
+	for _, alg := range b.cfg.algs {
+		if !algs {
+			break
 		}
+		// A stored key set keeps its algorithm; drop it so the server
+		// makes one of alg.
+		rs, err := redisstore.New(ctx, redisstore.Options{URL: b.redis.url()})
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(rs.Delete(ctx, jwks.DefaultStoreKey), rs.Close()); err != nil {
+			return err
+		}
+		if err := b.startServer(ctx, append(env, "DEPLOYTOKENS_SIGNING_ALG="+alg), logPath); err != nil {
+			return err
+		}
+		if err := measure(scenario{scenGET, ds.rotating, get}, alg); err != nil {
+			return err
+		}
+		b.server.stop()
 	}
 	b.mems = append(b.mems, mem)
 	return nil
@@ -357,16 +329,17 @@ func (b *bench) startServer(ctx context.Context, env []string, logPath string) e
 		return err
 	}
 	b.server = s
+	b.logf("server on %s, its metrics on %s", s.addr, s.metricsAddr)
 	return nil
 }
 
 // measure measures the ceiling for a moment, warms up, measures one window
-// of reqs against the running server, (with Redis) counts round trips in a
-// short MONITOR window, and measures the ceiling for a moment again: the
-// row is compared with the mean of the two, taken on either side of it.
-func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg string, reqs []request, rc *redis.Client, first bool) (row, error) {
+// of reqs against the running server, and measures the ceiling for a
+// moment again: the row is compared with the mean of the two, taken on
+// either side of it.
+func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg string, reqs []request, rc *redis.Client) (row, error) {
 	srv := b.server
-	r := row{store: store, tokens: n, scenario: scenario, alg: alg, roundTrips: -1, allocs: -1, commands: "—"}
+	r := row{store: store, tokens: n, scenario: scenario, alg: alg}
 	before, err := b.measureCeiling(ctx, ceilingWindow)
 	if err != nil {
 		return r, err
@@ -375,99 +348,67 @@ func (b *bench) measure(ctx context.Context, store string, n int, scenario, alg 
 	if warm.errors > 0 {
 		return r, fmt.Errorf("%s warm-up: %d of %d requests failed, first: %s", scenario, warm.errors, warm.requests, warm.firstErr)
 	}
-
 	if d := b.settle(ctx, srv); d > time.Second {
 		b.logf("  server settled %s after warm-up (writing first uses)", d.Round(100*time.Millisecond))
 	}
 
-	var stats0 map[string]int64
+	var redis0 redisStats
 	if rc != nil {
-		if stats0, err = commandStats(ctx, rc); err != nil {
+		if redis0, err = readRedisStats(ctx, rc); err != nil {
 			return r, err
 		}
 	}
-	allocs0, allocErr := srv.allocs()
+	// A scrape makes the server allocate too: a few thousand objects,
+	// noise against the window's requests.
+	metrics0, _ := scrape(srv.metricsAddr, mallocsMetric, tripsMetric)
 	busy0, cpu0, gen0 := machineBusy(), srv.cpu(), selfCPU()
 	var redisCPU0 time.Duration
 	if b.redis != nil {
 		redisCPU0 = b.redis.cpu()
 	}
-	// The profiles asked for are of the first window of the run.
-	var captures []capture
-	if first {
-		captures = srv.captures(ctx, b.cfg.duration, b.cfg.profile, b.cfg.trace)
-	}
 	r.res = drive(ctx, srv.addr, reqs, loadOptions{
 		concurrency: b.cfg.concurrency, duration: b.cfg.duration, maxDuration: b.cfg.duration,
-		maxRequests: b.cfg.maxRequests, offset: warm.requests, record: true,
+		maxRequests: maxRequests, offset: warm.requests, record: true,
 	})
 	if err := ctx.Err(); err != nil {
 		return r, err
 	}
-	req := max(r.res.requests, 1)
+	req := time.Duration(max(r.res.requests, 1))
 	ours := srv.cpu() - cpu0 + selfCPU() - gen0
-	r.serverCPU = (srv.cpu() - cpu0) / time.Duration(req)
-	r.genCPU = (selfCPU() - gen0) / time.Duration(req)
+	r.serverCPU, r.genCPU = (srv.cpu()-cpu0)/req, (selfCPU()-gen0)/req
 	if b.redis != nil {
 		ours += b.redis.cpu() - redisCPU0
-		r.redisCPU = (b.redis.cpu() - redisCPU0) / time.Duration(req)
+		r.redisCPU = (b.redis.cpu() - redisCPU0) / req
 	}
 	r.otherCores = max(float64(machineBusy()-busy0-ours)/float64(r.res.elapsed), 0)
-	if allocs1, err := srv.allocs(); err == nil && allocErr == nil {
-		r.allocs = float64(allocs1-allocs0) / float64(req)
-	}
+	metrics1, _ := scrape(srv.metricsAddr, mallocsMetric, tripsMetric)
+	r.allocs = perRequest(metrics0, metrics1, mallocsMetric, r.res.requests)
 	if rc != nil {
-		after, err := commandStats(ctx, rc)
+		redis1, err := readRedisStats(ctx, rc)
 		if err != nil {
 			return r, err
 		}
-		r.commands = fmtCommands(commandDelta(stats0, after), r.res.requests)
+		r.commands = fmtCommands(redis0.calls, redis1.calls, r.res.requests)
+		r.roundTrips = perRequest(metrics0, metrics1, tripsMetric, r.res.requests)
+		r.writes = float64(redis1.writes-redis0.writes) / float64(req)
 	}
 	r.rss, r.hwm, r.anon = srv.rss()
-	for _, c := range captures {
-		if err := <-c.done; err != nil {
-			b.logf("%s: %v", c.what, err)
-		} else {
-			b.logf("%s written to %s", c.what, c.path)
-		}
-	}
-
-	if b.redis != nil {
-		m, err := startMonitor(b.redis.addr)
-		if err != nil {
-			return r, err
-		}
-		mres := drive(ctx, srv.addr, reqs, loadOptions{
-			concurrency: b.cfg.concurrency, duration: monitorLimit, maxDuration: monitorLimit,
-			maxRequests: b.cfg.monitorReqs, offset: warm.requests + r.res.requests,
-		})
-		clients, writes, byCmd := m.stop()
-		if mres.errors == 0 && mres.requests > 0 {
-			r.roundTrips = float64(clients) / float64(mres.requests)
-			r.writeTrips = float64(writes) / float64(mres.requests)
-			r.roundTripCmds = fmtCommands(byCmd, mres.requests)
-		}
-	}
 	after, err := b.measureCeiling(ctx, ceilingWindow)
 	if err != nil {
 		return r, err
 	}
 	r.adjCeiling = (before.res.rps() + after.res.rps()) / 2
 	b.rows = append(b.rows, r)
-	share := -1.0
-	if r.adjCeiling > 0 {
-		share = 100 * r.res.rps() / r.adjCeiling
-	}
-	trips := "—"
-	if r.roundTrips >= 0 {
-		trips = fmt.Sprintf("%.2f (%s; last-use writes %.2f)", r.roundTrips, r.roundTripCmds, r.writeTrips)
-	}
-	b.logf("%-9s %8d  %-38s %-5s %6.0f req/s (%s%% of ceiling)  %s  errors %d  round trips %s  allocs %s  other load %.2f cores",
-		store, n, scenario, alg, r.res.rps(), fmtFloat(share, 1), r.res.latencyLine(), r.res.errors, trips, fmtFloat(r.allocs, 0), r.otherCores)
+	b.logRow(&r)
 	if r.res.errors > 0 {
 		b.logf("  first error: %s", r.res.firstErr)
 	}
 	return r, nil
+}
+
+func (b *bench) logRow(r *row) {
+	b.logf("%-8s %7s  %-33s %-5s %6.0f req/s  %6s of ceiling  p99 %-8s errors %d",
+		cmpStr(r.store, "—"), tokensCol(r), r.scenario, r.alg, r.res.rps(), pct(share(r)), fmtDuration(r.res.quantile(.99)), r.res.errors)
 }
 
 // warmup sends reqs for the warm-up time, longer (up to four times) until
@@ -479,12 +420,9 @@ func (b *bench) warmup(ctx context.Context, addr string, reqs []request) loadRes
 	}
 	return drive(ctx, addr, reqs, loadOptions{
 		concurrency: b.cfg.concurrency, duration: b.cfg.warmup, maxDuration: 4 * b.cfg.warmup,
-		minRequests: int64(len(reqs)), maxRequests: b.cfg.maxRequests,
+		minRequests: int64(len(reqs)), maxRequests: maxRequests,
 	})
 }
-
-// settleLimit bounds the wait for the server to go idle after a warm-up.
-const settleLimit = 2 * time.Minute
 
 // settle waits until the server is idle: the warm-up's first uses of each
 // token leave last-use writes behind (one per token, then at most one a
@@ -502,59 +440,46 @@ func (b *bench) settle(ctx context.Context, srv *server) time.Duration {
 	return time.Since(start)
 }
 
-// ceilingWindow is how long the ceiling is measured right after each row,
-// so the row's share of it compares the two at the same speed of the
-// machine (a shared virtual machine's speed drifts by 10% and more over
-// minutes).
-const ceilingWindow = 3 * time.Second
-
 // startCeiling runs the bare echo server, answering a body of the size of
 // a GET answer of the running server, for the rest of the run; its requests
-// are GET requests with creds.
-//
-// The ceiling is what this machine's HTTP stack and load generator can do
-// with nothing behind them; every scenario is reported as a share of it.
+// are GET requests with creds. It is what this machine's HTTP stack and
+// load generator can do with nothing behind them; every scenario is
+// reported as a share of it.
 func (b *bench) startCeiling(ctx context.Context, creds []cred) error {
-	// The size of a GET answer, from the running server.
 	w := &worker{addr: b.server.addr}
 	status, body, _, err := w.do(tokenGET(b.server.addr, registryService, creds[0]).raw)
 	w.close()
 	if err != nil || status != http.StatusOK {
 		return fmt.Errorf("a first token request answered %d, %v: %.200s", status, err, body)
 	}
-	b.bodyLen, b.ceilingCreds = len(body), creds
-	c, addr, reqs, err := b.startBare(ctx, "ceiling", "-size", strconv.Itoa(b.bodyLen))
-	b.ceiling, b.ceilingAddr, b.ceilingReqs = c, addr, reqs
+	b.bodyLen = len(body)
+	b.ceiling, b.ceilingAddr, err = b.startBare(ctx, "ceiling", "-size", strconv.Itoa(b.bodyLen))
+	b.ceilingReqs = make([]request, len(creds))
+	for i, c := range creds {
+		b.ceilingReqs[i] = tokenGET(b.ceilingAddr, registryService, c)
+		b.ceilingReqs[i].want = []byte(`{"token":"`)
+	}
 	return err
 }
 
 // startBare starts `dtbench ceiling` with args on a free loopback port and
-// answers it, its address and the GET requests of the first dataset it is
-// measured with.
-func (b *bench) startBare(ctx context.Context, name string, args ...string) (*child, string, []request, error) {
+// answers it and its address.
+func (b *bench) startBare(ctx context.Context, name string, args ...string) (*child, string, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", err
 	}
 	port, err := freePort()
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", err
 	}
 	addr := loopback(port)
 	bin, args := pinned(b.cfg.serverCPUs, exe, append([]string{"ceiling", "-listen", addr}, args...))
 	c, err := startChild(name, bin, args, nil, filepath.Join(b.tmp, name+".log"))
 	if err != nil {
-		return nil, "", nil, err
+		return nil, "", err
 	}
-	if err := c.waitReady(ctx, func() error { return httpOK("http://" + addr + "/-/health") }); err != nil {
-		return c, "", nil, err
-	}
-	reqs := make([]request, len(b.ceilingCreds))
-	for i, cr := range b.ceilingCreds {
-		reqs[i] = tokenGET(addr, registryService, cr)
-		reqs[i].want = []byte(`{"token":"`)
-	}
-	return c, addr, reqs, nil
+	return c, addr, c.waitReady(ctx, func() error { return httpOK("http://" + addr + "/-/health") })
 }
 
 // measureBound measures, once, the bound: a bare echo server like the
@@ -562,12 +487,12 @@ func (b *bench) startBare(ctx context.Context, name string, args ...string) (*ch
 // authentication, no store and no log: what this machine's HTTP stack and
 // load generator leave once every answer pays one signature.
 func (b *bench) measureBound(ctx context.Context) error {
-	c, addr, reqs, err := b.startBare(ctx, "bound", "-sign")
+	c, addr, err := b.startBare(ctx, "bound", "-sign")
 	defer c.stop()
 	if err != nil {
 		return fmt.Errorf("bound: %w", err)
 	}
-	r, err := b.measureBare(ctx, c, addr, reqs, scenBound, b.cfg.duration)
+	r, err := b.measureBare(ctx, c, addr, b.ceilingReqs, scenBound, b.cfg.duration)
 	if err != nil {
 		return err
 	}
@@ -578,8 +503,7 @@ func (b *bench) measureBound(ctx context.Context) error {
 	}
 	r.adjCeiling = (b.ceilings[len(b.ceilings)-1].res.rps() + after.res.rps()) / 2
 	b.bound = &r
-	b.logf("%-9s %8s  %-38s %-5s %6.0f req/s (%.1f%% of ceiling)  %s  errors %d  other load %.2f cores",
-		"—", "—", scenBound, r.alg, r.res.rps(), 100*r.res.rps()/r.adjCeiling, r.res.latencyLine(), r.res.errors, r.otherCores)
+	b.logRow(&r)
 	return nil
 }
 
@@ -592,24 +516,20 @@ func (b *bench) measureCeiling(ctx context.Context, d time.Duration) (row, error
 // measureBare measures one of dtbench's own bare servers, c, answering
 // reqs, for d after a short warm-up.
 func (b *bench) measureBare(ctx context.Context, c *child, addr string, reqs []request, scenario string, d time.Duration) (row, error) {
-	warm := drive(ctx, addr, reqs, loadOptions{
-		concurrency: b.cfg.concurrency, duration: time.Second, maxDuration: time.Second, maxRequests: b.cfg.maxRequests,
-	})
-	if warm.errors > 0 {
+	opts := loadOptions{concurrency: b.cfg.concurrency, duration: time.Second, maxDuration: time.Second, maxRequests: maxRequests}
+	if warm := drive(ctx, addr, reqs, opts); warm.errors > 0 {
 		return row{}, fmt.Errorf("%s warm-up: %d errors, first: %s", scenario, warm.errors, warm.firstErr)
 	}
 	busy0, cpu0, gen0 := machineBusy(), c.cpu(), selfCPU()
-	res := drive(ctx, addr, reqs, loadOptions{
-		concurrency: b.cfg.concurrency, duration: d, maxDuration: d,
-		maxRequests: b.cfg.maxRequests, record: true,
-	})
+	opts.duration, opts.maxDuration, opts.record = d, d, true
+	res := drive(ctx, addr, reqs, opts)
 	if res.errors > 0 {
 		return row{}, fmt.Errorf("%s: %d errors, first: %s", scenario, res.errors, res.firstErr)
 	}
-	req := max(res.requests, 1)
+	req := time.Duration(max(res.requests, 1))
 	ours := c.cpu() - cpu0 + selfCPU() - gen0
-	r := row{scenario: scenario, res: res, roundTrips: -1, allocs: -1, commands: "—",
-		serverCPU: (c.cpu() - cpu0) / time.Duration(req), genCPU: (selfCPU() - gen0) / time.Duration(req),
+	r := row{scenario: scenario, res: res,
+		serverCPU: (c.cpu() - cpu0) / req, genCPU: (selfCPU() - gen0) / req,
 		otherCores: max(float64(machineBusy()-busy0-ours)/float64(res.elapsed), 0)}
 	r.rss, r.hwm, r.anon = c.rss()
 	return r, nil
@@ -618,14 +538,16 @@ func (b *bench) measureBare(ctx context.Context, c *child, addr string, reqs []r
 // longCeiling measures the ceiling for a whole window and keeps it as a
 // row of its own.
 func (b *bench) longCeiling(ctx context.Context) error {
+	if b.ceiling == nil {
+		return errors.New("no GET answer was measured, so there is no ceiling to compare with")
+	}
 	r, err := b.measureCeiling(ctx, b.cfg.duration)
 	if err != nil {
 		return err
 	}
 	r.adjCeiling = r.res.rps()
 	b.ceilings = append(b.ceilings, r)
-	b.logf("%-9s %8s  %-38s %-5s %8.0f req/s  %s  errors %d  other load %.2f cores  (body %d bytes)",
-		"—", "—", scenCeiling, "", r.res.rps(), r.res.latencyLine(), r.res.errors, r.otherCores, b.bodyLen)
+	b.logRow(&r)
 	return nil
 }
 
@@ -636,11 +558,4 @@ func selfCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-func fmtFloat(v float64, prec int) string {
-	if v < 0 {
-		return "—"
-	}
-	return strconv.FormatFloat(v, 'f', prec, 64)
 }

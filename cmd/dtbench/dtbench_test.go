@@ -11,56 +11,79 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	jwt "github.com/golang-jwt/jwt/v5"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sys/unix"
+
+	"github.com/deploytokens/deploytokens/internal/testenv"
+	"github.com/deploytokens/deploytokens/tokens"
+	"github.com/deploytokens/deploytokens/tokens/boltstore"
 )
 
 func TestParseCommandStats(t *testing.T) {
-	before := parseCommandStats("# Commandstats\r\ncmdstat_get:calls=10,usec=5,usec_per_call=0.50,rejected_calls=0,failed_calls=0\r\n" +
-		"cmdstat_evalsha:calls=4,usec=9,usec_per_call=2.25,rejected_calls=0,failed_calls=0\r\ncmdstat_info:calls=3,usec=1\r\n")
-	after := parseCommandStats("# Commandstats\r\ncmdstat_get:calls=30,usec=5\r\ncmdstat_evalsha:calls=14,usec=9\r\n" +
-		"cmdstat_hgetall:calls=20,usec=1\r\ncmdstat_info:calls=9,usec=1\r\ncmdstat_client|list:calls=1,usec=1\r\n")
+	before := parseCommandStats(parseInfo("# Commandstats\r\ncmdstat_get:calls=10,usec=5,usec_per_call=0.50,rejected_calls=0,failed_calls=0\r\n" +
+		"cmdstat_evalsha:calls=4,usec=9,usec_per_call=2.25,rejected_calls=0,failed_calls=0\r\ncmdstat_info:calls=3,usec=1\r\n"))
+	after := parseCommandStats(parseInfo("# Commandstats\r\ncmdstat_get:calls=30,usec=5\r\ncmdstat_evalsha:calls=14,usec=9\r\n" +
+		"cmdstat_hgetall:calls=20,usec=1\r\ncmdstat_info:calls=9,usec=1\r\ncmdstat_client|list:calls=1,usec=1\r\n"))
 	if before["get"] != 10 || before["evalsha"] != 4 || after["client|list"] != 1 {
 		t.Fatalf("parsed %v and %v", before, after)
 	}
-	d := commandDelta(before, after)
-	if _, ok := d["info"]; ok {
-		t.Errorf("delta counts dtbench's own INFO: %v", d)
+	tests := []struct {
+		name     string
+		requests int64
+		want     string
+	}{
+		// dtbench's own INFO is left out.
+		{"per request, most first", 10, "get 2.00, hgetall 2.00, evalsha 1.00, client|list 0.10"},
+		{"no requests", 0, "—"},
 	}
-	if got, want := fmtCommands(d, 10), "get 2.00, hgetall 2.00, evalsha 1.00, client|list 0.10"; got != want {
-		t.Errorf("fmtCommands = %q, want %q", got, want)
-	}
-	if got := fmtCommands(d, 0); got != "—" {
-		t.Errorf("fmtCommands with no requests = %q", got)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fmtCommands(before, after, tt.requests); got != tt.want {
+				t.Errorf("fmtCommands = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
 
-func TestMonitorCount(t *testing.T) {
-	m := &monitor{byCmd: map[string]int64{}}
-	for _, line := range []string{
-		`+1700000000.123456 [0 127.0.0.1:5555] "evalsha" "abc" "2" "k1" "k2"` + "\r\n",
-		`+1700000000.123457 [0 lua] "GET" "k2"` + "\r\n",
-		`+1700000000.123458 [0 lua] "hgetall" "d:1"` + "\r\n",
-		`+1700000000.123459 [0 unix:/tmp/redis.sock] "GET" "ban:x"` + "\r\n",
-		"garbage\r\n",
-	} {
-		m.count(line)
+// TestReadRedisStats reads a real redis-server's counters around a script
+// that writes: its commands count, those inside the script included, and
+// so does its write.
+func TestReadRedisStats(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: testenv.StartRedisProcess(t).Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := t.Context()
+	before, err := readRedisStats(ctx, c)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, line := range []string{
-		`+1700000001.1 [0 127.0.0.1:5555] "evalsha" "def" "1" "d:1"` + "\r\n",
-		`+1700000001.2 [0 lua] "exists" "d:1"` + "\r\n",
-		`+1700000001.3 [0 lua] "hset" "d:1" "l" "..."` + "\r\n",
-		`+1700000001.4 [0 127.0.0.1:5556] "set" "k" "v"` + "\r\n",
-	} {
-		m.count(line)
+	script := `redis.call("exists", KEYS[1]); redis.call("hset", KEYS[1], "used", ARGV[1]); return 1`
+	for range 2 {
+		if err := c.Eval(ctx, script, []string{"d:1"}, "now").Err(); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if m.clients != 4 || m.scripts != 4 || m.writes != 2 || m.byCmd["evalsha"] != 2 || m.byCmd["get"] != 1 {
-		t.Errorf("counted clients %d, scripts %d, writes %d, by command %v", m.clients, m.scripts, m.writes, m.byCmd)
+	after, err := readRedisStats(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmtCommands(before.calls, after.calls, 2), "eval 1.00, exists 1.00, hset 1.00"; got != want {
+		t.Errorf("commands %q, want %q", got, want)
+	}
+	if got := after.writes - before.writes; got != 2 {
+		t.Errorf("%d writes, want 2", got)
+	}
+	if used, err := usedMemory(ctx, c); err != nil || used <= 0 {
+		t.Errorf("used_memory %d, %v", used, err)
 	}
 }
 
@@ -329,60 +352,30 @@ func TestParseConfig(t *testing.T) {
 	}
 }
 
-func TestParseCPUList(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want []int
+func TestCheckServerCPUs(t *testing.T) {
+	var own unix.CPUSet // dtbench on CPUs 1 to 3
+	for cpu := 1; cpu <= 3; cpu++ {
+		own.Set(cpu)
+	}
+	tests := []struct {
+		list, wantErr string
 	}{
-		{"0", []int{0}},
-		{"1,3", []int{1, 3}},
-		{"0-2,5", []int{0, 1, 2, 5}},
-		{" 4 - 4 ", nil}, // spaces inside a range are not a list taskset takes
-	} {
-		set, err := parseCPUList(tc.in)
-		if tc.want == nil {
-			if err == nil {
-				t.Errorf("parseCPUList(%q) accepted", tc.in)
+		{"0", ""},
+		{"0,4-5", ""},
+		{"0-1", "CPU 1"},
+		{"3", "CPU 3"},
+		{" 4 - 4 ", "not a CPU"}, // spaces inside a range are not a list taskset takes
+	}
+	for _, bad := range []string{"", "a", "-1", "1024", "5-4", "0,,4", "0-", "4-5-6"} {
+		tests = append(tests, struct{ list, wantErr string }{bad, "not a CPU"})
+	}
+	for _, tt := range tests {
+		t.Run(tt.list, func(t *testing.T) {
+			err := checkServerCPUs(tt.list, own)
+			if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("checkServerCPUs(%q) = %v, want an error with %q", tt.list, err, tt.wantErr)
 			}
-			continue
-		}
-		if err != nil {
-			t.Errorf("parseCPUList(%q): %v", tc.in, err)
-			continue
-		}
-		if set.Count() != len(tc.want) {
-			t.Errorf("parseCPUList(%q) has %d CPUs, want %v", tc.in, set.Count(), tc.want)
-		}
-		for _, cpu := range tc.want {
-			if !set.IsSet(cpu) {
-				t.Errorf("parseCPUList(%q) lacks CPU %d", tc.in, cpu)
-			}
-		}
-	}
-	for _, bad := range []string{"", "a", "-1", "1024", "3-1", "0,,1", "0-", "1-2-3"} {
-		if _, err := parseCPUList(bad); err == nil {
-			t.Errorf("parseCPUList(%q) accepted", bad)
-		}
-	}
-}
-
-func TestCheckCPUs(t *testing.T) {
-	set := func(list string) unix.CPUSet {
-		s, err := parseCPUList(list)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	online := set("0-3")
-	if err := checkCPUs("0", set("0"), online, set("1-3")); err != nil {
-		t.Errorf("server on 0, dtbench on 1-3: %v", err)
-	}
-	if err := checkCPUs("0-1", set("0-1"), online, set("1-3")); err == nil || !strings.Contains(err.Error(), "CPU 1") {
-		t.Errorf("server and dtbench both on CPU 1: %v", err)
-	}
-	if err := checkCPUs("4", set("4"), online, set("0")); err == nil || !strings.Contains(err.Error(), "not online") {
-		t.Errorf("offline CPU 4: %v", err)
+		})
 	}
 	if _, err := parseConfig([]string{"-server-cpus", "x"}, io.Discard); err == nil {
 		t.Error("parseConfig accepted -server-cpus x")
@@ -397,5 +390,213 @@ func TestPinned(t *testing.T) {
 	bin, args = pinned("0,2", "/bin/srv", []string{"serve", "-x"})
 	if bin != "taskset" || !reflect.DeepEqual(args, []string{"--cpu-list", "0,2", "/bin/srv", "serve", "-x"}) {
 		t.Errorf("pinned: %s %v", bin, args)
+	}
+}
+
+// exposition is what a server with the Go, process and request collectors
+// serves on /metrics (abridged).
+const exposition = `# HELP go_gc_duration_seconds A summary of the wall-time pause (stop-the-world) duration in garbage collection cycles.
+# TYPE go_gc_duration_seconds summary
+go_gc_duration_seconds{quantile="0"} 2.1e-05
+go_gc_duration_seconds{quantile="1"} 0.000312
+go_gc_duration_seconds_sum 0.0123
+go_gc_duration_seconds_count 41
+# HELP go_memstats_mallocs_total Total number of heap objects allocated, both live and gc-ed. Semantically a counter version for go_memstats_heap_objects gauge.
+# TYPE go_memstats_mallocs_total counter
+go_memstats_mallocs_total 1.234567e+06
+# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.
+# TYPE process_cpu_seconds_total counter
+process_cpu_seconds_total 3.52
+# HELP deploytokens_store_round_trips_total Round trips to Redis, by command.
+# TYPE deploytokens_store_round_trips_total counter
+deploytokens_store_round_trips_total{command="evalsha"} 1000
+deploytokens_store_round_trips_total{command="pipeline"} 200
+# HELP deploytokens_http_request_duration_seconds Latency of HTTP requests.
+# TYPE deploytokens_http_request_duration_seconds histogram
+deploytokens_http_request_duration_seconds_bucket{route="/jwt/auth",status="200",le="0.005"} 90
+deploytokens_http_request_duration_seconds_bucket{route="/jwt/auth",status="200",le="+Inf"} 100
+deploytokens_http_request_duration_seconds_sum{route="/jwt/auth",status="200"} 0.4
+deploytokens_http_request_duration_seconds_count{route="/jwt/auth",status="200"} 100
+`
+
+func TestParseCounters(t *testing.T) {
+	tests := []struct {
+		name, text string
+		metrics    []string
+		want       map[string]float64
+		fails      bool
+	}{
+		{name: "mallocs", text: exposition, metrics: []string{mallocsMetric}, want: map[string]float64{mallocsMetric: 1234567}},
+		{name: "summed over labels", text: exposition, metrics: []string{mallocsMetric, tripsMetric},
+			want: map[string]float64{mallocsMetric: 1234567, tripsMetric: 1200}},
+		{name: "missing", text: exposition, metrics: []string{"go_memstats_frees_total"}, want: map[string]float64{}},
+		{name: "not a counter", text: exposition, metrics: []string{"go_gc_duration_seconds"}, fails: true},
+		{name: "a histogram", text: exposition, metrics: []string{"deploytokens_http_request_duration_seconds"}, fails: true},
+		{name: "not the text format", text: "<html>404 page not found</html>\n", metrics: []string{mallocsMetric}, fails: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseCounters(strings.NewReader(tt.text), tt.metrics...)
+			if (err != nil) != tt.fails || (!tt.fails && !reflect.DeepEqual(got, tt.want)) {
+				t.Errorf("parseCounters = %v, %v; want %v, failure %v", got, err, tt.want, tt.fails)
+			}
+		})
+	}
+}
+
+func TestPerRequest(t *testing.T) {
+	before := map[string]float64{mallocsMetric: 1000}
+	tests := []struct {
+		name          string
+		before, after map[string]float64
+		requests      int64
+		want          float64
+	}{
+		{"grown", before, map[string]float64{mallocsMetric: 3000}, 10, 200},
+		{"no scrape before", nil, map[string]float64{mallocsMetric: 3000}, 10, -1},
+		{"no scrape after", before, nil, 10, -1},
+		{"no requests", before, map[string]float64{mallocsMetric: 3000}, 0, -1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := perRequest(tt.before, tt.after, mallocsMetric, tt.requests); got != tt.want {
+				t.Errorf("perRequest = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestScrape: a server without a metrics listener fails the scrape (its
+// figures read n/a); one with it is read.
+func TestScrape(t *testing.T) {
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, exposition)
+	}))
+	t.Cleanup(metrics.Close)
+	noMetrics := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(noMetrics.Close)
+	closed, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, addr string
+		fails      bool
+	}{
+		{"served", strings.TrimPrefix(metrics.URL, "http://"), false},
+		{"404", strings.TrimPrefix(noMetrics.URL, "http://"), true},
+		{"nothing listening", loopback(closed), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := scrape(tt.addr, mallocsMetric)
+			if (err != nil) != tt.fails || (!tt.fails && got[mallocsMetric] != 1234567) {
+				t.Errorf("scrape = %v, %v; want failure %v", got, err, tt.fails)
+			}
+		})
+	}
+}
+
+// TestLoad loads tokens through the embedded store's ordinary methods and
+// checks that every credential the scenarios use is a stored token of its
+// project, and how the git scenarios split them.
+func TestLoad(t *testing.T) {
+	s, err := boltstore.Open(filepath.Join(t.TempDir(), "deploytokens.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	keys, err := tokens.NewKeys([]byte(strings.Repeat("dtbench test secret ", 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooked := false
+	ds, err := load(t.Context(), s, keys, 95, 40, func() error { hooked = true; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hooked || ds.projects != 10 || len(ds.rotating) != 40 {
+		t.Fatalf("hook called %v, %d projects, %d rotating tokens", hooked, ds.projects, len(ds.rotating))
+	}
+	all, err := s.ListAllDeployTokens(t.Context())
+	if err != nil || len(all) != 95 {
+		t.Fatalf("%d tokens stored, %v", len(all), err)
+	}
+	seen := map[string]bool{}
+	for _, c := range ds.rotating {
+		tok, p, err := s.DeployTokenByDigest(t.Context(), keys.Digest(c.secret))
+		if err != nil || tok.Username != c.user || p.PathWithNamespace != c.project || seen[c.user] {
+			t.Errorf("credential %+v: token %q of %q, %v (seen before: %v)", c, tok.Username, p.PathWithNamespace, err, seen[c.user])
+		}
+		seen[c.user] = true
+	}
+	if len(ds.gitRepo)+len(ds.gitNoRepo) != len(ds.rotating) || len(ds.gitRepo) == 0 || len(ds.gitNoRepo) == 0 {
+		t.Errorf("git scenarios: %d with a repository, %d without, of %d", len(ds.gitRepo), len(ds.gitNoRepo), len(ds.rotating))
+	}
+	for _, c := range ds.gitRepo {
+		if !slices.Contains(ds.repoProjects, c.project) {
+			t.Errorf("token of %s rotates for the repository scenario, but its project gets no repository", c.project)
+		}
+	}
+}
+
+// cachedShare answers the share of the file's pages in the page cache.
+func cachedShare(t *testing.T, path string) float64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	pages := make([]byte, (len(m)+os.Getpagesize()-1)/os.Getpagesize())
+	// x/sys/unix has no mincore(2) for Linux.
+	_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&pages[0])))
+	if errno != 0 {
+		t.Fatal(errno)
+	}
+	n := 0
+	for _, p := range pages {
+		n += int(p & 1)
+	}
+	return float64(n) / float64(len(pages))
+}
+
+// TestInstallDropsCache: the installed store file is whole and out of the
+// page cache, so the server reads it as after a reboot.
+func TestInstallDropsCache(t *testing.T) {
+	dir := t.TempDir()
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		t.Fatal(err)
+	}
+	if fs.Type == unix.TMPFS_MAGIC {
+		t.Skip("tmpfs keeps its pages in the page cache")
+	}
+	src, dst := filepath.Join(dir, "loaded.db"), filepath.Join(dir, "deploytokens.db")
+	data := bytes.Repeat([]byte("deploytokens "), 400_000)
+	if err := os.WriteFile(src, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := install(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	if share := cachedShare(t, dst); share > 0.1 {
+		t.Errorf("%.0f%% of the installed file is still cached", 100*share)
+	}
+	if got, err := os.ReadFile(dst); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("installed file differs from the loaded one (%d bytes, %v)", len(got), err)
 	}
 }

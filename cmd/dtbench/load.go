@@ -97,12 +97,6 @@ func (r *loadResult) rps() float64 {
 // quantile answers the q-quantile of the latencies.
 func (r *loadResult) quantile(q float64) time.Duration { return r.latencies.quantile(q) }
 
-// latencyLine is the latencies as each row of the progress log shows them.
-func (r *loadResult) latencyLine() string {
-	return fmt.Sprintf("p50 %-8s p99 %-8s p99.9 %-8s (p99 at socket %s)", fmtDuration(r.quantile(.5)), fmtDuration(r.quantile(.99)),
-		fmtDuration(r.quantile(.999)), fmtDuration(r.atSocket.quantile(.99)))
-}
-
 // durations are sorted latencies.
 type durations []time.Duration
 

@@ -4,9 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	_ "embed"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -258,28 +255,11 @@ func startRedis(ctx context.Context, dir string) (*redisServer, error) {
 
 func (r *redisServer) url() string { return "redis://" + r.addr + "/0" }
 
-//go:embed overlay/debug.go.in
-var debugOverlay []byte
-
-// buildServer builds cmd/deploytokens from the module at root into out,
-// with the debug listener of overlay/debug.go.in added to package main.
-func buildServer(ctx context.Context, root, out, tmp string) error {
-	src := filepath.Join(tmp, "dtbench_debug.go")
-	if err := os.WriteFile(src, debugOverlay, 0o600); err != nil {
-		return err
-	}
-	overlay, err := json.Marshal(map[string]map[string]string{
-		"Replace": {filepath.Join(root, "cmd", "deploytokens", "zz_dtbench_debug.go"): src},
-	})
-	if err != nil {
-		return err
-	}
-	overlayPath := filepath.Join(tmp, "overlay.json")
-	if err := os.WriteFile(overlayPath, overlay, 0o600); err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(ctx, goBin(), "build", "-overlay", overlayPath, "-o", out, "./cmd/deploytokens")
-	cmd.Dir = root
+// buildServer builds cmd/deploytokens of the module in the working
+// directory into out, as it ships: dtbench reads what it measures of the
+// server from outside (/metrics, /proc).
+func buildServer(ctx context.Context, out string) error {
+	cmd := exec.CommandContext(ctx, goBin(), "build", "-o", out, "./cmd/deploytokens")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("build the server: %w", err)
@@ -297,8 +277,10 @@ func goBin() string {
 // server is a running deploytokens.
 type server struct {
 	*child
-	addr      string
-	debugAddr string
+	addr string
+	// metricsAddr serves /metrics once the server has a metrics
+	// listener; until then scrapes fail and its figures read n/a.
+	metricsAddr string
 }
 
 // startServer runs bin serve with env (on cpus, when set) and waits until
@@ -310,14 +292,14 @@ func startServer(ctx context.Context, bin, cpus string, env []string, logPath st
 		if err != nil {
 			return nil, err
 		}
-		dport, err := freePort()
+		mport, err := freePort()
 		if err != nil {
 			return nil, err
 		}
-		s := &server{addr: loopback(port), debugAddr: loopback(dport)}
+		s := &server{addr: loopback(port), metricsAddr: loopback(mport)}
 		e := append([]string{
 			"DEPLOYTOKENS_LISTEN=" + s.addr,
-			"DTBENCH_DEBUG_LISTEN=" + s.debugAddr,
+			"DEPLOYTOKENS_METRICS_LISTEN=" + s.metricsAddr,
 		}, env...)
 		name, args := pinned(cpus, bin, []string{"serve"})
 		if s.child, err = startChild("deploytokens", name, args, e, logPath); err != nil {
@@ -345,72 +327,12 @@ func httpOK(url string) error {
 	return nil
 }
 
-// allocs answers how many heap objects the server has allocated so far.
-func (s *server) allocs() (uint64, error) {
-	resp, err := probe.Get("http://" + s.debugAddr + "/debug/metrics")
-	if err != nil {
-		return 0, err
+// pinned answers how to run bin with args on cpus: through taskset, which
+// sets the affinity and execs bin in the same process, or as it is when
+// cpus is empty.
+func pinned(cpus, bin string, args []string) (string, []string) {
+	if cpus == "" {
+		return bin, args
 	}
-	defer resp.Body.Close()
-	var m map[string]uint64
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		return 0, err
-	}
-	objs, ok := m["/gc/heap/allocs:objects"]
-	if !ok {
-		return 0, errors.New("no allocation counter in the server's metrics")
-	}
-	// testing.B's allocs/op counts tiny allocations one by one too.
-	return objs + m["/gc/heap/tiny/allocs:objects"], nil
-}
-
-// capture is a profile of the server being taken.
-type capture struct {
-	what, path string
-	done       chan error
-}
-
-// captures starts, for a window of length window, a CPU profile over all
-// but its last second into cpuPath and an execution trace over its first
-// two seconds into tracePath, each unless its path is empty.
-func (s *server) captures(ctx context.Context, window time.Duration, cpuPath, tracePath string) []capture {
-	var cs []capture
-	start := func(what, endpoint string, d time.Duration, path string) {
-		if path == "" {
-			return
-		}
-		c := capture{what: what, path: path, done: make(chan error, 1)}
-		url := fmt.Sprintf("http://%s/debug/pprof/%s?seconds=%d", s.debugAddr, endpoint, max(int(d/time.Second), 1))
-		go func() { c.done <- fetchTo(ctx, url, d+30*time.Second, path) }()
-		cs = append(cs, c)
-	}
-	start("cpu profile", "profile", window-time.Second, cpuPath)
-	start("execution trace", "trace", min(window, 2*time.Second), tracePath)
-	return cs
-}
-
-// fetchTo writes what url answers to path.
-func fetchTo(ctx context.Context, url string, timeout time.Duration, path string) error {
-	c := &http.Client{Timeout: timeout}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := f.ReadFrom(resp.Body); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return "taskset", append([]string{"--cpu-list", cpus, bin}, args...)
 }

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -68,9 +67,6 @@ type Store struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
-	// bulkLoaded is set by the bulk loaders, so that Close drops the file
-	// from the page cache.
-	bulkLoaded atomic.Bool
 }
 
 var _ tokens.Store = (*Store)(nil)
@@ -114,20 +110,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.view("ping", func(*bolt.Tx) error { return nil })
 }
 
-// Close stops the sweep and closes the file. After a bulk load it also
-// drops the file from the page cache (see dropCache).
+// Close stops the sweep and closes the file.
 func (s *Store) Close() error {
 	s.once.Do(func() { close(s.stop) })
 	s.wg.Wait()
-	path := s.db.Path()
-	if err := s.db.Close(); err != nil {
-		return err
-	}
-	if s.bulkLoaded.Load() {
-		// Only advice to the kernel: failing costs page cache, not data.
-		_ = dropCache(path)
-	}
-	return nil
+	return s.db.Close()
 }
 
 func (s *Store) view(op string, fn func(*bolt.Tx) error) error {

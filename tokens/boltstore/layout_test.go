@@ -12,7 +12,8 @@ import (
 )
 
 // loadTokens stores a user, n/10 projects and n deploy tokens: the first
-// half in bulk, the rest one by one.
+// half in one transaction, as an import would write them, the rest one by
+// one.
 func loadTokens(t *testing.T, s *Store, n int) []tokens.DeployToken {
 	t.Helper()
 	ctx := t.Context()
@@ -25,8 +26,10 @@ func loadTokens(t *testing.T, s *Store, n int) []tokens.DeployToken {
 	for i := range ps {
 		ps[i] = tokens.Project{Path: fmt.Sprint("p", i), PathWithNamespace: fmt.Sprint("g/p", i), CreatorID: owner.ID, CreatedAt: now}
 	}
-	if err := s.BulkCreateProjects(ctx, ps, tokens.Member{UserID: owner.ID, AccessLevel: tokens.Owner, CreatedAt: now}); err != nil {
-		t.Fatal(err)
+	for i := range ps {
+		if err := s.CreateProject(ctx, &ps[i], tokens.Member{UserID: owner.ID, AccessLevel: tokens.Owner, CreatedAt: now}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	ts := make([]tokens.DeployToken, n)
 	for i := range ts {
@@ -34,7 +37,15 @@ func loadTokens(t *testing.T, s *Store, n int) []tokens.DeployToken {
 			Scopes:    []string{tokens.ScopeReadRepository, tokens.ScopeReadRegistry},
 			ExpiresAt: &now, CreatedAt: now, CreatorID: owner.ID, Digest: fmt.Appendf(nil, "digest-%08d", i)}
 	}
-	if err := s.BulkCreateDeployTokens(ctx, ts[:n/2]); err != nil {
+	err := s.update("load tokens", func(tx *bolt.Tx) error {
+		for i := range ts[:n/2] {
+			if err := insertDeployToken(tx, &ts[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
 	for i := n / 2; i < n; i++ {
@@ -55,8 +66,8 @@ func tokenStats(t *testing.T, s *Store) bolt.BucketStats {
 }
 
 // TestAppendedFill checks that the pages of an ID-keyed bucket are filled
-// to appendFill, whether its records came in bulk or one by one, and that
-// a token's first last-use time fits in the room left.
+// to appendFill, whether its records came in one transaction or one by
+// one, and that a token's first last-use time fits in the room left.
 func TestAppendedFill(t *testing.T) {
 	s, err := Open(filepath.Join(t.TempDir(), "deploytokens.db"))
 	if err != nil {

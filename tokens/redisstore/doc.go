@@ -41,9 +41,7 @@
 // DeployTokenByDigestAndGet, which also reads a KV value (the client's ban)
 // so that authenticating a deploy token takes one round trip, and none
 // when Options.CacheSize turns the replica's cache on and the token was
-// used recently (cache.go says how revocations still reach it). The bulk
-// loaders (BulkCreateProjects, BulkCreateDeployTokens) run the same
-// scripts as their one-by-one counterparts, pipelined.
+// used recently (cache.go says how revocations still reach it).
 //
 // URLs accepted by New:
 //
