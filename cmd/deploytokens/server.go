@@ -27,6 +27,7 @@ import (
 	"github.com/deploytokens/deploytokens/jwks"
 	"github.com/deploytokens/deploytokens/tokens"
 	"github.com/deploytokens/deploytokens/tokens/boltstore"
+	"github.com/deploytokens/deploytokens/tokens/cache"
 	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
 
@@ -46,11 +47,11 @@ type app struct {
 	admin          *auth.AdminToken
 }
 
-// openStore opens Redis when configured, else the embedded store.
+// openStore opens Redis when configured (behind the replica cache when
+// it is on), else the embedded store.
 func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (tokens.Store, error) {
 	if cfg.RedisURL != "" {
-		s, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix,
-			CachedKV: []string{tokens.BanKeyPrefix}, CacheSize: cfg.RedisCacheSize, Logger: logger})
+		s, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix})
 		if err != nil {
 			return nil, err
 		}
@@ -58,6 +59,9 @@ func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (tokens.St
 			logger.Warn("could not read how Redis persists writes", "err", err)
 		} else if w != "" {
 			logger.Warn(w)
+		}
+		if cfg.RedisCacheSize > 0 {
+			return cache.New(s, cache.Options{Size: cfg.RedisCacheSize, Logger: logger}), nil
 		}
 		return s, nil
 	}
