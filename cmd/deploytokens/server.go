@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -289,7 +288,6 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	}
 	renderer := auth.Renderer{Realm: "deploytokens"}
 	e.HTTPErrorHandler = a.errorHandler(renderer)
-	e.Pre(yieldFirst)
 	e.Use(sanitizeRequestID, middleware.RequestID())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		a.log.Error("panic", "err", err, "path", c.Path(), "stack", string(stack))
@@ -402,25 +400,6 @@ func (a *app) handler() http.Handler {
 		}
 		a.echo.ServeHTTP(w, r)
 	})
-}
-
-// yieldFirst lets every request, once its headers are read, wait for a
-// core in the runtime's shared run queue before its work begins. The
-// runtime hands the connections one network poll found ready to the run
-// queue of the processor that polled, newest first, and the other
-// processors take from that queue only when they find nothing else: on
-// cores shared with other processes, a thread the kernel takes off its core
-// strands the rest of its poll's requests behind it while newer ones are
-// served. A yield puts the request at the back of the shared queue, which
-// every processor takes from before it polls again. Under load on two shared
-// cores this took 2.5 ms off the p99 of a token request (about 15 %) for
-// no measurable loss of throughput (docs/performance.md); on an idle core
-// it costs one pass through the scheduler.
-func yieldFirst(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		runtime.Gosched()
-		return next(c)
-	}
 }
 
 // sanitizeRequestID keeps a client's X-Request-Id as Rails (and so GitLab)
