@@ -39,29 +39,34 @@ func (l *Limiter) Check(ctx context.Context, addr string) error {
 	if l == nil || addr == "" {
 		return nil
 	}
-	return l.verdict(l.KV.Get(ctx, tokens.BanKey(addr)))
+	b, banned, err := l.bans().get(ctx, addr)
+	if err != nil {
+		return storeErr(err)
+	}
+	return l.verdict(b, banned)
 }
 
-// verdict answers Check's error from what reading the ban key answered.
-func (l *Limiter) verdict(v []byte, err error) error {
-	if err != nil {
-		if errors.Is(err, tokens.ErrNotFound) {
-			return nil
-		}
-		if errors.Is(err, tokens.ErrUnavailable) {
-			return ErrUnavailable
-		}
-		return err
+// verdict answers Check's error for an address with ban b, if banned.
+func (l *Limiter) verdict(b ban, banned bool) error {
+	if !banned {
+		return nil
 	}
-	until, perr := strconv.ParseInt(string(v), 10, 64)
-	if perr != nil {
+	if !b.valid {
 		return tooMany(l.Ban)
 	}
-	retry := time.Unix(until, 0).Sub(l.now())
+	retry := b.until.Sub(l.now())
 	if retry <= 0 {
 		return nil
 	}
 	return tooMany(retry)
+}
+
+// storeErr answers the error of a request whose ban could not be read.
+func storeErr(err error) error {
+	if errors.Is(err, tokens.ErrUnavailable) {
+		return ErrUnavailable
+	}
+	return err
 }
 
 // Fail counts one failure from addr and bans it at the limit.
@@ -75,7 +80,8 @@ func (l *Limiter) Fail(ctx context.Context, addr string) {
 	if addr == "" {
 		return
 	}
-	n, err := l.KV.Incr(ctx, tokens.FailKey(addr), l.Window)
+	bans := l.bans()
+	n, err := bans.countFailure(ctx, addr, l.Window)
 	if err != nil {
 		l.log().Warn("count failed authentication", "addr", addr, "err", err)
 		return
@@ -84,7 +90,7 @@ func (l *Limiter) Fail(ctx context.Context, addr string) {
 		return
 	}
 	until := l.now().Add(l.Ban)
-	err = l.KV.Create(ctx, tokens.BanKey(addr), []byte(strconv.FormatInt(until.Unix(), 10)), l.Ban)
+	err = bans.create(ctx, addr, until, l.Ban)
 	if err != nil && !errors.Is(err, tokens.ErrConflict) {
 		l.log().Warn("ban address", "addr", addr, "err", err)
 		return
@@ -102,4 +108,54 @@ func (l *Limiter) log() *slog.Logger {
 		return l.Logger
 	}
 	return slog.Default()
+}
+
+func (l *Limiter) bans() banStore { return banStore{l.KV} }
+
+// ban is an address's ban as stored: its end, as Unix seconds. One that
+// does not read as that (written by hand) is not valid, and bans for the
+// limiter's whole ban time from now.
+type ban struct {
+	until time.Time
+	valid bool
+}
+
+func decodeBan(v []byte) ban {
+	until, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return ban{}
+	}
+	return ban{until: time.Unix(until, 0), valid: true}
+}
+
+func encodeBan(until time.Time) []byte {
+	return strconv.AppendInt(nil, until.Unix(), 10)
+}
+
+// banStore keeps the limiter's state in a KV, by client address: the
+// failure counts (tokens.FailKey) and the bans (tokens.BanKey).
+type banStore struct{ kv tokens.KV }
+
+// get answers addr's ban and whether it has one.
+func (s banStore) get(ctx context.Context, addr string) (ban, bool, error) {
+	v, err := s.kv.Get(ctx, tokens.BanKey(addr))
+	if errors.Is(err, tokens.ErrNotFound) {
+		return ban{}, false, nil
+	}
+	if err != nil {
+		return ban{}, false, err
+	}
+	return decodeBan(v), true, nil
+}
+
+// create bans addr until until, the ban leaving the store after ttl;
+// ErrConflict when addr is banned already.
+func (s banStore) create(ctx context.Context, addr string, until time.Time, ttl time.Duration) error {
+	return s.kv.Create(ctx, tokens.BanKey(addr), encodeBan(until), ttl)
+}
+
+// countFailure counts one failure from addr and answers the count within
+// the window that the first of them opened.
+func (s banStore) countFailure(ctx context.Context, addr string, window time.Duration) (int64, error) {
+	return s.kv.Incr(ctx, tokens.FailKey(addr), window)
 }

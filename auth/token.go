@@ -345,20 +345,73 @@ const refreshIdle = 30 * 24 * time.Hour
 // answer carries none, and the client goes on with its credentials.
 const maxRefreshPerCredential = 100
 
-// refreshRecord is what a refresh token points at: the credential it came
-// from (by digest), so it dies with that credential.
+// refresh is what a refresh token points at: the credential it came from
+// (by digest), so it dies with that credential.
+type refresh struct {
+	Username    string
+	Digest      []byte
+	DeployToken bool
+}
+
+// refreshRecord is refresh as stored: JSON, the digest in hex.
 type refreshRecord struct {
 	Username    string `json:"u"`
 	Digest      string `json:"d"`
 	DeployToken bool   `json:"t,omitempty"`
 }
 
-func refreshKey(keys *tokens.Keys, token string) string {
-	return tokens.RefreshKey(keys.Digest(token))
+// errRefreshRecord: a stored value this code did not write.
+var errRefreshRecord = errors.New("refresh token record does not decode")
+
+// refreshStore keeps refresh tokens in a KV, by the digest of their
+// secret (tokens.RefreshKey), and counts those given to each credential
+// (tokens.RefreshQuotaKey).
+type refreshStore struct{ kv tokens.KV }
+
+// countIssued counts one more refresh token for the credential with
+// digest and answers how many it was given within refreshIdle.
+func (s refreshStore) countIssued(ctx context.Context, credential []byte) (int64, error) {
+	return s.kv.Incr(ctx, tokens.RefreshQuotaKey(credential), refreshIdle)
 }
 
+// create stores r under the refresh token's digest, for ttl.
+func (s refreshStore) create(ctx context.Context, digest []byte, r refresh, ttl time.Duration) error {
+	rec, err := json.Marshal(refreshRecord{Username: r.Username, Digest: hex.EncodeToString(r.Digest), DeployToken: r.DeployToken})
+	if err != nil {
+		return err
+	}
+	return s.kv.Create(ctx, tokens.RefreshKey(digest), rec, ttl)
+}
+
+// renew answers the refresh token with digest and lets it live
+// refreshIdle from now; the store's error when it has none,
+// errRefreshRecord when what is stored does not decode.
+func (s refreshStore) renew(ctx context.Context, digest []byte) (refresh, error) {
+	raw, err := s.kv.Renew(ctx, tokens.RefreshKey(digest), refreshIdle)
+	if err != nil {
+		return refresh{}, err
+	}
+	var rec refreshRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return refresh{}, errRefreshRecord
+	}
+	cred, err := hex.DecodeString(rec.Digest)
+	if err != nil {
+		return refresh{}, errRefreshRecord
+	}
+	return refresh{Username: rec.Username, Digest: cred, DeployToken: rec.DeployToken}, nil
+}
+
+// delete removes the refresh token with digest.
+func (s refreshStore) delete(ctx context.Context, digest []byte) error {
+	return s.kv.Delete(ctx, tokens.RefreshKey(digest))
+}
+
+func (s *TokenService) refreshes() refreshStore { return refreshStore{s.Auth.Store} }
+
 func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now time.Time) (string, error) {
-	n, err := s.Auth.Store.Incr(ctx, quotaKey(p.Digest), refreshIdle)
+	refreshes := s.refreshes()
+	n, err := refreshes.countIssued(ctx, p.Digest)
 	if err != nil {
 		return "", err
 	}
@@ -369,12 +422,12 @@ func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now ti
 	if err != nil {
 		return "", err
 	}
-	rec, _ := json.Marshal(refreshRecord{Username: p.Name(), Digest: hex.EncodeToString(p.Digest), DeployToken: p.Kind == DeployTokenKind})
 	ttl := refreshIdle
 	if e := p.Expiry(); !e.IsZero() && e.Sub(now) < ttl {
 		ttl = e.Sub(now)
 	}
-	if err := s.Auth.Store.Create(ctx, refreshKey(s.Auth.Keys, secret.Reveal()), rec, ttl); err != nil {
+	r := refresh{Username: p.Name(), Digest: p.Digest, DeployToken: p.Kind == DeployTokenKind}
+	if err := refreshes.create(ctx, s.Auth.Keys.Digest(secret.Reveal()), r, ttl); err != nil {
 		return "", err
 	}
 	if s.RefreshTokens != nil {
@@ -389,35 +442,26 @@ func (s *TokenService) newRefreshToken(ctx context.Context, p *Principal, now ti
 // so a wrong one is a client's stale state, not a guess, and it is not
 // counted against the address (a machine retrying with a dead one would
 // otherwise ban everyone behind its address).
-func (s *TokenService) redeem(ctx context.Context, refresh string) (Principal, error) {
-	if !tokens.WellFormed(tokens.RefreshSecret, refresh) {
+func (s *TokenService) redeem(ctx context.Context, secret string) (Principal, error) {
+	if !tokens.WellFormed(tokens.RefreshSecret, secret) {
 		return Principal{}, errRefreshInvalid
 	}
-	key := refreshKey(s.Auth.Keys, refresh)
-	raw, err := s.Auth.Store.Renew(ctx, key, refreshIdle)
+	refreshes, digest := s.refreshes(), s.Auth.Keys.Digest(secret)
+	r, err := refreshes.renew(ctx, digest)
+	if errors.Is(err, errRefreshRecord) {
+		return Principal{}, errRefreshInvalid
+	}
 	if err != nil {
 		return Principal{}, refreshErr(s.Auth.lookupErr(err))
 	}
-	var rec refreshRecord
-	digest, derr := []byte(nil), json.Unmarshal(raw, &rec)
-	if derr == nil {
-		digest, derr = hex.DecodeString(rec.Digest)
-	}
-	if derr != nil {
-		return Principal{}, errRefreshInvalid
-	}
-	p, err := s.Auth.checkDigest(ctx, rec.Username, digest, rec.DeployToken)
+	p, err := s.Auth.checkDigest(ctx, r.Username, r.Digest, r.DeployToken)
 	if errors.Is(err, ErrDenied) {
 		// Its credential is gone for good: so is it, rather than being
 		// renewed by whoever keeps trying it.
-		_ = s.Auth.Store.Delete(ctx, key)
+		_ = refreshes.delete(ctx, digest)
 	}
 	return p, refreshErr(err)
 }
-
-// quotaKey is the counter of the refresh tokens given to the credential
-// with digest.
-func quotaKey(digest []byte) string { return tokens.RefreshQuotaKey(digest) }
 
 func refreshErr(err error) error {
 	if errors.Is(err, ErrDenied) {

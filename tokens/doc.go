@@ -5,7 +5,8 @@
 // which they are stored and found, the encryption of the CI token, and
 // Secret, a string type that redacts itself in logs and JSON), and the
 // Store interface. Its backends and their one conformance suite live in the
-// subpackages redisstore, boltstore and storetest.
+// subpackages redisstore, boltstore and storetest; the replica cache, a
+// Store that wraps another, in cache.
 //
 // It knows nothing of HTTP: errors are domain errors (see Error), and the
 // surfaces under internal/ turn them into responses. It does not decide

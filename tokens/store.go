@@ -125,6 +125,43 @@ type DeployTokens interface {
 	DeployTokenByDigest(ctx context.Context, digest []byte) (DeployToken, Project, error)
 	// TouchDeployToken sets LastUsedAt.
 	TouchDeployToken(ctx context.Context, id int64, at time.Time) error
+	// DeployTokenForAuth reads what authenticating a deploy token needs,
+	// in one step (one round trip, one transaction): the token q.Digest
+	// finds with its project, as DeployTokenByDigest answers them, and
+	// the ban of q.Addr, as Get(BanKey(q.Addr)) answers it (none read when
+	// q.Addr is ""). Every pull of every image layer authenticates a
+	// deploy token, so this is the busiest read of all. Not finding the
+	// token is an answer (Found false), not an error: the ban still
+	// decides first. An error means the store could not answer, and then
+	// neither half is known.
+	DeployTokenForAuth(ctx context.Context, q DeployTokenQuery) (DeployTokenAuth, error)
+}
+
+// DeployTokenQuery is what a client presented with a deploy token.
+type DeployTokenQuery struct {
+	// Digest is the keyed digest of the secret.
+	Digest []byte
+	// Username is the one the client sent. Stores read the token whatever
+	// it is; a store that answers from memory (package tokens/cache) does
+	// so only for a token with this username, so that a refusal for the
+	// wrong username takes as long as one for a guessed secret.
+	Username string
+	// Addr is the client address whose ban is read; "" reads none.
+	Addr string
+}
+
+// DeployTokenAuth is what DeployTokenForAuth answers.
+type DeployTokenAuth struct {
+	// Banned reports whether the address has a ban (a live value at
+	// BanKey(Addr)); Ban is its value, which package auth interprets.
+	Banned bool
+	Ban    []byte
+	// Found reports whether the digest is a deploy token's whose project
+	// exists; Token and Project are set only then. A revoked or expired
+	// token is found: deciding what it may do is the caller's business.
+	Found   bool
+	Token   DeployToken
+	Project Project
 }
 
 // KV is a small key/value space for what is not a domain record: the server

@@ -11,7 +11,7 @@ import (
 )
 
 // cacheStats is a store with an in-memory cache that counts its hits and
-// misses (the Redis store).
+// misses (tokens/cache, around the Redis store).
 type cacheStats interface {
 	Stats() (hits, misses uint64)
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/deploytokens/deploytokens/jwks"
 	"github.com/deploytokens/deploytokens/tokens"
 	"github.com/deploytokens/deploytokens/tokens/boltstore"
+	"github.com/deploytokens/deploytokens/tokens/cache"
 	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
 
@@ -52,12 +52,12 @@ type app struct {
 	metricsLn net.Listener
 }
 
-// openStore opens Redis when configured, else the embedded store. hooks
-// observe every round trip to Redis.
+// openStore opens Redis when configured (behind the replica cache when
+// it is on), else the embedded store. hooks observe every round trip to
+// Redis.
 func openStore(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...redis.Hook) (tokens.Store, error) {
 	if cfg.RedisURL != "" {
-		s, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix,
-			CachedKV: []string{tokens.BanKeyPrefix}, CacheSize: cfg.RedisCacheSize, Logger: logger, Hooks: hooks})
+		s, err := redisstore.New(ctx, redisstore.Options{URL: cfg.RedisURL, Prefix: cfg.RedisPrefix, Hooks: hooks})
 		if err != nil {
 			return nil, err
 		}
@@ -65,6 +65,9 @@ func openStore(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...r
 			logger.Warn("could not read how Redis persists writes", "err", err)
 		} else if w != "" {
 			logger.Warn(w)
+		}
+		if cfg.RedisCacheSize > 0 {
+			return cache.New(s, cache.Options{Size: cfg.RedisCacheSize, Logger: logger}), nil
 		}
 		return s, nil
 	}
@@ -310,7 +313,6 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	e.HTTPErrorHandler = a.errorHandler
 	jsonSurface := []echo.MiddlewareFunc{httperr.Surface(api.WriteError, a.log), httpreq.CheckQuery}
 	registrySurface := []echo.MiddlewareFunc{httperr.Surface(auth.WriteRegistry, a.log), httpreq.CheckQuery}
-	e.Pre(yieldFirst)
 	if a.metrics != nil {
 		// First: it reads the status the error handler wrote, panics
 		// included.
@@ -426,25 +428,6 @@ func (a *app) handler() http.Handler {
 		}
 		a.echo.ServeHTTP(w, r)
 	})
-}
-
-// yieldFirst lets every request, once its headers are read, wait for a
-// core in the runtime's shared run queue before its work begins. The
-// runtime hands the connections one network poll found ready to the run
-// queue of the processor that polled, newest first, and the other
-// processors take from that queue only when they find nothing else: on
-// cores shared with other processes, a thread the kernel takes off its core
-// strands the rest of its poll's requests behind it while newer ones are
-// served. A yield puts the request at the back of the shared queue, which
-// every processor takes from before it polls again. Under load on two shared
-// cores this took 2.5 ms off the p99 of a token request (about 15 %) for
-// no measurable loss of throughput (docs/performance.md); on an idle core
-// it costs one pass through the scheduler.
-func yieldFirst(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		runtime.Gosched()
-		return next(c)
-	}
 }
 
 // sanitizeRequestID keeps a client's X-Request-Id as Rails (and so GitLab)

@@ -53,19 +53,118 @@ func hasScope(have []string, want string) bool {
 	return false
 }
 
-// sessionKey and flashKey name a session's records in the KV by the digest
-// of its secret, so a copy of the store can't be replayed as a cookie.
-func (h *Handler) sessionKey(secret string) string {
-	return tokens.SessionKey(h.Service.Keys.Digest(secret))
+// sessionStore keeps web sessions and their flashes in a KV, by the
+// digest of the session's secret, so a copy of the store can't be
+// replayed as a cookie: sessions under tokens.SessionKey, flashes under
+// tokens.FlashKey of the secret and the flash's id.
+type sessionStore struct {
+	kv   tokens.KV
+	keys *tokens.Keys
 }
 
-func (h *Handler) flashKey(secret, id string) string {
-	return tokens.FlashKey(h.Service.Keys.Digest(secret + "\x00" + id))
+func (h *Handler) sessions() sessionStore {
+	return sessionStore{kv: h.Service.Store, keys: h.Service.Keys}
+}
+
+func (s sessionStore) sessionKey(secret string) string {
+	return tokens.SessionKey(s.keys.Digest(secret))
+}
+
+func (s sessionStore) flashKey(secret, id string) string {
+	return tokens.FlashKey(s.keys.Digest(secret + "\x00" + id))
 }
 
 // legacyFlashKey is where the previous version kept a session's one flash.
-func (h *Handler) legacyFlashKey(secret string) string {
-	return tokens.FlashKey(h.Service.Keys.Digest(secret))
+func (s sessionStore) legacyFlashKey(secret string) string {
+	return tokens.FlashKey(s.keys.Digest(secret))
+}
+
+// get answers the session of secret, or nil when there is none or what is
+// stored is not one this code wrote.
+func (s sessionStore) get(ctx context.Context, secret string) (*session, error) {
+	b, err := s.kv.Get(ctx, s.sessionKey(secret))
+	if errors.Is(err, tokens.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var sess session
+	if err := json.Unmarshal(b, &sess); err != nil || sess.UserID <= 0 {
+		// A record this code did not write; treat it as signed out.
+		return nil, nil
+	}
+	return &sess, nil
+}
+
+// create stores sess under secret for ttl.
+func (s sessionStore) create(ctx context.Context, secret string, sess session, ttl time.Duration) error {
+	b, err := json.Marshal(sess)
+	if err != nil {
+		return err
+	}
+	return s.kv.Create(ctx, s.sessionKey(secret), b, ttl)
+}
+
+// delete removes the session of secret.
+func (s sessionStore) delete(ctx context.Context, secret string) error {
+	return s.kv.Delete(ctx, s.sessionKey(secret))
+}
+
+// putFlash stores f for the session of secret under a fresh id and
+// answers the id, sealed as putFlash (the Handler's) says.
+func (s sessionStore) putFlash(ctx context.Context, secret string, f flash) (string, error) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return "", err
+	}
+	sealed, err := s.keys.SealFor(tokens.Secret(b), secret, "web-flash")
+	if err != nil {
+		return "", err
+	}
+	for range 2 { // a second id only if 128 random bits collided
+		var raw [16]byte
+		rand.Read(raw[:])
+		id := hex.EncodeToString(raw[:])
+		err = s.kv.Create(ctx, s.flashKey(secret, id), sealed, flashTTL)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, tokens.ErrConflict) {
+			break
+		}
+	}
+	return "", err
+}
+
+// takeFlash answers the flash id of the session of secret and deletes it
+// in one step; nil when there is none or it does not open. id "" takes
+// the legacy one.
+func (s sessionStore) takeFlash(ctx context.Context, secret, id string) (*flash, error) {
+	key := s.legacyFlashKey(secret)
+	if id != "" {
+		key = s.flashKey(secret, id)
+	}
+	sealed, err := s.kv.Take(ctx, key)
+	if errors.Is(err, tokens.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	plain, err := s.keys.OpenFor(sealed, secret, "web-flash")
+	if err != nil && id == "" {
+		// Sealed by a version from before SealFor, with the server key.
+		plain, err = s.keys.Open(sealed, "web-flash\x00"+secret)
+	}
+	if err != nil {
+		return nil, nil
+	}
+	var f flash
+	if err := json.Unmarshal([]byte(plain.Reveal()), &f); err != nil {
+		return nil, nil
+	}
+	return &f, nil
 }
 
 // loadSession answers the session of the cookie's secret, or nil when there
@@ -74,19 +173,11 @@ func (h *Handler) loadSession(ctx context.Context, secret string) (*session, err
 	if !tokens.WellFormed(tokens.SessionSecret, secret) {
 		return nil, nil
 	}
-	b, err := h.Service.Store.Get(ctx, h.sessionKey(secret))
-	if errors.Is(err, tokens.ErrNotFound) {
-		return nil, nil
-	}
+	s, err := h.sessions().get(ctx, secret)
 	if err != nil {
 		return nil, fmt.Errorf("load session: %w", err)
 	}
-	var s session
-	if err := json.Unmarshal(b, &s); err != nil || s.UserID <= 0 {
-		// A record this code did not write; treat it as signed out.
-		return nil, nil
-	}
-	return &s, nil
+	return s, nil
 }
 
 // createSession stores a new session and answers its secret.
@@ -95,11 +186,7 @@ func (h *Handler) createSession(ctx context.Context, s session, ttl time.Duratio
 	if err != nil {
 		return "", err
 	}
-	b, err := json.Marshal(s)
-	if err != nil {
-		return "", err
-	}
-	if err := h.Service.Store.Create(ctx, h.sessionKey(secret.Reveal()), b, ttl); err != nil {
+	if err := h.sessions().create(ctx, secret.Reveal(), s, ttl); err != nil {
 		return "", fmt.Errorf("create session: %w", err)
 	}
 	return secret, nil
@@ -111,7 +198,7 @@ func (h *Handler) deleteSession(ctx context.Context, secret string) error {
 	if !tokens.WellFormed(tokens.SessionSecret, secret) {
 		return nil
 	}
-	if err := h.Service.Store.Delete(ctx, h.sessionKey(secret)); err != nil {
+	if err := h.sessions().delete(ctx, secret); err != nil {
 		return fmt.Errorf("delete session: %w", err)
 	}
 	return nil
@@ -193,27 +280,11 @@ type newToken struct {
 // and the server secret: a copy of the store, even with the server secret,
 // can't read a new token's secret.
 func (h *Handler) putFlash(ctx context.Context, secret string, f flash) (string, error) {
-	b, err := json.Marshal(f)
+	id, err := h.sessions().putFlash(ctx, secret, f)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("put flash: %w", err)
 	}
-	sealed, err := h.Service.Keys.SealFor(tokens.Secret(b), secret, "web-flash")
-	if err != nil {
-		return "", err
-	}
-	for range 2 { // a second id only if 128 random bits collided
-		var raw [16]byte
-		rand.Read(raw[:])
-		id := hex.EncodeToString(raw[:])
-		err = h.Service.Store.Create(ctx, h.flashKey(secret, id), sealed, flashTTL)
-		if err == nil {
-			return id, nil
-		}
-		if !errors.Is(err, tokens.ErrConflict) {
-			break
-		}
-	}
-	return "", fmt.Errorf("put flash: %w", err)
+	return id, nil
 }
 
 // validFlashID reports whether id has the shape putFlash gives.
@@ -232,28 +303,9 @@ func validFlashID(id string) bool {
 // rolling upgrade (a flash lives flashTTL); remove that once no such
 // replica can remain.
 func (h *Handler) takeFlash(ctx context.Context, secret, id string) (*flash, error) {
-	key := h.legacyFlashKey(secret)
-	if id != "" {
-		key = h.flashKey(secret, id)
-	}
-	sealed, err := h.Service.Store.Take(ctx, key)
-	if errors.Is(err, tokens.ErrNotFound) {
-		return nil, nil
-	}
+	f, err := h.sessions().takeFlash(ctx, secret, id)
 	if err != nil {
 		return nil, fmt.Errorf("take flash: %w", err)
 	}
-	plain, err := h.Service.Keys.OpenFor(sealed, secret, "web-flash")
-	if err != nil && id == "" {
-		// Sealed by a version from before SealFor, with the server key.
-		plain, err = h.Service.Keys.Open(sealed, "web-flash\x00"+secret)
-	}
-	if err != nil {
-		return nil, nil
-	}
-	var f flash
-	if err := json.Unmarshal([]byte(plain.Reveal()), &f); err != nil {
-		return nil, nil
-	}
-	return &f, nil
+	return f, nil
 }

@@ -27,8 +27,8 @@
 //	dh:<digest>                      deploy token ID by raw digest
 //	pd:<project id>                  set of the project's deploy token IDs
 //	kv:<key>                         KV values
-//	gen                              generation: incremented by every write
-//	                                 a replica's cache depends on (cache.go)
+//	gen                              generation: set anew by every write a
+//	                                 replica's cache depends on (generation.go)
 //
 // Records are hashes with one-letter fields and binary timestamps, and a
 // deploy token's default username is not stored, to keep a deploy token
@@ -38,10 +38,11 @@
 //
 // DeployTokenByDigest and PATByDigest are one EVALSHA each (after the
 // first call on a server, which loads the script), and so is
-// DeployTokenByDigestAndGet, which also reads a KV value (the client's ban)
-// so that authenticating a deploy token takes one round trip, and none
-// when Options.CacheSize turns the replica's cache on and the token was
-// used recently (cache.go says how revocations still reach it).
+// DeployTokenForAuth, which also reads the client's ban, so that
+// authenticating a deploy token takes one round trip. The store keeps
+// nothing in memory: the replica cache (package tokens/cache) wraps it,
+// and reads the generation (Generation) to learn of other replicas'
+// writes.
 //
 // URLs accepted by New:
 //

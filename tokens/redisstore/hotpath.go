@@ -9,99 +9,60 @@ import (
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
-// getAndByDigestScript reads the generation KEYS[3] ("0" when absent) and
-// the KV value KEYS[2], then resolves the digest index KEYS[1] as
-// byDigestScript does, taking the owner ID from the token's own fields:
-// {gen, value} when the token or its owner is gone, else {gen, value, id,
-// token fields, owner id, owner fields}. A missing value is a nil element.
-var getAndByDigestScript = redis.NewScript(`
-local g = redis.call('GET', KEYS[3]) or '0'
-local v = redis.call('GET', KEYS[2])
+// authScript reads the KV value KEYS[2] (the ban; when given), then
+// resolves the digest index KEYS[1] as byDigestScript does, taking the
+// owner ID from the token's own fields: {value} when the token or its
+// owner is gone, else {value, id, token fields, owner id, owner fields}.
+// A missing value is a nil element.
+var authScript = redis.NewScript(`
+local v = false
+if KEYS[2] then v = redis.call('GET', KEYS[2]) end
 local id = redis.call('GET', KEYS[1])
-if not id then return {g, v} end
+if not id then return {v} end
 local t = redis.call('HGETALL', ARGV[1] .. id)
 local oid
 for i = 1, #t, 2 do
   if t[i] == ARGV[3] then oid = t[i + 1] end
 end
-if not oid then return {g, v} end
+if not oid then return {v} end
 local o = redis.call('HGETALL', ARGV[2] .. oid)
-if #o == 0 then return {g, v} end
-return {g, v, id, t, oid, o}
+if #o == 0 then return {v} end
+return {v, id, t, oid, o}
 `)
 
-// errNoValue is the common answer of the ban check, made once.
-var errNoValue = fmt.Errorf("kv get: %w", tokens.ErrNotFound)
-
-// DeployTokenByDigestAndGet is Get(key) and DeployTokenByDigest(digest) in
-// one round trip (one script): authentication reads the client address's
-// ban together with the deploy token. Each answer comes with the error its
-// own call would have answered; when Redis cannot answer, both errors are
-// that failure. With the cache on, a usable token found before (and a key
-// under Options.CachedKV) is answered from memory while the cache is fresh,
-// when username is the token's username: one sent with another username is
-// read from Redis, as a secret that matches nothing is, so that the time a
-// refusal takes does not tell a live secret from a guess. Cached answers
-// share their slices and pointers with the cache, so callers must not
-// modify them (none does).
-func (s *Store) DeployTokenByDigestAndGet(ctx context.Context, key string, digest []byte, username string) (value []byte, valueErr error, t tokens.DeployToken, p tokens.Project, err error) {
-	cacheable := s.cache != nil && s.bumps(key)
-	if cacheable {
-		if v, ct, ok := s.cache.lookup(key, string(digest)); ok && tokens.Equal(ct.t.Username, username) {
-			s.cache.hits.Add(1)
-			if !v.found {
-				valueErr = errNoValue
-			}
-			return v.value, valueErr, ct.t, ct.p, nil
-		}
-		s.cache.misses.Add(1)
+// DeployTokenForAuth reads the ban of q.Addr and the deploy token of
+// q.Digest with its project in one round trip (one script).
+func (s *Store) DeployTokenForAuth(ctx context.Context, q tokens.DeployTokenQuery) (tokens.DeployTokenAuth, error) {
+	const op = "deploy token for auth"
+	keys := []string{s.key("dh", string(q.Digest))}
+	if q.Addr != "" {
+		keys = append(keys, s.key("kv", tokens.BanKey(q.Addr)))
 	}
-	gen, value, valueErr, t, p, err := s.deployTokenByDigestAndGet(ctx, key, digest)
-	if cacheable && err == nil && (valueErr == nil || valueErr == errNoValue) {
-		read := s.cache.now()
-		s.cache.store(gen, key, cachedValue{value: value, found: valueErr == nil, read: read},
-			string(digest), cachedToken{t: t, p: p, read: read})
-	}
-	return value, valueErr, t, p, err
-}
-
-func (s *Store) deployTokenByDigestAndGet(ctx context.Context, key string, digest []byte) (gen string, value []byte, valueErr error, t tokens.DeployToken, p tokens.Project, err error) {
-	const op = "deploy token by digest"
-	v, err := getAndByDigestScript.Run(ctx, s.c,
-		[]string{s.key("dh", string(digest)), s.key("kv", key), s.key("gen")},
-		s.key("d", ""), s.key("p", ""), fProject).Slice()
+	v, err := authScript.Run(ctx, s.c, keys, s.key("d", ""), s.key("p", ""), fProject).Slice()
 	if err != nil {
-		err = wrap(op, err)
-		return "", nil, fmt.Errorf("kv get: %w", err), t, p, err
+		return tokens.DeployTokenAuth{}, wrap(op, err)
 	}
-	if len(v) < 2 {
-		err = fmt.Errorf("%s: unexpected reply of %d elements", op, len(v))
-		return "", nil, err, t, p, err
+	if len(v) == 0 {
+		return tokens.DeployTokenAuth{}, fmt.Errorf("%s: unexpected reply of %d elements", op, len(v))
 	}
-	gen, ok := v[0].(string)
-	if !ok || gen == "" {
-		err = fmt.Errorf("%s: unexpected generation %v", op, v[0])
-		return "", nil, err, t, p, err
-	}
-	switch v[1] {
-	case nil:
-		valueErr = errNoValue
-	default:
-		str, ok := v[1].(string)
+	var a tokens.DeployTokenAuth
+	if v[0] != nil {
+		str, ok := v[0].(string)
 		if !ok {
-			valueErr = fmt.Errorf("kv get: unexpected value %T", v[1])
+			return tokens.DeployTokenAuth{}, fmt.Errorf("%s: unexpected ban value %T", op, v[0])
 		}
-		value = []byte(str)
+		a.Banned, a.Ban = true, []byte(str)
 	}
-	if len(v) == 2 {
-		return gen, value, valueErr, t, p, fmt.Errorf("%s: %w", op, tokens.ErrNotFound)
+	if len(v) == 1 {
+		return a, nil
 	}
-	tid, tm, pid, pm, err := byDigestReply(v[2:])
+	tid, tm, pid, pm, err := byDigestReply(v[1:])
 	if err == nil {
-		t, p, err = decodeDeployTokenOf(tid, tm, pid, pm)
+		a.Token, a.Project, err = decodeDeployTokenOf(tid, tm, pid, pm)
 	}
 	if err != nil {
-		return gen, value, valueErr, tokens.DeployToken{}, tokens.Project{}, fmt.Errorf("%s: %w", op, err)
+		return tokens.DeployTokenAuth{}, fmt.Errorf("%s: %w", op, err)
 	}
-	return gen, value, valueErr, t, p, nil
+	a.Found = true
+	return a, nil
 }

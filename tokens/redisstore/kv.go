@@ -3,12 +3,12 @@ package redisstore
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/deploytokens/deploytokens/tokens"
+	"github.com/deploytokens/deploytokens/tokens/cache"
 )
 
 // Get answers the value at key, or ErrNotFound.
@@ -24,9 +24,6 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if s.bumps(key) {
 		n, err := runStatus(ctx, s.c, createKVScript, []string{s.key("kv", key), s.key("gen")}, value, milliseconds(ttl), newGeneration())
-		if n == 1 {
-			s.changed()
-		}
 		return status("kv create", n, err)
 	}
 	ok, err := s.c.SetNX(ctx, s.key("kv", key), value, ttl).Result()
@@ -40,15 +37,10 @@ func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.D
 }
 
 // bumps reports whether writing the KV key sets a new generation: it is
-// one that DeployTokenByDigestAndGet may answer from a cache. Incr never
-// does: no cached key is a counter.
+// one that a cache answers from memory. Incr never does: no cached key is
+// a counter.
 func (s *Store) bumps(key string) bool {
-	for _, p := range s.cachedKV {
-		if strings.HasPrefix(key, p) {
-			return true
-		}
-	}
-	return false
+	return cache.Invalidates(key)
 }
 
 // milliseconds is ttl for a PX argument: at least 1 when positive, 0 for
@@ -70,9 +62,6 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, old, value []byt
 	}
 	if s.bumps(key) {
 		n, err := runStatus(ctx, s.c, casScript, []string{s.key("kv", key), s.key("gen")}, mode, old, value, newGeneration())
-		if n == 1 {
-			s.changed()
-		}
 		return status("kv compare and swap", n, err)
 	}
 	n, err := runStatus(ctx, s.c, casScript, []string{s.key("kv", key)}, mode, old, value)
@@ -82,10 +71,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, old, value []byt
 // Delete removes key; an absent key is not an error.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if s.bumps(key) {
-		n, err := deleteKVScript.Run(ctx, s.c, []string{s.key("kv", key), s.key("gen")}, newGeneration()).Int64()
-		if n == 1 {
-			s.changed()
-		}
+		err := deleteKVScript.Run(ctx, s.c, []string{s.key("kv", key), s.key("gen")}, newGeneration()).Err()
 		return wrap("kv delete", err)
 	}
 	return wrap("kv delete", s.c.Del(ctx, s.key("kv", key)).Err())
@@ -109,9 +95,6 @@ func (s *Store) valueScript(ctx context.Context, op string, script *redis.Script
 	v, err := script.Run(ctx, s.c, keys, append(args, newGeneration())...).Text()
 	if err != nil {
 		return nil, wrap(op, err)
-	}
-	if bumps {
-		s.changed()
 	}
 	return []byte(v), nil
 }

@@ -5,19 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/deploytokens/deploytokens/tokens"
+	"github.com/deploytokens/deploytokens/tokens/cache"
 )
 
 // DefaultPrefix starts every key when Options.Prefix is empty.
@@ -33,17 +30,6 @@ type Options struct {
 	URL string
 	// Prefix starts every key; DefaultPrefix when empty.
 	Prefix string
-	// CachedKV names, by prefix, the KV keys that DeployTokenByDigestAndGet
-	// may answer from memory (the ban check's). Writes of these keys
-	// increment the generation whether or not this replica caches, so every
-	// replica of one installation must be given the same prefixes.
-	CachedKV []string
-	// CacheSize, when positive, turns the hot-path cache on: at most this
-	// many deploy tokens (and as many KV values) are kept in memory. See
-	// cache.go for how revocations reach every replica's cache.
-	CacheSize int
-	// Logger receives the cache's reports; slog.Default() when nil.
-	Logger *slog.Logger
 	// Hooks are added to the client, so the caller can observe every
 	// round trip (metrics) without the store knowing of them.
 	Hooks []redis.Hook
@@ -51,15 +37,14 @@ type Options struct {
 
 // Store is the Redis tokens.Store. It is safe for concurrent use.
 type Store struct {
-	c        redis.UniversalClient
-	base     string // prefix + hashTag
-	cachedKV []string
-	cache    *hotCache // nil: every lookup goes to Redis
-	stop     context.CancelFunc
-	polling  sync.WaitGroup
+	c    redis.UniversalClient
+	base string // prefix + hashTag
 }
 
-var _ tokens.Store = (*Store)(nil)
+var (
+	_ tokens.Store = (*Store)(nil)
+	_ cache.Source = (*Store)(nil)
+)
 
 // New connects to the Redis named by opts.URL and checks that it answers;
 // the error wraps tokens.ErrUnavailable when it does not.
@@ -137,18 +122,7 @@ func NewFromClient(c redis.UniversalClient, opts Options) *Store {
 	for _, h := range opts.Hooks {
 		c.AddHook(h)
 	}
-	s := &Store{c: c, base: prefix + hashTag, cachedKV: slices.Clone(opts.CachedKV), stop: func() {}}
-	if opts.CacheSize > 0 {
-		logger := opts.Logger
-		if logger == nil {
-			logger = slog.Default()
-		}
-		s.cache = newHotCache(opts.CacheSize, time.Now)
-		ctx, stop := context.WithCancel(context.Background())
-		s.stop = stop
-		s.polling.Go(func() { s.pollGeneration(ctx, logger) })
-	}
-	return s
+	return &Store{c: c, base: prefix + hashTag}
 }
 
 // CheckURL reports whether rawURL is a Redis URL the store can use, as New
@@ -242,10 +216,8 @@ func (s *Store) DurabilityWarning(ctx context.Context) (string, error) {
 	return "", nil
 }
 
-// Close stops the cache and closes the client.
+// Close closes the client.
 func (s *Store) Close() error {
-	s.stop()
-	s.polling.Wait()
 	return s.c.Close()
 }
 

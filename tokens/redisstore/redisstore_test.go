@@ -85,6 +85,10 @@ func TestUnavailable(t *testing.T) {
 		{"User", func() error { _, err := s.User(ctx, u.ID); return err }},
 		{"UserByUsername", func() error { _, err := s.UserByUsername(ctx, "survivor"); return err }},
 		{"DeployTokenByDigest", func() error { _, _, err := s.DeployTokenByDigest(ctx, []byte("digest")); return err }},
+		{"DeployTokenForAuth", func() error {
+			_, err := s.DeployTokenForAuth(ctx, tokens.DeployTokenQuery{Digest: []byte("digest"), Addr: "192.0.2.1"})
+			return err
+		}},
 		{"CreateUser", func() error { return s.CreateUser(ctx, &tokens.User{Username: "new"}) }},
 		{"Incr", func() error { _, err := s.Incr(ctx, "failures", time.Minute); return err }},
 	}

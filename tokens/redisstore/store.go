@@ -394,9 +394,6 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
 		}
-		if err == nil {
-			s.changed()
-		}
 		return wrap(op, err)
 	}
 	return fmt.Errorf("%s: %w: too much concurrent change", op, tokens.ErrConflict)
@@ -605,9 +602,6 @@ func (s *Store) ListAllDeployTokens(ctx context.Context) ([]tokens.DeployToken, 
 func (s *Store) RevokeDeployToken(ctx context.Context, projectID, id int64) error {
 	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("d", id), s.key("gen")},
 		fRevoked, "1", fProject, projectID, newGeneration())
-	if n == 1 {
-		s.changed()
-	}
 	return status("revoke deploy token", n, err)
 }
 
@@ -640,11 +634,7 @@ func decodeDeployTokenOf(tid int64, tm map[string]string, pid int64, pm map[stri
 	return t, p, nil
 }
 
-// TouchDeployToken sets LastUsedAt, in the cache too.
+// TouchDeployToken sets LastUsedAt.
 func (s *Store) TouchDeployToken(ctx context.Context, id int64, at time.Time) error {
-	err := s.touch(ctx, "touch deploy token", s.idKey("d", id), at)
-	if err == nil && s.cache != nil {
-		s.cache.touched(id, at)
-	}
-	return err
+	return s.touch(ctx, "touch deploy token", s.idKey("d", id), at)
 }

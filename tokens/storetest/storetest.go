@@ -40,6 +40,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"DeleteProject", testDeleteProject},
 		{"Members", testMembers},
 		{"DeployTokens", testDeployTokens},
+		{"DeployTokenForAuth", testDeployTokenForAuth},
 		{"KV", testKV},
 		{"KVExpiry", testKVExpiry},
 		{"ConcurrentUniqueness", testConcurrentUniqueness},
@@ -831,6 +832,96 @@ func testKV(t *testing.T, s tokens.Store) {
 
 // eventually polls cond until it holds, failing the test after a generous
 // deadline: expiry is checked, not its speed.
+// testDeployTokenForAuth checks the one-step read of the hot path against
+// the two calls it stands for: DeployTokenByDigest and Get of the ban.
+func testDeployTokenForAuth(t *testing.T, s tokens.Store) {
+	ctx := t.Context()
+	owner := mustUser(t, s, "owner")
+	kept := mustProject(t, s, "group/kept", owner)
+	gone := mustProject(t, s, "group/gone", owner)
+	valid := mustDeployToken(t, s, kept, "dt-valid")
+	revoked := mustDeployToken(t, s, kept, "dt-revoked")
+	if err := s.RevokeDeployToken(ctx, kept.ID, revoked.ID); err != nil {
+		t.Fatalf("RevokeDeployToken: %v", err)
+	}
+	past := when.Add(-time.Hour)
+	expired := tokens.DeployToken{ProjectID: kept.ID, Name: "expired", Scopes: []string{tokens.ScopeReadRegistry},
+		ExpiresAt: &past, CreatedAt: when, Digest: digest("dt-expired")}
+	if err := s.CreateDeployToken(ctx, &expired); err != nil {
+		t.Fatalf("CreateDeployToken: %v", err)
+	}
+	mustDeployToken(t, s, gone, "dt-gone")
+	if err := s.DeleteProject(ctx, gone.ID); err != nil {
+		t.Fatalf("DeleteProject: %v", err)
+	}
+	bans := map[string]string{"192.0.2.1": "1700000000", "192.0.2.2": "", "192.0.2.3": "1700000000"}
+	for addr, v := range bans {
+		ttl := time.Hour
+		if addr == "192.0.2.3" {
+			ttl = 100 * time.Millisecond
+		}
+		if err := s.Create(ctx, tokens.BanKey(addr), []byte(v), ttl); err != nil {
+			t.Fatalf("Create(ban of %s): %v", addr, err)
+		}
+	}
+	eventually(t, "expiry of the short ban", absent(t, s, tokens.BanKey("192.0.2.3")))
+
+	tests := []struct {
+		name, secret, addr string
+		found, banned      bool
+		ban                string
+	}{
+		{"found, no ban", "dt-valid", "192.0.2.9", true, false, ""},
+		{"found, banned", "dt-valid", "192.0.2.1", true, true, "1700000000"},
+		{"found, empty ban", "dt-valid", "192.0.2.2", true, true, ""},
+		{"found, ban expired", "dt-valid", "192.0.2.3", true, false, ""},
+		{"found, no address", "dt-valid", "", true, false, ""},
+		{"revoked is found", "dt-revoked", "192.0.2.9", true, false, ""},
+		{"expired is found", "dt-expired", "192.0.2.9", true, false, ""},
+		{"unknown, banned", "dt-unknown", "192.0.2.1", false, true, "1700000000"},
+		{"unknown, no ban", "dt-unknown", "192.0.2.9", false, false, ""},
+		{"project deleted", "dt-gone", "192.0.2.1", false, true, "1700000000"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := tokens.DeployTokenQuery{Digest: digest(tt.secret), Username: "whoever", Addr: tt.addr}
+			got, err := s.DeployTokenForAuth(ctx, q)
+			if err != nil {
+				t.Fatalf("DeployTokenForAuth: %v", err)
+			}
+			if got.Found != tt.found || got.Banned != tt.banned || string(got.Ban) != tt.ban {
+				t.Errorf("found %v, banned %v with %q; want found %v, banned %v with %q",
+					got.Found, got.Banned, got.Ban, tt.found, tt.banned, tt.ban)
+			}
+			// The same answers as the separate calls.
+			wantT, wantP, err := s.DeployTokenByDigest(ctx, q.Digest)
+			if found := err == nil; found != got.Found || (err != nil && !errors.Is(err, tokens.ErrNotFound)) {
+				t.Errorf("DeployTokenByDigest: %v; DeployTokenForAuth found %v", err, got.Found)
+			}
+			wantEqual(t, "token", got.Token, wantT)
+			wantEqual(t, "project", got.Project, wantP)
+			if tt.addr == "" {
+				return
+			}
+			v, err := s.Get(ctx, tokens.BanKey(tt.addr))
+			if banned := err == nil; banned != got.Banned || string(v) != string(got.Ban) || (err != nil && !errors.Is(err, tokens.ErrNotFound)) {
+				t.Errorf("Get(ban) = %q, %v; DeployTokenForAuth banned %v with %q", v, err, got.Banned, got.Ban)
+			}
+		})
+	}
+	t.Run("token fields", func(t *testing.T) {
+		got, err := s.DeployTokenForAuth(ctx, tokens.DeployTokenQuery{Digest: valid.Digest, Username: valid.Username})
+		if err != nil {
+			t.Fatalf("DeployTokenForAuth: %v", err)
+		}
+		wantEqual(t, "token", got.Token, valid)
+		wantEqual(t, "project", got.Project, kept)
+		if got, _ := s.DeployTokenForAuth(ctx, tokens.DeployTokenQuery{Digest: revoked.Digest}); !got.Token.Revoked {
+			t.Error("a revoked token is answered as not revoked")
+		}
+	})
+}
+
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

@@ -1,8 +1,10 @@
-package redisstore_test
+package cache_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,27 +12,37 @@ import (
 
 	"github.com/deploytokens/deploytokens/internal/testenv"
 	"github.com/deploytokens/deploytokens/tokens"
+	"github.com/deploytokens/deploytokens/tokens/cache"
 	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
 
+// countingSource counts the lookups that reach the Source, not the reads
+// of the generation.
+type countingSource struct {
+	cache.Source
+	n atomic.Int64
+}
+
+func (c *countingSource) DeployTokenForAuth(ctx context.Context, q tokens.DeployTokenQuery) (tokens.DeployTokenAuth, error) {
+	c.n.Add(1)
+	return c.Source.DeployTokenForAuth(ctx, q)
+}
+
 type cacheEnv struct {
 	srv     *testenv.RedisServer
-	cached  *redisstore.Store   // a replica with the cache on
-	other   *redisstore.Store   // another replica, writing
-	scripts *testenv.RoundTrips // the lookups' scripts, not the reads of the generation
+	cached  *cache.Store      // a replica with the cache on
+	other   *redisstore.Store // another replica, writing, without it
+	source  *countingSource   // the cached replica's Redis store
 	project tokens.Project
 }
 
 func newCacheEnv(t *testing.T, size int) *cacheEnv {
 	t.Helper()
-	e := &cacheEnv{srv: testenv.StartRedisProcess(t), scripts: &testenv.RoundTrips{Only: []string{"evalsha", "eval"}}}
-	opts := redisstore.Options{CachedKV: []string{"ban:"}}
+	e := &cacheEnv{srv: testenv.StartRedisProcess(t)}
 	c := redis.NewClient(&redis.Options{Addr: e.srv.Addr(), MaxRetries: -1, DialerRetries: 1})
-	c.AddHook(e.scripts)
-	cached := opts
-	cached.CacheSize = size
-	e.cached = redisstore.NewFromClient(c, cached)
-	e.other = redisstore.NewFromClient(redis.NewClient(&redis.Options{Addr: e.srv.Addr()}), opts)
+	e.source = &countingSource{Source: redisstore.NewFromClient(c, redisstore.Options{})}
+	e.cached = cache.New(e.source, cache.Options{Size: size})
+	e.other = redisstore.NewFromClient(redis.NewClient(&redis.Options{Addr: e.srv.Addr()}), redisstore.Options{})
 	t.Cleanup(func() { _ = e.cached.Close(); _ = e.other.Close() })
 	ctx := t.Context()
 	u := tokens.User{Username: "u"}
@@ -53,13 +65,13 @@ func (e *cacheEnv) token(t *testing.T, name string) tokens.DeployToken {
 	return d
 }
 
-// lookup is the hot path's call on the caching replica, answering how many
-// scripts it ran.
-func (e *cacheEnv) lookup(t *testing.T, key string, d tokens.DeployToken) (tokens.DeployToken, []byte, error, error, int64) {
+// lookup is the hot path's call on the caching replica for d from addr,
+// answering how many lookups reached Redis.
+func (e *cacheEnv) lookup(t *testing.T, addr string, d tokens.DeployToken) (tokens.DeployTokenAuth, error, int64) {
 	t.Helper()
-	before := e.scripts.N()
-	v, vErr, tok, _, err := e.cached.DeployTokenByDigestAndGet(t.Context(), key, d.Digest, d.Username)
-	return tok, v, vErr, err, e.scripts.N() - before
+	before := e.source.n.Load()
+	a, err := e.cached.DeployTokenForAuth(t.Context(), tokens.DeployTokenQuery{Digest: d.Digest, Username: d.Username, Addr: addr})
+	return a, err, e.source.n.Load() - before
 }
 
 // eventually asks until ok answers true, failing after a second: the bound
@@ -75,11 +87,11 @@ func eventually(t *testing.T, what string, ok func() bool) {
 	}
 }
 
-// warm looks d up until the cache answers it without a script.
-func (e *cacheEnv) warm(t *testing.T, key string, d tokens.DeployToken) {
+// warm looks d up until the cache answers it without Redis.
+func (e *cacheEnv) warm(t *testing.T, addr string, d tokens.DeployToken) {
 	t.Helper()
 	eventually(t, "cached", func() bool {
-		_, _, _, err, n := e.lookup(t, key, d)
+		_, err, n := e.lookup(t, addr, d)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -90,29 +102,22 @@ func (e *cacheEnv) warm(t *testing.T, key string, d tokens.DeployToken) {
 func TestCacheAnswersWithoutRedis(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	d := e.token(t, "a")
-	e.warm(t, "ban:1.2.3.4", d)
-	hits, misses := e.cached.Stats()
-	tok, v, vErr, err, n := e.lookup(t, "ban:1.2.3.4", d)
-	if n != 0 || err != nil || tok.ID != d.ID || v != nil || !errors.Is(vErr, tokens.ErrNotFound) {
-		t.Fatalf("cached lookup: %d scripts, token %d, %v; value %q, %v", n, tok.ID, err, v, vErr)
+	e.warm(t, "1.2.3.4", d)
+	a, err, n := e.lookup(t, "1.2.3.4", d)
+	if n != 0 || err != nil || !a.Found || a.Token.ID != d.ID || a.Banned || a.Ban != nil {
+		t.Fatalf("cached lookup: %d lookups in Redis, token %d (found %v), %v; ban %v %q", n, a.Token.ID, a.Found, err, a.Banned, a.Ban)
 	}
-	if h, m := e.cached.Stats(); h != hits+1 || m != misses {
-		t.Errorf("cached lookup: Stats() went from %d hits, %d misses to %d, %d; want one more hit", hits, misses, h, m)
+	if hits, misses := e.cached.Stats(); hits == 0 || misses == 0 {
+		t.Errorf("Stats() = %d hits, %d misses; want both counted", hits, misses)
 	}
-	defer func() {
-		// The uncached key is not the cache's to count; the two unknown
-		// digests are misses.
-		if h, m := e.cached.Stats(); h != hits+1 || m != misses+2 {
-			t.Errorf("Stats() = %d hits, %d misses; want %d, %d", h, m, hits+1, misses+2)
-		}
-	}()
-	// A key outside CachedKV, and an unknown digest, always go to Redis.
-	if _, _, _, _, n := e.lookup(t, "session:x", d); n != 1 {
-		t.Errorf("uncached key: %d scripts, want 1", n)
+	// The ban of an address not read before, and an unknown digest, go
+	// to Redis.
+	if _, _, n := e.lookup(t, "5.6.7.8", d); n != 1 {
+		t.Errorf("another address: %d lookups in Redis, want 1", n)
 	}
 	for range 2 {
-		if _, _, _, err, n := e.lookup(t, "ban:1.2.3.4", tokens.DeployToken{Digest: []byte("unknown")}); n != 1 || !errors.Is(err, tokens.ErrNotFound) {
-			t.Errorf("unknown digest: %d scripts, %v", n, err)
+		if a, err, n := e.lookup(t, "1.2.3.4", tokens.DeployToken{Digest: []byte("unknown")}); n != 1 || err != nil || a.Found {
+			t.Errorf("unknown digest: %d lookups in Redis, found %v, %v", n, a.Found, err)
 		}
 	}
 }
@@ -121,55 +126,56 @@ func TestCacheSeesOtherReplicasWrites(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	ctx := t.Context()
 	revoked, kept := e.token(t, "revoked"), e.token(t, "kept")
+	ban := tokens.BanKey("1.2.3.4")
 	for _, d := range []tokens.DeployToken{revoked, kept} {
-		e.warm(t, "ban:1.2.3.4", d)
+		e.warm(t, "1.2.3.4", d)
 	}
 	if err := e.other.RevokeDeployToken(ctx, e.project.ID, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "revocation", func() bool {
-		tok, _, _, err, _ := e.lookup(t, "ban:1.2.3.4", revoked)
-		return err == nil && tok.Revoked
+		a, err, _ := e.lookup(t, "1.2.3.4", revoked)
+		return err == nil && a.Token.Revoked
 	})
 
-	e.warm(t, "ban:1.2.3.4", kept)
-	if err := e.other.Create(ctx, "ban:1.2.3.4", []byte("9999999999"), time.Hour); err != nil {
+	e.warm(t, "1.2.3.4", kept)
+	if err := e.other.Create(ctx, ban, []byte("9999999999"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "ban", func() bool {
-		_, v, vErr, _, _ := e.lookup(t, "ban:1.2.3.4", kept)
-		return vErr == nil && string(v) == "9999999999"
+		a, err, _ := e.lookup(t, "1.2.3.4", kept)
+		return err == nil && a.Banned && string(a.Ban) == "9999999999"
 	})
-	e.warm(t, "ban:1.2.3.4", kept)
-	if err := e.other.Delete(ctx, "ban:1.2.3.4"); err != nil {
+	e.warm(t, "1.2.3.4", kept)
+	if err := e.other.Delete(ctx, ban); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "unban", func() bool {
-		_, _, vErr, _, _ := e.lookup(t, "ban:1.2.3.4", kept)
-		return errors.Is(vErr, tokens.ErrNotFound)
+		a, err, _ := e.lookup(t, "1.2.3.4", kept)
+		return err == nil && !a.Banned
 	})
-	if err := e.other.Create(ctx, "ban:1.2.3.4", []byte("9999999999"), time.Hour); err != nil {
+	if err := e.other.Create(ctx, ban, []byte("9999999999"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "ban again", func() bool {
-		_, v, vErr, _, _ := e.lookup(t, "ban:1.2.3.4", kept)
-		return vErr == nil && string(v) == "9999999999"
+		a, err, _ := e.lookup(t, "1.2.3.4", kept)
+		return err == nil && a.Banned && string(a.Ban) == "9999999999"
 	})
-	if v, err := e.other.Take(ctx, "ban:1.2.3.4"); err != nil || string(v) != "9999999999" {
+	if v, err := e.other.Take(ctx, ban); err != nil || string(v) != "9999999999" {
 		t.Fatalf("Take = %q, %v", v, err)
 	}
 	eventually(t, "unban by take", func() bool {
-		_, _, vErr, _, _ := e.lookup(t, "ban:1.2.3.4", kept)
-		return errors.Is(vErr, tokens.ErrNotFound)
+		a, err, _ := e.lookup(t, "1.2.3.4", kept)
+		return err == nil && !a.Banned
 	})
 
-	e.warm(t, "ban:1.2.3.4", kept)
+	e.warm(t, "1.2.3.4", kept)
 	if err := e.other.DeleteProject(ctx, e.project.ID); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "project deletion", func() bool {
-		_, _, _, err, _ := e.lookup(t, "ban:1.2.3.4", kept)
-		return errors.Is(err, tokens.ErrNotFound)
+		a, err, _ := e.lookup(t, "1.2.3.4", kept)
+		return err == nil && !a.Found
 	})
 }
 
@@ -183,7 +189,7 @@ func TestCacheWritesThatChangeNothing(t *testing.T) {
 	t.Cleanup(func() { _ = raw.Close() })
 	gen := func() string { return raw.Get(ctx, redisstore.DefaultPrefix+"{dt}:gen").Val() }
 	d := e.token(t, "a")
-	if err := e.other.Create(ctx, "ban:1.2.3.4", []byte("1"), time.Hour); err != nil {
+	if err := e.other.Create(ctx, tokens.BanKey("1.2.3.4"), []byte("1"), time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	before := gen()
@@ -195,15 +201,17 @@ func TestCacheWritesThatChangeNothing(t *testing.T) {
 		do   func() error
 	}{
 		{"revoke in another project", func() error { return e.other.RevokeDeployToken(ctx, e.project.ID+1, d.ID) }},
-		{"create a ban that exists", func() error { return e.other.Create(ctx, "ban:1.2.3.4", []byte("2"), time.Hour) }},
-		{"swap a ban that differs", func() error { return e.other.CompareAndSwap(ctx, "ban:1.2.3.4", []byte("x"), []byte("3")) }},
-		{"delete an absent ban", func() error { return e.other.Delete(ctx, "ban:5.6.7.8") }},
-		{"take an absent ban", func() error { _, err := e.other.Take(ctx, "ban:5.6.7.8"); return err }},
+		{"create a ban that exists", func() error { return e.other.Create(ctx, tokens.BanKey("1.2.3.4"), []byte("2"), time.Hour) }},
+		{"swap a ban that differs", func() error {
+			return e.other.CompareAndSwap(ctx, tokens.BanKey("1.2.3.4"), []byte("x"), []byte("3"))
+		}},
+		{"delete an absent ban", func() error { return e.other.Delete(ctx, tokens.BanKey("5.6.7.8")) }},
+		{"take an absent ban", func() error { _, err := e.other.Take(ctx, tokens.BanKey("5.6.7.8")); return err }},
 		{"delete a missing project", func() error { return e.other.DeleteProject(ctx, e.project.ID+1) }},
-		{"a key nothing caches", func() error { return e.other.Create(ctx, "session:x", []byte("v"), time.Hour) }},
+		{"a key nothing caches", func() error { return e.other.Create(ctx, tokens.SessionKey([]byte("x")), []byte("v"), time.Hour) }},
 		{"a new token", func() error { e.token(t, "b"); return nil }},
 		{"a last use", func() error { return e.other.TouchDeployToken(ctx, d.ID, time.Now()) }},
-		{"a failure counter", func() error { _, err := e.other.Incr(ctx, "fail:1.2.3.4", time.Minute); return err }},
+		{"a failure counter", func() error { _, err := e.other.Incr(ctx, tokens.FailKey("1.2.3.4"), time.Minute); return err }},
 	}
 	for _, w := range writes {
 		_ = w.do() // some fail on purpose
@@ -224,14 +232,14 @@ func TestCacheWritesThatChangeNothing(t *testing.T) {
 func TestCacheFailsClosed(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	d := e.token(t, "a")
-	e.warm(t, "ban:1.2.3.4", d)
+	e.warm(t, "1.2.3.4", d)
 	e.srv.Stop()
 	eventually(t, "outage", func() bool {
-		_, _, _, err, _ := e.lookup(t, "ban:1.2.3.4", d)
+		_, err, _ := e.lookup(t, "1.2.3.4", d)
 		return errors.Is(err, tokens.ErrUnavailable)
 	})
 	e.srv.Start()
-	e.warm(t, "ban:1.2.3.4", d)
+	e.warm(t, "1.2.3.4", d)
 }
 
 // TestCacheTouch: a written last use is seen in the cached token, so the
@@ -239,14 +247,14 @@ func TestCacheFailsClosed(t *testing.T) {
 func TestCacheTouch(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	d := e.token(t, "a")
-	e.warm(t, "ban:1.2.3.4", d)
+	e.warm(t, "1.2.3.4", d)
 	at := time.Unix(1_800_000_000, 0).UTC()
 	if err := e.cached.TouchDeployToken(t.Context(), d.ID, at); err != nil {
 		t.Fatal(err)
 	}
-	tok, _, _, _, n := e.lookup(t, "ban:1.2.3.4", d)
-	if n != 0 || tok.LastUsedAt == nil || !tok.LastUsedAt.Equal(at) {
-		t.Fatalf("after touch: %d scripts, last use %v", n, tok.LastUsedAt)
+	a, _, n := e.lookup(t, "1.2.3.4", d)
+	if n != 0 || a.Token.LastUsedAt == nil || !a.Token.LastUsedAt.Equal(at) {
+		t.Fatalf("after touch: %d lookups in Redis, last use %v", n, a.Token.LastUsedAt)
 	}
 }
 
@@ -258,14 +266,14 @@ func TestCacheBounded(t *testing.T) {
 	for i := range 10 {
 		ds = append(ds, e.token(t, fmt.Sprint(i)))
 	}
-	e.warm(t, "ban:1.2.3.4", ds[0])
+	e.warm(t, "1.2.3.4", ds[0])
 	for range 3 {
 		for _, d := range ds {
-			tok, _, _, err, _ := e.lookup(t, "ban:1.2.3.4", d)
-			if err != nil || tok.ID != d.ID {
-				t.Fatalf("token %d: got %d, %v", d.ID, tok.ID, err)
+			a, err, _ := e.lookup(t, "1.2.3.4", d)
+			if err != nil || a.Token.ID != d.ID {
+				t.Fatalf("token %d: got %d, %v", d.ID, a.Token.ID, err)
 			}
-			if n, _ := redisstore.CacheLen(e.cached); n > 3 {
+			if n, _ := cache.Len(e.cached); n > 3 {
 				t.Fatalf("the cache holds %d tokens, at most 3 allowed", n)
 			}
 		}
@@ -277,12 +285,21 @@ func TestCacheBounded(t *testing.T) {
 func TestCacheOwnWrites(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	d := e.token(t, "a")
-	e.warm(t, "ban:1.2.3.4", d)
+	e.warm(t, "1.2.3.4", d)
 	if err := e.cached.RevokeDeployToken(t.Context(), e.project.ID, d.ID); err != nil {
 		t.Fatal(err)
 	}
-	if tok, _, _, err, _ := e.lookup(t, "ban:1.2.3.4", d); err != nil || !tok.Revoked {
-		t.Fatalf("next lookup on the revoking replica: revoked=%v, %v", tok.Revoked, err)
+	if a, err, _ := e.lookup(t, "1.2.3.4", d); err != nil || !a.Token.Revoked {
+		t.Fatalf("next lookup on the revoking replica: revoked=%v, %v", a.Token.Revoked, err)
+	}
+	// And a ban it writes is seen on the very next lookup too.
+	other := e.token(t, "b")
+	e.warm(t, "5.6.7.8", other)
+	if err := e.cached.Create(t.Context(), tokens.BanKey("5.6.7.8"), []byte("9999999999"), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if a, err, n := e.lookup(t, "5.6.7.8", other); err != nil || !a.Banned || n != 1 {
+		t.Fatalf("next lookup after a ban on this replica: banned=%v, %v, %d lookups in Redis", a.Banned, err, n)
 	}
 }
 
@@ -306,17 +323,17 @@ func TestCacheKeepsOnlyUsableTokens(t *testing.T) {
 	if err := e.other.CreateDeployToken(ctx, &expiring); err != nil {
 		t.Fatal(err)
 	}
-	e.warm(t, "ban:1.2.3.4", expiring)
+	e.warm(t, "1.2.3.4", expiring)
 	for _, d := range []tokens.DeployToken{expired, revoked} {
 		for i := range 3 {
-			if tok, _, _, err, n := e.lookup(t, "ban:1.2.3.4", d); err != nil || tok.ID != d.ID || n != 1 {
-				t.Errorf("%s, lookup %d: token %d, %v, %d scripts; want it read from Redis", d.Name, i+1, tok.ID, err, n)
+			if a, err, n := e.lookup(t, "1.2.3.4", d); err != nil || a.Token.ID != d.ID || n != 1 {
+				t.Errorf("%s, lookup %d: token %d, %v, %d lookups in Redis; want it read from Redis", d.Name, i+1, a.Token.ID, err, n)
 			}
 		}
 	}
 	time.Sleep(time.Until(soon))
-	if _, _, _, err, n := e.lookup(t, "ban:1.2.3.4", expiring); err != nil || n != 1 {
-		t.Errorf("a token that expired while cached: %v, %d scripts; want it read from Redis", err, n)
+	if _, err, n := e.lookup(t, "1.2.3.4", expiring); err != nil || n != 1 {
+		t.Errorf("a token that expired while cached: %v, %d lookups in Redis; want it read from Redis", err, n)
 	}
 }
 
@@ -326,13 +343,13 @@ func TestCacheKeepsOnlyUsableTokens(t *testing.T) {
 func TestCacheAnswersOnlyItsUsername(t *testing.T) {
 	e := newCacheEnv(t, 100)
 	d := e.token(t, "a")
-	e.warm(t, "ban:1.2.3.4", d)
+	e.warm(t, "1.2.3.4", d)
 	for i := range 3 {
-		if _, _, _, err, n := e.lookup(t, "ban:1.2.3.4", tokens.DeployToken{Digest: d.Digest, Username: "someone-else"}); err != nil || n != 1 {
-			t.Errorf("lookup %d with another username: %v, %d scripts; want it read from Redis", i+1, err, n)
+		if _, err, n := e.lookup(t, "1.2.3.4", tokens.DeployToken{Digest: d.Digest, Username: "someone-else"}); err != nil || n != 1 {
+			t.Errorf("lookup %d with another username: %v, %d lookups in Redis; want it read from Redis", i+1, err, n)
 		}
 	}
-	if _, _, _, err, n := e.lookup(t, "ban:1.2.3.4", d); err != nil || n != 0 {
-		t.Errorf("with its own username: %v, %d scripts; want it answered from memory", err, n)
+	if _, err, n := e.lookup(t, "1.2.3.4", d); err != nil || n != 0 {
+		t.Errorf("with its own username: %v, %d lookups in Redis; want it answered from memory", err, n)
 	}
 }

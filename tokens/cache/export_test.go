@@ -1,0 +1,8 @@
+package cache
+
+// Len answers how many tokens and bans s holds.
+func Len(s *Store) (tokens, bans int) {
+	s.mem.mu.RLock()
+	defer s.mem.mu.RUnlock()
+	return len(s.mem.tokens), len(s.mem.bans)
+}
