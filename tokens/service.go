@@ -292,6 +292,8 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 // projects, is open only to admins and to maintainers of one of those
 // projects; and no project may sit inside another's path or hold one inside
 // its own, since images under a project's path are that project's.
+// Authorization comes first: a caller who may not create in the namespace
+// gets one answer whatever sits there, so it can't probe for private paths.
 func (s *Service) checkNamespace(ctx context.Context, a *Actor, full string) error {
 	all, err := s.Store.ListProjects(ctx)
 	if err != nil {
@@ -300,18 +302,31 @@ func (s *Service) checkNamespace(ctx context.Context, a *Actor, full string) err
 	top := strings.ToLower(strings.SplitN(full, "/", 2)[0])
 	lower := strings.ToLower(full)
 	var inNamespace []int64
+	var nested *Project
 	for _, p := range all {
 		q := strings.ToLower(p.PathWithNamespace)
 		if strings.HasPrefix(q, top+"/") {
 			inNamespace = append(inNamespace, p.ID)
 		}
-		if strings.HasPrefix(lower, q+"/") || strings.HasPrefix(q, lower+"/") {
-			if a.User.Admin || s.isMaintainerOfAny(ctx, a, []int64{p.ID}) {
-				return Invalid("path", "cannot be nested with project %q", p.PathWithNamespace)
-			}
-			return Invalid("namespace_path", "is not available")
+		if nested == nil && (strings.HasPrefix(lower, q+"/") || strings.HasPrefix(q, lower+"/")) {
+			nested = &p
 		}
 	}
+	if err := s.mayCreateIn(ctx, a, top, inNamespace); err != nil {
+		return err
+	}
+	if nested != nil {
+		if a.User.Admin || s.isMaintainerOfAny(ctx, a, []int64{nested.ID}) {
+			return Invalid("path", "cannot be nested with project %q", nested.PathWithNamespace)
+		}
+		return Invalid("namespace_path", "is not available")
+	}
+	return nil
+}
+
+// mayCreateIn decides whether a may create projects in the namespace top,
+// which holds the projects inNamespace.
+func (s *Service) mayCreateIn(ctx context.Context, a *Actor, top string, inNamespace []int64) error {
 	if a.User.Admin || strings.EqualFold(top, a.User.Username) {
 		return nil
 	}

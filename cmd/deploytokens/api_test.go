@@ -587,7 +587,9 @@ func TestNamespaces(t *testing.T) {
 		{"free group", "mallory", "newgroup", "x", 201},
 		{"another user's namespace", "mallory", "alice", "x", 403},
 		{"a group with others' projects", "mallory", "tanuki", "other", 403},
-		{"inside another's project", "mallory", "tanuki/app", "web", 400},
+		// Forbidden like the free path beside it: authorization comes
+		// first, so the answer does not tell a private project is there.
+		{"inside another's project", "mallory", "tanuki/app", "web", 403},
 		{"owner nests inside own project", "alice", "tanuki/app", "web", 400},
 		{"owner adds to own group", "alice", "tanuki", "second", 201},
 		{"too long", "alice", "tanuki", strings.Repeat("a", 252), 400},
