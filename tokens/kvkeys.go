@@ -1,6 +1,9 @@
 package tokens
 
-import "encoding/hex"
+import (
+	"encoding/hex"
+	"strings"
+)
 
 // The KV's key namespaces, all built here so that no two owners can pick
 // the same prefix and a store that caches a namespace (the Redis replica
@@ -13,6 +16,13 @@ const (
 	refreshQuotaPrefx = "refreshes:"
 	sessionPrefix     = "session:"
 	flashPrefix       = "flash:"
+	purgeLeasePrefix  = "purge-lease:"
+
+	// deadPathsKey holds every dead path in one JSON array: one key,
+	// swapped whole, makes each change atomic on every store with the KV
+	// alone, and a create reads every reservation in one Get (there are
+	// few: purged ones leave).
+	deadPathsKey = "deadpaths"
 
 	// KeySetKey holds the signing key set shared by replicas.
 	KeySetKey = "jwks:keyset"
@@ -46,3 +56,7 @@ func SessionKey(digest []byte) string { return sessionPrefix + hex.EncodeToStrin
 // FlashKey is the key of a one-time message, by the digest of its session
 // and id.
 func FlashKey(digest []byte) string { return flashPrefix + hex.EncodeToString(digest) }
+
+// PurgeLeaseKey is the key a replica holds while it deletes the images of
+// a dead path, so replicas retrying in the background take turns.
+func PurgeLeaseKey(path string) string { return purgeLeasePrefix + strings.ToLower(path) }

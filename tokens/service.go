@@ -23,7 +23,10 @@ type Service struct {
 	Store Store
 	Keys  *Keys
 	// Repos, when set, holds a repository per project.
-	Repos  Repositories
+	Repos Repositories
+	// Images, when set, deletes a deleted project's images from the
+	// registry; without it the project's path stays reserved.
+	Images Images
 	Now    func() time.Time
 	Logger *slog.Logger
 }
@@ -262,6 +265,9 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 	if err := s.checkNamespace(ctx, a, full); err != nil {
 		return Project{}, err
 	}
+	if err := s.checkDeadPath(ctx, full); err != nil {
+		return Project{}, err
+	}
 	now := s.Clock()
 	p := Project{Path: in.Path, PathWithNamespace: full, Visibility: vis, CreatorID: a.User.ID, CreatedAt: now}
 	err := s.Store.CreateProject(ctx, &p, Member{UserID: a.User.ID, AccessLevel: Owner, CreatedAt: now})
@@ -273,6 +279,14 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 		return Project{}, Invalid("path", "cannot be nested with another project")
 	case err != nil:
 		return Project{}, fmt.Errorf("create project: %w", err)
+	}
+	// Again, now that the path is ours: a project deleted meanwhile
+	// reserved its path before it went (deleteProject).
+	if err := s.checkDeadPath(ctx, full); err != nil {
+		if derr := s.Store.DeleteProject(context.WithoutCancel(ctx), p.ID); derr != nil {
+			s.log().Error("undo project at a reserved path", "project", full, "err", derr)
+		}
+		return Project{}, err
 	}
 	if s.Repos != nil {
 		// Only the creator that won the path gets here, so repositories
@@ -385,22 +399,15 @@ func (s *Service) VisibleProjects(ctx context.Context, a *Actor) ([]Project, err
 	return out, nil
 }
 
-// DeleteProject removes a project, its members, its deploy tokens and its
-// repository; owners and admins only.
-func (s *Service) DeleteProject(ctx context.Context, a *Actor, ref string) error {
+// DeleteProject removes a project, its members, its deploy tokens, its
+// repository and its registry images; owners and admins only. Its path
+// stays reserved while the images may still exist (see DeadPath).
+func (s *Service) DeleteProject(ctx context.Context, a *Actor, ref string) (DeletedProject, error) {
 	p, _, err := s.ProjectFor(ctx, a, ref, Owner)
 	if err != nil {
-		return err
+		return DeletedProject{}, err
 	}
-	if err := s.Store.DeleteProject(ctx, p.ID); err != nil {
-		return fmt.Errorf("delete project: %w", err)
-	}
-	if s.Repos != nil {
-		if err := s.Repos.Remove(p.PathWithNamespace); err != nil {
-			s.log().Error("remove repository", "project", p.PathWithNamespace, "err", err)
-		}
-	}
-	return nil
+	return s.deleteProject(ctx, p)
 }
 
 func (s *Service) log() *slog.Logger {

@@ -32,6 +32,7 @@ type Config struct {
 	RegistryService  string
 	RegistryIssuer   string
 	RegistryHost     string
+	RegistryURL      string
 	TokenLifetime    time.Duration
 	SigningAlg       string
 	KidFormat        string
@@ -54,6 +55,7 @@ type Config struct {
 
 	// Derived by Validate.
 	externalURL    *url.URL
+	registryURL    *url.URL
 	trustedProxies []netip.Prefix
 }
 
@@ -77,6 +79,7 @@ func (c *Config) settings() []setting {
 		{"registry-service", "service name of the container registry (the token's aud)", &c.RegistryService},
 		{"registry-issuer", "issuer (iss) of registry tokens; the registry's auth.token.issuer", &c.RegistryIssuer},
 		{"registry-host", "host[:port] of the container registry, for CI_REGISTRY", &c.RegistryHost},
+		{"registry-url", "URL the server reaches the registry's API at, to delete a deleted project's images (the registry must allow deletes); unset: a deleted project's path stays reserved until an admin releases it", &c.RegistryURL},
 		{"token-lifetime", "lifetime of registry tokens", &c.TokenLifetime},
 		{"signing-alg", "signing algorithm of registry tokens: ES256, RS256 or EdDSA", &c.SigningAlg},
 		{"kid-format", "key id form: thumbprint (RFC 7638) or libtrust (distribution 2.x, GitLab's registry)", &c.KidFormat},
@@ -245,6 +248,19 @@ func (c *Config) Validate() error {
 	}
 	if c.RegistryHost == "" && c.externalURL != nil {
 		c.RegistryHost = c.externalURL.Host
+	}
+	if c.RegistryURL != "" {
+		u, err := url.Parse(c.RegistryURL)
+		switch {
+		case err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+			bad("registry-url", "%q is not an http(s) URL", c.RegistryURL)
+		case u.User != nil:
+			bad("registry-url", "must not hold a user or password")
+		case strings.Trim(u.Path, "/") != "":
+			bad("registry-url", "%q: the registry's API is at /v2/ of its root, so give no path", c.RegistryURL)
+		default:
+			c.registryURL = u
+		}
 	}
 	if c.TokenLifetime < 10*time.Second || c.TokenLifetime > 24*time.Hour {
 		bad("token-lifetime", "must be between 10s and 24h")

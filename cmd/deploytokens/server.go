@@ -24,6 +24,7 @@ import (
 	"github.com/deploytokens/deploytokens/internal/httperr"
 	"github.com/deploytokens/deploytokens/internal/httpreq"
 	"github.com/deploytokens/deploytokens/internal/metrics"
+	"github.com/deploytokens/deploytokens/internal/purge"
 	"github.com/deploytokens/deploytokens/internal/web"
 	"github.com/deploytokens/deploytokens/jwks"
 	"github.com/deploytokens/deploytokens/tokens"
@@ -124,6 +125,9 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		logger.Info("removed what crashes left in the repositories directory", "dir", cfg.ReposDir, "removed", n)
 	}
 	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger}
+	if u := cfg.registryURL; u != nil {
+		a.service.Images = &purge.Registry{URL: u, Signer: a.signer, Service: cfg.RegistryService, Issuer: cfg.RegistryIssuer, Lifetime: cfg.TokenLifetime}
+	}
 	if err := a.bootstrapAdmin(ctx); err != nil {
 		return nil, err
 	}
@@ -397,6 +401,10 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	return e
 }
 
+// purgeRetryInterval is how often each replica retries deleting the
+// images the registry could not delete at once.
+const purgeRetryInterval = 30 * time.Second
+
 // handler is the router behind what must happen before routing, as plain
 // net/http: echo's Pre middlewares would cost allocations on every token
 // request.
@@ -495,6 +503,11 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	defer stopMetrics()
 	// Picks up key rotations made by other replicas.
 	go a.signer.Run(ctx)
+	if a.service.Images != nil {
+		// Deletes the images of deleted projects that the registry could
+		// not delete while their owner waited.
+		go a.service.RunPurges(ctx, purgeRetryInterval)
+	}
 	select {
 	case err := <-errc:
 		return err

@@ -66,6 +66,8 @@ func (a *API) Register(g *echo.Group) {
 	g.DELETE("/projects/:id/deploy_tokens/:token_id", a.revokeDeployToken)
 	get("/deploy_tokens", a.listAllDeployTokens)
 	get("/projects/:id/ci/variables", a.ciVariables)
+	get("/admin/reserved_paths", a.listReservedPaths)
+	g.DELETE("/admin/reserved_paths/:path", a.releaseReservedPath)
 	g.Any("/*", func(c echo.Context) error {
 		if err := NotAllowed(c); err != nil {
 			return err
@@ -354,10 +356,11 @@ func (a *API) deleteProject(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.Service.DeleteProject(ctx(c), actor(c), ref); err != nil {
+	d, err := a.Service.DeleteProject(ctx(c), actor(c), ref)
+	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusAccepted, map[string]string{"message": "202 Accepted"})
+	return c.JSON(http.StatusAccepted, deletedJSON(d))
 }
 
 type memberJSON struct {

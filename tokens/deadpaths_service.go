@@ -1,0 +1,212 @@
+package tokens
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Images deletes images from the container registry.
+type Images interface {
+	// Purge deletes every image of the repository named path and of every
+	// repository under path + "/". Deleting what is already gone is not
+	// an error, so a purge can be retried from the start.
+	Purge(ctx context.Context, path string) error
+}
+
+// DeletedProject is what deleting a project answers besides success.
+type DeletedProject struct {
+	// PathReserved is set when no project may take the path yet; Reason
+	// says why and until when.
+	PathReserved bool
+	Reason       string
+}
+
+const (
+	reasonNoRegistry = "the server does not know the registry (DEPLOYTOKENS_REGISTRY_URL), so the project's images were not deleted: its path stays reserved until an admin releases it"
+	reasonQueued     = "the registry could not delete the project's images now: they are deleted in the background, and its path stays reserved until then"
+)
+
+// purgeTimeout bounds a purge made while the deleting caller waits; what
+// is not done by then is left to the background.
+const purgeTimeout = 30 * time.Second
+
+// purgeLease is how long a replica holds a dead path while purging it;
+// longer than a purge takes, short enough that one whose replica died is
+// soon retried by another.
+const purgeLease = 5 * time.Minute
+
+// errPurgeBusy: another replica holds the path's purge lease.
+var errPurgeBusy = errors.New("another replica is deleting these images")
+
+// deleteProject reserves p's path, then removes the project, its
+// repository and (when the registry is known) its images.
+func (s *Service) deleteProject(ctx context.Context, p Project) (DeletedProject, error) {
+	d := DeadPath{Path: p.PathWithNamespace, ProjectID: p.ID, DeletedAt: s.Clock(), Purge: s.Images != nil}
+	// First the reservation: a create that wins the path once the project
+	// is gone finds it when it checks after its own write (CreateProject).
+	if err := ReserveDeadPath(ctx, s.Store, d); err != nil {
+		return DeletedProject{}, fmt.Errorf("reserve path: %w", err)
+	}
+	if err := s.Store.DeleteProject(ctx, p.ID); err != nil {
+		if rerr := ReleaseDeadPath(context.WithoutCancel(ctx), s.Store, d.Path); rerr != nil && !errors.Is(rerr, ErrNotFound) {
+			// Harmless: a purge first checks that the project is gone.
+			s.log().Error("undo path reservation", "project", d.Path, "err", rerr)
+		}
+		return DeletedProject{}, fmt.Errorf("delete project: %w", err)
+	}
+	if s.Repos != nil {
+		if err := s.Repos.Remove(p.PathWithNamespace); err != nil {
+			s.log().Error("remove repository", "project", p.PathWithNamespace, "err", err)
+		}
+	}
+	if s.Images == nil {
+		return DeletedProject{PathReserved: true, Reason: reasonNoRegistry}, nil
+	}
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeTimeout)
+	defer cancel()
+	if err := s.purge(pctx, d); err != nil {
+		s.log().Warn("registry images not deleted yet: retrying in the background", "project", d.Path, "err", err)
+		return DeletedProject{PathReserved: true, Reason: reasonQueued}, nil
+	}
+	return DeletedProject{}, nil
+}
+
+// purge deletes d's images under a lease, then releases the path.
+func (s *Service) purge(ctx context.Context, d DeadPath) error {
+	switch cur, err := s.Store.ProjectByPath(ctx, d.Path); {
+	case err == nil && cur.ID == d.ProjectID:
+		// The delete failed after reserving and could not undo it: the
+		// images are a live project's.
+		return ReleaseDeadPath(ctx, s.Store, d.Path)
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return err
+	}
+	err := s.Store.Create(ctx, PurgeLeaseKey(d.Path), []byte(s.Clock().Format(time.RFC3339)), purgeLease)
+	if errors.Is(err, ErrConflict) {
+		return errPurgeBusy
+	}
+	if err != nil {
+		return err
+	}
+	defer s.Store.Delete(context.WithoutCancel(ctx), PurgeLeaseKey(d.Path))
+	if err := s.Images.Purge(ctx, d.Path); err != nil {
+		return err
+	}
+	if err := ReleaseDeadPath(ctx, s.Store, d.Path); err != nil && !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	s.log().InfoContext(ctx, "registry images of a deleted project deleted: path released", "project", d.Path, "project_id", d.ProjectID)
+	return nil
+}
+
+// RetryPurges purges every dead path whose images are still to be deleted
+// (when the registry is known), and answers how many are left. Replicas may
+// run it at once: each path is purged under a lease, and purging twice
+// deletes nothing twice.
+func (s *Service) RetryPurges(ctx context.Context) (int, error) {
+	if s.Images == nil {
+		return 0, nil
+	}
+	ds, err := DeadPaths(ctx, s.Store)
+	if err != nil {
+		return 0, err
+	}
+	left := 0
+	for _, d := range ds {
+		if !d.Purge {
+			continue
+		}
+		if err := s.purge(ctx, d); err != nil {
+			left++
+			if !errors.Is(err, errPurgeBusy) {
+				s.log().WarnContext(ctx, "registry images not deleted yet", "project", d.Path, "err", err)
+			}
+		}
+	}
+	return left, nil
+}
+
+// RunPurges calls RetryPurges every interval until ctx ends.
+func (s *Service) RunPurges(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := s.RetryPurges(ctx); err != nil && ctx.Err() == nil {
+			s.log().WarnContext(ctx, "read the paths whose images are to be deleted", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// DeadPaths answers the reserved paths of deleted projects; admins only.
+func (s *Service) DeadPaths(ctx context.Context, a *Actor) ([]DeadPath, error) {
+	if !a.User.Admin {
+		return nil, ErrForbidden
+	}
+	ds, err := DeadPaths(ctx, s.Store)
+	if ds == nil && err == nil {
+		ds = []DeadPath{}
+	}
+	return ds, err
+}
+
+// ErrDeadPathNotFound answers the release of a path that is not reserved.
+var ErrDeadPathNotFound = &Error{Kind: KindNotFound, Subject: "Reserved Path"}
+
+// ReleaseDeadPath lets projects be created at path again; admins only, and
+// not while the server is deleting its images (it releases it itself).
+func (s *Service) ReleaseDeadPath(ctx context.Context, a *Actor, path string) error {
+	if !a.User.Admin {
+		return ErrForbidden
+	}
+	d, ok, err := s.deadPath(ctx, path)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrDeadPathNotFound
+	}
+	if d.Purge && s.Images != nil {
+		return Conflict("the path is released once its images are deleted from the registry")
+	}
+	if err := ReleaseDeadPath(ctx, s.Store, d.Path); errors.Is(err, ErrNotFound) {
+		return ErrDeadPathNotFound
+	} else if err != nil {
+		return err
+	}
+	s.log().InfoContext(ctx, "reserved path released", "path", d.Path, "by", a.User.Username)
+	return nil
+}
+
+// deadPath finds the reservation of exactly path (without regard to case).
+func (s *Service) deadPath(ctx context.Context, path string) (DeadPath, bool, error) {
+	ds, err := DeadPaths(ctx, s.Store)
+	if err != nil {
+		return DeadPath{}, false, err
+	}
+	for _, d := range ds {
+		if d.Covers(path) && len(d.Path) == len(path) {
+			return d, true, nil
+		}
+	}
+	return DeadPath{}, false, nil
+}
+
+// checkDeadPath refuses a project at full when it would own a deleted
+// project's images.
+func (s *Service) checkDeadPath(ctx context.Context, full string) error {
+	d, ok, err := deadPathAt(ctx, s.Store, full)
+	if err != nil {
+		return err
+	}
+	if ok {
+		return Invalid("path", "is not available: it %s", d.Reason())
+	}
+	return nil
+}
