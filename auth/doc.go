@@ -7,6 +7,7 @@
 // errors (tokens.Error); it holds no REST or HTML adapters.
 //
 // It reads records through tokens.Store but never changes them, except a
-// token's last use and the failure counters. It signs through a Signer and
+// token's last use; in the store's KV it keeps its own state through typed
+// stores: failure counters and bans, refresh tokens. It signs through a Signer and
 // never sees key material.
 package auth

@@ -23,7 +23,6 @@ var (
 	ErrUploadDenied = tokens.Forbidden("You are not allowed to upload code.")
 	ErrPushDenied   = tokens.Forbidden("You are not allowed to push code to this project.")
 	ErrNoGitScope   = tokens.Forbidden("You are not allowed to download code.")
-	ErrGitBusy      = &tokens.Error{Kind: tokens.KindUnavailable, Message: "too many git requests at once, retry later", RetryAfter: 10 * time.Second}
 	errMethod       = &httperr.Error{Status: http.StatusMethodNotAllowed, Message: "the token endpoint answers GET and POST only"}
 	// A Basic header that carries no username and password, or more than
 	// one Authorization header, is a client's mistake, not a guess: 400,

@@ -33,7 +33,7 @@ func (g *GitAuthorizer) Authorize(r *http.Request, path string, push bool) (stri
 			}
 			return "", ErrNotFoundGit
 		}
-		return "", err
+		return "", storeErr(err)
 	}
 	switch p.Kind {
 	case Anonymous:
@@ -52,7 +52,7 @@ func (g *GitAuthorizer) Authorize(r *http.Request, path string, push bool) (stri
 	case UserKind:
 		level, err := g.Service.AccessLevel(ctx, p.User, &proj)
 		if err != nil {
-			return "", err
+			return "", storeErr(err)
 		}
 		if !tokens.CanSee(p.User, &proj, level) {
 			return "", ErrNotFoundGit

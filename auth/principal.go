@@ -296,6 +296,12 @@ func (a *Authenticator) failed(ctx context.Context, addr string, err error) erro
 	return err
 }
 
+// Banned answers the refusal of a request from addr while it is banned
+// (429 with the time left), or nil.
+func (a *Authenticator) Banned(ctx context.Context, addr string) error {
+	return a.Limiter.Check(ctx, addr)
+}
+
 // PATFrom authenticates a personal access token presented from addr: the
 // ban check (429 while addr is banned), then CheckPAT, a denial counted
 // against addr. No secret at all is refused uncounted: it guesses nothing.

@@ -10,13 +10,13 @@ import (
 // cache watches bans) names it from the same source as its writers.
 // Keys that hold a digest take it raw and hex-encode it.
 const (
-	banPrefix         = "ban:"
-	failPrefix        = "fail:"
-	refreshPrefix     = "refresh:"
-	refreshQuotaPrefx = "refreshes:"
-	sessionPrefix     = "session:"
-	flashPrefix       = "flash:"
-	purgeLeasePrefix  = "purge-lease:"
+	banPrefix          = "ban:"
+	failPrefix         = "fail:"
+	refreshPrefix      = "refresh:"
+	refreshQuotaPrefix = "refreshes:"
+	sessionPrefix      = "session:"
+	flashPrefix        = "flash:"
+	purgeLeasePrefix   = "purge-lease:"
 
 	// deadPathsKey holds every dead path in one JSON array: one key,
 	// swapped whole, makes each change atomic on every store with the KV
@@ -47,7 +47,7 @@ func RefreshKey(digest []byte) string { return refreshPrefix + hex.EncodeToStrin
 // RefreshQuotaKey counts the refresh tokens given to the credential with
 // digest.
 func RefreshQuotaKey(digest []byte) string {
-	return refreshQuotaPrefx + hex.EncodeToString(digest)
+	return refreshQuotaPrefix + hex.EncodeToString(digest)
 }
 
 // SessionKey is the key of the web session with digest.

@@ -239,6 +239,23 @@ func TestFailureLimit(t *testing.T) {
 	if st := refresh(bad); st != 429 {
 		t.Fatalf("a refresh grant from the banned address: %d", st)
 	}
+	// The API, even with a request it would refuse as malformed (two
+	// credentials): a banned address hears that it is banned.
+	for _, h := range []http.Header{
+		{"Private-Token": {s.AdminToken}},
+		{"Private-Token": {s.AdminToken}, "Authorization": {"Bearer " + s.AdminToken}},
+	} {
+		req, _ := http.NewRequest("GET", s.URL+"/api/v4/user", nil)
+		req.Header = h
+		resp, err := bad.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 429 || resp.Header.Get("Retry-After") == "" {
+			t.Fatalf("API from the banned address with %d credentials: %d, Retry-After %q", len(h), resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+	}
 	if st := refresh(good); st != 200 {
 		t.Fatalf("a refresh grant from another address: %d", st)
 	}

@@ -347,7 +347,11 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		defer cancel()
 		if err := a.store.Ping(ctx); err != nil {
-			return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "message": "store unreachable"})
+			// Its own body, which load balancers read; the pipeline's
+			// status and Retry-After.
+			p := httperr.Classify(tokens.ErrUnavailable)
+			p.SetHeaders(c.Response().Header())
+			return c.JSON(p.Status, map[string]string{"status": "unavailable", "message": "store unreachable"})
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	}, jsonSurface...)

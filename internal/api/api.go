@@ -27,6 +27,7 @@ import (
 // counting a refusal against addr (auth.Authenticator is one).
 type Authenticator interface {
 	PATFrom(ctx context.Context, addr, secret string) (auth.Principal, error)
+	Banned(ctx context.Context, addr string) error
 }
 
 // API holds what the handlers need.
@@ -138,6 +139,10 @@ func (a *API) actorOf(c echo.Context) (*tokens.Actor, error) {
 		}
 	}
 	if len(creds) > 1 {
+		// A banned address hears that it is banned, whatever it sent.
+		if err := a.Auth.Banned(r.Context(), c.RealIP()); err != nil {
+			return nil, err
+		}
 		return nil, httperr.BadRequest("send one credential: a PRIVATE-TOKEN or a Bearer token, once")
 	}
 	var secret string

@@ -123,7 +123,10 @@ func WriteError(w http.ResponseWriter, p httperr.Problem) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+httperr.Realm+`"`)
 	}
 	msg := p.Message
-	if p.Status >= 500 && p.Status != http.StatusServiceUnavailable || msg == "" {
+	switch {
+	case p.Status >= 500 && p.Status != http.StatusServiceUnavailable:
+		msg = "internal server error"
+	case msg == "":
 		msg = http.StatusText(p.Status)
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

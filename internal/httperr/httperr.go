@@ -97,6 +97,10 @@ func Classify(err error) Problem {
 	if p.Code == "" {
 		p.Code = codeOf(tokens.KindInternal, p.Status)
 	}
+	if p.Status >= 500 && p.Status != http.StatusServiceUnavailable {
+		// An internal failure's text is for the log, never the client.
+		p.Message = ""
+	}
 	if p.Status == http.StatusTooManyRequests || p.Status == http.StatusServiceUnavailable {
 		p.RetryAfter = retryAfter(wait)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -26,7 +27,7 @@ func Surface(write WriteFunc, log *slog.Logger) echo.MiddlewareFunc {
 						panic(r)
 					}
 					err = &panicError{v: r}
-					log.ErrorContext(c.Request().Context(), "panic", "err", r, "route", c.Path())
+					log.ErrorContext(c.Request().Context(), "panic", "err", r, "route", c.Path(), "stack", string(debug.Stack()))
 				}
 				if err != nil && !c.Response().Committed {
 					p := Classify(err)

@@ -3,7 +3,8 @@
 // the server's. It observes the other packages from the outside: an echo
 // middleware for requests, a go-redis hook for store round trips, a
 // decorator of the registry token signer, and functions over counters the
-// packages keep themselves (the Redis cache, the git backends). The auth
+// packages keep themselves (the replica cache, tokens/cache; the git
+// backends). The auth
 // package is handed counters to increment.
 //
 // No label takes a value a client chooses: requests are labelled with the

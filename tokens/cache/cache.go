@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -123,10 +124,14 @@ func (s *Store) TouchDeployToken(ctx context.Context, id int64, at time.Time) er
 }
 
 // Create stores the value in the Source, emptying the cache for a cached
-// key.
+// key. A create that found the key taken wrote nothing (a second ban of a
+// banned address), so the cache stays.
 func (s *Store) Create(ctx context.Context, key string, value []byte, ttl time.Duration) error {
-	defer s.wrote(key)
-	return s.Source.Create(ctx, key, value, ttl)
+	err := s.Source.Create(ctx, key, value, ttl)
+	if !errors.Is(err, tokens.ErrConflict) {
+		s.wrote(key)
+	}
+	return err
 }
 
 // CompareAndSwap swaps the value in the Source, emptying the cache for a

@@ -831,8 +831,6 @@ func testKV(t *testing.T, s tokens.Store) {
 	})
 }
 
-// eventually polls cond until it holds, failing the test after a generous
-// deadline: expiry is checked, not its speed.
 // testDeployTokenForAuth checks the one-step read of the hot path against
 // the two calls it stands for: DeployTokenByDigest and Get of the ban.
 func testDeployTokenForAuth(t *testing.T, s tokens.Store) {
@@ -923,6 +921,8 @@ func testDeployTokenForAuth(t *testing.T, s tokens.Store) {
 	})
 }
 
+// eventually polls cond until it holds, failing the test after a generous
+// deadline: expiry is checked, not its speed.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
