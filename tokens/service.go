@@ -234,6 +234,8 @@ type CreateProjectInput struct {
 	Path          string
 	NamespacePath string
 	Visibility    string
+	// Name defaults to Path.
+	Name string
 }
 
 // CreateProject creates a project (and its repository) owned by the actor.
@@ -259,11 +261,17 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 	if err := ValidateProjectPath("path", full); err != nil {
 		return Project{}, err
 	}
+	if in.Name == "" {
+		in.Name = in.Path
+	}
+	if err := ValidateName("name", in.Name); err != nil {
+		return Project{}, err
+	}
 	if err := s.checkNamespace(ctx, a, full); err != nil {
 		return Project{}, err
 	}
 	now := s.Clock()
-	p := Project{Path: in.Path, PathWithNamespace: full, Visibility: vis, CreatorID: a.User.ID, CreatedAt: now}
+	p := Project{Path: in.Path, Name: in.Name, PathWithNamespace: full, Visibility: vis, CreatorID: a.User.ID, CreatedAt: now}
 	err := s.Store.CreateProject(ctx, &p, Member{UserID: a.User.ID, AccessLevel: Owner, CreatedAt: now})
 	switch {
 	case errors.Is(err, ErrConflict):
