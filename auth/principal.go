@@ -150,7 +150,11 @@ func (a *Authenticator) checkDigest(ctx context.Context, username string, digest
 	if err != nil {
 		return Principal{}, a.lookupErr(err)
 	}
-	if why := refusal(tokens.Equal(strings.ToLower(u.Username), strings.ToLower(username)), t.Revoked, t.Active(now)); why != "" {
+	why := refusal(tokens.Equal(strings.ToLower(u.Username), strings.ToLower(username)), t.Revoked, t.Active(now))
+	if why == "" && u.Blocked {
+		why = errBlocked
+	}
+	if why != "" {
 		a.logRefusal("personal access token", t.ID, why)
 		return Principal{}, ErrDenied
 	}
@@ -191,6 +195,13 @@ func refusal(userMatches, revoked, active bool) string {
 	return ""
 }
 
+// errBlocked is why a blocked user's token is refused. The token is read
+// with its user on every request (no cache holds PATs), so blocking takes
+// effect at the next request everywhere: the API, git, /jwt/auth, refresh
+// tokens and web sessions. Deploy tokens the user created are the
+// project's and keep working, as in GitLab.
+const errBlocked = "the user is blocked"
+
 func (a *Authenticator) logRefusal(kind string, id int64, why string) {
 	if a.Logger != nil {
 		a.Logger.Info("credentials refused", "kind", kind, "id", id, "reason", why)
@@ -220,6 +231,10 @@ func (a *Authenticator) CheckPATDigest(ctx context.Context, digest []byte) (Prin
 		return Principal{}, a.lookupErr(err)
 	}
 	if !t.Active(a.now()) {
+		return Principal{}, ErrDenied
+	}
+	if u.Blocked {
+		a.logRefusal("personal access token", t.ID, errBlocked)
 		return Principal{}, ErrDenied
 	}
 	return Principal{Kind: UserKind, User: &u, PAT: &t, Digest: digest}, nil

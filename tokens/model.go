@@ -46,6 +46,9 @@ type User struct {
 	Name      string    `json:"name"`
 	Admin     bool      `json:"admin"`
 	CreatedAt time.Time `json:"created_at"`
+	// Blocked users' personal access tokens are refused everywhere; the
+	// deploy tokens they created keep working, as in GitLab.
+	Blocked bool `json:"blocked"`
 }
 
 // Scopes of personal access tokens.
@@ -91,8 +94,11 @@ func (t *PersonalAccessToken) HasScope(scopes ...string) bool { return hasAny(t.
 
 // Project owns a git repository and a registry namespace.
 type Project struct {
-	ID                int64      `json:"id"`
-	Path              string     `json:"path"`
+	ID   int64  `json:"id"`
+	Path string `json:"path"`
+	// Name is what people call the project; "" (a project stored before
+	// it had one) reads as Path.
+	Name              string     `json:"name"`
 	PathWithNamespace string     `json:"path_with_namespace"`
 	Visibility        Visibility `json:"visibility"`
 	CreatorID         int64      `json:"creator_id"`

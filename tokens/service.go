@@ -237,6 +237,8 @@ type CreateProjectInput struct {
 	Path          string
 	NamespacePath string
 	Visibility    string
+	// Name defaults to Path.
+	Name string
 }
 
 // CreateProject creates a project (and its repository) owned by the actor.
@@ -262,6 +264,12 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 	if err := ValidateProjectPath("path", full); err != nil {
 		return Project{}, err
 	}
+	if in.Name == "" {
+		in.Name = in.Path
+	}
+	if err := ValidateName("name", in.Name); err != nil {
+		return Project{}, err
+	}
 	if err := s.checkNamespace(ctx, a, full); err != nil {
 		return Project{}, err
 	}
@@ -269,7 +277,7 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 		return Project{}, err
 	}
 	now := s.Clock()
-	p := Project{Path: in.Path, PathWithNamespace: full, Visibility: vis, CreatorID: a.User.ID, CreatedAt: now}
+	p := Project{Path: in.Path, Name: in.Name, PathWithNamespace: full, Visibility: vis, CreatorID: a.User.ID, CreatedAt: now}
 	err := s.Store.CreateProject(ctx, &p, Member{UserID: a.User.ID, AccessLevel: Owner, CreatedAt: now})
 	switch {
 	case errors.Is(err, ErrConflict):

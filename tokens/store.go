@@ -39,6 +39,7 @@ type Store interface {
 	Projects
 	Members
 	DeployTokens
+	Admin
 	KV
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

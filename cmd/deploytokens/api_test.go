@@ -664,7 +664,7 @@ func TestMethods(t *testing.T) {
 		status       int
 		allow        string
 	}{
-		{"PATCH", "/api/v4/projects/tanuki%2Fapp", 405, "GET, HEAD, DELETE"},
+		{"PATCH", "/api/v4/projects/tanuki%2Fapp", 405, "GET, HEAD, PUT, DELETE"},
 		{"PUT", "/api/v4/user", 405, "GET, HEAD"},
 		{"DELETE", "/api/v4/projects", 405, "GET, HEAD, POST"},
 		{"POST", "/-/health", 405, "GET, HEAD"},

@@ -69,6 +69,16 @@ func (a *API) Register(g *echo.Group) {
 	get("/projects/:id/ci/variables", a.ciVariables)
 	get("/admin/reserved_paths", a.listReservedPaths)
 	g.DELETE("/admin/reserved_paths/:path", a.releaseReservedPath)
+	get("/users", a.listUsers)
+	g.POST("/users/:user_id/block", a.blockUser)
+	g.POST("/users/:user_id/unblock", a.unblockUser)
+	g.DELETE("/users/:user_id", a.deleteUser)
+	get("/personal_access_tokens", a.listPATs)
+	g.POST("/personal_access_tokens/self/rotate", a.rotateOwnPAT)
+	g.POST("/personal_access_tokens/:token_id/rotate", a.rotatePAT)
+	g.PUT("/projects/:id", a.updateProject)
+	get("/version", a.version)
+	get("/metadata", a.metadata)
 	g.Any("/*", func(c echo.Context) error {
 		if err := NotAllowed(c); err != nil {
 			return err
@@ -169,17 +179,13 @@ func rfc3339(t *time.Time) *string {
 }
 
 type userJSON struct {
-	ID        int64   `json:"id"`
-	Username  string  `json:"username"`
-	Name      string  `json:"name"`
-	State     string  `json:"state"`
+	publicUserJSON
 	IsAdmin   bool    `json:"is_admin"`
 	CreatedAt *string `json:"created_at"`
-	WebURL    string  `json:"web_url"`
 }
 
 func (a *API) user(u tokens.User) userJSON {
-	return userJSON{ID: u.ID, Username: u.Username, Name: u.Name, State: "active", IsAdmin: u.Admin, CreatedAt: rfc3339(&u.CreatedAt), WebURL: a.ExternalURL.JoinPath(u.Username).String()}
+	return userJSON{publicUserJSON: a.publicUser(u), IsAdmin: u.Admin, CreatedAt: rfc3339(&u.CreatedAt)}
 }
 
 func (a *API) currentUser(c echo.Context) error {
@@ -311,9 +317,11 @@ type projectJSON struct {
 }
 
 func (a *API) project(p tokens.Project) projectJSON {
+	name := cmp.Or(p.Name, p.Path)                        // a project stored before it had a name
+	ns := strings.TrimSuffix(p.PathWithNamespace, p.Path) // "group/sub/", slash and all
 	return projectJSON{
-		ID: p.ID, Name: p.Path, Path: p.Path, PathWithNamespace: p.PathWithNamespace,
-		NameWithNamespace: strings.ReplaceAll(p.PathWithNamespace, "/", " / "),
+		ID: p.ID, Name: name, Path: p.Path, PathWithNamespace: p.PathWithNamespace,
+		NameWithNamespace: strings.ReplaceAll(ns, "/", " / ") + name,
 		Visibility:        string(p.Visibility), HTTPURLToRepo: a.ExternalURL.JoinPath(p.PathWithNamespace + ".git").String(),
 		WebURL: a.ExternalURL.JoinPath(p.PathWithNamespace).String(), CreatedAt: rfc3339(&p.CreatedAt), CreatorID: p.CreatorID,
 	}
@@ -333,7 +341,7 @@ func (a *API) createProject(c echo.Context) error {
 		return err
 	}
 	// GitLab derives the path from name when only name is given.
-	in := tokens.CreateProjectInput{Path: cmp.Or(p.str("path"), p.str("name")), NamespacePath: p.str("namespace_path"), Visibility: p.str("visibility")}
+	in := tokens.CreateProjectInput{Path: cmp.Or(p.str("path"), p.str("name")), NamespacePath: p.str("namespace_path"), Visibility: p.str("visibility"), Name: p.str("name")}
 	if err := p.Err(); err != nil {
 		return err
 	}
@@ -551,19 +559,32 @@ func (a *API) revokeDeployToken(c echo.Context) error {
 
 // paginate answers one page of items with GitLab's pagination headers.
 func paginate[T, J any](c echo.Context, base *url.URL, items []T, view func(T) J) error {
-	page, err := pageParam(c, "page", 1, 0)
-	if err != nil {
-		return err
-	}
-	perPage, err := pageParam(c, "per_page", 20, 100)
+	page, perPage, err := pageParams(c)
 	if err != nil {
 		return err
 	}
 	total := len(items)
 	start := min((page-1)*perPage, total)
 	end := min(start+perPage, total)
-	out := make([]J, 0, end-start)
-	for _, it := range items[start:end] {
+	return writePage(c, base, items[start:end], total, page, perPage, view)
+}
+
+// pageParams reads page and per_page, with GitLab's defaults and limit.
+func pageParams(c echo.Context) (page, perPage int, err error) {
+	if page, err = pageParam(c, "page", 1, 0); err != nil {
+		return 0, 0, err
+	}
+	if perPage, err = pageParam(c, "per_page", 20, 100); err != nil {
+		return 0, 0, err
+	}
+	return page, perPage, nil
+}
+
+// writePage answers items, page of perPage of total, with GitLab's
+// pagination headers.
+func writePage[T, J any](c echo.Context, base *url.URL, items []T, total, page, perPage int, view func(T) J) error {
+	out := make([]J, 0, len(items))
+	for _, it := range items {
 		out = append(out, view(it))
 	}
 	h := c.Response().Header()

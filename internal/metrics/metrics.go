@@ -3,12 +3,13 @@ package metrics
 import (
 	"net/http"
 	"net/http/pprof"
-	"runtime/debug"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/deploytokens/deploytokens/internal/version"
 )
 
 // namespace starts the name of every metric of the server's own.
@@ -98,19 +99,12 @@ func New() *Metrics {
 // buildInfo is deploytokens_build_info: 1, labelled with the module's
 // version, the VCS revision and the Go version the binary was built with.
 func buildInfo() prometheus.Collector {
-	version, revision, goVersion := "unknown", "unknown", "unknown"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		version, goVersion = bi.Main.Version, bi.GoVersion
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				revision = s.Value
-			}
-		}
-	}
+	// "dev" for a work tree's build, as /api/v4/version says.
+	v := version.Get()
 	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
 		Help:        "Always 1; the labels tell which build of deploytokens runs.",
-		ConstLabels: prometheus.Labels{"version": version, "revision": revision, "goversion": goVersion},
+		ConstLabels: prometheus.Labels{"version": v.Version, "revision": v.Revision, "goversion": v.GoVersion},
 	}, func() float64 { return 1 })
 }
 

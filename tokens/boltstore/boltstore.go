@@ -94,7 +94,7 @@ func Open(path string) (*Store, error) {
 				return err
 			}
 		}
-		return nil
+		return createAdminIndexes(tx)
 	})
 	if err != nil {
 		_ = db.Close()
@@ -264,15 +264,7 @@ func (s *Store) CreatePAT(ctx context.Context, t *tokens.PersonalAccessToken) er
 		if !exists(tx, bUsers, t.UserID) {
 			return notFound("user", t.UserID)
 		}
-		id, err := nextID(tx, bPATs)
-		if err != nil {
-			return err
-		}
-		rec.ID = id
-		if err := claim(tx, bPATsByDigest, t.Digest, id); err != nil {
-			return err
-		}
-		return put(tx, bPATs, itob(id), &rec)
+		return insertPAT(tx, &rec)
 	})
 	if err == nil {
 		*t = rec

@@ -74,14 +74,17 @@ type userRecord struct {
 	Name      string    `json:"name"`
 	Admin     bool      `json:"admin"`
 	CreatedAt time.Time `json:"created_at"`
+	// Blocked is left out when false, so an active user's record is
+	// what it was before users could be blocked.
+	Blocked bool `json:"blocked,omitempty"`
 }
 
 func newUserRecord(u *tokens.User) userRecord {
-	return userRecord{ID: u.ID, Username: u.Username, Name: u.Name, Admin: u.Admin, CreatedAt: u.CreatedAt}
+	return userRecord{ID: u.ID, Username: u.Username, Name: u.Name, Admin: u.Admin, CreatedAt: u.CreatedAt, Blocked: u.Blocked}
 }
 
 func (r *userRecord) user() tokens.User {
-	return tokens.User{ID: r.ID, Username: r.Username, Name: r.Name, Admin: r.Admin, CreatedAt: r.CreatedAt}
+	return tokens.User{ID: r.ID, Username: r.Username, Name: r.Name, Admin: r.Admin, CreatedAt: r.CreatedAt, Blocked: r.Blocked}
 }
 
 // patRecord is how a tokens.PersonalAccessToken is stored in bucket pats.
@@ -117,16 +120,18 @@ type projectRecord struct {
 	Visibility        string    `json:"visibility"`
 	CreatorID         int64     `json:"creator_id"`
 	CreatedAt         time.Time `json:"created_at"`
+	// Name is left out when empty: projects stored before they had one.
+	Name string `json:"name,omitempty"`
 }
 
 func newProjectRecord(p *tokens.Project) projectRecord {
 	return projectRecord{ID: p.ID, Path: p.Path, PathWithNamespace: p.PathWithNamespace,
-		Visibility: string(p.Visibility), CreatorID: p.CreatorID, CreatedAt: p.CreatedAt}
+		Visibility: string(p.Visibility), CreatorID: p.CreatorID, CreatedAt: p.CreatedAt, Name: p.Name}
 }
 
 func (r *projectRecord) project() tokens.Project {
 	return tokens.Project{ID: r.ID, Path: r.Path, PathWithNamespace: r.PathWithNamespace,
-		Visibility: tokens.Visibility(r.Visibility), CreatorID: r.CreatorID, CreatedAt: r.CreatedAt}
+		Visibility: tokens.Visibility(r.Visibility), CreatorID: r.CreatorID, CreatedAt: r.CreatedAt, Name: r.Name}
 }
 
 // memberRecord is how a tokens.Member is stored in bucket members; the

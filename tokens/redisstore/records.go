@@ -30,6 +30,7 @@ const (
 	fPath       = "f"
 	fPathWithNS = "w"
 	fVisibility = "v"
+	fBlocked    = "b"
 )
 
 // scopeSep joins scopes; a scope never contains a space (OAuth lists
@@ -152,6 +153,7 @@ func encodeUser(u *tokens.User) (fields, error) {
 	f := fields{fUsername, u.Username}
 	f.str(fFullName, u.Name)
 	f.bool(fAdmin, u.Admin)
+	f.bool(fBlocked, u.Blocked)
 	err := f.time(fCreated, u.CreatedAt)
 	return f, err
 }
@@ -164,6 +166,7 @@ func decodeUser(id int64, m map[string]string) (tokens.User, error) {
 		Name:      r.str(fFullName),
 		Admin:     r.bool(fAdmin),
 		CreatedAt: r.time(fCreated),
+		Blocked:   r.bool(fBlocked),
 	}
 	return u, r.err
 }
@@ -212,6 +215,7 @@ func encodeProject(p *tokens.Project) (fields, error) {
 	// DeleteProject reads it to free the path index.
 	f := fields{fPathWithNS, p.PathWithNamespace}
 	f.str(fPath, p.Path)
+	f.str(fName, p.Name)
 	f.str(fVisibility, string(p.Visibility))
 	f.int(fCreator, p.CreatorID)
 	err := f.time(fCreated, p.CreatedAt)
@@ -223,6 +227,7 @@ func decodeProject(id int64, m map[string]string) (tokens.Project, error) {
 	p := tokens.Project{
 		ID:                id,
 		Path:              r.str(fPath),
+		Name:              r.str(fName),
 		PathWithNamespace: r.str(fPathWithNS),
 		Visibility:        tokens.Visibility(r.str(fVisibility)),
 		CreatorID:         r.int(fCreator),

@@ -33,11 +33,13 @@ if #o == 0 then return false end
 return {id, t, oid, o}
 `)
 
-// createUserScript claims the username index KEYS[1] for ID ARGV[1] and
-// writes the user KEYS[2] from ARGV[2..].
+// createUserScript claims the username index KEYS[1] for ID ARGV[1],
+// writes the user KEYS[2] from ARGV[2..] and adds the ID to the sorted set
+// of users KEYS[3].
 var createUserScript = redis.NewScript(`
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('HSET', KEYS[2], unpack(ARGV, 2))
+redis.call('ZADD', KEYS[3], ARGV[1], ARGV[1])
 return 1
 `)
 

@@ -62,7 +62,7 @@ func (s *Store) CreateUser(ctx context.Context, u *tokens.User) error {
 		return wrap(op, err)
 	}
 	n, err := runStatus(ctx, s.c, createUserScript,
-		[]string{s.key("un", fold(u.Username)), s.idKey("u", id)},
+		[]string{s.key("un", fold(u.Username)), s.idKey("u", id), s.key("uz")},
 		append([]any{id}, f...)...)
 	if err := status(op, n, err); err != nil {
 		return err
@@ -141,9 +141,7 @@ func (s *Store) CreatePAT(ctx context.Context, t *tokens.PersonalAccessToken) er
 	if err != nil {
 		return wrap(op, err)
 	}
-	n, err := runStatus(ctx, s.c, createTokenScript,
-		[]string{s.idKey("u", t.UserID), s.key("th", string(t.Digest)), s.idKey("t", id)},
-		append([]any{id}, f...)...)
+	n, err := runStatus(ctx, s.c, createPATScript, s.patKeys(t, id), append([]any{id}, f...)...)
 	if err := status(op, n, err); err != nil {
 		return err
 	}

@@ -47,6 +47,12 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"ConcurrentKV", testConcurrentKV},
 		{"DeadPaths", testDeadPaths},
 		{"NoPlaintextSecrets", testNoPlaintextSecrets},
+		{"ListUsers", testListUsers},
+		{"ListPATs", testListPATs},
+		{"RotatePAT", testRotatePAT},
+		{"DeleteUser", testDeleteUser},
+		{"DeleteUserRace", testDeleteUserRace},
+		{"UpdateProject", testUpdateProject},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
