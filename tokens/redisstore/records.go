@@ -30,6 +30,7 @@ const (
 	fPath       = "f"
 	fPathWithNS = "w"
 	fVisibility = "v"
+	fGroup      = "g" // a project's namespace group, a group deploy token's group
 )
 
 // scopeSep joins scopes; a scope never contains a space (OAuth lists
@@ -214,6 +215,7 @@ func encodeProject(p *tokens.Project) (fields, error) {
 	f.str(fPath, p.Path)
 	f.str(fVisibility, string(p.Visibility))
 	f.int(fCreator, p.CreatorID)
+	f.int(fGroup, p.NamespaceID)
 	err := f.time(fCreated, p.CreatedAt)
 	return f, err
 }
@@ -227,6 +229,7 @@ func decodeProject(id int64, m map[string]string) (tokens.Project, error) {
 		Visibility:        tokens.Visibility(r.str(fVisibility)),
 		CreatorID:         r.int(fCreator),
 		CreatedAt:         r.time(fCreated),
+		NamespaceID:       r.int(fGroup),
 	}
 	return p, r.err
 }
@@ -238,6 +241,7 @@ func encodeDeployToken(t *tokens.DeployToken) (fields, error) {
 		return nil, err
 	}
 	f.int(fProject, t.ProjectID)
+	f.int(fGroup, t.GroupID)
 	f.str(fName, t.Name)
 	if t.Username != tokens.DefaultDeployTokenUsername(t.ID) {
 		f.str(fUsername, t.Username)
@@ -274,6 +278,7 @@ func decodeDeployToken(id int64, m map[string]string) (tokens.DeployToken, error
 		LastUsedAt: r.timePtr(fLastUsed),
 		Digest:     r.bytes(fDigest),
 		CISecret:   r.bytes(fCISecret),
+		GroupID:    r.int(fGroup),
 	}
 	if t.Username == "" {
 		t.Username = tokens.DefaultDeployTokenUsername(id)

@@ -46,6 +46,11 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"ConcurrentUniqueness", testConcurrentUniqueness},
 		{"ConcurrentKV", testConcurrentKV},
 		{"NoPlaintextSecrets", testNoPlaintextSecrets},
+		{"Groups", testGroups},
+		{"ListGroups", testListGroups},
+		{"GroupMembers", testGroupMembers},
+		{"GroupDeployTokens", testGroupDeployTokens},
+		{"GroupRaces", testGroupRaces},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
