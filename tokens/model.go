@@ -103,6 +103,9 @@ type Project struct {
 	Visibility        Visibility `json:"visibility"`
 	CreatorID         int64      `json:"creator_id"`
 	CreatedAt         time.Time  `json:"created_at"`
+	// NamespaceID is the group that holds the project; 0 for a user's
+	// personal namespace, and for projects stored before groups existed.
+	NamespaceID int64 `json:"namespace_id"`
 }
 
 // Member is a user's access to a project.
@@ -114,7 +117,8 @@ type Member struct {
 }
 
 // DeployToken gives read access to one project's repository or registry
-// without a user account. Only the keyed digest of its secret is stored; the
+// without a user account, or, as a group deploy token, to those of every
+// project in a group's subtree. Only the keyed digest of its secret is stored; the
 // CI token also keeps its secret encrypted (CISecret) so CI can be handed it.
 type DeployToken struct {
 	ID         int64      `json:"id"`
@@ -129,6 +133,9 @@ type DeployToken struct {
 	LastUsedAt *time.Time `json:"last_used_at"`
 	Digest     []byte     `json:"digest"`
 	CISecret   []byte     `json:"ci_secret,omitempty"`
+	// GroupID is the group of a group deploy token, whose ProjectID is 0;
+	// exactly one of ProjectID and GroupID is non-zero.
+	GroupID int64 `json:"group_id,omitempty"`
 }
 
 // Expired reports whether the token's expiry has passed at now.

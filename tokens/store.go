@@ -20,6 +20,8 @@ var (
 	// ErrNested means a project's path would sit inside another project's
 	// path, or hold one inside its own.
 	ErrNested = errors.New("nested with another project")
+	// ErrNotEmpty means a group still holds subgroups or projects.
+	ErrNotEmpty = errors.New("not empty")
 )
 
 // DefaultDeployTokenUsername is the username a deploy token gets when its
@@ -40,6 +42,7 @@ type Store interface {
 	Members
 	DeployTokens
 	Admin
+	Groups
 	KV
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
@@ -50,7 +53,7 @@ type Store interface {
 // Users stores user accounts.
 type Users interface {
 	// CreateUser assigns u.ID and stores u; ErrConflict when the username
-	// is taken (without regard to case).
+	// is taken, or is a top-level group's path (without regard to case).
 	CreateUser(ctx context.Context, u *User) error
 	User(ctx context.Context, id int64) (User, error)
 	UserByUsername(ctx context.Context, username string) (User, error)
@@ -78,7 +81,12 @@ type Projects interface {
 	// CreateProject assigns p.ID and stores p together with owner (whose
 	// ProjectID it sets) in one transaction; ErrConflict when the path is
 	// taken, ErrNested when another project's path holds it or sits inside
-	// it (both without regard to case).
+	// it (both without regard to case). ErrConflict too when the path is a
+	// group's full path, ErrNested when a group's full path sits inside
+	// it. With p.NamespaceID set, ErrNotFound unless that group exists
+	// and its full path is the namespace of p's path (all checked in the
+	// same atomic step as the write, so a group deleted at once can't be
+	// left holding it).
 	CreateProject(ctx context.Context, p *Project, owner Member) error
 	Project(ctx context.Context, id int64) (Project, error)
 	ProjectByPath(ctx context.Context, pathWithNamespace string) (Project, error)
@@ -112,17 +120,21 @@ type Members interface {
 type DeployTokens interface {
 	// CreateDeployToken assigns t.ID, sets t.Username to
 	// DefaultDeployTokenUsername(t.ID) when empty, and stores t with its
-	// digest index; ErrNotFound when the project does not exist.
+	// digest index; ErrNotFound when the project (or, for a group deploy
+	// token, the group) does not exist. Exactly one of t.ProjectID and
+	// t.GroupID is non-zero.
 	CreateDeployToken(ctx context.Context, t *DeployToken) error
 	DeployToken(ctx context.Context, projectID, id int64) (DeployToken, error)
 	// ListDeployTokens answers a project's tokens ordered by ID.
 	ListDeployTokens(ctx context.Context, projectID int64) ([]DeployToken, error)
-	// ListAllDeployTokens answers every project's tokens ordered by ID.
+	// ListAllDeployTokens answers every token, of projects and of groups,
+	// ordered by ID.
 	ListAllDeployTokens(ctx context.Context) ([]DeployToken, error)
 	// RevokeDeployToken marks the token revoked; the record stays.
 	RevokeDeployToken(ctx context.Context, projectID, id int64) error
 	// DeployTokenByDigest finds a token and its project in one round trip;
-	// ErrNotFound when either is gone.
+	// ErrNotFound when either is gone. A group deploy token is answered
+	// with a zero Project while its group exists.
 	DeployTokenByDigest(ctx context.Context, digest []byte) (DeployToken, Project, error)
 	// TouchDeployToken sets LastUsedAt.
 	TouchDeployToken(ctx context.Context, id int64, at time.Time) error
@@ -158,11 +170,15 @@ type DeployTokenAuth struct {
 	Banned bool
 	Ban    []byte
 	// Found reports whether the digest is a deploy token's whose project
-	// exists; Token and Project are set only then. A revoked or expired
-	// token is found: deciding what it may do is the caller's business.
+	// (or group) exists; Token and Project are set only then. A revoked
+	// or expired token is found: deciding what it may do is the caller's
+	// business.
 	Found   bool
 	Token   DeployToken
 	Project Project
+	// Group is a group deploy token's group, when Found; Project is zero
+	// then.
+	Group Group
 }
 
 // KV is a small key/value space for what is not a domain record: the server

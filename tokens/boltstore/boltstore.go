@@ -44,11 +44,12 @@ var (
 	bKV             = []byte("kv")               // key -> expiry (unix ns, 0 never), value
 
 	buckets = [][]byte{bUsers, bUsersByName, bPATs, bPATsByDigest, bProjects, bProjectsByPath,
-		bMembers, bMemberships, bTokens, bTokensByDigest, bProjectTokens, bKV}
+		bMembers, bMemberships, bTokens, bTokensByDigest, bProjectTokens, bKV,
+		bGroups, bGroupsByPath, bSubgroups, bGroupProjects, bGroupMembers, bGroupMemberships, bGroupTokens}
 
 	// appended are the buckets keyed by NextSequence IDs, where a new key
 	// always goes after the last one.
-	appended = [][]byte{bUsers, bPATs, bProjects, bTokens}
+	appended = [][]byte{bUsers, bPATs, bProjects, bTokens, bGroups}
 )
 
 // appendFill is how full bolt fills the pages it splits off the end of an
@@ -206,6 +207,9 @@ func (s *Store) CreateUser(ctx context.Context, u *tokens.User) error {
 			return err
 		}
 		rec.ID = id
+		if tx.Bucket(bGroupsByPath).Get(fold(u.Username)) != nil {
+			return fmt.Errorf("username %q is a group's path: %w", u.Username, tokens.ErrConflict)
+		}
 		if err := claim(tx, bUsersByName, fold(u.Username), id); err != nil {
 			return err
 		}
@@ -365,6 +369,9 @@ func insertProject(tx *bolt.Tx, rec *tokens.Project, owner tokens.Member) error 
 	}
 	rec.ID = id
 	lower := fold(rec.PathWithNamespace)
+	if err := checkProjectAmongGroups(tx, rec, lower); err != nil {
+		return err
+	}
 	if nested(tx, lower) {
 		return fmt.Errorf("project %q: %w", rec.PathWithNamespace, tokens.ErrNested)
 	}
@@ -373,6 +380,11 @@ func insertProject(tx *bolt.Tx, rec *tokens.Project, owner tokens.Member) error 
 	}
 	if err := put(tx, bProjects, itob(id), rec); err != nil {
 		return err
+	}
+	if rec.NamespaceID != 0 {
+		if err := tx.Bucket(bGroupProjects).Put(pair(rec.NamespaceID, id), nil); err != nil {
+			return err
+		}
 	}
 	owner.ProjectID = id
 	return putMember(tx, owner)
@@ -444,6 +456,9 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 			}
 		}
 		if err := tx.Bucket(bProjectsByPath).Delete(fold(p.PathWithNamespace)); err != nil {
+			return err
+		}
+		if err := deleteAll(tx, bGroupProjects, pair(p.NamespaceID, id)); err != nil {
 			return err
 		}
 		return tx.Bucket(bProjects).Delete(itob(id))
@@ -598,11 +613,12 @@ func (s *Store) CreateDeployToken(ctx context.Context, t *tokens.DeployToken) er
 }
 
 // insertDeployToken assigns rec.ID, defaults rec.Username, and writes rec
-// with its digest index and its place in its project's list; ErrNotFound
-// when the project does not exist.
+// with its digest index and its place in its project's (or group's) list;
+// ErrNotFound when the project (or group) does not exist.
 func insertDeployToken(tx *bolt.Tx, rec *tokens.DeployToken) error {
-	if !exists(tx, bProjects, rec.ProjectID) {
-		return notFound("project", rec.ProjectID)
+	list, owner, err := tokenOwner(tx, rec)
+	if err != nil {
+		return err
 	}
 	id, err := nextID(tx, bTokens)
 	if err != nil {
@@ -615,7 +631,7 @@ func insertDeployToken(tx *bolt.Tx, rec *tokens.DeployToken) error {
 	if err := claim(tx, bTokensByDigest, rec.Digest, id); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bProjectTokens).Put(pair(rec.ProjectID, id), nil); err != nil {
+	if err := tx.Bucket(list).Put(pair(owner, id), nil); err != nil {
 		return err
 	}
 	return put(tx, bTokens, itob(id), rec)
@@ -623,7 +639,8 @@ func insertDeployToken(tx *bolt.Tx, rec *tokens.DeployToken) error {
 
 func deployToken(tx *bolt.Tx, projectID, id int64, t *tokens.DeployToken) error {
 	ok, err := get(tx, bTokens, itob(id), t)
-	if err == nil && (!ok || t.ProjectID != projectID) {
+	// A group's token has project 0, which no project has.
+	if err == nil && (!ok || t.ProjectID != projectID || projectID == 0) {
 		err = notFound("deploy token", projectID, id)
 	}
 	return err
@@ -690,6 +707,10 @@ func (s *Store) DeployTokenByDigest(ctx context.Context, digest []byte) (tokens.
 	err := s.view("deploy token by digest", func(tx *bolt.Tx) error {
 		if err := byIndex(tx, bTokensByDigest, digest, bTokens, &t, "deploy token"); err != nil {
 			return err
+		}
+		if t.GroupID != 0 {
+			var g tokens.Group
+			return mustGet(tx, bGroups, t.GroupID, &g, "group")
 		}
 		return mustGet(tx, bProjects, t.ProjectID, &p, "project")
 	})

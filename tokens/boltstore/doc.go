@@ -11,8 +11,8 @@
 // Indexes are keyed by big-endian IDs so cursors list in ID order. Every
 // write is one bolt Update transaction, synced to disk before the call
 // returns, so an acknowledged write survives a crash; reads are View
-// transactions and never block writers. Usernames and project paths are
-// indexed in lower case; KV values carry their expiry, an expired value
+// transactions and never block writers. Usernames, project paths and
+// groups' full paths are indexed in lower case; KV values carry their expiry, an expired value
 // reads as absent and a background sweep deletes it.
 //
 // The store does not decide who may do what (package tokens does) and never

@@ -188,6 +188,10 @@ func TestFixture(t *testing.T) {
 			_, _, err := s.DeployTokenByDigest(ctx, fixtureDigest("deploy doomed"))
 			return nil, err
 		}, wantErr: tokens.ErrNotFound},
+		// Files from before groups have none, and their projects are in
+		// personal namespaces (NamespaceID 0, as fxProjects have it).
+		read{name: "no groups", read: func() (any, error) { return s.ListGroups(ctx, 0, 100) }, want: []tokens.Group(nil)},
+		read{name: "no groups along a project", read: func() (any, error) { return s.GroupsAlong(ctx, "group/sub/lib") }, want: []tokens.Group(nil)},
 		read{name: "kv without expiry", read: func() (any, error) { return s.Get(ctx, "meta:secret-check") }, want: []byte("fixture-check-value")},
 		read{name: "kv with expiry", read: func() (any, error) {
 			return s.Get(ctx, tokens.SessionKey(fixtureDigest("session")))
@@ -289,6 +293,15 @@ func TestFixture(t *testing.T) {
 		{name: "delete project", write: func() error { return s.DeleteProject(ctx, 2) },
 			check: func() (any, error) { return s.MembershipsOf(ctx, 3) },
 			want:  []tokens.Member{fxMembers[1][2], fxMembers[3][0]}},
+		{name: "group", write: func() error {
+			g := tokens.Group{Name: "Teams", Path: "teams", FullPath: "teams", Visibility: tokens.Private, CreatorID: 2, CreatedAt: fixtureAt(12, 9, 9)}
+			return s.CreateGroup(ctx, &g, tokens.GroupMember{UserID: 2, AccessLevel: tokens.Owner, CreatedAt: fixtureAt(12, 9, 9)})
+		}, check: func() (any, error) { return s.GroupsAlong(ctx, "Teams/app") },
+			want: []tokens.Group{{ID: 1, Name: "Teams", Path: "teams", FullPath: "teams", Visibility: tokens.Private, CreatorID: 2, CreatedAt: fixtureAt(12, 9, 9)}}},
+		{name: "group at a username", write: func() error {
+			g := tokens.Group{Path: "bob", FullPath: "BOB"}
+			return s.CreateGroup(ctx, &g, tokens.GroupMember{UserID: 2, AccessLevel: tokens.Owner})
+		}, wantErr: tokens.ErrConflict},
 		{name: "kv counter", write: func() error { _, err := s.Incr(ctx, tokens.FailKey("192.0.2.7"), time.Hour); return err },
 			check: func() (any, error) { return s.Get(ctx, tokens.FailKey("192.0.2.7")) }, want: []byte("4")},
 		{name: "kv over expired", write: func() error { return s.Create(ctx, tokens.BanKey("198.51.100.9"), []byte("2"), 0) },

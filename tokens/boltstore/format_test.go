@@ -148,6 +148,53 @@ func TestFileFormat(t *testing.T) {
 			want: "",
 		},
 		{
+			name:  "group",
+			write: writeGroups(created),
+			key:   "groups/" + id2,
+			want: `{"id":2,"name":"Team","path":"Team","full_path":"Corp/Team","parent_id":1,"visibility":"public",` +
+				`"description":"the team","creator_id":1,"created_at":` + createdJSON + `}`,
+		},
+		{name: "group path index", write: writeGroups(created), key: "groups_by_path/corp/team", want: id2},
+		{name: "subgroup index", write: writeGroups(created), key: "subgroups/" + id1 + id2, want: ""},
+		{
+			name:  "group member",
+			write: writeGroups(created),
+			key:   "group_members/" + id2 + id1,
+			want:  `{"group_id":2,"user_id":1,"access_level":50,"created_at":` + createdJSON + `}`,
+		},
+		{name: "group membership index", write: writeGroups(created), key: "group_memberships/" + id1 + id2, want: ""},
+		{
+			name:  "project in a group",
+			write: writeGroups(created),
+			key:   "projects/" + id2,
+			want:  `{"id":2,"path":"Lib","path_with_namespace":"Corp/Team/Lib","visibility":"private","creator_id":1,"created_at":` + createdJSON + `,"namespace_id":2}`,
+		},
+		{name: "group project index", write: writeGroups(created), key: "group_projects/" + id2 + id2, want: ""},
+		{
+			name: "group deploy token",
+			write: func(t *testing.T, s *boltstore.Store) error {
+				if err := writeGroups(created)(t, s); err != nil {
+					return err
+				}
+				return s.CreateDeployToken(t.Context(), &tokens.DeployToken{GroupID: 2, Name: "pull",
+					Scopes: []string{tokens.ScopeReadRegistry}, CreatedAt: created, CreatorID: 1, Digest: []byte("digest-gt")})
+			},
+			key: "tokens/" + id1,
+			want: `{"id":1,"project_id":0,"name":"pull","username":"gitlab+deploy-token-1","scopes":["read_registry"],` +
+				`"expires_at":null,"revoked":false,"created_at":` + createdJSON + `,"creator_id":1,"last_used_at":null,"digest":"ZGlnZXN0LWd0","group_id":2}`,
+		},
+		{
+			name: "group token index",
+			write: func(t *testing.T, s *boltstore.Store) error {
+				if err := writeGroups(created)(t, s); err != nil {
+					return err
+				}
+				return s.CreateDeployToken(t.Context(), &tokens.DeployToken{GroupID: 2, Name: "pull", CreatedAt: created, Digest: []byte("digest-gt")})
+			},
+			key:  "group_tokens/" + id2 + id1,
+			want: "",
+		},
+		{
 			name: "kv value without expiry",
 			write: func(t *testing.T, s *boltstore.Store) error {
 				return s.Create(t.Context(), tokens.SecretCheckKey, []byte("check"), 0)
@@ -177,5 +224,25 @@ func TestFileFormat(t *testing.T) {
 				t.Errorf("%q holds\n %s\nwant\n %s", tt.key, got, tt.want)
 			}
 		})
+	}
+}
+
+// writeGroups stores groups 1 (Corp) and 2 (Corp/Team, public), owned by
+// user 1, and project 2 (Corp/Team/Lib) in group 2.
+func writeGroups(created time.Time) func(t *testing.T, s *boltstore.Store) error {
+	return func(t *testing.T, s *boltstore.Store) error {
+		owner := tokens.GroupMember{UserID: 1, AccessLevel: tokens.Owner, CreatedAt: created}
+		corp := tokens.Group{Name: "Corp", Path: "Corp", FullPath: "Corp", Visibility: tokens.Private, CreatorID: 1, CreatedAt: created}
+		if err := s.CreateGroup(t.Context(), &corp, owner); err != nil {
+			return err
+		}
+		team := tokens.Group{Name: "Team", Path: "Team", FullPath: "Corp/Team", ParentID: corp.ID, Visibility: tokens.Public,
+			Description: "the team", CreatorID: 1, CreatedAt: created}
+		if err := s.CreateGroup(t.Context(), &team, owner); err != nil {
+			return err
+		}
+		p := tokens.Project{Path: "Lib", PathWithNamespace: "Corp/Team/Lib", Visibility: tokens.Private, CreatorID: 1,
+			CreatedAt: created, NamespaceID: team.ID}
+		return s.CreateProject(t.Context(), &p, tokens.Member{UserID: 1, AccessLevel: tokens.Owner, CreatedAt: created})
 	}
 }

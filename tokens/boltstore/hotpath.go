@@ -26,14 +26,18 @@ func (s *Store) DeployTokenForAuth(ctx context.Context, q tokens.DeployTokenQuer
 			}
 		}
 		err := byIndex(tx, bTokensByDigest, q.Digest, bTokens, &a.Token, "deploy token")
-		if err == nil {
+		switch {
+		case err != nil:
+		case a.Token.GroupID != 0:
+			err = mustGet(tx, bGroups, a.Token.GroupID, &a.Group, "group")
+		default:
 			err = mustGet(tx, bProjects, a.Token.ProjectID, &a.Project, "project")
 		}
 		switch {
 		case err == nil:
 			a.Found = true
 		case errors.Is(err, tokens.ErrNotFound):
-			a.Token, a.Project = tokens.DeployToken{}, tokens.Project{}
+			a.Token, a.Project, a.Group = tokens.DeployToken{}, tokens.Project{}, tokens.Group{}
 		default:
 			return err
 		}

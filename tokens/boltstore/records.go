@@ -19,7 +19,8 @@ import (
 // stored lists the domain types the store keeps, each as a record type of
 // its own (see encode and decode).
 type stored interface {
-	tokens.User | tokens.PersonalAccessToken | tokens.Project | tokens.Member | tokens.DeployToken
+	tokens.User | tokens.PersonalAccessToken | tokens.Project | tokens.Member | tokens.DeployToken |
+		tokens.Group | tokens.GroupMember
 }
 
 // encode answers the bytes v is stored as.
@@ -35,6 +36,10 @@ func encode[D stored](v *D) ([]byte, error) {
 		return json.Marshal(newMemberRecord(v))
 	case *tokens.DeployToken:
 		return json.Marshal(newDeployTokenRecord(v))
+	case *tokens.Group:
+		return json.Marshal(newGroupRecord(v))
+	case *tokens.GroupMember:
+		return json.Marshal(newGroupMemberRecord(v))
 	}
 	// stored admits no other type.
 	panic(fmt.Sprintf("boltstore: no record type for %T", v))
@@ -53,6 +58,10 @@ func decode[D stored](data []byte, v *D) error {
 		return decodeAs(data, v, (*memberRecord).member)
 	case *tokens.DeployToken:
 		return decodeAs(data, v, (*deployTokenRecord).deployToken)
+	case *tokens.Group:
+		return decodeAs(data, v, (*groupRecord).group)
+	case *tokens.GroupMember:
+		return decodeAs(data, v, (*groupMemberRecord).groupMember)
 	}
 	panic(fmt.Sprintf("boltstore: no record type for %T", v))
 }
@@ -112,7 +121,8 @@ func (r *patRecord) pat() tokens.PersonalAccessToken {
 
 // projectRecord is how a tokens.Project is stored in bucket projects.
 // Visibility is a plain string so that a method of tokens.Visibility can't
-// change how it is written.
+// change how it is written. A project in a personal namespace leaves
+// namespace_id out, as every project stored before groups did.
 type projectRecord struct {
 	ID                int64     `json:"id"`
 	Path              string    `json:"path"`
@@ -121,17 +131,18 @@ type projectRecord struct {
 	CreatorID         int64     `json:"creator_id"`
 	CreatedAt         time.Time `json:"created_at"`
 	// Name is left out when empty: projects stored before they had one.
-	Name string `json:"name,omitempty"`
+	Name        string `json:"name,omitempty"`
+	NamespaceID int64  `json:"namespace_id,omitempty"`
 }
 
 func newProjectRecord(p *tokens.Project) projectRecord {
 	return projectRecord{ID: p.ID, Path: p.Path, PathWithNamespace: p.PathWithNamespace,
-		Visibility: string(p.Visibility), CreatorID: p.CreatorID, CreatedAt: p.CreatedAt, Name: p.Name}
+		Visibility: string(p.Visibility), CreatorID: p.CreatorID, CreatedAt: p.CreatedAt, Name: p.Name, NamespaceID: p.NamespaceID}
 }
 
 func (r *projectRecord) project() tokens.Project {
 	return tokens.Project{ID: r.ID, Path: r.Path, PathWithNamespace: r.PathWithNamespace,
-		Visibility: tokens.Visibility(r.Visibility), CreatorID: r.CreatorID, CreatedAt: r.CreatedAt, Name: r.Name}
+		Visibility: tokens.Visibility(r.Visibility), CreatorID: r.CreatorID, CreatedAt: r.CreatedAt, Name: r.Name, NamespaceID: r.NamespaceID}
 }
 
 // memberRecord is how a tokens.Member is stored in bucket members; the
@@ -154,7 +165,9 @@ func (r *memberRecord) member() tokens.Member {
 
 // deployTokenRecord is how a tokens.DeployToken is stored in bucket
 // tokens. Only the CI token has a sealed secret; the others leave the
-// field out.
+// field out. Only a group deploy token has a group (and project_id 0);
+// project tokens leave group_id out, as every token stored before groups
+// did.
 type deployTokenRecord struct {
 	ID         int64      `json:"id"`
 	ProjectID  int64      `json:"project_id"`
@@ -168,16 +181,57 @@ type deployTokenRecord struct {
 	LastUsedAt *time.Time `json:"last_used_at"`
 	Digest     []byte     `json:"digest"`
 	CISecret   []byte     `json:"ci_secret,omitempty"`
+	GroupID    int64      `json:"group_id,omitempty"`
 }
 
 func newDeployTokenRecord(t *tokens.DeployToken) deployTokenRecord {
 	return deployTokenRecord{ID: t.ID, ProjectID: t.ProjectID, Name: t.Name, Username: t.Username,
 		Scopes: t.Scopes, ExpiresAt: t.ExpiresAt, Revoked: t.Revoked, CreatedAt: t.CreatedAt, CreatorID: t.CreatorID,
-		LastUsedAt: t.LastUsedAt, Digest: t.Digest, CISecret: t.CISecret}
+		LastUsedAt: t.LastUsedAt, Digest: t.Digest, CISecret: t.CISecret, GroupID: t.GroupID}
 }
 
 func (r *deployTokenRecord) deployToken() tokens.DeployToken {
 	return tokens.DeployToken{ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, Username: r.Username,
 		Scopes: r.Scopes, ExpiresAt: r.ExpiresAt, Revoked: r.Revoked, CreatedAt: r.CreatedAt, CreatorID: r.CreatorID,
-		LastUsedAt: r.LastUsedAt, Digest: r.Digest, CISecret: r.CISecret}
+		LastUsedAt: r.LastUsedAt, Digest: r.Digest, CISecret: r.CISecret, GroupID: r.GroupID}
+}
+
+// groupRecord is how a tokens.Group is stored in bucket groups.
+type groupRecord struct {
+	ID          int64     `json:"id"`
+	Name        string    `json:"name"`
+	Path        string    `json:"path"`
+	FullPath    string    `json:"full_path"`
+	ParentID    int64     `json:"parent_id"`
+	Visibility  string    `json:"visibility"`
+	Description string    `json:"description"`
+	CreatorID   int64     `json:"creator_id"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func newGroupRecord(g *tokens.Group) groupRecord {
+	return groupRecord{ID: g.ID, Name: g.Name, Path: g.Path, FullPath: g.FullPath, ParentID: g.ParentID,
+		Visibility: string(g.Visibility), Description: g.Description, CreatorID: g.CreatorID, CreatedAt: g.CreatedAt}
+}
+
+func (r *groupRecord) group() tokens.Group {
+	return tokens.Group{ID: r.ID, Name: r.Name, Path: r.Path, FullPath: r.FullPath, ParentID: r.ParentID,
+		Visibility: tokens.Visibility(r.Visibility), Description: r.Description, CreatorID: r.CreatorID, CreatedAt: r.CreatedAt}
+}
+
+// groupMemberRecord is how a tokens.GroupMember is stored in bucket
+// group_members.
+type groupMemberRecord struct {
+	GroupID     int64     `json:"group_id"`
+	UserID      int64     `json:"user_id"`
+	AccessLevel int       `json:"access_level"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+func newGroupMemberRecord(m *tokens.GroupMember) groupMemberRecord {
+	return groupMemberRecord{GroupID: m.GroupID, UserID: m.UserID, AccessLevel: int(m.AccessLevel), CreatedAt: m.CreatedAt}
+}
+
+func (r *groupMemberRecord) groupMember() tokens.GroupMember {
+	return tokens.GroupMember{GroupID: r.GroupID, UserID: r.UserID, AccessLevel: tokens.AccessLevel(r.AccessLevel), CreatedAt: r.CreatedAt}
 }

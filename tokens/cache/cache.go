@@ -19,7 +19,7 @@ type Source interface {
 	// Generation answers a value that changes, in the same atomic step as
 	// the write, with every write that can change what DeployTokenForAuth
 	// answers about a token it finds: RevokeDeployToken, DeleteProject,
-	// and a KV write of a key for which Invalidates reports true. It
+	// RevokeGroupDeployToken, DeleteGroup, and a KV write of a key for which Invalidates reports true. It
 	// never goes back to a value it had before (a restored backup
 	// included), and is read from where writes land, never from a
 	// lagging replica.
@@ -78,14 +78,14 @@ func (s *Store) DeployTokenForAuth(ctx context.Context, q tokens.DeployTokenQuer
 	b, t, epoch, ok := s.mem.lookup(q.Addr, digest)
 	if ok && tokens.Equal(t.t.Username, q.Username) {
 		s.hits.Add(1)
-		return tokens.DeployTokenAuth{Banned: b.banned, Ban: b.value, Found: true, Token: t.t, Project: t.p}, nil
+		return tokens.DeployTokenAuth{Banned: b.banned, Ban: b.value, Found: true, Token: t.t, Project: t.p, Group: t.g}, nil
 	}
 	s.misses.Add(1)
 	a, err := s.Source.DeployTokenForAuth(ctx, q)
 	if err == nil && a.Found {
 		read := s.mem.now()
 		s.mem.store(epoch, q.Addr, cachedBan{value: a.Ban, banned: a.Banned, read: read},
-			digest, cachedToken{t: a.Token, p: a.Project, read: read})
+			digest, cachedToken{t: a.Token, p: a.Project, g: a.Group, read: read})
 	}
 	return a, err
 }

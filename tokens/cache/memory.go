@@ -50,6 +50,7 @@ const (
 type cachedToken struct {
 	t    tokens.DeployToken
 	p    tokens.Project
+	g    tokens.Group // a group token's; p is zero then
 	read time.Time
 }
 

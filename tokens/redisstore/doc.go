@@ -9,6 +9,7 @@
 // built by Store.key alone:
 //
 //	n:user n:pat n:project n:token   ID counters (INCR)
+//	n:group
 //	u:<id>                           user (hash)
 //	un:<lowercase username>          user ID by username
 //	t:<id>                           personal access token (hash)
@@ -26,11 +27,23 @@
 //	d:<id>                           deploy token (hash)
 //	dh:<digest>                      deploy token ID by raw digest
 //	pd:<project id>                  set of the project's deploy token IDs
+//	g:<id>                           group (hash)
+//	gp:<lowercase full path>         group ID by full path
+//	gs                               group IDs (sorted set, score the ID):
+//	                                 ListGroups pages with ZRANGEBYSCORE
+//	gz                               lowercase full paths of the groups
+//	                                 (sorted set, score 0), as pz
+//	gg:<group id>                    subgroup IDs (sorted set, score the ID)
+//	gr:<group id>                    IDs of the group's projects (sorted set)
+//	gm:<group id>                    members, as pm
+//	ug:<user id>                     set of the user's group IDs
+//	gd:<group id>                    set of the group's deploy token IDs
 //	kv:<key>                         KV values
 //	gen                              generation: set anew by every write a
 //	                                 replica's cache depends on (generation.go)
 //
-// Records are hashes with one-letter fields and binary timestamps, and a
+// A project in a group and a group deploy token keep the group's ID in
+// their field "g". Records are hashes with one-letter fields and binary timestamps, and a
 // deploy token's default username is not stored, to keep a deploy token
 // near 430 bytes of Redis memory (BenchmarkDeployTokenByDigest reports it).
 // Only digests of secrets are stored, and the CI token's secret only as the

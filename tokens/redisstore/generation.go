@@ -11,7 +11,8 @@ import (
 // tokens/cache) polls to learn of writes made through other replicas.
 // Every write that can change what DeployTokenForAuth answers about a
 // token it finds sets gen to a new random value in the same script or
-// transaction as the write: revoking a token, deleting a project, and
+// transaction as the write: revoking a token (of a project or a group),
+// deleting a project or a group, and
 // writing a KV key the cache answers from memory (cache.Invalidates: the
 // bans). It is set whether or not this replica caches, since others may.
 // A write that changes nothing (a failed one, deleting an absent ban)

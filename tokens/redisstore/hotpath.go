@@ -11,18 +11,26 @@ import (
 
 // authScript reads the KV value KEYS[2] (the ban; when given), then
 // resolves the digest index KEYS[1] as byDigestScript does, taking the
-// owner ID from the token's own fields: {value} when the token or its
-// owner is gone, else {value, id, token fields, owner id, owner fields}.
-// A missing value is a nil element.
+// owner ID from the token's own fields: the project's (ARGV[3], under
+// ARGV[2]) or, for a group token, the group's (ARGV[4], under ARGV[5]):
+// {value} when the token or its owner is gone, else {value, id, token
+// fields, owner id, owner fields}, with a sixth element 1 when the owner
+// is a group. A missing value is a nil element.
 var authScript = redis.NewScript(`
 local v = false
 if KEYS[2] then v = redis.call('GET', KEYS[2]) end
 local id = redis.call('GET', KEYS[1])
 if not id then return {v} end
 local t = redis.call('HGETALL', ARGV[1] .. id)
-local oid
+local oid, gid
 for i = 1, #t, 2 do
   if t[i] == ARGV[3] then oid = t[i + 1] end
+  if t[i] == ARGV[4] then gid = t[i + 1] end
+end
+if gid then
+  local g = redis.call('HGETALL', ARGV[5] .. gid)
+  if #g == 0 then return {v} end
+  return {v, id, t, gid, g, 1}
 end
 if not oid then return {v} end
 local o = redis.call('HGETALL', ARGV[2] .. oid)
@@ -38,7 +46,7 @@ func (s *Store) DeployTokenForAuth(ctx context.Context, q tokens.DeployTokenQuer
 	if q.Addr != "" {
 		keys = append(keys, s.key("kv", tokens.BanKey(q.Addr)))
 	}
-	v, err := authScript.Run(ctx, s.c, keys, s.key("d", ""), s.key("p", ""), fProject).Slice()
+	v, err := authScript.Run(ctx, s.c, keys, s.key("d", ""), s.key("p", ""), fProject, fGroup, s.key("g", "")).Slice()
 	if err != nil {
 		return tokens.DeployTokenAuth{}, wrap(op, err)
 	}
@@ -56,9 +64,17 @@ func (s *Store) DeployTokenForAuth(ctx context.Context, q tokens.DeployTokenQuer
 	if len(v) == 1 {
 		return a, nil
 	}
-	tid, tm, pid, pm, err := byDigestReply(v[1:])
-	if err == nil {
-		a.Token, a.Project, err = decodeDeployTokenOf(tid, tm, pid, pm)
+	if len(v) == 6 {
+		a.Token, a.Group, err = decodeGroupTokenOf(v[1:5])
+	} else {
+		var (
+			tid, pid int64
+			tm, pm   map[string]string
+		)
+		tid, tm, pid, pm, err = byDigestReply(v[1:])
+		if err == nil {
+			a.Token, a.Project, err = decodeDeployTokenOf(tid, tm, pid, pm)
+		}
 	}
 	if err != nil {
 		return tokens.DeployTokenAuth{}, fmt.Errorf("%s: %w", op, err)

@@ -31,6 +31,7 @@ const (
 	fPathWithNS = "w"
 	fVisibility = "v"
 	fBlocked    = "b"
+	fGroup      = "g" // a project's namespace group, a group deploy token's group
 )
 
 // scopeSep joins scopes; a scope never contains a space (OAuth lists
@@ -218,6 +219,7 @@ func encodeProject(p *tokens.Project) (fields, error) {
 	f.str(fName, p.Name)
 	f.str(fVisibility, string(p.Visibility))
 	f.int(fCreator, p.CreatorID)
+	f.int(fGroup, p.NamespaceID)
 	err := f.time(fCreated, p.CreatedAt)
 	return f, err
 }
@@ -232,6 +234,7 @@ func decodeProject(id int64, m map[string]string) (tokens.Project, error) {
 		Visibility:        tokens.Visibility(r.str(fVisibility)),
 		CreatorID:         r.int(fCreator),
 		CreatedAt:         r.time(fCreated),
+		NamespaceID:       r.int(fGroup),
 	}
 	return p, r.err
 }
@@ -243,6 +246,7 @@ func encodeDeployToken(t *tokens.DeployToken) (fields, error) {
 		return nil, err
 	}
 	f.int(fProject, t.ProjectID)
+	f.int(fGroup, t.GroupID)
 	f.str(fName, t.Name)
 	if t.Username != tokens.DefaultDeployTokenUsername(t.ID) {
 		f.str(fUsername, t.Username)
@@ -279,6 +283,7 @@ func decodeDeployToken(id int64, m map[string]string) (tokens.DeployToken, error
 		LastUsedAt: r.timePtr(fLastUsed),
 		Digest:     r.bytes(fDigest),
 		CISecret:   r.bytes(fCISecret),
+		GroupID:    r.int(fGroup),
 	}
 	if t.Username == "" {
 		t.Username = tokens.DefaultDeployTokenUsername(id)

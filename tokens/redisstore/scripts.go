@@ -35,8 +35,9 @@ return {id, t, oid, o}
 
 // createUserScript claims the username index KEYS[1] for ID ARGV[1],
 // writes the user KEYS[2] from ARGV[2..] and adds the ID to the sorted set
-// of users KEYS[3].
+// of users KEYS[3], unless a group has the path KEYS[4].
 var createUserScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('HSET', KEYS[2], unpack(ARGV, 2))
 redis.call('ZADD', KEYS[3], ARGV[1], ARGV[1])
@@ -55,16 +56,23 @@ return 1
 `)
 
 // createProjectScript: KEYS = path index, project, project set, members,
-// owner's memberships, owner user, the sorted set of project paths, then
-// the path index of every namespace above the path; ARGV = project ID,
-// owner ID, owner's member value, lowercase path, prefix of path index
-// keys, project fields... -3: the path sits inside another project's or
-// holds one. A path in the set whose project is gone (deleted by a replica
+// owner's memberships, owner user, the sorted set of project paths, the
+// sorted set of group paths, the group path index of the path, that of
+// its namespace, the namespace group's projects, then the path index of
+// every namespace above the path; ARGV = project ID, owner ID, owner's
+// member value, lowercase path, prefix of path index keys, namespace
+// group ID ("0": none), project fields... -3: the path sits inside
+// another project's or holds one, or holds a group; 0: a project or a
+// group has it; -1: the owner, or the namespace group at the namespace,
+// is missing. A path in the set whose project is gone (deleted by a replica
 // of an older version, or between fillPaths' read and its write) is
 // removed when it is met, not believed.
 var createProjectScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[6]) == 0 then return -1 end
-for i = 8, #KEYS do
+if redis.call('EXISTS', KEYS[9]) == 1 then return 0 end
+if #redis.call('ZRANGEBYLEX', KEYS[8], '[' .. ARGV[4] .. '/', '(' .. ARGV[4] .. '0', 'LIMIT', 0, 1) > 0 then return -3 end
+if ARGV[6] ~= '0' and redis.call('GET', KEYS[10]) ~= ARGV[6] then return -1 end
+for i = 12, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return -3 end
 end
 while true do
@@ -77,10 +85,11 @@ while true do
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('ZADD', KEYS[7], 0, ARGV[4])
-redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+redis.call('HSET', KEYS[2], unpack(ARGV, 7))
 redis.call('SADD', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
 redis.call('SADD', KEYS[5], ARGV[1])
+if ARGV[6] ~= '0' then redis.call('ZADD', KEYS[11], ARGV[1], ARGV[1]) end
 return 1
 `)
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -62,7 +63,7 @@ func (s *Store) CreateUser(ctx context.Context, u *tokens.User) error {
 		return wrap(op, err)
 	}
 	n, err := runStatus(ctx, s.c, createUserScript,
-		[]string{s.key("un", fold(u.Username)), s.idKey("u", id), s.key("uz")},
+		[]string{s.key("un", fold(u.Username)), s.idKey("u", id), s.key("uz"), s.key("gp", fold(u.Username))},
 		append([]any{id}, f...)...)
 	if err := status(op, n, err); err != nil {
 		return err
@@ -235,7 +236,7 @@ func (s *Store) CreateProject(ctx context.Context, p *tokens.Project, owner toke
 	if err != nil {
 		return wrap(op, err)
 	}
-	keys, args := s.createProjectArgs(p.PathWithNamespace, id, owner.UserID, mv, f)
+	keys, args := s.createProjectArgs(p.PathWithNamespace, p.NamespaceID, id, owner.UserID, mv, f)
 	n, err := runStatus(ctx, s.c, createProjectScript, keys, args...)
 	if err := status(op, n, err); err != nil {
 		return err
@@ -245,9 +246,11 @@ func (s *Store) CreateProject(ctx context.Context, p *tokens.Project, owner toke
 }
 
 // createProjectArgs answers createProjectScript's keys and arguments for
-// project id at path, with its owner's member value mv and its fields f.
-func (s *Store) createProjectArgs(path string, id, ownerID int64, mv string, f fields) ([]string, []any) {
+// project id at path in the group namespaceID (0: none), with its owner's
+// member value mv and its fields f.
+func (s *Store) createProjectArgs(path string, namespaceID, id, ownerID int64, mv string, f fields) ([]string, []any) {
 	lower := fold(path)
+	namespace := lower[:max(strings.LastIndexByte(lower, '/'), 0)]
 	keys := []string{
 		s.key("pp", lower),
 		s.idKey("p", id),
@@ -256,13 +259,17 @@ func (s *Store) createProjectArgs(path string, id, ownerID int64, mv string, f f
 		s.idKey("um", ownerID),
 		s.idKey("u", ownerID),
 		s.key("pz"),
+		s.key("gz"),
+		s.key("gp", lower),
+		s.key("gp", namespace),
+		s.idKey("gr", namespaceID),
 	}
 	for i := range len(lower) {
 		if lower[i] == '/' {
 			keys = append(keys, s.key("pp", lower[:i]))
 		}
 	}
-	return keys, append([]any{id, ownerID, mv, lower, s.key("pp", "")}, f...)
+	return keys, append([]any{id, ownerID, mv, lower, s.key("pp", ""), namespaceID}, f...)
 }
 
 // Project answers the project with id.
@@ -351,6 +358,10 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 		} else if err != nil {
 			return err
 		}
+		namespace, err := tx.HGet(ctx, pkey, fGroup).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
 		tokenIDs, err := tx.SMembers(ctx, tokensKey).Result()
 		if err != nil {
 			return err
@@ -373,6 +384,9 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 			p.Del(ctx, pkey, s.key("pp", fold(path)), tokensKey, membersKey)
 			p.SRem(ctx, s.key("ps"), id)
 			p.ZRem(ctx, s.key("pz"), fold(path))
+			if namespace != "" {
+				p.ZRem(ctx, s.key("gr", namespace), id)
+			}
 			p.Set(ctx, s.key("gen"), newGeneration(), 0)
 			for i, tid := range tokenIDs {
 				p.Del(ctx, s.key("d", tid))
@@ -491,6 +505,9 @@ func (s *Store) CreateDeployToken(ctx context.Context, t *tokens.DeployToken) er
 	if len(t.Digest) == 0 {
 		return fmt.Errorf("%s: empty digest", op)
 	}
+	if (t.ProjectID == 0) == (t.GroupID == 0) {
+		return fmt.Errorf("%s: of project %d and group %d: want exactly one", op, t.ProjectID, t.GroupID)
+	}
 	id, err := s.nextID(ctx, "token")
 	if err != nil {
 		return wrap(op, err)
@@ -516,6 +533,10 @@ func (s *Store) CreateDeployToken(ctx context.Context, t *tokens.DeployToken) er
 // createDeployTokenArgs answers createTokenScript's keys and arguments for
 // the deploy token rec (its ID assigned) with its fields f.
 func (s *Store) createDeployTokenArgs(rec *tokens.DeployToken, f fields) ([]string, []any) {
+	if rec.GroupID != 0 {
+		return []string{s.idKey("g", rec.GroupID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("gd", rec.GroupID)},
+			append([]any{rec.ID}, f...)
+	}
 	return []string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID)},
 		append([]any{rec.ID}, f...)
 }
@@ -530,7 +551,8 @@ func (s *Store) DeployToken(ctx context.Context, projectID, id int64) (tokens.De
 	if err != nil {
 		return tokens.DeployToken{}, fmt.Errorf("deploy token: %w", err)
 	}
-	if len(m) == 0 || t.ProjectID != projectID {
+	// A group's token has project 0, which no project has.
+	if len(m) == 0 || t.ProjectID != projectID || projectID == 0 {
 		return tokens.DeployToken{}, fmt.Errorf("deploy token %d/%d: %w", projectID, id, tokens.ErrNotFound)
 	}
 	return t, nil
@@ -560,8 +582,9 @@ func (s *Store) deployTokens(ctx context.Context, ids []int64) ([]tokens.DeployT
 	return out, err
 }
 
-// ListAllDeployTokens answers every project's tokens ordered by ID. It
-// reads the per-project sets, so no global index costs memory per token.
+// ListAllDeployTokens answers every token, of projects and of groups,
+// ordered by ID. It reads the per-project and per-group sets, so no global
+// index costs memory per token.
 func (s *Store) ListAllDeployTokens(ctx context.Context) ([]tokens.DeployToken, error) {
 	const op = "list all deploy tokens"
 	pids, err := s.members(ctx, s.key("ps"))
@@ -588,6 +611,11 @@ func (s *Store) ListAllDeployTokens(ctx context.Context) ([]tokens.DeployToken, 
 			}
 		}
 	}
+	gids, err := s.groupTokenIDs(ctx)
+	if err != nil {
+		return nil, wrap(op, err)
+	}
+	ids = append(ids, gids...)
 	slices.Sort(ids)
 	out, err := s.deployTokens(ctx, ids)
 	if err != nil {
@@ -603,19 +631,19 @@ func (s *Store) RevokeDeployToken(ctx context.Context, projectID, id int64) erro
 	return status("revoke deploy token", n, err)
 }
 
-// DeployTokenByDigest finds a token and its project in one round trip;
-// ErrNotFound when either is gone.
+// DeployTokenByDigest finds a token and its project (a group token: its
+// group, answering a zero Project) in one round trip, the script
+// DeployTokenForAuth runs; ErrNotFound when either is gone.
 func (s *Store) DeployTokenByDigest(ctx context.Context, digest []byte) (tokens.DeployToken, tokens.Project, error) {
 	const op = "deploy token by digest"
-	tid, tm, pid, pm, err := s.byDigest(ctx, s.key("dh", string(digest)), s.key("d", ""), s.key("p", ""), fProject)
-	if err != nil {
-		return tokens.DeployToken{}, tokens.Project{}, wrap(op, err)
-	}
-	t, p, err := decodeDeployTokenOf(tid, tm, pid, pm)
+	a, err := s.DeployTokenForAuth(ctx, tokens.DeployTokenQuery{Digest: digest})
 	if err != nil {
 		return tokens.DeployToken{}, tokens.Project{}, fmt.Errorf("%s: %w", op, err)
 	}
-	return t, p, nil
+	if !a.Found {
+		return tokens.DeployToken{}, tokens.Project{}, fmt.Errorf("%s: %w", op, tokens.ErrNotFound)
+	}
+	return a.Token, a.Project, nil
 }
 
 // decodeDeployTokenOf decodes a deploy token and its project as the digest

@@ -53,6 +53,11 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"DeleteUser", testDeleteUser},
 		{"DeleteUserRace", testDeleteUserRace},
 		{"UpdateProject", testUpdateProject},
+		{"Groups", testGroups},
+		{"ListGroups", testListGroups},
+		{"GroupMembers", testGroupMembers},
+		{"GroupDeployTokens", testGroupDeployTokens},
+		{"GroupRaces", testGroupRaces},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
