@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -18,19 +17,13 @@ import (
 	"github.com/deploytokens/deploytokens/internal/testenv"
 )
 
-// startTimeout bounds how long a child may take to become ready.
-const startTimeout = 90 * time.Second
-
-// stopTimeout bounds how long a child may take to exit after SIGTERM
-// before it is killed.
-const stopTimeout = 30 * time.Second
-
-// child is a process dtbench started and must stop.
+// child is a process dtbench started and must stop, and where it serves:
+// addr, and for the server metricsAddr (DEPLOYTOKENS_METRICS_LISTEN).
 type child struct {
-	name    string
-	cmd     *exec.Cmd
-	done    chan struct{}
-	logPath string
+	name, logPath     string
+	cmd               *exec.Cmd
+	done              chan struct{}
+	addr, metricsAddr string
 }
 
 // startChild starts bin with args and env (added to dtbench's own), its
@@ -50,216 +43,113 @@ func startChild(name, bin string, args, env []string, logPath string) (*child, e
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", name, err)
 	}
-	c := &child{name: name, cmd: cmd, done: make(chan struct{}), logPath: logPath}
-	go func() {
-		_ = cmd.Wait()
-		close(c.done)
-	}()
+	c := &child{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(c.done) }()
 	return c, nil
 }
 
-// stop sends SIGTERM and waits, killing the child after stopTimeout.
-// Stopping a stopped child does nothing.
+// stop sends SIGTERM and waits, killing the child after 30 s. Stopping a
+// stopped (or nil) child does nothing.
 func (c *child) stop() {
 	if c == nil {
 		return
 	}
-	select {
-	case <-c.done:
-		return
-	default:
-	}
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.done:
-	case <-time.After(stopTimeout):
+	case <-time.After(30 * time.Second):
 		_ = c.cmd.Process.Kill()
 		<-c.done
 	}
 }
 
-func (c *child) exited() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// logTail answers the end of the child's log, for error messages.
-func (c *child) logTail() string {
-	b, _ := os.ReadFile(c.logPath)
-	if len(b) > 3000 {
-		b = b[len(b)-3000:]
-	}
-	return string(b)
-}
-
-// waitReady polls ready until it succeeds, the child exits or startTimeout
-// passes.
+// waitReady polls ready until it succeeds, the child exits or 90 s pass;
+// an error ends with the child's log.
 func (c *child) waitReady(ctx context.Context, ready func() error) error {
-	deadline := time.Now().Add(startTimeout)
-	for {
-		err := ready()
-		if err == nil {
-			return nil
-		}
-		if c.exited() {
-			return fmt.Errorf("%s exited at start:\n%s", c.name, c.logTail())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not ready within %s (%v):\n%s", c.name, startTimeout, err, c.logTail())
-		}
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	defer cancel()
+	for err := ready(); err != nil; err = ready() {
 		select {
-		case <-ctx.Done():
-			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
+			continue
+		case <-c.done:
+			err = fmt.Errorf("exited: %w", err)
+		case <-ctx.Done():
+			err = fmt.Errorf("%w: %w", ctx.Err(), err)
 		}
+		log, _ := os.ReadFile(c.logPath)
+		return fmt.Errorf("%s not ready: %w\n%s", c.name, err, log[max(len(log)-3000, 0):])
 	}
+	return nil
 }
 
-// cpu answers the CPU time (user and system) the child has used so far,
-// its own children's (git http-backend and what it runs) included once they
-// were waited for.
-func (c *child) cpu() time.Duration { return procCPU(c.cmd.Process.Pid) }
-
-// rss answers the child's resident set size, its peak, and the part of it
-// that is anonymous memory (heap, stacks) rather than mapped files, in
-// bytes.
-func (c *child) rss() (cur, peak, anon int64) { return procRSS(c.cmd.Process.Pid) }
-
-// clockTick is the unit of /proc/<pid>/stat times (USER_HZ, 100 on Linux).
-const clockTick = 10 * time.Millisecond
-
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+// cpu answers the CPU time the child has used so far, from /proc, so that
+// ours, the ceiling and the bound (which serve no /metrics) count alike.
+func (c *child) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
 	if err != nil {
 		return 0
 	}
-	// The command name may hold spaces; fields count from after ")".
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0
-	}
-	// Fields 14 to 17 of proc(5): utime, stime, cutime, cstime.
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 15 {
-		return 0
-	}
+	// Fields 14 to 17 of proc(5), counted after the command name (which
+	// may hold spaces): utime, stime, cutime, cstime, in ticks of USER_HZ
+	// (100 on Linux).
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	var ticks int64
-	for _, v := range f[11:15] {
-		n, _ := strconv.ParseInt(v, 10, 64)
+	for i := 11; i < 15 && i < len(f); i++ {
+		n, _ := strconv.ParseInt(f[i], 10, 64)
 		ticks += n
 	}
-	return time.Duration(ticks) * clockTick
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
-// machineBusy answers the CPU time all cores have spent busy (not idle
-// and not waiting for I/O) since boot.
-func machineBusy() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 8 || f[0] != "cpu" {
-		return 0
-	}
-	var busy int64
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		if i >= 8 { // guest time is already counted in user
-			break
-		}
-		n, _ := strconv.ParseInt(v, 10, 64)
-		busy += n
-	}
-	return time.Duration(busy) * clockTick
-}
-
-func procRSS(pid int) (cur, peak, anon int64) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0, 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "VmRSS":
-			cur = kb << 10
-		case "VmHWM":
-			peak = kb << 10
-		case "RssAnon":
-			anon = kb << 10
-		}
-	}
-	return cur, peak, anon
-}
-
-// freePort answers a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-func loopback(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
-
-// redisServer is the redis-server dtbench starts: no persistence, so
-// loading a million tokens is bounded by the pipeline, not the disk.
-type redisServer struct {
-	*child
-	addr string
-}
-
-func startRedis(ctx context.Context, dir string) (*redisServer, error) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		return nil, fmt.Errorf("redis-server is not on PATH (apt-get install redis-server): %w", err)
-	}
+// startOnFreePorts starts a child on nports loopback addresses that were
+// free a moment ago and waits until ready answers nil. Another process may
+// take a port before the child binds it, so it tries three times.
+func startOnFreePorts(ctx context.Context, nports int, start func(addrs []string) (*child, error), ready func(addrs []string) error) (*child, error) {
 	var lastErr error
-	// Another process may take the free port before redis binds it.
 	for range 3 {
-		port, err := freePort()
+		addrs := make([]string, nports)
+		for i := range addrs {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, err
+			}
+			addrs[i] = l.Addr().String()
+			l.Close()
+		}
+		c, err := start(addrs)
 		if err != nil {
 			return nil, err
 		}
-		c, err := startChild("redis-server", bin, []string{
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", dir,
-			"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
-		}, nil, filepath.Join(dir, "redis.log"))
-		if err != nil {
-			return nil, err
+		c.addr = addrs[0]
+		if nports > 1 {
+			c.metricsAddr = addrs[1]
 		}
-		r := &redisServer{child: c, addr: loopback(port)}
-		if lastErr = c.waitReady(ctx, func() error { return testenv.Ping(r.addr) }); lastErr == nil {
-			return r, nil
+		if lastErr = c.waitReady(ctx, func() error { return ready(addrs) }); lastErr == nil {
+			return c, nil
 		}
 		c.stop()
 	}
 	return nil, lastErr
 }
 
-func (r *redisServer) url() string { return "redis://" + r.addr + "/0" }
+// startRedis starts a redis-server without persistence, so loading a
+// million tokens is bounded by the round trips, not the disk.
+func startRedis(ctx context.Context, dir string) (*child, error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return nil, fmt.Errorf("redis-server is not on PATH (apt-get install redis-server): %w", err)
+	}
+	return startOnFreePorts(ctx, 1, func(addrs []string) (*child, error) {
+		_, port, _ := net.SplitHostPort(addrs[0])
+		return startChild("redis-server", bin, []string{"--port", port, "--bind", "127.0.0.1", "--dir", dir,
+			"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes"}, nil, filepath.Join(dir, "redis.log"))
+	}, func(addrs []string) error { return testenv.Ping(addrs[0]) })
+}
 
-// buildServer builds cmd/deploytokens of the module in the working
-// directory into out, as it ships: dtbench reads what it measures of the
-// server from outside (/metrics, /proc).
+// buildServer builds the module's cmd/deploytokens into out, as it ships.
 func buildServer(ctx context.Context, out string) error {
-	cmd := exec.CommandContext(ctx, goBin(), "build", "-o", out, "./cmd/deploytokens")
+	cmd := exec.CommandContext(ctx, cmpStr(os.Getenv("GO"), "go"), "build", "-o", out, "./cmd/deploytokens")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("build the server: %w", err)
@@ -267,50 +157,12 @@ func buildServer(ctx context.Context, out string) error {
 	return nil
 }
 
-func goBin() string {
-	if g := os.Getenv("GO"); g != "" {
-		return g
-	}
-	return "go"
-}
-
-// server is a running deploytokens.
-type server struct {
-	*child
-	addr string
-	// metricsAddr serves /metrics once the server has a metrics
-	// listener; until then scrapes fail and its figures read n/a.
-	metricsAddr string
-}
-
-// startServer runs bin serve with env (on cpus, when set) and waits until
-// /-/readiness answers 200.
-func startServer(ctx context.Context, bin, cpus string, env []string, logPath string) (*server, error) {
-	var lastErr error
-	for range 3 {
-		port, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		mport, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		s := &server{addr: loopback(port), metricsAddr: loopback(mport)}
-		e := append([]string{
-			"DEPLOYTOKENS_LISTEN=" + s.addr,
-			"DEPLOYTOKENS_METRICS_LISTEN=" + s.metricsAddr,
-		}, env...)
-		name, args := pinned(cpus, bin, []string{"serve"})
-		if s.child, err = startChild("deploytokens", name, args, e, logPath); err != nil {
-			return nil, err
-		}
-		if lastErr = s.waitReady(ctx, func() error { return httpOK("http://" + s.addr + "/-/readiness") }); lastErr == nil {
-			return s, nil
-		}
-		s.stop()
-	}
-	return nil, lastErr
+// startServer runs bin serve with env and waits until it is ready.
+func startServer(ctx context.Context, bin string, env []string, logPath string) (*child, error) {
+	return startOnFreePorts(ctx, 2, func(addrs []string) (*child, error) {
+		e := append([]string{"DEPLOYTOKENS_LISTEN=" + addrs[0], "DEPLOYTOKENS_METRICS_LISTEN=" + addrs[1]}, env...)
+		return startChild("deploytokens", bin, []string{"serve"}, e, logPath)
+	}, func(addrs []string) error { return httpOK("http://" + addrs[0] + "/-/readiness") })
 }
 
 var probe = &http.Client{Timeout: 2 * time.Second}
@@ -325,14 +177,4 @@ func httpOK(url string) error {
 		return fmt.Errorf("GET %s: %s", url, resp.Status)
 	}
 	return nil
-}
-
-// pinned answers how to run bin with args on cpus: through taskset, which
-// sets the affinity and execs bin in the same process, or as it is when
-// cpus is empty.
-func pinned(cpus, bin string, args []string) (string, []string) {
-	if cpus == "" {
-		return bin, args
-	}
-	return "taskset", append([]string{"--cpu-list", cpus, bin}, args...)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -11,105 +10,72 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
 // machineInfo describes where dtbench ran.
 type machineInfo struct {
-	cpu, kernel, goVersion, redis, git, commit, memory string
-	cores                                              int
-	started                                            time.Time
+	started                                      time.Time
+	cores                                        int
+	goVersion, cpu, kernel, redis, commit, dirty string
 }
 
 func readMachine(ctx context.Context) machineInfo {
-	m := machineInfo{goVersion: runtime.Version(), started: time.Now()}
-	// The machine's cores, not only those dtbench may run on.
-	for _, file := range []string{"/proc/cpuinfo", "/proc/meminfo"} {
-		f, err := os.Open(file)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			k, v, _ := strings.Cut(sc.Text(), ":")
-			switch k, v = strings.TrimSpace(k), strings.TrimSpace(v); k {
-			case "processor":
-				m.cores++
-			case "model name":
-				m.cpu = v
-			case "MemTotal":
-				kb, _ := strconv.ParseInt(strings.TrimSuffix(v, " kB"), 10, 64)
-				m.memory = fmt.Sprintf("%.1f GiB", float64(kb)/(1<<20))
-			}
-		}
-		f.Close()
-	}
 	out := func(name string, args ...string) string {
-		b, err := exec.CommandContext(ctx, name, args...).Output()
-		if err != nil {
-			return "unknown"
-		}
+		b, _ := exec.CommandContext(ctx, name, args...).Output()
 		return strings.TrimSpace(string(b))
 	}
-	m.kernel = out("uname", "-sr")
-	m.redis = out("redis-server", "--version")
-	if f := strings.Fields(m.redis); len(f) >= 3 {
-		m.redis = strings.TrimPrefix(f[2], "v=")
+	cpu, _ := os.ReadFile("/proc/cpuinfo")
+	_, model, _ := strings.Cut(string(cpu), "model name")
+	model, _, _ = strings.Cut(strings.TrimLeft(model, "\t :"), "\n")
+	m := machineInfo{started: time.Now(), cores: runtime.NumCPU(), goVersion: runtime.Version(), cpu: model,
+		kernel: out("uname", "-sr"), commit: out("git", "rev-parse", "--short", "HEAD")}
+	if f := strings.Fields(out("redis-server", "--version")); len(f) >= 3 {
+		m.redis = strings.TrimPrefix(f[2], "v=") // Redis server v=7.0.15 sha=...
 	}
-	m.git = strings.TrimPrefix(out("git", "--version"), "git version ")
-	m.commit = out("git", "rev-parse", "--short", "HEAD")
 	if out("git", "status", "--porcelain", "--untracked-files=no") != "" {
-		m.commit += " (with uncommitted changes)"
+		m.dirty = " (with uncommitted changes)"
 	}
 	return m
 }
 
-// share answers the row's req/s as a share of the ceiling measured on
-// either side of it, negative when there was none.
-func share(x *row) float64 {
-	if x.adjCeiling <= 0 {
-		return -1
-	}
-	return x.res.rps() / x.adjCeiling
+// columns are the table's, each with how a row fills it. Figures of our
+// server read "—" on the rows of dtbench's own servers (and round trips on
+// the embedded store's), "n/a" when its /metrics did not give them.
+var columns = []struct {
+	name string
+	cell func(x *row) string
+}{
+	{"store", func(x *row) string { return cmpStr(x.store, "—") }},
+	{"tokens", func(x *row) string { return ours(x, true, strconv.Itoa(x.tokens)) }},
+	{"scenario", func(x *row) string { return x.scenario }},
+	{"alg", func(x *row) string { return x.alg }},
+	{"req/s", func(x *row) string { return fmt.Sprintf("%.0f", x.res.rps()) }},
+	{"of ceiling", func(x *row) string { return fmt.Sprintf("%.1f%%", 100*x.res.rps()/x.ceiling) }},
+	{"p50", func(x *row) string { return fmtDuration(x.res.quantile(.5)) }},
+	{"p99", func(x *row) string { return fmtDuration(x.res.quantile(.99)) }},
+	{"p99.9", func(x *row) string { return fmtDuration(x.res.quantile(.999)) }},
+	{"errors", func(x *row) string { return strconv.FormatInt(x.res.errors, 10) }},
+	{"round trips/req", func(x *row) string { return ours(x, x.store == storeRedis, perReq(x.roundTrips, 2)) }},
+	{"allocs/req", func(x *row) string { return ours(x, true, perReq(x.allocs, 0)) }},
+	{"server CPU µs/req", func(x *row) string { return fmt.Sprintf("%.0f", x.serverCPU.Seconds()*1e6) }},
 }
 
-// ceilingRPS is the mean of the ceiling's whole windows.
-func (b *bench) ceilingRPS() float64 {
-	var sum float64
-	for i := range b.ceilings {
-		sum += b.ceilings[i].res.rps()
+// ours answers s on our server's rows where applies, else "—".
+func ours(x *row, applies bool, s string) string {
+	if x.store == "" || !applies {
+		return "—"
 	}
-	return sum / float64(max(len(b.ceilings), 1))
+	return s
 }
 
-// fmtFloat formats v, or answers "" when it is negative (not measured).
-func fmtFloat(v float64, prec int) string {
+// perReq formats a per-request figure from /metrics, negative when there
+// was none.
+func perReq(v float64, prec int) string {
 	if v < 0 {
-		return ""
+		return "n/a"
 	}
 	return strconv.FormatFloat(v, 'f', prec, 64)
-}
-
-func pct(v float64) string {
-	if v < 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%.1f%%", 100*v)
-}
-
-func mb(b int64) string {
-	if b <= 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%.0f MB", float64(b)/1e6)
-}
-
-func us(d time.Duration) string {
-	if d <= 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%.0f", float64(d)/float64(time.Microsecond))
 }
 
 func cmpStr(s, alt string) string {
@@ -119,109 +85,54 @@ func cmpStr(s, alt string) string {
 	return s
 }
 
-// tokensCol is the tokens column: a dash for dtbench's own servers.
-func tokensCol(x *row) string {
-	if x.store == "" {
+func fmtDuration(d time.Duration) string {
+	switch ms := d.Seconds() * 1000; {
+	case d <= 0:
 		return "—"
+	case ms < 1:
+		return fmt.Sprintf("%.0f µs", ms*1000)
+	case ms < 10:
+		return fmt.Sprintf("%.2f ms", ms)
+	default:
+		return fmt.Sprintf("%.1f ms", ms)
 	}
-	return strconv.Itoa(x.tokens)
 }
 
-var throughputHeader = []string{"store", "tokens", "scenario", "alg", "req/s", "of ceiling", "p50", "p99", "p99.9", "p99 at socket", "errors",
-	"round trips/req (of which last-use writes)", "Redis commands/req (incl. inside scripts)", "allocs/req", "server CPU µs/req", "Redis CPU µs/req", "loadgen CPU µs/req", "other load (cores)", "server RSS (anonymous)"}
-
-func (b *bench) throughputRows() [][]string {
-	all := append([]row(nil), b.ceilings...)
-	if b.bound != nil {
-		all = append(all, *b.bound)
+// table answers the header and the cells of every row: the ceiling, the
+// bound, then the server's rows in the order they were measured.
+func (b *bench) table() (header []string, cells [][]string) {
+	for _, c := range columns {
+		header = append(header, c.name)
 	}
-	var out [][]string
-	for _, x := range append(all, b.rows...) {
-		// Figures of our server read n/a when it served no /metrics.
-		trips, commands, allocs := "—", "—", "—"
-		if x.store == storeRedis {
-			trips, commands = fmt.Sprintf("%s (%.2f)", cmpStr(fmtFloat(x.roundTrips, 2), "n/a"), x.writes), x.commands
+	for _, x := range append(append([]row(nil), b.own...), b.rows...) {
+		var r []string
+		for _, c := range columns {
+			r = append(r, c.cell(&x))
 		}
-		if x.store != "" {
-			allocs = cmpStr(fmtFloat(x.allocs, 0), "n/a")
-		}
-		out = append(out, []string{
-			cmpStr(x.store, "—"), tokensCol(&x), x.scenario, x.alg,
-			fmt.Sprintf("%.0f", x.res.rps()), pct(share(&x)),
-			fmtDuration(x.res.quantile(.5)), fmtDuration(x.res.quantile(.99)), fmtDuration(x.res.quantile(.999)),
-			fmtDuration(x.res.atSocket.quantile(.99)), strconv.FormatInt(x.res.errors, 10),
-			trips, commands, allocs, us(x.serverCPU), us(x.redisCPU), us(x.genCPU),
-			fmt.Sprintf("%.2f", x.otherCores), fmt.Sprintf("%s (%s)", mb(x.rss), mb(x.anon)),
-		})
+		cells = append(cells, r)
 	}
-	return out
+	return header, cells
 }
 
-var memoryHeader = []string{"store", "tokens", "projects", "load projects", "load tokens",
-	"Redis bytes/token (used_memory delta)", "store file", "server RSS at start", "server peak RSS", "server anonymous memory"}
-
-func (b *bench) memoryRows() [][]string {
-	var out [][]string
-	for _, m := range b.mems {
-		out = append(out, []string{m.store, strconv.Itoa(m.tokens), strconv.Itoa(m.projects),
-			m.projectsLoad.Round(time.Millisecond).String(), m.tokensLoad.Round(time.Millisecond).String(),
-			cmpStr(fmtFloat(m.usedPerTok, 0), "—"), mb(m.dbFileBytes), mb(m.serverStartRSS), mb(m.serverPeakRSS), mb(m.serverAnon)})
-	}
-	return out
-}
-
-// text is the tables for the terminal.
-func (b *bench) text() string {
-	var buf bytes.Buffer
-	tw := tabwriter.NewWriter(&buf, 0, 0, 2, ' ', 0)
-	for _, t := range []struct {
-		header []string
-		rows   [][]string
-	}{{throughputHeader, b.throughputRows()}, {memoryHeader, b.memoryRows()}} {
-		fmt.Fprintln(tw, strings.Join(t.header, "\t"))
-		for _, r := range t.rows {
-			fmt.Fprintln(tw, strings.Join(r, "\t"))
-		}
-		tw.Flush()
-		fmt.Fprintln(&buf)
-	}
-	return buf.String()
-}
-
-func mdTable(buf *bytes.Buffer, header []string, rows [][]string) {
-	fmt.Fprintf(buf, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat("---|", len(header)))
-	for _, r := range rows {
-		fmt.Fprintf(buf, "| %s |\n", strings.Join(r, " | "))
-	}
-	buf.WriteByte('\n')
-}
-
-// markdown is what dtbench writes between the markers of
+// markdown is what dtbench prints and writes between the markers of
 // docs/performance.md.
 func (b *bench) markdown() []byte {
 	m, cfg := b.machine, b.cfg
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "Measured %s by `%s` (%s).\n\n", m.started.UTC().Format("2006-01-02 15:04 MST"), cfg.cmdline, time.Since(m.started).Round(time.Second))
-	placement := "Server, Redis and load generator share the cores."
-	if cfg.serverCPUs != "" {
-		placement = fmt.Sprintf("The measured servers (deploytokens, the ceiling, the bound) ran on CPU %s only; "+
-			"dtbench's load generator and redis-server on the others.", cfg.serverCPUs)
-	}
-	fmt.Fprintf(&buf, "**Machine:** %s, %d cores, %s memory; %s; %s; redis-server %s; git %s; commit %s. %s\n\n",
-		m.cpu, m.cores, m.memory, m.kernel, m.goVersion, m.redis, m.git, m.commit, placement)
+	fmt.Fprintf(&buf, "**Machine:** %s, %d cores; %s; %s; redis-server %s; commit %s%s. Server, Redis and load generator share the cores.\n\n",
+		m.cpu, m.cores, m.kernel, m.goVersion, m.redis, m.commit, m.dirty)
 	fmt.Fprintf(&buf, "**Load:** %d concurrent keep-alive connections, closed loop; %s warm-up (until every rotated token was used once, at most %s), then %s measured per row. "+
-		"Token requests rotate over %d deploy tokens spread evenly over the stored set (every answer a fresh signature); the git rows over up to %d (empty repository) and %d (authorization only) of them.\n\n",
-		cfg.concurrency, cfg.warmup, 4*cfg.warmup, cfg.duration, cfg.rotate, gitRepoTokens, gitTokens)
-	fmt.Fprintf(&buf, "**Ceiling:** %.0f req/s, the mean of its %d whole windows (the ceiling rows); \"of ceiling\" is each row's share of the mean of two %s ceiling windows, one right before it and one right after.\n\n",
-		b.ceilingRPS(), len(b.ceilings), ceilingWindow)
-	if bd := b.bound; bd != nil {
-		fmt.Fprintf(&buf, "**Bound:** the same bare echo server signing a fresh ES256 token for every answer (golang-jwt over crypto/ecdsa) after yielding once as the server does, with no authentication, store, middleware or log: %.0f req/s, p99 %s (at the socket %s). It is what this machine's HTTP stack and load generator leave once every answer pays one signature.\n\n",
-			bd.res.rps(), fmtDuration(bd.res.quantile(.99)), fmtDuration(bd.res.atSocket.quantile(.99)))
+		"Requests rotate over %d deploy tokens spread evenly over the stored set (every token answer a fresh signature).\n\n",
+		cfg.concurrency, warmup, 4*warmup, cfg.duration, rotate)
+	fmt.Fprintf(&buf, "**Ceiling:** a bare echo server answering a fixed body the size of a token answer; \"of ceiling\" is each row's share of the mean of two %s ceiling windows, one right before it and one right after. "+
+		"**Bound:** the same server signing a fresh ES256 token for every answer (golang-jwt over crypto/ecdsa), with no authentication, store, middleware or log: what this machine's HTTP stack and load generator leave once every answer pays one signature.\n\n",
+		ceilingWindow)
+	header, cells := b.table()
+	fmt.Fprintf(&buf, "| %s |\n|%s\n", strings.Join(header, " | "), strings.Repeat("---|", len(header)))
+	for _, r := range cells {
+		fmt.Fprintf(&buf, "| %s |\n", strings.Join(r, " | "))
 	}
-	buf.WriteString("### Throughput and latency\n\n")
-	mdTable(&buf, throughputHeader, b.throughputRows())
-	buf.WriteString("### Memory and loading\n\n")
-	mdTable(&buf, memoryHeader, b.memoryRows())
 	return buf.Bytes()
 }
 
@@ -232,11 +143,10 @@ const (
 	endMarker   = "<!-- dtbench:end -->"
 )
 
-// writeMarkdown puts body between the markers of the file at path,
-// creating the file (or appending the markers) when they are missing.
+// writeMarkdown puts body between the markers of the file at path.
 func writeMarkdown(path string, body []byte) error {
 	old, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err != nil {
 		return err
 	}
 	out, err := splice(old, body)
@@ -247,19 +157,11 @@ func writeMarkdown(path string, body []byte) error {
 }
 
 func splice(old, body []byte) ([]byte, error) {
-	block := append(append([]byte(beginMarker+"\n\n"), bytes.TrimRight(body, "\n")...), "\n\n"+endMarker...)
-	i := bytes.Index(old, []byte(beginMarker))
-	j := bytes.Index(old, []byte(endMarker))
-	switch {
-	case i < 0 && j < 0:
-		if len(old) == 0 {
-			old = []byte("# Performance\n")
-		}
-		return append(append(bytes.TrimRight(old, "\n"), "\n\n"...), append(block, '\n')...), nil
-	case i < 0 || j < i:
-		return nil, errors.New("dtbench markers are out of order or one is missing")
+	i, j := bytes.Index(old, []byte(beginMarker)), bytes.Index(old, []byte(endMarker))
+	if i < 0 || j < i {
+		return nil, errors.New("dtbench markers are missing or out of order")
 	}
 	out := append([]byte(nil), old[:i]...)
-	out = append(out, block...)
-	return append(out, old[j+len(endMarker):]...), nil
+	out = append(append(out, beginMarker+"\n\n"...), bytes.TrimRight(body, "\n")...)
+	return append(append(out, "\n\n"+endMarker...), old[j+len(endMarker):]...), nil
 }
