@@ -54,7 +54,9 @@ type CreatedSecret struct {
 	Secret Secret
 }
 
-// AccessLevel answers what u may do in p: 0 for nothing, Owner for admins.
+// AccessLevel answers what u may do in p: 0 for nothing, Owner for admins,
+// otherwise the highest of u's membership of p and of the groups along p's
+// path (a group member has at least that level on everything below).
 func (s *Service) AccessLevel(ctx context.Context, u *User, p *Project) (AccessLevel, error) {
 	if u == nil {
 		return 0, nil
@@ -62,14 +64,52 @@ func (s *Service) AccessLevel(ctx context.Context, u *User, p *Project) (AccessL
 	if u.Admin {
 		return Owner, nil
 	}
+	var level AccessLevel
 	m, err := s.Store.Member(ctx, p.ID, u.ID)
-	if errors.Is(err, ErrNotFound) {
+	switch {
+	case err == nil:
+		level = m.AccessLevel
+	case !errors.Is(err, ErrNotFound):
+		return 0, err
+	}
+	inherited, err := s.inheritedLevel(ctx, u, p.PathWithNamespace)
+	return max(level, inherited), err
+}
+
+// GroupAccessLevel answers what u may do in g: 0 for nothing, Owner for
+// admins, otherwise the highest of u's memberships of g and of the groups
+// above it.
+func (s *Service) GroupAccessLevel(ctx context.Context, u *User, g *Group) (AccessLevel, error) {
+	if u == nil {
 		return 0, nil
 	}
+	if u.Admin {
+		return Owner, nil
+	}
+	return s.inheritedLevel(ctx, u, g.FullPath)
+}
+
+// inheritedLevel is u's highest membership among the groups along path
+// (path itself included when it is a group's), in two round trips
+// whatever the depth: u's group memberships, and the groups along path.
+func (s *Service) inheritedLevel(ctx context.Context, u *User, path string) (AccessLevel, error) {
+	ms, err := s.Store.GroupMembershipsOf(ctx, u.ID)
+	if err != nil || len(ms) == 0 {
+		return 0, err
+	}
+	along, err := s.Store.GroupsAlong(ctx, path)
 	if err != nil {
 		return 0, err
 	}
-	return m.AccessLevel, nil
+	var level AccessLevel
+	for _, g := range along {
+		for _, m := range ms {
+			if m.GroupID == g.ID {
+				level = max(level, m.AccessLevel)
+			}
+		}
+	}
+	return level, nil
 }
 
 // CanSee reports whether u (nil: anonymous) may know p exists, given its
