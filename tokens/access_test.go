@@ -44,6 +44,12 @@ func TestInheritedAccess(t *testing.T) {
 	if err := s.CreateProject(ctx, &p, tokens.Member{UserID: users["owner"].ID, AccessLevel: tokens.Owner, CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
+	// A project stored in corp's namespace before corp was a group (no
+	// NamespaceID): corp's members get nothing on it.
+	old := tokens.Project{Path: "old", PathWithNamespace: "corp/old", Visibility: tokens.Private, CreatedAt: now}
+	if err := s.CreateProject(ctx, &old, tokens.Member{UserID: users["owner"].ID, AccessLevel: tokens.Owner, CreatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
 	put := func(g tokens.Group, u string, l tokens.AccessLevel) {
 		if err := s.PutGroupMember(ctx, tokens.GroupMember{GroupID: g.ID, UserID: users[u].ID, AccessLevel: l, CreatedAt: now}); err != nil {
 			t.Fatal(err)
@@ -72,6 +78,13 @@ func TestInheritedAccess(t *testing.T) {
 			u := users[tc.user]
 			if got, err := svc.AccessLevel(ctx, u, &p); err != nil || got != tc.project {
 				t.Errorf("project: %d, %v; want %d", got, err, tc.project)
+			}
+			wantOld := tokens.AccessLevel(0)
+			if tc.user == "owner" {
+				wantOld = tokens.Owner // its own project member
+			}
+			if got, err := svc.AccessLevel(ctx, u, &old); err != nil || got != wantOld {
+				t.Errorf("project outside any group: %d, %v; want %d", got, err, wantOld)
 			}
 			if got, err := svc.GroupAccessLevel(ctx, u, &corp); err != nil || got != tc.corp {
 				t.Errorf("corp: %d, %v; want %d", got, err, tc.corp)

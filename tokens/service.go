@@ -72,6 +72,13 @@ func (s *Service) AccessLevel(ctx context.Context, u *User, p *Project) (AccessL
 	case !errors.Is(err, ErrNotFound):
 		return 0, err
 	}
+	if p.NamespaceID == 0 {
+		// A project no group holds (a personal one, or one stored before
+		// groups existed) inherits nothing, even when a group was created
+		// later at its namespace's path: that group's members never had a
+		// say over it.
+		return level, nil
+	}
 	inherited, err := s.inheritedLevel(ctx, u, p.PathWithNamespace)
 	return max(level, inherited), err
 }
@@ -92,6 +99,10 @@ func (s *Service) GroupAccessLevel(ctx context.Context, u *User, g *Group) (Acce
 // inheritedLevel is u's highest membership among the groups along path
 // (path itself included when it is a group's), in two round trips
 // whatever the depth: u's group memberships, and the groups along path.
+// For a project, the caller checks it is held by a group (NamespaceID):
+// the store then guarantees the groups along its path are that group and
+// its ancestors, since a group's parent is checked when it is created and
+// a group holding a project or subgroup can't be deleted.
 func (s *Service) inheritedLevel(ctx context.Context, u *User, path string) (AccessLevel, error) {
 	ms, err := s.Store.GroupMembershipsOf(ctx, u.ID)
 	if err != nil || len(ms) == 0 {
