@@ -33,7 +33,7 @@ func (s *Service) mayAdminister(ctx context.Context, a *Actor, id int64, verb st
 	case u.ID == a.User.ID:
 		return User{}, Forbidden("you cannot %s yourself", verb)
 	case strings.EqualFold(u.Username, RootUsername):
-		return User{}, Forbidden("the admin token's user %s cannot be %s", RootUsername, verb+"ed")
+		return User{}, Forbidden("the admin token's user %s cannot be %s", RootUsername, pastTense(verb))
 	}
 	return u, nil
 }
@@ -59,7 +59,7 @@ func (s *Service) BlockUser(ctx context.Context, a *Actor, id int64, blocked boo
 	} else if err != nil {
 		return fmt.Errorf("%s user: %w", verb, err)
 	}
-	s.log().InfoContext(ctx, "user "+verb+"ed", "user_id", id, "username", u.Username, "by", a.User.Username)
+	s.log().InfoContext(ctx, "user "+pastTense(verb), "user_id", id, "username", u.Username, "by", a.User.Username)
 	return nil
 }
 
@@ -229,4 +229,13 @@ func (s *Service) UpdateProject(ctx context.Context, a *Actor, ref string, in Up
 	}
 	s.log().InfoContext(ctx, "project updated", "project", p.PathWithNamespace, "name", c.Name, "visibility", string(c.Visibility), "by", a.User.Username)
 	return p, nil
+}
+
+// pastTense of the verbs mayAdminister is asked about: block, unblock,
+// delete.
+func pastTense(verb string) string {
+	if strings.HasSuffix(verb, "e") {
+		return verb + "d"
+	}
+	return verb + "ed"
 }

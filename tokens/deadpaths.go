@@ -29,10 +29,12 @@ type DeadPath struct {
 
 // Reason says why the path is not available, for the caller refused it.
 func (d DeadPath) Reason() string {
+	// The deleted project's own path is not named: it may have been
+	// private, and the caller may be anyone.
 	if d.Purge {
-		return fmt.Sprintf("belonged to a deleted project whose images are being deleted from the registry (%s); retry later", d.Path)
+		return "belonged to a deleted project whose images are being deleted from the registry; retry later"
 	}
-	return fmt.Sprintf("belonged to a deleted project whose images the registry may still hold (%s); only an admin may release it", d.Path)
+	return "belonged to a deleted project whose images the registry may still hold; only an admin may release it"
 }
 
 // Covers reports whether a project at path would own images of the dead

@@ -50,9 +50,15 @@ func (s *Service) deleteProject(ctx context.Context, p Project) (DeletedProject,
 		return DeletedProject{}, fmt.Errorf("reserve path: %w", err)
 	}
 	if err := s.Store.DeleteProject(ctx, p.ID); err != nil {
-		if rerr := ReleaseDeadPath(context.WithoutCancel(ctx), s.Store, d.Path); rerr != nil && !errors.Is(rerr, ErrNotFound) {
-			// Harmless: a purge first checks that the project is gone.
-			s.log().Error("undo path reservation", "project", d.Path, "err", rerr)
+		// An ambiguous failure (a timeout after the write landed) may have
+		// deleted the project: undo the reservation only when it is
+		// certainly still there.
+		uctx := context.WithoutCancel(ctx)
+		if cur, gerr := s.Store.Project(uctx, p.ID); gerr == nil && cur.ID == p.ID {
+			if rerr := ReleaseDeadPath(uctx, s.Store, d.Path); rerr != nil && !errors.Is(rerr, ErrNotFound) {
+				// Harmless: a purge first checks that the project is gone.
+				s.log().Error("undo path reservation", "project", d.Path, "err", rerr)
+			}
 		}
 		return DeletedProject{}, fmt.Errorf("delete project: %w", err)
 	}
@@ -77,8 +83,14 @@ func (s *Service) deleteProject(ctx context.Context, p Project) (DeletedProject,
 func (s *Service) purge(ctx context.Context, d DeadPath) error {
 	switch cur, err := s.Store.ProjectByPath(ctx, d.Path); {
 	case err == nil && cur.ID == d.ProjectID:
-		// The delete failed after reserving and could not undo it: the
-		// images are a live project's.
+		if s.Clock().Sub(d.DeletedAt) < purgeLease {
+			// Reserved and not deleted yet: the delete may be under way
+			// on another replica. Releasing now would free the path the
+			// moment the project goes.
+			return errPurgeBusy
+		}
+		// The delete failed long ago after reserving and could not undo
+		// it: the images are a live project's.
 		return ReleaseDeadPath(ctx, s.Store, d.Path)
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return err
