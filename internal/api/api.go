@@ -1,7 +1,3 @@
-// Package api serves the maintainers' GitLab-compatible REST API at /api/v4
-// over tokens.Service: users, personal access tokens, projects, members and
-// deploy tokens, with GitLab's paths, field names, status codes and
-// pagination.
 package api
 
 import (
