@@ -42,7 +42,7 @@ func (g *GitAuthorizer) Authorize(r *http.Request, path string, push bool) (stri
 		}
 	case DeployTokenKind:
 		switch {
-		case p.Token.ProjectID != proj.ID:
+		case !p.Reaches(&proj):
 			return "", ErrNotFoundGit
 		case push:
 			return "", ErrUploadDenied

@@ -29,7 +29,7 @@ func GrantRepository(p *Principal, proj *tokens.Project, level tokens.AccessLeve
 	case Anonymous:
 		pull = proj.Visibility == tokens.Public
 	case DeployTokenKind:
-		if p.Token.ProjectID != proj.ID {
+		if !p.Reaches(proj) {
 			// What anyone may: docker sends the credentials it logged in
 			// with for every pull, public base images of others included.
 			pull = proj.Visibility == tokens.Public

@@ -39,7 +39,7 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 	if !r.Found {
 		lookupErr = tokens.ErrNotFound
 	}
-	p, err := a.deployTokenPrincipal(username, digest, r.Token, r.Project, lookupErr)
+	p, err := a.deployTokenPrincipal(username, digest, r, lookupErr)
 	if err != nil {
 		return Principal{}, a.failed(ctx, addr, err)
 	}

@@ -30,9 +30,11 @@ type Principal struct {
 	// User and PAT are set for UserKind.
 	User *tokens.User
 	PAT  *tokens.PersonalAccessToken
-	// Token and Project are set for DeployTokenKind.
+	// Token and Project are set for DeployTokenKind; a group deploy
+	// token's Project is zero and its Group set.
 	Token   *tokens.DeployToken
 	Project *tokens.Project
+	Group   *tokens.Group
 	// Digest is the keyed digest of the credential, kept so refresh tokens
 	// can find it again.
 	Digest []byte
@@ -62,6 +64,20 @@ func (p *Principal) Expiry() time.Time {
 		return time.Time{}
 	}
 	return *e
+}
+
+// Reaches reports whether a deploy token principal's scopes apply to
+// proj: its own project's, or for a group token any project in the
+// group's subtree, present or future (compared by path, which a group
+// keeps for good).
+func (p *Principal) Reaches(proj *tokens.Project) bool {
+	if p.Kind != DeployTokenKind {
+		return false
+	}
+	if p.Token.GroupID != 0 {
+		return p.Group != nil && tokens.InGroupSubtree(p.Group.FullPath, proj.PathWithNamespace)
+	}
+	return p.Token.ProjectID == proj.ID
 }
 
 // touchEvery bounds how often a credential's last use is written.
@@ -142,8 +158,13 @@ func (a *Authenticator) Check(ctx context.Context, username, secret string) (Pri
 // other secret (PATs, a configured admin token) as a PAT.
 func (a *Authenticator) checkDigest(ctx context.Context, username string, digest []byte, deployToken bool) (Principal, error) {
 	if deployToken {
-		t, p, err := a.Store.DeployTokenByDigest(ctx, digest)
-		return a.deployTokenPrincipal(username, digest, t, p, err)
+		// The read the hot path makes (without a ban): one round trip as
+		// DeployTokenByDigest, and it answers a group token's group.
+		r, err := a.Store.DeployTokenForAuth(ctx, tokens.DeployTokenQuery{Digest: digest, Username: username})
+		if err == nil && !r.Found {
+			err = tokens.ErrNotFound
+		}
+		return a.deployTokenPrincipal(username, digest, r, err)
 	}
 	now := a.now()
 	t, u, err := a.patByDigest(ctx, digest)
@@ -163,11 +184,12 @@ func (a *Authenticator) checkDigest(ctx context.Context, username string, digest
 }
 
 // deployTokenPrincipal decides what looking up a deploy token by digest
-// answered (t of project p, or err) for a request with username.
-func (a *Authenticator) deployTokenPrincipal(username string, digest []byte, t tokens.DeployToken, p tokens.Project, err error) (Principal, error) {
+// answered (r, or err) for a request with username.
+func (a *Authenticator) deployTokenPrincipal(username string, digest []byte, r tokens.DeployTokenAuth, err error) (Principal, error) {
 	if err != nil {
 		return Principal{}, a.lookupErr(err)
 	}
+	t, p, g := r.Token, r.Project, r.Group
 	now := a.now()
 	if why := refusal(tokens.Equal(t.Username, username), t.Revoked, t.Active(now)); why != "" {
 		a.logRefusal("deploy token", t.ID, why)
@@ -176,7 +198,11 @@ func (a *Authenticator) deployTokenPrincipal(username string, digest []byte, t t
 	if touchDue(t.LastUsedAt, now) {
 		a.touch(touchKey{deployToken: true, id: t.ID}, func(ctx context.Context) error { return a.Store.TouchDeployToken(ctx, t.ID, now) })
 	}
-	return Principal{Kind: DeployTokenKind, Token: &t, Project: &p, Digest: digest}, nil
+	pr := Principal{Kind: DeployTokenKind, Token: &t, Project: &p, Digest: digest}
+	if t.GroupID != 0 {
+		pr.Group = &g
+	}
+	return pr, nil
 }
 
 // refusal says why a token whose secret matched is refused anyway, or ""

@@ -297,11 +297,12 @@ const maxExtraSegments = 2
 
 // projectOf answers the project owning an image name: the longest
 // whole-segment prefix of the name that is a project. A deploy token's own
-// project needs no lookup when the name is exactly its path.
+// project needs no lookup when the name is exactly its path; a group
+// token's projects are looked up as anyone's.
 func (s *TokenService) projectOf(ctx context.Context, p *Principal, name string) (*tokens.Project, error) {
 	segs := strings.Split(name, "/")
 	shortest := max(2, len(segs)-maxExtraSegments)
-	if p.Kind == DeployTokenKind {
+	if p.Kind == DeployTokenKind && p.Token.GroupID == 0 {
 		own := p.Project.PathWithNamespace
 		if strings.EqualFold(name, own) {
 			return p.Project, nil

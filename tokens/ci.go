@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // CIVariable is one variable a CI job gets, in GitLab's variable shape.
@@ -15,8 +16,11 @@ type CIVariable struct {
 
 // CIVariables answers the variables a job of the project needs (developers
 // and up): where the registry is, and while an active gitlab-deploy-token
-// exists, its username and secret. warning says why the deploy variables are
-// missing, so jobs don't fail later at login with no hint.
+// exists, its username and secret: the project's own, otherwise the one of
+// the nearest group along its path that has one (GitLab looks only at the
+// immediate parent; every ancestor is what a team of teams expects). warning
+// says why the deploy variables are missing, so jobs don't fail later at
+// login with no hint.
 func (s *Service) CIVariables(ctx context.Context, a *Actor, ref, registryHost, serverURL string) (vars []CIVariable, warning string, err error) {
 	p, _, err := s.ProjectFor(ctx, a, ref, Developer)
 	if err != nil {
@@ -33,16 +37,10 @@ func (s *Service) CIVariables(ctx context.Context, a *Actor, ref, registryHost, 
 		return nil, "", err
 	}
 	now := s.Clock()
-	var newest, latestInactive *DeployToken
-	for i := range ts {
-		t := &ts[i]
-		if !t.IsCIToken() {
-			continue
-		}
-		if t.Active(now) {
-			newest = t
-		} else {
-			latestInactive = t
+	newest, latestInactive := ciTokens(ts, now)
+	if newest == nil {
+		if newest, err = s.groupCIToken(ctx, p.PathWithNamespace, now); err != nil {
+			return nil, "", err
 		}
 	}
 	switch {
@@ -60,7 +58,7 @@ func (s *Service) CIVariables(ctx context.Context, a *Actor, ref, registryHost, 
 	case latestInactive != nil:
 		warning = fmt.Sprintf("the deploy token %q (id %d) expired at %s; create a new one to get CI_DEPLOY_USER and CI_DEPLOY_PASSWORD", CITokenName, latestInactive.ID, latestInactive.ExpiresAt.Format("2006-01-02T15:04:05Z"))
 	default:
-		warning = fmt.Sprintf("the project has no deploy token named %q, so CI_DEPLOY_USER and CI_DEPLOY_PASSWORD are not set", CITokenName)
+		warning = fmt.Sprintf("neither the project nor a group above it has a deploy token named %q, so CI_DEPLOY_USER and CI_DEPLOY_PASSWORD are not set", CITokenName)
 	}
 	return vars, warning, nil
 }
@@ -78,4 +76,41 @@ func Dotenv(vars []CIVariable, prefix string) string {
 		b.WriteString("'\n")
 	}
 	return b.String()
+}
+
+// ciTokens answers the newest active CI token of ts (ordered by ID), and
+// the newest inactive one.
+func ciTokens(ts []DeployToken, now time.Time) (newest, latestInactive *DeployToken) {
+	for i := range ts {
+		t := &ts[i]
+		if !t.IsCIToken() {
+			continue
+		}
+		if t.Active(now) {
+			newest = t
+		} else {
+			latestInactive = t
+		}
+	}
+	return newest, latestInactive
+}
+
+// groupCIToken answers the newest active CI token of the nearest group
+// along projectPath that has one, or nil: one read for the groups, and one
+// per group until a token is found, only for a project without its own.
+func (s *Service) groupCIToken(ctx context.Context, projectPath string, now time.Time) (*DeployToken, error) {
+	along, err := s.Store.GroupsAlong(ctx, projectPath)
+	if err != nil {
+		return nil, err
+	}
+	for i := len(along) - 1; i >= 0; i-- {
+		ts, err := s.Store.ListGroupDeployTokens(ctx, along[i].ID)
+		if err != nil {
+			return nil, err
+		}
+		if t, _ := ciTokens(ts, now); t != nil {
+			return t, nil
+		}
+	}
+	return nil, nil
 }

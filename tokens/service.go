@@ -626,6 +626,19 @@ func (s *Service) CreateDeployToken(ctx context.Context, a *Actor, ref string, i
 	if err != nil {
 		return DeployToken{}, "", err
 	}
+	t, secret, err := s.mintDeployToken(ctx, a, in, DeployToken{ProjectID: p.ID}, ErrProjectNotFound)
+	if err != nil {
+		return DeployToken{}, "", err
+	}
+	s.log().InfoContext(ctx, "deploy token created", "project", p.PathWithNamespace, "token_id", t.ID, "username", t.Username, "by", a.User.Username)
+	return t, secret, nil
+}
+
+// mintDeployToken validates in, makes the secret and stores the token
+// owned as owner says (its ProjectID or GroupID), answering notFound when
+// that owner is gone meanwhile: the one path of project and group tokens,
+// so both have the same rules.
+func (s *Service) mintDeployToken(ctx context.Context, a *Actor, in CreateDeployTokenInput, owner DeployToken, notFound error) (DeployToken, Secret, error) {
 	t, errs := s.ValidateDeployToken(in)
 	if len(errs) > 0 {
 		return DeployToken{}, "", errs[0]
@@ -634,7 +647,8 @@ func (s *Service) CreateDeployToken(ctx context.Context, a *Actor, ref string, i
 	if err != nil {
 		return DeployToken{}, "", err
 	}
-	t.ProjectID, t.CreatorID, t.Digest = p.ID, a.User.ID, s.Keys.Digest(secret.Reveal())
+	t.ProjectID, t.GroupID = owner.ProjectID, owner.GroupID
+	t.CreatorID, t.Digest = a.User.ID, s.Keys.Digest(secret.Reveal())
 	if t.IsCIToken() {
 		// Bound to the digest, which is unique and known before the ID.
 		if t.CISecret, err = s.Keys.Seal(secret, string(t.Digest)); err != nil {
@@ -643,11 +657,10 @@ func (s *Service) CreateDeployToken(ctx context.Context, a *Actor, ref string, i
 	}
 	if err := s.Store.CreateDeployToken(ctx, &t); err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return DeployToken{}, "", ErrProjectNotFound
+			return DeployToken{}, "", notFound
 		}
 		return DeployToken{}, "", fmt.Errorf("create deploy token: %w", err)
 	}
-	s.log().InfoContext(ctx, "deploy token created", "project", p.PathWithNamespace, "token_id", t.ID, "username", t.Username, "by", a.User.Username)
 	return t, secret, nil
 }
 
