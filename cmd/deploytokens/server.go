@@ -124,7 +124,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	} else if n > 0 {
 		logger.Info("removed what crashes left in the repositories directory", "dir", cfg.ReposDir, "removed", n)
 	}
-	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger}
+	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger, NoTopLevelGroups: !cfg.AllowTopLevelGroups}
 	if u := cfg.registryURL; u != nil {
 		a.service.Images = &purge.Registry{URL: u, Signer: a.signer, Service: cfg.RegistryService, Issuer: cfg.RegistryIssuer, Lifetime: cfg.TokenLifetime}
 	}
