@@ -131,6 +131,13 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if err := a.bootstrapAdmin(ctx); err != nil {
 		return nil, err
 	}
+	// Before serving: a namespace left without its group would be anyone's
+	// to create, and its creator would inherit the projects below.
+	if n, err := a.service.MigrateNamespaces(ctx); err != nil {
+		return nil, fmt.Errorf("move projects into groups: %w", err)
+	} else if n > 0 {
+		logger.Info("moved projects stored before groups into groups", "projects", n)
+	}
 	limiter := &auth.Limiter{KV: a.store, Max: int64(cfg.AuthMaxFailures), Window: cfg.AuthWindow, Ban: cfg.AuthBan, Logger: logger}
 	if m := a.metrics; m != nil {
 		limiter.Failures, limiter.Bans = m.AuthFailures, m.AuthBans
