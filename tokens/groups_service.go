@@ -577,3 +577,40 @@ func (s *Service) RemoveGroupMember(ctx context.Context, a *Actor, ref string, u
 	}
 	return nil
 }
+
+// onlyOwnerOfGroups answers the full paths of the groups whose only owner
+// is user id.
+func (s *Service) onlyOwnerOfGroups(ctx context.Context, id int64) ([]string, error) {
+	ms, err := s.Store.GroupMembershipsOf(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	var paths []string
+	for _, m := range ms {
+		if m.AccessLevel != Owner {
+			continue
+		}
+		all, err := s.Store.ListGroupMembers(ctx, m.GroupID)
+		if err != nil {
+			return nil, err
+		}
+		owners := 0
+		for _, o := range all {
+			if o.AccessLevel == Owner {
+				owners++
+			}
+		}
+		if owners > 1 {
+			continue
+		}
+		g, err := s.Store.Group(ctx, m.GroupID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		paths = append(paths, "group "+g.FullPath)
+	}
+	return paths, nil
+}

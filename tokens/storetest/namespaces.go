@@ -76,3 +76,59 @@ func testSetProjectNamespace(t *testing.T, s tokens.Store) {
 		}
 	}
 }
+
+// testDeleteUserGroups: deleting a group's only owner is refused and
+// changes nothing; otherwise the user's group memberships go with them.
+// A user deleted while the group's other owner leaves: one wins, and the
+// group keeps an owner.
+func testDeleteUserGroups(t *testing.T, s tokens.Store) {
+	ctx := t.Context()
+	alice, bob := mustUser(t, s, "alice"), mustUser(t, s, "bob")
+	solo := mustGroup(t, s, "solo", tokens.Group{}, alice)
+	shared := mustGroup(t, s, "shared", tokens.Group{}, bob)
+	if err := s.PutGroupMember(ctx, tokens.GroupMember{GroupID: shared.ID, UserID: alice.ID, AccessLevel: tokens.Maintainer, CreatedAt: when}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "DeleteUser of a group's only owner", s.DeleteUser(ctx, alice.ID), tokens.ErrLastOwner)
+	if _, err := s.User(ctx, alice.ID); err != nil {
+		t.Errorf("refused delete removed the user: %v", err)
+	}
+	if ms, err := s.GroupMembershipsOf(ctx, alice.ID); err != nil || len(ms) != 2 {
+		t.Errorf("refused delete left %d group memberships (%v), want 2", len(ms), err)
+	}
+	if err := s.PutGroupMember(ctx, tokens.GroupMember{GroupID: solo.ID, UserID: bob.ID, AccessLevel: tokens.Owner, CreatedAt: when}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, alice.ID); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	for _, g := range []tokens.Group{solo, shared} {
+		_, err := s.GroupMember(ctx, g.ID, alice.ID)
+		wantErr(t, "deleted user's membership of "+g.FullPath, err, tokens.ErrNotFound)
+		ms, err := s.ListGroupMembers(ctx, g.ID)
+		if err != nil || len(ms) != 1 || ms[0].UserID != bob.ID {
+			t.Errorf("members of %s after delete: %+v, %v; want bob alone", g.FullPath, ms, err)
+		}
+	}
+	if ms, err := s.GroupMembershipsOf(ctx, alice.ID); err != nil || len(ms) != 0 {
+		t.Errorf("deleted user's group memberships: %v, %v", ms, err)
+	}
+
+	for i := range 10 {
+		carol, dave := mustUser(t, s, fmt.Sprintf("carol%d", i)), mustUser(t, s, fmt.Sprintf("dave%d", i))
+		g := mustGroup(t, s, fmt.Sprintf("g%d", i), tokens.Group{}, carol)
+		if err := s.PutGroupMember(ctx, tokens.GroupMember{GroupID: g.ID, UserID: dave.ID, AccessLevel: tokens.Owner, CreatedAt: when}); err != nil {
+			t.Fatal(err)
+		}
+		race(2, func(j int) error {
+			if j == 0 {
+				return s.DeleteUser(ctx, carol.ID)
+			}
+			return s.DeleteGroupMember(ctx, g.ID, dave.ID)
+		})
+		ms, err := s.ListGroupMembers(ctx, g.ID)
+		if err != nil || len(ms) != 1 || ms[0].AccessLevel != tokens.Owner {
+			t.Errorf("g%d after the race: %+v, %v; want one owner", i, ms, err)
+		}
+	}
+}
