@@ -82,7 +82,7 @@ func (s *Service) DeleteUser(ctx context.Context, a *Actor, id int64) error {
 		if err := s.checkNotOnlyOwner(ctx, id); err != nil {
 			return err
 		}
-		return Conflict("the user is the only owner of a project")
+		return Conflict("the user is the only owner of a project or a group")
 	case errors.Is(err, ErrNotFound):
 		return ErrUserNotFound
 	case err != nil:
@@ -126,10 +126,15 @@ func (s *Service) checkNotOnlyOwner(ctx context.Context, id int64) error {
 		}
 		paths = append(paths, p.PathWithNamespace)
 	}
+	groups, err := s.onlyOwnerOfGroups(ctx, id)
+	if err != nil {
+		return err
+	}
+	paths = append(paths, groups...)
 	if len(paths) == 0 {
 		return nil
 	}
-	return Conflict("the user is the only owner of " + strings.Join(paths, ", ") + ": add another owner or delete those projects first")
+	return Conflict("the user is the only owner of " + strings.Join(paths, ", ") + ": add another owner or delete those projects and groups first")
 }
 
 // ListPATs answers a page of personal access tokens and their number:

@@ -76,12 +76,12 @@ type Admin interface {
 	// SetUserBlocked blocks or unblocks a user; ErrNotFound when there is
 	// none. Setting the state a user has is not an error.
 	SetUserBlocked(ctx context.Context, id int64, blocked bool) error
-	// DeleteUser removes a user with their memberships and personal
-	// access tokens, all or nothing; the username becomes free. The
-	// deploy tokens they created stay. ErrNotFound when there is none,
-	// ErrLastOwner when they are the only owner of a project (checked in
-	// the same atomic step, so an owner leaving meanwhile can't leave a
-	// project without one).
+	// DeleteUser removes a user with their memberships (of projects and
+	// of groups) and personal access tokens, all or nothing; the username
+	// becomes free. The deploy tokens they created stay. ErrNotFound when
+	// there is none, ErrLastOwner when they are the only owner of a
+	// project or of a group (checked in the same atomic step, so an owner
+	// leaving meanwhile can't leave one without an owner).
 	DeleteUser(ctx context.Context, id int64) error
 	// ListPATs answers a page of the tokens q selects, and their number.
 	ListPATs(ctx context.Context, q PATQuery) ([]PersonalAccessToken, int, error)

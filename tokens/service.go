@@ -29,6 +29,9 @@ type Service struct {
 	Images Images
 	Now    func() time.Time
 	Logger *slog.Logger
+	// NoTopLevelGroups keeps the creation of top-level groups (and so of
+	// new top-level namespaces) to admins.
+	NoTopLevelGroups bool
 }
 
 // Actor is the authenticated caller of a management operation.
@@ -287,7 +290,9 @@ func (s *Service) RevokePAT(ctx context.Context, a *Actor, id int64) error {
 type CreateProjectInput struct {
 	Path          string
 	NamespacePath string
-	Visibility    string
+	// NamespaceID names the namespace by ID instead (see Namespace.ID).
+	NamespaceID int64
+	Visibility  string
 	// Name defaults to Path.
 	Name string
 }
@@ -298,6 +303,16 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 		return Project{}, err
 	}
 	ns := strings.Trim(in.NamespacePath, "/")
+	if in.NamespaceID != 0 {
+		n, err := s.FindNamespace(ctx, a, fmt.Sprint(in.NamespaceID))
+		if err != nil {
+			return Project{}, err
+		}
+		if ns != "" && !strings.EqualFold(ns, n.FullPath) {
+			return Project{}, Invalid("namespace_id", "names another namespace than namespace_path")
+		}
+		ns = n.FullPath
+	}
 	if ns == "" {
 		ns = a.User.Username
 	}
@@ -321,18 +336,30 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 	if err := ValidateName("name", in.Name); err != nil {
 		return Project{}, err
 	}
-	if err := s.checkNamespace(ctx, a, full); err != nil {
+	pl, err := s.checkNamespace(ctx, a, ns, full)
+	if err != nil {
 		return Project{}, err
 	}
 	if err := s.checkDeadPath(ctx, full); err != nil {
 		return Project{}, err
 	}
+	groupID, err := s.makeNamespace(ctx, a, pl, vis)
+	if err != nil {
+		return Project{}, err
+	}
 	now := s.Clock()
-	p := Project{Path: in.Path, Name: in.Name, PathWithNamespace: full, Visibility: vis, CreatorID: a.User.ID, CreatedAt: now}
-	err := s.Store.CreateProject(ctx, &p, Member{UserID: a.User.ID, AccessLevel: Owner, CreatedAt: now})
+	p := Project{Path: in.Path, Name: in.Name, PathWithNamespace: full, Visibility: vis, CreatorID: a.User.ID, CreatedAt: now, NamespaceID: groupID}
+	err = s.Store.CreateProject(ctx, &p, Member{UserID: a.User.ID, AccessLevel: Owner, CreatedAt: now})
 	switch {
 	case errors.Is(err, ErrConflict):
+		if _, gerr := s.Store.GroupByPath(ctx, full); gerr == nil {
+			// The caller may create in the namespace, so may know the
+			// group below it.
+			return Project{}, Invalid("path", "is a group's, and a project cannot be nested with the projects in it")
+		}
 		return Project{}, &Error{Kind: KindInvalid, Message: "path has already been taken"}
+	case errors.Is(err, ErrNotFound) && groupID != 0:
+		return Project{}, Invalid("namespace_path", "was deleted meanwhile")
 	case errors.Is(err, ErrNested):
 		// checkNamespace saw no such project: one was created meanwhile.
 		return Project{}, Invalid("path", "cannot be nested with another project")
@@ -360,60 +387,34 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 	return p, nil
 }
 
-// checkNamespace decides whether a may create a project at full. A
-// namespace whose first segment is another user's, or already holds
-// projects, is open only to admins and to maintainers of one of those
-// projects; and no project may sit inside another's path or hold one inside
-// its own, since images under a project's path are that project's.
-// Authorization comes first: a caller who may not create in the namespace
-// gets one answer whatever sits there, so it can't probe for private paths.
-func (s *Service) checkNamespace(ctx context.Context, a *Actor, full string) error {
+// checkNamespace decides whether a may create a project at full, in
+// namespace ns, and where it goes (namespaceRights); and no project may
+// sit inside another's path or hold one inside its own, since images under
+// a project's path are that project's. Authorization comes first: a caller
+// who may not create in the namespace gets one answer whatever sits there,
+// so it can't probe for private paths.
+func (s *Service) checkNamespace(ctx context.Context, a *Actor, ns, full string) (placement, error) {
+	pl, err := s.namespaceRights(ctx, a, ns)
+	if err != nil {
+		return pl, err
+	}
 	all, err := s.Store.ListProjects(ctx)
 	if err != nil {
-		return err
+		return pl, err
 	}
-	top := strings.ToLower(strings.SplitN(full, "/", 2)[0])
 	lower := strings.ToLower(full)
-	var inNamespace []int64
-	var nested *Project
 	for _, p := range all {
 		q := strings.ToLower(p.PathWithNamespace)
-		if strings.HasPrefix(q, top+"/") {
-			inNamespace = append(inNamespace, p.ID)
+		if strings.HasPrefix(lower, q+"/") || strings.HasPrefix(q, lower+"/") {
+			if level, err := s.AccessLevel(ctx, &a.User, &p); err != nil {
+				return pl, err
+			} else if level >= Maintainer {
+				return pl, Invalid("path", "cannot be nested with project %q", p.PathWithNamespace)
+			}
+			return pl, Invalid("namespace_path", "is not available")
 		}
-		if nested == nil && (strings.HasPrefix(lower, q+"/") || strings.HasPrefix(q, lower+"/")) {
-			nested = &p
-		}
 	}
-	if err := s.mayCreateIn(ctx, a, top, inNamespace); err != nil {
-		return err
-	}
-	if nested != nil {
-		if a.User.Admin || s.isMaintainerOfAny(ctx, a, []int64{nested.ID}) {
-			return Invalid("path", "cannot be nested with project %q", nested.PathWithNamespace)
-		}
-		return Invalid("namespace_path", "is not available")
-	}
-	return nil
-}
-
-// mayCreateIn decides whether a may create projects in the namespace top,
-// which holds the projects inNamespace.
-func (s *Service) mayCreateIn(ctx context.Context, a *Actor, top string, inNamespace []int64) error {
-	if a.User.Admin || strings.EqualFold(top, a.User.Username) {
-		return nil
-	}
-	forbidden := Forbidden("you may not create projects in namespace_path %q", top)
-	// A namespace named after another user is theirs.
-	if _, err := s.Store.UserByUsername(ctx, top); err == nil {
-		return forbidden
-	} else if !errors.Is(err, ErrNotFound) {
-		return err
-	}
-	if len(inNamespace) == 0 || s.isMaintainerOfAny(ctx, a, inNamespace) {
-		return nil
-	}
-	return forbidden
+	return pl, nil
 }
 
 func (s *Service) isMaintainerOfAny(ctx context.Context, a *Actor, projectIDs []int64) bool {

@@ -43,6 +43,7 @@ type Store interface {
 	DeployTokens
 	Admin
 	Groups
+	ProjectNamespaces
 	KV
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

@@ -52,6 +52,8 @@ type Config struct {
 	GitMaxConcurrent int
 	MetricsListen    string
 	MetricsPprof     bool
+	// AllowTopLevelGroups lets every user create top-level groups.
+	AllowTopLevelGroups bool
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -99,6 +101,7 @@ func (c *Config) settings() []setting {
 		{"git-max-concurrent", "git requests served at once (each runs git http-backend); more wait up to half the read timeout, then get 503", &c.GitMaxConcurrent},
 		{"metrics-listen", "address of a listener of its own serving Prometheus metrics at /metrics, unauthenticated; unset: none", &c.MetricsListen},
 		{"metrics-pprof", "also serve the runtime's profiles (pprof) under /debug/pprof/ on the metrics listener", &c.MetricsPprof},
+		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
 	}
 }
 
@@ -111,6 +114,7 @@ func defaultConfig() Config {
 		AuthMaxFailures: 30, AuthWindow: time.Minute, AuthBan: time.Hour,
 		LogFormat: "text", LogLevel: "info", ShutdownTimeout: 30 * time.Second, GitBin: "git",
 		ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
+		AllowTopLevelGroups: true,
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.

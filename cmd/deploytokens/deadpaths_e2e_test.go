@@ -61,7 +61,7 @@ func TestDeletedPathStaysDead(t *testing.T) {
 		sw.target.Store(httputil.NewSingleHostReverseProxy(target))
 		s := e.s
 		_, alice := s.user(t, "alice", "api", "write_registry")
-		_, bob := s.user(t, "bob", "api", "write_registry")
+		bobID, bob := s.user(t, "bob", "api", "write_registry")
 		gl, err := gitlab.NewClient(alice, gitlab.WithBaseURL(s.URL+"/api/v4"))
 		if err != nil {
 			t.Fatal(err)
@@ -76,6 +76,9 @@ func TestDeletedPathStaysDead(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s.project(t, alice, tc.path, "private")
+				// Bob may create in alice's group, so only the dead path
+				// stands in his way.
+				s.groupMember(t, alice, strings.Split(tc.path, "/")[0], bobID, 40)
 				for _, img := range []string{tc.path + ":v1", tc.path + "/sub:v1"} {
 					if _, err := testenv.PushRandomImage(t, e.ref(img), "alice", alice); err != nil {
 						t.Fatalf("alice push %s: %v\nregistry log:\n%s", img, err, e.reg.Log())
@@ -128,8 +131,9 @@ func TestDeletedPathStaysDead(t *testing.T) {
 		e := startRegistryEnv(t, nil)
 		s := e.s
 		_, alice := s.user(t, "alice", "api", "write_registry")
-		_, bob := s.user(t, "bob", "api", "write_registry")
+		bobID, bob := s.user(t, "bob", "api", "write_registry")
 		s.project(t, alice, "old/img", "private")
+		s.groupMember(t, alice, "old", bobID, 40)
 		for _, img := range []string{"old/img:v1", "old/img/sub:v1"} {
 			if _, err := testenv.PushRandomImage(t, e.ref(img), "alice", alice); err != nil {
 				t.Fatalf("alice push %s: %v", img, err)

@@ -124,12 +124,19 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	} else if n > 0 {
 		logger.Info("removed what crashes left in the repositories directory", "dir", cfg.ReposDir, "removed", n)
 	}
-	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger}
+	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger, NoTopLevelGroups: !cfg.AllowTopLevelGroups}
 	if u := cfg.registryURL; u != nil {
 		a.service.Images = &purge.Registry{URL: u, Signer: a.signer, Service: cfg.RegistryService, Issuer: cfg.RegistryIssuer, Lifetime: cfg.TokenLifetime}
 	}
 	if err := a.bootstrapAdmin(ctx); err != nil {
 		return nil, err
+	}
+	// Before serving: a namespace left without its group would be anyone's
+	// to create, and its creator would inherit the projects below.
+	if n, err := a.service.MigrateNamespaces(ctx); err != nil {
+		return nil, fmt.Errorf("move projects into groups: %w", err)
+	} else if n > 0 {
+		logger.Info("moved projects stored before groups into groups", "projects", n)
 	}
 	limiter := &auth.Limiter{KV: a.store, Max: int64(cfg.AuthMaxFailures), Window: cfg.AuthWindow, Ban: cfg.AuthBan, Logger: logger}
 	if m := a.metrics; m != nil {

@@ -177,7 +177,7 @@ func (a *API) updateProject(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, a.project(proj))
+	return c.JSON(http.StatusOK, a.projectView(c)(proj))
 }
 
 type versionJSON struct {

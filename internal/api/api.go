@@ -77,6 +77,7 @@ func (a *API) Register(g *echo.Group) {
 	g.POST("/personal_access_tokens/self/rotate", a.rotateOwnPAT)
 	g.POST("/personal_access_tokens/:token_id/rotate", a.rotatePAT)
 	g.PUT("/projects/:id", a.updateProject)
+	a.registerGroups(g, get)
 	get("/version", a.version)
 	get("/metadata", a.metadata)
 	g.Any("/*", func(c echo.Context) error {
@@ -314,6 +315,8 @@ type projectJSON struct {
 	WebURL            string  `json:"web_url"`
 	CreatedAt         *string `json:"created_at"`
 	CreatorID         int64   `json:"creator_id"`
+	// Namespace is set by projectView.
+	Namespace *namespaceJSON `json:"namespace,omitempty"`
 }
 
 func (a *API) project(p tokens.Project) projectJSON {
@@ -332,7 +335,7 @@ func (a *API) listProjects(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return paginate(c, a.ExternalURL, ps, a.project)
+	return paginate(c, a.ExternalURL, ps, a.projectView(c))
 }
 
 func (a *API) createProject(c echo.Context) error {
@@ -342,6 +345,13 @@ func (a *API) createProject(c echo.Context) error {
 	}
 	// GitLab derives the path from name when only name is given.
 	in := tokens.CreateProjectInput{Path: cmp.Or(p.str("path"), p.str("name")), NamespacePath: p.str("namespace_path"), Visibility: p.str("visibility"), Name: p.str("name")}
+	if p.has("namespace_id") {
+		if s := p.str("namespace_id"); s != "" && s != "0" {
+			if in.NamespaceID = p.int("namespace_id", 0); p.Err() == nil && in.NamespaceID <= 0 {
+				return tokens.Invalid("namespace_id", "must be a positive integer")
+			}
+		}
+	}
 	if err := p.Err(); err != nil {
 		return err
 	}
@@ -349,7 +359,7 @@ func (a *API) createProject(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusCreated, a.project(proj))
+	return c.JSON(http.StatusCreated, a.projectView(c)(proj))
 }
 
 func (a *API) getProject(c echo.Context) error {
@@ -361,7 +371,7 @@ func (a *API) getProject(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, a.project(p))
+	return c.JSON(http.StatusOK, a.projectView(c)(p))
 }
 
 func (a *API) deleteProject(c echo.Context) error {

@@ -164,8 +164,19 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 				return err
 			}
 		}
+		gids := idsWithPrefix(tx, bGroupMemberships, id)
+		for _, gid := range gids {
+			if err := keepAGroupOwner(tx, gid, id); err != nil {
+				return err
+			}
+		}
 		for _, pid := range pids {
 			if err := deleteMember(tx, pid, id); err != nil {
+				return err
+			}
+		}
+		for _, gid := range gids {
+			if err := deleteGroupMember(tx, gid, id); err != nil {
 				return err
 			}
 		}

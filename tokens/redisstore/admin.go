@@ -245,16 +245,22 @@ func (s *Store) SetUserBlocked(ctx context.Context, id int64, blocked bool) erro
 }
 
 // deleteUserScript: KEYS = user, username index, memberships, user's
-// tokens, users, blocked users, tokens; ARGV = user ID, owner prefix, and
-// the templates of project members, tokens and digest indexes, the digest
-// field. -2: the user is a project's only owner; nothing is changed then.
+// tokens, users, blocked users, tokens, user's groups; ARGV = user ID,
+// owner prefix, and the templates of project members, tokens and digest
+// indexes, the digest field, the template of group members. -2: the user
+// is a project's or a group's only owner; nothing is changed then.
 var deleteUserScript = redis.NewScript(lastOwnerLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local pids = redis.call('SMEMBERS', KEYS[3])
 for _, pid in ipairs(pids) do
   if lastOwner(ARGV[3] .. pid, ARGV[1], ARGV[2]) then return -2 end
 end
+local gids = redis.call('SMEMBERS', KEYS[8])
+for _, gid in ipairs(gids) do
+  if lastOwner(ARGV[7] .. gid, ARGV[1], ARGV[2]) then return -2 end
+end
 for _, pid in ipairs(pids) do redis.call('HDEL', ARGV[3] .. pid, ARGV[1]) end
+for _, gid in ipairs(gids) do redis.call('HDEL', ARGV[7] .. gid, ARGV[1]) end
 for _, tid in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
   local d = redis.call('HGET', ARGV[4] .. tid, ARGV[6])
   if d then redis.call('DEL', ARGV[5] .. d) end
@@ -262,7 +268,7 @@ for _, tid in ipairs(redis.call('ZRANGE', KEYS[4], 0, -1)) do
   redis.call('ZREM', KEYS[7], tid)
 end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-redis.call('DEL', KEYS[1], KEYS[3], KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[3], KEYS[4], KEYS[8])
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
 return 1
@@ -281,8 +287,8 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 		return wrap(op, err)
 	}
 	n, err := runStatus(ctx, s.c, deleteUserScript,
-		[]string{s.idKey("u", id), s.key("un", fold(name)), s.idKey("um", id), s.idKey("ut", id), s.key("uz"), s.key("ub"), s.key("tz")},
-		id, ownerPrefix, s.key("pm", ""), s.key("t", ""), s.key("th", ""), fDigest)
+		[]string{s.idKey("u", id), s.key("un", fold(name)), s.idKey("um", id), s.idKey("ut", id), s.key("uz"), s.key("ub"), s.key("tz"), s.idKey("ug", id)},
+		id, ownerPrefix, s.key("pm", ""), s.key("t", ""), s.key("th", ""), fDigest, s.key("gm", ""))
 	return status(op, n, err)
 }
 

@@ -58,6 +58,8 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"GroupMembers", testGroupMembers},
 		{"GroupDeployTokens", testGroupDeployTokens},
 		{"GroupRaces", testGroupRaces},
+		{"SetProjectNamespace", testSetProjectNamespace},
+		{"DeleteUserGroups", testDeleteUserGroups},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
