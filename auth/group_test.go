@@ -59,8 +59,14 @@ func newGroupTokenEnv(t *testing.T) *groupTokenEnv {
 		{"corp2/x", "corp2", tokens.Private},
 		{"other/x", "other", tokens.Private},
 		{"other/pub", "other", tokens.Public},
+		// Under corp's path, but no group holds it: stored before groups
+		// (the store takes it), so no group token reaches it.
+		{"corp/a/stray", "", tokens.Private},
 	} {
-		proj := tokens.Project{Path: p.path[strings.LastIndex(p.path, "/")+1:], PathWithNamespace: p.path, Visibility: p.vis, NamespaceID: groups[p.ns].ID}
+		proj := tokens.Project{Path: p.path[strings.LastIndex(p.path, "/")+1:], PathWithNamespace: p.path, Visibility: p.vis}
+		if p.ns != "" {
+			proj.NamespaceID = groups[p.ns].ID
+		}
 		if err := s.CreateProject(ctx, &proj, tokens.Member{UserID: u.ID, AccessLevel: tokens.Owner}); err != nil {
 			t.Fatalf("CreateProject %s: %v", p.path, err)
 		}
@@ -131,6 +137,7 @@ func TestGroupTokenRegistry(t *testing.T) {
 		{"write: public project outside", "write", "other/pub", pull},
 		{"write: no project there", "write", "corp/a/nothing", nil},
 		{"write: the group itself", "write", "corp", nil},
+		{"write: a project under the path no group holds", "write", "corp/a/stray", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,6 +177,7 @@ func TestGroupTokenGit(t *testing.T) {
 		{"clone without read_repository", "write", "corp/a/app", false, ErrNoGitScope},
 		{"clone beside", "read", "corp2/x", false, ErrNotFoundGit},
 		{"clone outside", "read", "other/x", false, ErrNotFoundGit},
+		{"clone a project under the path no group holds", "read", "corp/a/stray", false, ErrNotFoundGit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -75,7 +75,7 @@ func (p *Principal) Reaches(proj *tokens.Project) bool {
 		return false
 	}
 	if p.Token.GroupID != 0 {
-		return p.Group != nil && tokens.InGroupSubtree(p.Group.FullPath, proj.PathWithNamespace)
+		return p.Group != nil && tokens.GroupHolds(p.Group, proj)
 	}
 	return p.Token.ProjectID == proj.ID
 }

@@ -38,7 +38,9 @@ func (s *Service) CIVariables(ctx context.Context, a *Actor, ref, registryHost, 
 	}
 	now := s.Clock()
 	newest, latestInactive := ciTokens(ts, now)
-	if newest == nil {
+	if newest == nil && p.NamespaceID != 0 {
+		// Only a project a group holds gets its groups' CI token (see
+		// GroupHolds).
 		if newest, err = s.groupCIToken(ctx, p.PathWithNamespace, now); err != nil {
 			return nil, "", err
 		}

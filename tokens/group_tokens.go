@@ -84,6 +84,17 @@ func (s *Service) RevokeGroupDeployToken(ctx context.Context, a *Actor, ref stri
 	return err
 }
 
+// GroupHolds reports whether p is in g's subtree: a group holds p
+// (NamespaceID) and p's path lies below g's. A project no group holds (a
+// personal one, or one stored before groups existed and not migrated) is
+// in no subtree, even when a group was created later at its namespace's
+// path: that group's members and tokens never had a say over it. For a
+// held project the store guarantees the groups along its path are its
+// group and that group's ancestors.
+func GroupHolds(g *Group, p *Project) bool {
+	return p.NamespaceID != 0 && InGroupSubtree(g.FullPath, p.PathWithNamespace)
+}
+
 // InGroupSubtree reports whether the project path projectPath lies in the
 // subtree of the group with fullPath: below it by whole segments, without
 // regard to case ("corp2/x" is not in "corp", "corp/a/app" is). A group's

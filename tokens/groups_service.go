@@ -472,8 +472,10 @@ func (s *Service) AllProjectMembers(ctx context.Context, a *Actor, ref string) (
 		return nil, err
 	}
 	best := map[int64]Member{}
-	if err := s.inheritedMembers(ctx, p.PathWithNamespace, best); err != nil {
-		return nil, err
+	if p.NamespaceID != 0 { // only a project a group holds inherits (GroupHolds)
+		if err := s.inheritedMembers(ctx, p.PathWithNamespace, best); err != nil {
+			return nil, err
+		}
 	}
 	own, err := s.Store.ListMembers(ctx, p.ID)
 	if err != nil {

@@ -18,10 +18,10 @@ import (
 func TestGroupDeployTokenEndToEnd(t *testing.T) {
 	e := startRegistryEnv(t, redisConfig(t))
 	s := e.s
-	aliceID, alice := s.user(t, "alice")
-	corp := s.group(t, "corp", aliceID)
-	s.group(t, "corp/a", aliceID)
-	s.group(t, "corp/b", aliceID)
+	_, alice := s.user(t, "alice")
+	corp := s.groupAt(t, alice, "corp")
+	s.groupAt(t, alice, "corp/a")
+	s.groupAt(t, alice, "corp/b")
 	devID, err := s.app.store.UserByUsername(t.Context(), "dev")
 	if err != nil {
 		t.Fatal(err)

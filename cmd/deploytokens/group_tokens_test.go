@@ -12,32 +12,17 @@ import (
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
-// group stores the group fullPath (its parent first, when it has one)
-// owned by the user ownerID, straight in the server's store: the groups
-// API is built apart, and what is tested here is the group's tokens.
-func (s *testServer) group(t *testing.T, fullPath string, ownerID int64) tokens.Group {
+// groupAt creates the group fullPath (its parent first, when it has one,
+// already there) through the API as token, and answers it.
+func (s *testServer) groupAt(t *testing.T, token, fullPath string) groupInfo {
 	t.Helper()
-	ctx := t.Context()
-	g := tokens.Group{Name: fullPath, FullPath: fullPath, Path: fullPath[strings.LastIndexByte(fullPath, '/')+1:], Visibility: tokens.Private, CreatedAt: time.Now()}
+	var parent int64
 	if i := strings.LastIndexByte(fullPath, '/'); i > 0 {
-		parent, err := s.app.store.GroupByPath(ctx, fullPath[:i])
-		if err != nil {
-			t.Fatalf("parent of %s: %v", fullPath, err)
-		}
-		g.ParentID = parent.ID
+		var p groupInfo
+		s.mustAPI(t, 200, "GET", "/groups/"+url.PathEscape(fullPath[:i]), token, nil, &p)
+		parent = p.ID
 	}
-	if err := s.app.store.CreateGroup(ctx, &g, tokens.GroupMember{UserID: ownerID, AccessLevel: tokens.Owner, CreatedAt: time.Now()}); err != nil {
-		t.Fatalf("CreateGroup %s: %v", fullPath, err)
-	}
-	return g
-}
-
-// groupMember gives userID level in the group g, straight in the store.
-func (s *testServer) groupMember(t *testing.T, g tokens.Group, userID int64, level tokens.AccessLevel) {
-	t.Helper()
-	if err := s.app.store.PutGroupMember(t.Context(), tokens.GroupMember{GroupID: g.ID, UserID: userID, AccessLevel: level, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
+	return s.group(t, token, fullPath[strings.LastIndexByte(fullPath, '/')+1:], parent, "private")
 }
 
 // groupDeployToken creates a deploy token in the group ref through the
@@ -55,9 +40,9 @@ func (s *testServer) groupDeployToken(t *testing.T, token, ref string, body map[
 // with group does.
 func TestGroupDeployTokensGitLabClient(t *testing.T) {
 	s := startServer(t, redisConfig(t))
-	aliceID, alice := s.user(t, "alice")
-	corp := s.group(t, "corp", aliceID)
-	s.group(t, "corp/team", aliceID)
+	_, alice := s.user(t, "alice")
+	corp := s.groupAt(t, alice, "corp")
+	s.groupAt(t, alice, "corp/team")
 	p := s.project(t, s.AdminToken, "tanuki/app", "")
 	s.deployToken(t, s.AdminToken, p.PathWithNamespace, map[string]any{"name": "project token", "scopes": []string{"read_registry"}})
 
@@ -119,15 +104,15 @@ func TestGroupDeployTokensGitLabClient(t *testing.T) {
 // input answered 4xx naming the field with nothing stored.
 func TestGroupDeployTokensAPI(t *testing.T) {
 	s := startServer(t, redisConfig(t))
-	ownerID, owner := s.user(t, "owner")
+	_, owner := s.user(t, "owner")
 	maintID, maint := s.user(t, "maint")
 	devID, dev := s.user(t, "dev")
 	_, outsider := s.user(t, "outsider")
 	_, readOnly := s.user(t, "reader", "read_api")
-	corp := s.group(t, "corp", ownerID)
-	team := s.group(t, "corp/team", ownerID)
-	s.groupMember(t, corp, maintID, tokens.Maintainer)
-	s.groupMember(t, corp, devID, tokens.Developer)
+	corp := s.groupAt(t, owner, "corp")
+	team := s.groupAt(t, owner, "corp/team")
+	s.groupMember(t, owner, corp.FullPath, maintID, int(tokens.Maintainer))
+	s.groupMember(t, owner, corp.FullPath, devID, int(tokens.Developer))
 	_ = team
 	good := map[string]any{"name": "t", "scopes": []string{"read_registry"}}
 
@@ -206,8 +191,8 @@ func TestGroupDeployTokensAPI(t *testing.T) {
 func TestGroupCIVariables(t *testing.T) {
 	s := startServer(t, redisConfig(t))
 	ownerID, owner := s.user(t, "owner")
-	s.group(t, "corp", ownerID)
-	s.group(t, "corp/team", ownerID)
+	s.groupAt(t, owner, "corp")
+	s.groupAt(t, owner, "corp/team")
 	s.project(t, s.AdminToken, "corp/team/app", "private")
 	s.mustAPI(t, 201, "POST", "/projects/corp%2Fteam%2Fapp/members", s.AdminToken, map[string]any{"user_id": ownerID, "access_level": 40}, nil)
 	ci := s.groupDeployToken(t, owner, "corp", map[string]any{"name": tokens.CITokenName, "scopes": []string{"read_registry"}})
