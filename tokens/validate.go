@@ -24,8 +24,9 @@ var (
 	rfc3339Re = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
 	// defaultUsernameRe matches DefaultDeployTokenUsername's names.
 	defaultUsernameRe = regexp.MustCompile(`^gitlab\+deploy-token-[0-9]+$`)
-	// reservedTop are first path segments that the server's own routes use.
-	reservedTop = []string{"-", "api", "jwt", "v2", "users", "assets", "admin", "help", "dashboard", "explore"}
+	// reservedTop are first path segments that the server's own routes use
+	// (the web's group pages live below /groups/, as GitLab's do).
+	reservedTop = []string{"-", "api", "jwt", "v2", "users", "assets", "admin", "help", "dashboard", "explore", "groups"}
 	// reservedLast are last path segments git's smart HTTP routes end in:
 	// group/git-upload-pack is group's git endpoint, not a project's page
 	// (and so is group/sub/info/refs, refused below).

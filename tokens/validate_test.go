@@ -1,6 +1,7 @@
 package tokens_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -46,6 +47,32 @@ func TestParseExpiryBounds(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("ParseExpiry(%q): %v", tt.in, err)
+			}
+		})
+	}
+}
+
+// TestReservedFirstSegments: a first segment one of the server's routes
+// starts with is no user's, group's or project's, in any case.
+func TestReservedFirstSegments(t *testing.T) {
+	tests := []struct {
+		name, path string
+		wantErr    bool
+	}{
+		{"groups as a namespace", "groups/app", true},
+		{"groups in capitals", "Groups/app", true},
+		{"groups below the top", "corp/groups/app", false},
+		{"a name starting with groups", "groupsx/app", false},
+		{"api", "api/app", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tokens.ValidateProjectPath("path", tt.path); (err != nil) != tt.wantErr {
+				t.Fatalf("ValidateProjectPath(%q) = %v, want error %v", tt.path, err, tt.wantErr)
+			}
+			top, _, _ := strings.Cut(tt.path, "/")
+			if err := tokens.ValidateUsername(top); (err != nil) != (tt.wantErr) {
+				t.Fatalf("ValidateUsername(%q) = %v, want error %v", top, err, tt.wantErr)
 			}
 		})
 	}

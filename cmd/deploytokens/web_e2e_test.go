@@ -464,3 +464,125 @@ func TestWebWithoutJavaScript(t *testing.T) {
 		t.Fatalf("tokens %+v", list)
 	}
 }
+
+// TestWebGroupDeployTokensEndToEnd is issue 19's group page in a real
+// browser: a maintainer of corp by membership of corp alone creates a
+// group token on corp's settings page (its secret shown once), the token
+// pulls an image of a project in corp with podman, and revoking it on the
+// page, after confirming, stops it; a developer of corp gets 404.
+func TestWebGroupDeployTokensEndToEnd(t *testing.T) {
+	browser := startChromium(t)
+	e := startRegistryEnv(t, nil)
+	s := e.s
+	ownerID, _ := s.user(t, "alice")
+	gmID, gmPAT := s.user(t, "gm")
+	gdevID, gdevPAT := s.user(t, "gdev")
+	corp := s.group(t, "corp", ownerID)
+	s.groupMember(t, corp, gmID, 40)
+	s.groupMember(t, corp, gdevID, 30)
+	devID, err := s.app.store.UserByUsername(t.Context(), "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.project(t, s.AdminToken, "corp/app", "private")
+	s.member(t, "corp/app", devID.ID, 30)
+	if _, err := testenv.PushRandomImage(t, e.ref("corp/app:v1"), "dev", e.dev); err != nil {
+		t.Fatalf("developer push: %v\nregistry log:\n%s", err, e.reg.Log())
+	}
+	p := newPage(t, browser, s.URL, screenshotDir(t))
+	settings := "/groups/corp/-/settings/repository"
+
+	t.Run("1 sign in and open the group's settings", func(t *testing.T) {
+		s.remember(p.signIn("gm", gmPAT))
+		if st := p.open(settings); st != 200 || p.path() != settings {
+			t.Fatalf("group settings: %d at %s", st, p.path())
+		}
+		if got := p.text("nav.breadcrumb"); !strings.Contains(got, "corp") || !strings.Contains(got, "Repository") {
+			t.Errorf("breadcrumb %q", got)
+		}
+		if got := p.text(".settings-header p"); !strings.Contains(got, "every project in this group and its subgroups") {
+			t.Errorf("section intro %q", got)
+		}
+		p.do(chromedp.Focus(chromedp.CSS("#deploy-tokens > summary")), chromedp.KeyEvent("\r"))
+		if !p.eval(`document.getElementById("deploy-tokens").open`) {
+			t.Fatal("Enter on the summary did not expand Deploy tokens")
+		}
+		if got := p.text("#no-active-tokens"); got != "This group has no active deploy tokens." {
+			t.Errorf("empty list %q", got)
+		}
+		p.shot("15-group-settings")
+	})
+	var username, token string
+	t.Run("2 create with read_registry; shown once", func(t *testing.T) {
+		p.do(chromedp.SendKeys(chromedp.ID("deploy_token_name"), "cluster"), chromedp.Click(chromedp.ID("deploy_token_read_registry")))
+		if st := p.load(chromedp.Click(chromedp.ID("create-deploy-token"))); st != 200 || !flashPage.MatchString(strings.TrimPrefix(p.path(), settings)) {
+			t.Fatalf("create: %d at %s", st, p.path())
+		}
+		username, token = p.value("#deploy-token-user"), p.value("#deploy-token")
+		s.remember(token)
+		if !strings.HasPrefix(username, "gitlab+deploy-token-") || !strings.HasPrefix(token, "dtd_") {
+			t.Fatalf("username %q token %q", username, token)
+		}
+		if n := p.text("#flash-notice"); n != "Your new group deploy token has been created." {
+			t.Errorf("notice %q", n)
+		}
+		if row := p.text("#active-deploy-tokens tbody tr"); !strings.Contains(row, "cluster") || !strings.Contains(row, username) {
+			t.Errorf("active row %q", row)
+		}
+		var list []deployTokenInfo
+		s.mustAPI(t, 200, "GET", "/groups/corp/deploy_tokens", s.AdminToken, nil, &list)
+		if len(list) != 1 || list[0].Username != username {
+			t.Fatalf("the group's tokens through the API: %+v", list)
+		}
+		p.shot("16-group-token-created")
+	})
+	t.Run("3 the token pulls a project of the group", func(t *testing.T) {
+		pm := testenv.Podman(t)
+		if err := pm.Login(e.reg.Host(), username, token); err != nil {
+			t.Fatalf("podman login with the page's token: %v", err)
+		}
+		if err := pm.Pull(e.ref("corp/app:v1")); err != nil {
+			t.Fatalf("pull: %v", err)
+		}
+	})
+	t.Run("4 a reload does not show it again", func(t *testing.T) {
+		if st := p.load(chromedp.Reload()); st != 200 {
+			t.Fatalf("reload: %d", st)
+		}
+		if h := p.html(); strings.Contains(h, token) || strings.Contains(h, `id="deploy-token"`) {
+			t.Fatal("the token is on the page after a reload")
+		}
+	})
+	t.Run("5 revoke, confirming", func(t *testing.T) {
+		if !p.eval(`document.getElementById("deploy-tokens").open`) {
+			p.do(chromedp.Click(chromedp.CSS("#deploy-tokens > summary")))
+		}
+		if st := p.load(chromedp.Click(chromedp.CSS("#active-deploy-tokens a.btn-danger"))); st != 200 || !strings.HasPrefix(p.path(), settings+"/deploy_tokens/") {
+			t.Fatalf("confirm page: %d at %s", st, p.path())
+		}
+		if h := p.text("h1"); !strings.Contains(h, "Revoke deploy token cluster?") {
+			t.Fatalf("confirm page heading %q", h)
+		}
+		p.shot("17-group-revoke-confirm")
+		if st := p.load(chromedp.Click(chromedp.ID("confirm-revoke"))); st != 200 || !flashPage.MatchString(strings.TrimPrefix(p.path(), settings)) {
+			t.Fatalf("revoke: %d at %s", st, p.path())
+		}
+		if n := p.text("#flash-notice"); !strings.Contains(n, "Revoked deploy token cluster") {
+			t.Errorf("notice %q", n)
+		}
+		if row := p.text("#inactive-deploy-tokens tbody tr"); !strings.Contains(row, username) || !strings.Contains(row, "Revoked") {
+			t.Errorf("inactive row %q", row)
+		}
+		p.shot("18-group-revoked")
+		if err := testenv.Podman(t).Login(e.reg.Host(), username, token); err == nil {
+			t.Fatal("podman login worked with a revoked token")
+		}
+	})
+	t.Run("6 a developer of the group gets 404", func(t *testing.T) {
+		p.load(chromedp.Click(chromedp.ID("sign-out")))
+		s.remember(p.signIn("gdev", gdevPAT))
+		if st := p.open(settings); st != http.StatusNotFound || !strings.Contains(p.text("h1"), "Page not found") {
+			t.Fatalf("developer on the group's settings: %d", st)
+		}
+	})
+}

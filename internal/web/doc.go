@@ -2,7 +2,8 @@
 // in with a username and a personal access token, the projects a user can
 // see, how to use a project with a deploy token, and GitLab's Settings ›
 // Repository › Deploy tokens page to create (shown once), list and revoke
-// them. Pages are rendered on the server and work without JavaScript.
+// them, for a project or a group alike. Pages are rendered on the server
+// and work without JavaScript.
 //
 // It owns the web session (a random secret in an HttpOnly cookie, only its
 // keyed digest in the store's KV, so replicas share sessions and signing out

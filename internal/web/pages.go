@@ -185,7 +185,7 @@ type scopeOption struct {
 }
 
 type settingsData struct {
-	Project   tokens.Project
+	Owner     owner
 	CanWrite  bool
 	Open      bool
 	Notice    string
@@ -205,31 +205,32 @@ type tokenRow struct {
 }
 
 // settings is GitLab's Settings › Repository page with its Deploy tokens
-// section, for maintainers, owners and admins; others get 404.
+// section, of a project or a group, for maintainers, owners and admins;
+// others get 404.
 func (h *Handler) settings(rq *request) error {
-	p, _, err := h.Service.ProjectFor(rq.ctx(), rq.actor(), rq.route.project, tokens.Maintainer)
+	o, err := h.tokenOwner(rq)
 	if err != nil {
 		return err
 	}
-	d, err := h.settingsData(rq, p, tokenForm{})
+	d, err := h.settingsData(rq, o, tokenForm{})
 	if err != nil {
 		return err
 	}
-	if f := rq.flash; f != nil && f.ProjectID == p.ID {
+	if f := rq.flash; o.owns(f) {
 		d.Notice, d.NewToken = f.Notice, f.NewToken
 		d.Open = true
 	}
-	h.render(rq, http.StatusOK, "settings", "Repository settings · "+p.PathWithNamespace, d)
+	h.render(rq, http.StatusOK, "settings", "Repository settings · "+o.Path, d)
 	return nil
 }
 
-func (h *Handler) settingsData(rq *request, p tokens.Project, form tokenForm) (settingsData, error) {
-	ts, err := h.Service.ListDeployTokens(rq.ctx(), rq.actor(), p.PathWithNamespace, false)
+func (h *Handler) settingsData(rq *request, o owner, form tokenForm) (settingsData, error) {
+	ts, err := h.listTokens(rq.ctx(), rq.actor(), o)
 	if err != nil {
 		return settingsData{}, err
 	}
 	now := h.Service.Clock()
-	d := settingsData{Project: p, CanWrite: rq.session.canWrite(), Form: form,
+	d := settingsData{Owner: o, CanWrite: rq.session.canWrite(), Form: form,
 		MinExpiry: now.AddDate(0, 0, 1).Format("2006-01-02")}
 	for _, t := range ts {
 		switch {
@@ -284,7 +285,7 @@ func fieldErrors(errs []error) (map[string]string, []string) {
 // settings page, which shows the secret once from a flash.
 func (h *Handler) createToken(rq *request) error {
 	ctx := rq.ctx()
-	p, _, err := h.Service.ProjectFor(ctx, rq.actor(), rq.route.project, tokens.Maintainer)
+	o, err := h.tokenOwner(rq)
 	if err != nil {
 		return err
 	}
@@ -297,93 +298,94 @@ func (h *Handler) createToken(rq *request) error {
 	in := tokens.CreateDeployTokenInput{Name: form.Name, Username: form.Username, Scopes: form.Scopes, ExpiresAt: form.ExpiresAt}
 	_, errs := h.Service.ValidateDeployToken(in)
 	if len(errs) == 0 {
-		t, secret, err := h.Service.CreateDeployToken(ctx, rq.actor(), p.PathWithNamespace, in)
+		t, secret, err := h.createTokenFor(ctx, rq.actor(), o, in)
 		if err == nil {
-			return h.created(rq, p, t, secret.Reveal())
+			return h.created(rq, o, t, secret.Reveal())
 		}
 		if tokens.KindOf(err) != tokens.KindInvalid {
 			return err
 		}
 		errs = []error{err}
 	}
-	d, err := h.settingsData(rq, p, form)
+	d, err := h.settingsData(rq, o, form)
 	if err != nil {
 		return err
 	}
 	d.Errors, d.General = fieldErrors(errs)
 	d.Open = true
-	h.render(rq, http.StatusUnprocessableEntity, "settings", "Repository settings · "+p.PathWithNamespace, d)
+	h.render(rq, http.StatusUnprocessableEntity, "settings", "Repository settings · "+o.Path, d)
 	return nil
 }
 
 // created hands the new secret to the next page view through the flash.
 // A token whose secret can't be shown is useless, so it is revoked.
-func (h *Handler) created(rq *request, p tokens.Project, t tokens.DeployToken, secret string) error {
-	f := flash{ProjectID: p.ID, Notice: "Your new project deploy token has been created.",
-		NewToken: &newToken{ID: t.ID, Name: t.Name, Username: t.Username, Secret: secret}}
+func (h *Handler) created(rq *request, o owner, t tokens.DeployToken, secret string) error {
+	f := o.flash("Your new "+o.Kind+" deploy token has been created.",
+		&newToken{ID: t.ID, Name: t.Name, Username: t.Username, Secret: secret})
 	id, err := h.putFlash(rq.ctx(), rq.secret, f)
 	if err != nil {
-		if rerr := h.Service.RevokeDeployToken(context.WithoutCancel(rq.ctx()), rq.actor(), p.PathWithNamespace, t.ID); rerr != nil {
+		if rerr := h.revokeTokenOf(context.WithoutCancel(rq.ctx()), rq.actor(), o, t.ID); rerr != nil {
 			h.log().ErrorContext(rq.ctx(), "revoke a deploy token whose secret could not be shown", "token_id", t.ID, "err", rerr)
 		}
 		return err
 	}
-	return rq.c.Redirect(http.StatusSeeOther, h.flashURL(p, id))
+	return rq.c.Redirect(http.StatusSeeOther, h.flashURL(o, id))
 }
 
-func (h *Handler) settingsURL(p tokens.Project) string {
-	return h.base() + "/" + p.PathWithNamespace + "/-/" + settingsSuffix
+func (h *Handler) settingsURL(o owner) string {
+	return h.base() + o.Settings()
 }
 
 // flashURL is the settings page that shows the flash id.
-func (h *Handler) flashURL(p tokens.Project, id string) string {
-	return h.settingsURL(p) + "?flash=" + id + "#js-deploy-tokens"
+func (h *Handler) flashURL(o owner, id string) string {
+	return h.settingsURL(o) + "?flash=" + id + "#js-deploy-tokens"
 }
 
 type revokeData struct {
-	Project tokens.Project
-	Token   tokens.DeployToken
+	Owner owner
+	Token tokens.DeployToken
 }
 
 // revokePage asks for confirmation; it is a page of its own so revoking
 // needs no JavaScript.
 func (h *Handler) revokePage(rq *request) error {
-	p, t, err := h.projectToken(rq)
+	o, t, err := h.ownerToken(rq)
 	if err != nil {
 		return err
 	}
 	if !t.Active(h.Service.Clock()) {
-		return rq.c.Redirect(http.StatusSeeOther, h.settingsURL(p))
+		return rq.c.Redirect(http.StatusSeeOther, h.settingsURL(o))
 	}
-	h.render(rq, http.StatusOK, "revoke", "Revoke deploy token "+t.Name, revokeData{Project: p, Token: t})
+	h.render(rq, http.StatusOK, "revoke", "Revoke deploy token "+t.Name, revokeData{Owner: o, Token: t})
 	return nil
 }
 
 func (h *Handler) revokeToken(rq *request) error {
-	p, t, err := h.projectToken(rq)
+	o, t, err := h.ownerToken(rq)
 	if err != nil {
 		return err
 	}
 	if !rq.session.canWrite() {
 		return errReadOnly
 	}
-	if err := h.Service.RevokeDeployToken(rq.ctx(), rq.actor(), p.PathWithNamespace, t.ID); err != nil {
+	if err := h.revokeTokenOf(rq.ctx(), rq.actor(), o, t.ID); err != nil {
 		return err
 	}
 	notice := fmt.Sprintf("Revoked deploy token %s (%s).", t.Name, t.Username)
-	id, err := h.putFlash(rq.ctx(), rq.secret, flash{ProjectID: p.ID, Notice: notice})
+	id, err := h.putFlash(rq.ctx(), rq.secret, o.flash(notice, nil))
 	if err != nil {
 		return err
 	}
-	return rq.c.Redirect(http.StatusSeeOther, h.flashURL(p, id))
+	return rq.c.Redirect(http.StatusSeeOther, h.flashURL(o, id))
 }
 
-// projectToken finds the route's project (maintainers only) and token.
-func (h *Handler) projectToken(rq *request) (tokens.Project, tokens.DeployToken, error) {
-	p, _, err := h.Service.ProjectFor(rq.ctx(), rq.actor(), rq.route.project, tokens.Maintainer)
+// ownerToken finds the route's project or group (maintainers only) and
+// the token of it the route names.
+func (h *Handler) ownerToken(rq *request) (owner, tokens.DeployToken, error) {
+	o, err := h.tokenOwner(rq)
 	if err != nil {
-		return p, tokens.DeployToken{}, err
+		return o, tokens.DeployToken{}, err
 	}
-	t, err := h.Service.DeployToken(rq.ctx(), rq.actor(), p.PathWithNamespace, rq.route.tokenID)
-	return p, t, err
+	t, err := h.getToken(rq.ctx(), rq.actor(), o, rq.route.tokenID)
+	return o, t, err
 }

@@ -43,12 +43,13 @@ var assetVersions = func() map[string]string {
 	return m
 }()
 
-// pages are parsed once: each page's "content" in the shared layout.
+// pages are parsed once: each page's "content" in the shared layout, with
+// the pieces pages share.
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
 	for _, name := range []string{"signin", "home", "project", "settings", "revoke", "error"} {
 		m[name] = template.Must(template.New("layout.html").Funcs(funcs).
-			ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html"))
+			ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html"))
 	}
 	return m
 }()

@@ -25,6 +25,7 @@ const (
 type route struct {
 	kind    routeKind
 	project string // full project path, for project routes
+	group   string // full group path, for group routes
 	tokenID int64  // for routeRevokeToken
 	asset   string // file name, for routeAsset
 }
@@ -68,6 +69,17 @@ func parseRoute(path string) (r route, ok bool) {
 	if !found || len(rest) > 4096 {
 		return route{}, false
 	}
+	// "groups" is a reserved first segment, as in GitLab, so no project
+	// lives below it: /groups/<full path>/-/... are a group's pages. A
+	// group has only its settings here, no page of its own.
+	if group, isGroup := strings.CutPrefix(rest, "groups/"); isGroup {
+		full, page, sub := strings.Cut(group, "/-/")
+		if !sub || tokens.ValidateGroupPath("path", full) != nil {
+			return route{}, false
+		}
+		r.group = full
+		return settingsRoute(r, page)
+	}
 	project, page, sub := strings.Cut(rest, "/-/")
 	// Projects always live in a namespace; a single segment is a user or
 	// group page, which this server does not have.
@@ -75,9 +87,17 @@ func parseRoute(path string) (r route, ok bool) {
 		return route{}, false
 	}
 	r.project = project
-	switch {
-	case !sub:
+	if !sub {
 		r.kind = routeProject
+		return r, true
+	}
+	return settingsRoute(r, page)
+}
+
+// settingsRoute reads page, the part of a path after a project's or a
+// group's "/-/", into r.
+func settingsRoute(r route, page string) (route, bool) {
+	switch {
 	case page == settingsSuffix:
 		r.kind = routeSettings
 	case page == tokensSuffix:

@@ -258,9 +258,11 @@ func validAnonCSRF(s string) bool {
 }
 
 // flash carries a message, and the secret of a token just created, from
-// a POST to the page its redirect shows. It is read once.
+// a POST to the page its redirect shows. It is read once. Either
+// ProjectID or, for a group's settings page, GroupID says whose page.
 type flash struct {
 	ProjectID int64     `json:"project_id"`
+	GroupID   int64     `json:"group_id,omitempty"`
 	Notice    string    `json:"notice,omitempty"`
 	NewToken  *newToken `json:"new_token,omitempty"`
 }

@@ -59,6 +59,16 @@ func TestParseRoute(t *testing.T) {
 		{"tanuki/app", route{}, false},
 		{"/tanuki/a\x00pp", route{}, false},
 		{"//evil.example/x", route{}, false},
+		{"/groups/corp/-/settings/repository", route{kind: routeSettings, group: "corp"}, true},
+		{"/groups/corp/team/-/settings/repository/deploy_tokens", route{kind: routeCreateToken, group: "corp/team"}, true},
+		{"/groups/corp/-/settings/repository/deploy_tokens/7/revoke", route{kind: routeRevokeToken, group: "corp", tokenID: 7}, true},
+		{"/groups/corp", route{}, false},
+		{"/groups/corp/team", route{}, false},
+		{"/groups/-/settings/repository", route{}, false},
+		{"/groups//-/settings/repository", route{}, false},
+		{"/groups/api/-/settings/repository", route{}, false},
+		{"/groups/corp/-/settings/ci_cd", route{}, false},
+		{"/groups/" + strings.Repeat("a/", 21) + "-/settings/repository", route{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
@@ -81,6 +91,8 @@ func TestLocalPath(t *testing.T) {
 		{"/\\evil.example/a", "/"},
 		{"/users/sign_out", "/"},
 		{"/tanuki/app/-/settings/repository/deploy_tokens", "/"},
+		{"/groups/corp/-/settings/repository", "/groups/corp/-/settings/repository"},
+		{"/groups/corp/-/settings/repository/deploy_tokens", "/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -94,7 +106,7 @@ func TestLocalPath(t *testing.T) {
 // FuzzParseRoute: any path parses without panicking, and whatever parses
 // as a project page names a valid project path and stays on this site.
 func FuzzParseRoute(f *testing.F) {
-	for _, s := range []string{"/", "/a/b", "/a/b/-/settings/repository/deploy_tokens/1/revoke", "//x", "/a/b/-/-/c", "/users/sign_in", "/assets/web/app.js"} {
+	for _, s := range []string{"/", "/a/b", "/a/b/-/settings/repository/deploy_tokens/1/revoke", "/groups/a/-/settings/repository", "//x", "/a/b/-/-/c", "/users/sign_in", "/assets/web/app.js"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, p string) {
@@ -104,6 +116,9 @@ func FuzzParseRoute(f *testing.F) {
 		}
 		if r.project != "" && tokens.ValidateProjectPath("path", r.project) != nil {
 			t.Fatalf("%q: invalid project %q accepted", p, r.project)
+		}
+		if r.group != "" && (r.project != "" || tokens.ValidateGroupPath("path", r.group) != nil) {
+			t.Fatalf("%q: invalid group %q accepted", p, r.group)
 		}
 		if lp := localPath(p); !strings.HasPrefix(lp, "/") || strings.HasPrefix(lp, "//") {
 			t.Fatalf("%q: localPath %q leaves the site", p, lp)
