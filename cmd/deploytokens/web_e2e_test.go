@@ -474,12 +474,12 @@ func TestWebGroupDeployTokensEndToEnd(t *testing.T) {
 	browser := startChromium(t)
 	e := startRegistryEnv(t, nil)
 	s := e.s
-	ownerID, _ := s.user(t, "alice")
+	_, alice := s.user(t, "alice")
 	gmID, gmPAT := s.user(t, "gm")
 	gdevID, gdevPAT := s.user(t, "gdev")
-	corp := s.group(t, "corp", ownerID)
-	s.groupMember(t, corp, gmID, 40)
-	s.groupMember(t, corp, gdevID, 30)
+	s.groupAt(t, alice, "corp")
+	s.groupMember(t, alice, "corp", gmID, 40)
+	s.groupMember(t, alice, "corp", gdevID, 30)
 	devID, err := s.app.store.UserByUsername(t.Context(), "dev")
 	if err != nil {
 		t.Fatal(err)
