@@ -44,6 +44,7 @@ type Store interface {
 	Admin
 	Groups
 	ProjectNamespaces
+	Pages
 	KV
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

@@ -514,11 +514,15 @@ func (a *API) listAllDeployTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ts, err := a.Service.ListAllDeployTokens(ctx(c), actor(c), active)
+	page, perPage, p, err := pageOf(c)
 	if err != nil {
 		return err
 	}
-	return paginate(c, a.ExternalURL, ts, a.deployToken)
+	ts, total, err := a.Service.PageAllDeployTokens(ctx(c), actor(c), active, p)
+	if err != nil {
+		return err
+	}
+	return writePage(c, a.ExternalURL, ts, total, page, perPage, a.deployToken)
 }
 
 func (a *API) getDeployToken(c echo.Context) error {

@@ -40,11 +40,15 @@ func (a *API) listGroupDeployTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ts, err := a.Service.ListGroupDeployTokens(ctx(c), actor(c), ref, active)
+	page, perPage, p, err := pageOf(c)
 	if err != nil {
 		return err
 	}
-	return paginate(c, a.ExternalURL, ts, a.deployToken)
+	ts, total, err := a.Service.PageGroupDeployTokens(ctx(c), actor(c), ref, active, p)
+	if err != nil {
+		return err
+	}
+	return writePage(c, a.ExternalURL, ts, total, page, perPage, a.deployToken)
 }
 
 func (a *API) getGroupDeployToken(c echo.Context) error {

@@ -215,11 +215,15 @@ func (a *API) listSubgroups(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	gs, err := a.Service.Subgroups(ctx(c), actor(c), ref)
+	page, perPage, p, err := pageOf(c)
 	if err != nil {
 		return err
 	}
-	return paginate(c, a.ExternalURL, gs, a.groupView(c))
+	gs, total, err := a.Service.PageSubgroups(ctx(c), actor(c), ref, p)
+	if err != nil {
+		return err
+	}
+	return writePage(c, a.ExternalURL, gs, total, page, perPage, a.groupView(c))
 }
 
 func (a *API) listGroupProjects(c echo.Context) error {
@@ -227,11 +231,15 @@ func (a *API) listGroupProjects(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ps, err := a.Service.GroupProjects(ctx(c), actor(c), ref)
+	page, perPage, p, err := pageOf(c)
 	if err != nil {
 		return err
 	}
-	return paginate(c, a.ExternalURL, ps, a.projectView(c))
+	ps, total, err := a.Service.PageGroupProjects(ctx(c), actor(c), ref, p)
+	if err != nil {
+		return err
+	}
+	return writePage(c, a.ExternalURL, ps, total, page, perPage, a.projectView(c))
 }
 
 func (a *API) listGroupMembers(c echo.Context) error {
@@ -239,11 +247,15 @@ func (a *API) listGroupMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ms, err := a.Service.ListGroupMembers(ctx(c), actor(c), ref)
+	page, perPage, p, err := pageOf(c)
 	if err != nil {
 		return err
 	}
-	return paginate(c, a.ExternalURL, ms, a.member)
+	ms, total, err := a.Service.PageGroupMembers(ctx(c), actor(c), ref, p)
+	if err != nil {
+		return err
+	}
+	return writePage(c, a.ExternalURL, ms, total, page, perPage, a.member)
 }
 
 func (a *API) listAllGroupMembers(c echo.Context) error {

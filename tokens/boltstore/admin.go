@@ -60,20 +60,26 @@ func createAdminIndexes(tx *bolt.Tx) error {
 }
 
 // pageKeys answers the keys of b that start with prefix ("" for all) from
-// rank p.Offset, at most p.Limit of them, and how many keys have prefix.
-// It walks keys without decoding a record: the records of a page are read
-// by the caller.
+// rank p.Offset, at most p.Limit of them, and how many keys have prefix,
+// b being counted (bCounts) with lists of that prefix. bbolt keeps no
+// ranks, so it walks the keys (never the values) before the page: the
+// cost of page N is the keys of the pages before it, and the total is
+// one read. The records of a page are read by the caller.
 func pageKeys(tx *bolt.Tx, b, prefix []byte, p tokens.Page) ([][]byte, int) {
+	total := count(tx, b, prefix)
+	if p.Limit < 1 || p.Offset >= total {
+		return nil, total
+	}
 	var (
-		keys  [][]byte
-		total int
+		keys [][]byte
+		rank int
 	)
 	c := tx.Bucket(b).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if total >= p.Offset && total < p.Offset+p.Limit {
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) < p.Limit; k, _ = c.Next() {
+		if rank >= p.Offset {
 			keys = append(keys, bytes.Clone(k))
 		}
-		total++
+		rank++
 	}
 	return keys, total
 }
@@ -144,9 +150,9 @@ func (s *Store) SetUserBlocked(ctx context.Context, id int64, blocked bool) erro
 			return err
 		}
 		if blocked {
-			return tx.Bucket(bBlockedUsers).Put(itob(id), nil)
+			return putKey(tx, bBlockedUsers, itob(id))
 		}
-		return tx.Bucket(bBlockedUsers).Delete(itob(id))
+		return deleteAll(tx, bBlockedUsers, itob(id))
 	})
 }
 
@@ -247,7 +253,7 @@ func insertPAT(tx *bolt.Tx, rec *tokens.PersonalAccessToken) error {
 	if err := claim(tx, bPATsByDigest, rec.Digest, id); err != nil {
 		return err
 	}
-	if err := tx.Bucket(bUserPATs).Put(pair(rec.UserID, id), nil); err != nil {
+	if err := putKey(tx, bUserPATs, pair(rec.UserID, id)); err != nil {
 		return err
 	}
 	return put(tx, bPATs, itob(id), rec)

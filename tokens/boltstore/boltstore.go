@@ -95,7 +95,10 @@ func Open(path string) (*Store, error) {
 				return err
 			}
 		}
-		return createAdminIndexes(tx)
+		if err := createAdminIndexes(tx); err != nil {
+			return err
+		}
+		return createCounts(tx)
 	})
 	if err != nil {
 		_ = db.Close()
@@ -176,6 +179,9 @@ func put[D stored](tx *bolt.Tx, b, key []byte, v *D) error {
 	data, err := encode(v)
 	if err != nil {
 		return fmt.Errorf("encode %s record: %w", b, err)
+	}
+	if err := recount(tx, b, key, 1); err != nil {
+		return err
 	}
 	return tx.Bucket(b).Put(key, data)
 }
@@ -382,7 +388,7 @@ func insertProject(tx *bolt.Tx, rec *tokens.Project, owner tokens.Member) error 
 		return err
 	}
 	if rec.NamespaceID != 0 {
-		if err := tx.Bucket(bGroupProjects).Put(pair(rec.NamespaceID, id), nil); err != nil {
+		if err := putKey(tx, bGroupProjects, pair(rec.NamespaceID, id)); err != nil {
 			return err
 		}
 	}
@@ -467,6 +473,9 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 
 func deleteAll(tx *bolt.Tx, b []byte, keys ...[]byte) error {
 	for _, k := range keys {
+		if err := recount(tx, b, k, -1); err != nil {
+			return err
+		}
 		if err := tx.Bucket(b).Delete(k); err != nil {
 			return err
 		}
@@ -631,7 +640,7 @@ func insertDeployToken(tx *bolt.Tx, rec *tokens.DeployToken) error {
 	if err := claim(tx, bTokensByDigest, rec.Digest, id); err != nil {
 		return err
 	}
-	if err := tx.Bucket(list).Put(pair(owner, id), nil); err != nil {
+	if err := putKey(tx, list, pair(owner, id)); err != nil {
 		return err
 	}
 	return put(tx, bTokens, itob(id), rec)

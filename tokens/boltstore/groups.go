@@ -120,7 +120,7 @@ func (s *Store) CreateGroup(ctx context.Context, g *tokens.Group, owner tokens.G
 			return err
 		}
 		if nested {
-			if err := tx.Bucket(bSubgroups).Put(pair(rec.ParentID, id), nil); err != nil {
+			if err := putKey(tx, bSubgroups, pair(rec.ParentID, id)); err != nil {
 				return err
 			}
 		}

@@ -23,7 +23,7 @@ func (s *Store) SetProjectNamespace(ctx context.Context, projectID, groupID int6
 			return nil
 		}
 		if p.NamespaceID != 0 {
-			if err := tx.Bucket(bGroupProjects).Delete(pair(p.NamespaceID, projectID)); err != nil {
+			if err := deleteAll(tx, bGroupProjects, pair(p.NamespaceID, projectID)); err != nil {
 				return err
 			}
 		}
@@ -31,6 +31,6 @@ func (s *Store) SetProjectNamespace(ctx context.Context, projectID, groupID int6
 		if err := put(tx, bProjects, itob(projectID), &p); err != nil {
 			return err
 		}
-		return tx.Bucket(bGroupProjects).Put(pair(groupID, projectID), nil)
+		return putKey(tx, bGroupProjects, pair(groupID, projectID))
 	})
 }

@@ -38,6 +38,12 @@
 //	gm:<group id>                    members, as pm
 //	ug:<user id>                     set of the user's group IDs
 //	gd:<group id>                    set of the group's deploy token IDs
+//	gmz:<group id>                   member user IDs (sorted set, score the
+//	                                 ID): PageGroupMembers
+//	gdz:<group id>                   the group's deploy token IDs (sorted
+//	                                 set, score the ID)
+//	dz                               every deploy token ID (sorted set,
+//	                                 score the ID): PageAllDeployTokens
 //	kv:<key>                         KV values
 //	gen                              generation: set anew by every write a
 //	                                 replica's cache depends on (generation.go)

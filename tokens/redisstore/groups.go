@@ -41,8 +41,8 @@ func groupStatus(op string, n int64, err error) error {
 // createGroupScript: KEYS = path index, group, group IDs, group paths,
 // members, owner's groups, owner user, username index of the path,
 // project path index of the path, the parent's path index, the parent's
-// subgroups, then the project path index of every namespace above the
-// path; ARGV = group ID, owner ID, owner's member value, parent ID ("0":
+// subgroups, the sorted set of member IDs, then the project path index of
+// every namespace above the path; ARGV = group ID, owner ID, owner's member value, parent ID ("0":
 // top level), lowercase full path, group fields... -1: the owner or the
 // parent at the namespace is missing; 0: a user, a project or a group has
 // the path; -3: a project's path is above it.
@@ -50,7 +50,7 @@ var createGroupScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[7]) == 0 then return -1 end
 if ARGV[4] ~= '0' and redis.call('GET', KEYS[10]) ~= ARGV[4] then return -1 end
 if redis.call('EXISTS', KEYS[8]) == 1 or redis.call('EXISTS', KEYS[9]) == 1 then return 0 end
-for i = 12, #KEYS do
+for i = 13, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return -3 end
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
@@ -59,13 +59,16 @@ redis.call('ZADD', KEYS[3], ARGV[1], ARGV[1])
 redis.call('ZADD', KEYS[4], 0, ARGV[5])
 redis.call('HSET', KEYS[5], ARGV[2], ARGV[3])
 redis.call('SADD', KEYS[6], ARGV[1])
+redis.call('ZADD', KEYS[12], ARGV[2], ARGV[2])
 if ARGV[4] ~= '0' then redis.call('ZADD', KEYS[11], ARGV[1], ARGV[1]) end
 return 1
 `)
 
 // deleteGroupScript: KEYS = group, its path index, group IDs, group
 // paths, subgroups, projects, members, deploy tokens, the parent's
-// subgroups, the generation; ARGV = group ID, lowercase full path, prefix
+// subgroups, the generation, the sorted sets of member IDs, of the group's
+// deploy token IDs and of every deploy token ID; ARGV = group ID,
+// lowercase full path, prefix
 // of users' group sets, prefix of deploy token keys, prefix of digest
 // index keys, the digest field, a new generation. -4: not empty.
 var deleteGroupScript = redis.NewScript(`
@@ -75,12 +78,13 @@ for _, tid in ipairs(redis.call('SMEMBERS', KEYS[8])) do
   local d = redis.call('HGET', ARGV[4] .. tid, ARGV[6])
   if d then redis.call('DEL', ARGV[5] .. d) end
   redis.call('DEL', ARGV[4] .. tid)
+  redis.call('ZREM', KEYS[13], tid)
 end
 for _, uid in ipairs(redis.call('HKEYS', KEYS[7])) do
   redis.call('SREM', ARGV[3] .. uid, ARGV[1])
 end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11], KEYS[12])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('ZREM', KEYS[9], ARGV[1])
@@ -266,6 +270,7 @@ func (s *Store) CreateGroup(ctx context.Context, g *tokens.Group, owner tokens.G
 		s.key("pp", lower),
 		s.key("gp", parentPath),
 		s.idKey("gg", g.ParentID),
+		s.idKey("gmz", id),
 	}
 	for _, ns := range above {
 		keys = append(keys, s.key("pp", ns))
@@ -401,6 +406,7 @@ func (s *Store) DeleteGroup(ctx context.Context, id int64) error {
 		[]string{
 			s.idKey("g", id), s.key("gp", lower), s.key("gs"), s.key("gz"), s.idKey("gg", id),
 			s.idKey("gr", id), s.idKey("gm", id), s.idKey("gd", id), s.idKey("gg", g.ParentID), s.key("gen"),
+			s.idKey("gmz", id), s.idKey("gdz", id), s.key("dz"),
 		},
 		id, lower, s.key("ug", ""), s.key("d", ""), s.key("dh", ""), fDigest, newGeneration())
 	return groupStatus(op, n, err)
@@ -414,7 +420,7 @@ func (s *Store) PutGroupMember(ctx context.Context, m tokens.GroupMember) error 
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	n, err := runStatus(ctx, s.c, putMemberScript,
-		[]string{s.idKey("g", m.GroupID), s.idKey("u", m.UserID), s.idKey("gm", m.GroupID), s.idKey("ug", m.UserID)},
+		[]string{s.idKey("g", m.GroupID), s.idKey("u", m.UserID), s.idKey("gm", m.GroupID), s.idKey("ug", m.UserID), s.idKey("gmz", m.GroupID)},
 		m.UserID, m.GroupID, v, ownerPrefix)
 	return status(op, n, err)
 }
@@ -489,7 +495,7 @@ func (s *Store) GroupMembershipsOf(ctx context.Context, userID int64) ([]tokens.
 // DeleteMember runs.
 func (s *Store) DeleteGroupMember(ctx context.Context, groupID, userID int64) error {
 	n, err := runStatus(ctx, s.c, deleteMemberScript,
-		[]string{s.idKey("gm", groupID), s.idKey("ug", userID)}, userID, groupID, ownerPrefix)
+		[]string{s.idKey("gm", groupID), s.idKey("ug", userID), s.idKey("gmz", groupID)}, userID, groupID, ownerPrefix)
 	return status("delete group member", n, err)
 }
 

@@ -46,12 +46,14 @@ return 1
 
 // createTokenScript writes a token (PAT or deploy token) KEYS[3] from
 // ARGV[2..] with its digest index KEYS[2] when its owner KEYS[1] exists,
-// and adds ID ARGV[1] to the owner's set KEYS[4] when given.
+// and adds ID ARGV[1] to the owner's set KEYS[4] when given, and to the
+// sorted sets KEYS[5..] (score: the ID) that page the lists it is in.
 var createTokenScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if not redis.call('SET', KEYS[2], ARGV[1], 'NX') then return 0 end
 redis.call('HSET', KEYS[3], unpack(ARGV, 2))
 if KEYS[4] then redis.call('SADD', KEYS[4], ARGV[1]) end
+for i = 5, #KEYS do redis.call('ZADD', KEYS[i], ARGV[1], ARGV[1]) end
 return 1
 `)
 
@@ -108,24 +110,27 @@ local function lastOwner(members, user, prefix)
 end
 `
 
-// putMemberScript: KEYS = project, user, members, user's memberships;
-// ARGV = user ID, project ID, member value, owner prefix. -2: it would
+// putMemberScript: KEYS = project, user, members, user's memberships,
+// and for a group the sorted set of its member IDs; ARGV = user ID, project ID, member value, owner prefix. -2: it would
 // demote the only owner.
 var putMemberScript = redis.NewScript(lastOwnerLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
 if string.sub(ARGV[3], 1, #ARGV[4]) ~= ARGV[4] and lastOwner(KEYS[3], ARGV[1], ARGV[4]) then return -2 end
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
 redis.call('SADD', KEYS[4], ARGV[2])
+if KEYS[5] then redis.call('ZADD', KEYS[5], ARGV[1], ARGV[1]) end
 return 1
 `)
 
-// deleteMemberScript: KEYS = members, user's memberships; ARGV = user ID,
+// deleteMemberScript: KEYS = members, user's memberships, and for a group
+// the sorted set of its member IDs; ARGV = user ID,
 // project ID, owner prefix. -2: it is the only owner.
 var deleteMemberScript = redis.NewScript(lastOwnerLua + `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
 if lastOwner(KEYS[1], ARGV[1], ARGV[3]) then return -2 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('SREM', KEYS[2], ARGV[2])
+if KEYS[3] then redis.call('ZREM', KEYS[3], ARGV[1]) end
 return 1
 `)
 

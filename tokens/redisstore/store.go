@@ -390,6 +390,7 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 			p.Set(ctx, s.key("gen"), newGeneration(), 0)
 			for i, tid := range tokenIDs {
 				p.Del(ctx, s.key("d", tid))
+				p.ZRem(ctx, s.key("dz"), tid)
 				if d, err := digests[i].Result(); err == nil {
 					p.Del(ctx, s.key("dh", d))
 				}
@@ -534,10 +535,10 @@ func (s *Store) CreateDeployToken(ctx context.Context, t *tokens.DeployToken) er
 // the deploy token rec (its ID assigned) with its fields f.
 func (s *Store) createDeployTokenArgs(rec *tokens.DeployToken, f fields) ([]string, []any) {
 	if rec.GroupID != 0 {
-		return []string{s.idKey("g", rec.GroupID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("gd", rec.GroupID)},
+		return []string{s.idKey("g", rec.GroupID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("gd", rec.GroupID), s.key("dz"), s.idKey("gdz", rec.GroupID)},
 			append([]any{rec.ID}, f...)
 	}
-	return []string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID)},
+	return []string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID), s.key("dz")},
 		append([]any{rec.ID}, f...)
 }
 

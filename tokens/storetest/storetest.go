@@ -60,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"GroupRaces", testGroupRaces},
 		{"SetProjectNamespace", testSetProjectNamespace},
 		{"DeleteUserGroups", testDeleteUserGroups},
+		{"Pages", testPages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
