@@ -25,6 +25,10 @@ type DeadPath struct {
 	// Purge is set when the registry is known: the path is released once
 	// its images are deleted. Without it only an admin releases the path.
 	Purge bool `json:"purge"`
+	// PurgedAt is when the images were first deleted; the path stays
+	// reserved until the registry tokens issued before the delete expire,
+	// and is released after one last deletion.
+	PurgedAt time.Time `json:"purged_at,omitzero"`
 }
 
 // Reason says why the path is not available, for the caller refused it.
@@ -128,6 +132,20 @@ func ReleaseDeadPath(ctx context.Context, kv KV, path string) error {
 		return fmt.Errorf("release dead path %q: %w", path, ErrNotFound)
 	}
 	return err
+}
+
+// markPurged records that d's images were deleted at, unless d was
+// released or reserved again meanwhile.
+func markPurged(ctx context.Context, kv KV, d DeadPath, at time.Time) error {
+	return updateDeadPaths(ctx, kv, func(ds []DeadPath) ([]DeadPath, bool) {
+		for i, o := range ds {
+			if strings.EqualFold(o.Path, d.Path) && o.ProjectID == d.ProjectID && o.DeletedAt.Equal(d.DeletedAt) && o.PurgedAt.IsZero() {
+				ds[i].PurgedAt = at
+				return ds, true
+			}
+		}
+		return ds, false
+	})
 }
 
 // deadPathAt answers the reservation that a project at path would collide

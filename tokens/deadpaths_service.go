@@ -26,7 +26,22 @@ type DeletedProject struct {
 const (
 	reasonNoRegistry = "the server does not know the registry (DEPLOYTOKENS_REGISTRY_URL), so the project's images were not deleted: its path stays reserved until an admin releases it"
 	reasonQueued     = "the registry could not delete the project's images now: they are deleted in the background, and its path stays reserved until then"
+	reasonHeld       = "the project's images were deleted from the registry; its path stays reserved until the registry tokens issued before the delete have expired (DEPLOYTOKENS_TOKEN_LIFETIME), and is released after one last deletion"
 )
+
+// registryTokenLeeway is how long past its expiry the registry still
+// accepts a token (distribution allows a minute of clock skew).
+const registryTokenLeeway = time.Minute
+
+// errPurgeHeld: the images are deleted, and the path waits for the
+// registry tokens issued before the delete to expire.
+var errPurgeHeld = errors.New("registry tokens issued before the delete are still valid")
+
+// heldUntil answers when the last registry token issued before d's
+// delete expires: until then its holder may push into the path again.
+func (s *Service) heldUntil(d DeadPath) time.Time {
+	return d.DeletedAt.Add(s.RegistryTokenLifetime + registryTokenLeeway)
+}
 
 // purgeTimeout bounds a purge made while the deleting caller waits; what
 // is not done by then is left to the background.
@@ -72,14 +87,21 @@ func (s *Service) deleteProject(ctx context.Context, p Project) (DeletedProject,
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeTimeout)
 	defer cancel()
-	if err := s.purge(pctx, d); err != nil {
+	err := s.purge(pctx, d)
+	if errors.Is(err, errPurgeHeld) {
+		return DeletedProject{PathReserved: true, Reason: reasonHeld}, nil
+	}
+	if err != nil {
 		s.log().Warn("registry images not deleted yet: retrying in the background", "project", d.Path, "err", err)
 		return DeletedProject{PathReserved: true, Reason: reasonQueued}, nil
 	}
 	return DeletedProject{}, nil
 }
 
-// purge deletes d's images under a lease, then releases the path.
+// purge deletes d's images under a lease, then releases the path, but
+// not before the registry tokens issued before the delete have expired:
+// until then it answers errPurgeHeld, and the deletion that releases the
+// path is one that starts once they have.
 func (s *Service) purge(ctx context.Context, d DeadPath) error {
 	switch cur, err := s.Store.ProjectByPath(ctx, d.Path); {
 	case err == nil && cur.ID == d.ProjectID:
@@ -95,6 +117,13 @@ func (s *Service) purge(ctx context.Context, d DeadPath) error {
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return err
 	}
+	start := s.Clock()
+	held := start.Before(s.heldUntil(d))
+	if held && !d.PurgedAt.IsZero() {
+		// Deleted once already: nothing new can be read before the last
+		// deletion, and listing the registry's catalog is costly.
+		return errPurgeHeld
+	}
 	err := s.Store.Create(ctx, PurgeLeaseKey(d.Path), []byte(s.Clock().Format(time.RFC3339)), purgeLease)
 	if errors.Is(err, ErrConflict) {
 		return errPurgeBusy
@@ -105,6 +134,12 @@ func (s *Service) purge(ctx context.Context, d DeadPath) error {
 	defer s.Store.Delete(context.WithoutCancel(ctx), PurgeLeaseKey(d.Path))
 	if err := s.Images.Purge(ctx, d.Path); err != nil {
 		return err
+	}
+	if held {
+		if err := markPurged(ctx, s.Store, d, start); err != nil {
+			return err
+		}
+		return errPurgeHeld
 	}
 	if err := ReleaseDeadPath(ctx, s.Store, d.Path); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
@@ -132,7 +167,7 @@ func (s *Service) RetryPurges(ctx context.Context) (int, error) {
 		}
 		if err := s.purge(ctx, d); err != nil {
 			left++
-			if !errors.Is(err, errPurgeBusy) {
+			if !errors.Is(err, errPurgeBusy) && !errors.Is(err, errPurgeHeld) {
 				s.log().WarnContext(ctx, "registry images not deleted yet", "project", d.Path, "err", err)
 			}
 		}

@@ -32,6 +32,11 @@ type Service struct {
 	// NoTopLevelGroups keeps the creation of top-level groups (and so of
 	// new top-level namespaces) to admins.
 	NoTopLevelGroups bool
+	// RegistryTokenLifetime is how long the registry tokens the server
+	// issues stay valid: a deleted project's path stays reserved that long
+	// after the delete (and its images are deleted once more), so a token
+	// its members got before can't push into the next owner's path.
+	RegistryTokenLifetime time.Duration
 }
 
 // Actor is the authenticated caller of a management operation.

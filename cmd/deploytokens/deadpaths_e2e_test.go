@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -9,10 +11,16 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 
 	"github.com/deploytokens/deploytokens/internal/testenv"
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // switchableRegistry is a proxy in front of the real registry that answers
@@ -47,11 +55,74 @@ func pullErr(t *testing.T, e *registryEnv, user, pass, ref string) error {
 	return c.Pull(e.ref(ref))
 }
 
+// registryToken asks /jwt/auth for scope as user:pass, and answers the token.
+func registryToken(t *testing.T, s *testServer, user, pass, scope string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", s.URL+"/jwt/auth?service="+s.cfg.RegistryService+"&scope="+url.QueryEscape(scope), nil)
+	req.SetBasicAuth(user, pass)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Token string `json:"token"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != 200 || body.Token == "" {
+		t.Fatalf("/jwt/auth %s as %s: %d, %v", scope, user, resp.StatusCode, err)
+	}
+	return body.Token
+}
+
+func mustRef(t *testing.T, ref string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// pushWithToken pushes a random image to ref with a registry token.
+func pushWithToken(t *testing.T, ref, token string) error {
+	t.Helper()
+	r := mustRef(t, ref)
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return remote.Write(r, img, remote.WithContext(t.Context()), remote.WithAuth(&authn.Bearer{Token: token}))
+}
+
+// ageDeadPath moves the delete of path's project back by d, as if that
+// long had passed: registry tokens issued before it have expired since.
+func ageDeadPath(t *testing.T, s *testServer, path string, d time.Duration) {
+	t.Helper()
+	ds, err := tokens.DeadPaths(t.Context(), s.app.store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dp := range ds {
+		if dp.Path == path {
+			dp.DeletedAt = dp.DeletedAt.Add(-d)
+			if err := tokens.ReserveDeadPath(t.Context(), s.app.store, dp); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s is not reserved: %+v", path, ds)
+}
+
 // TestDeletedPathStaysDead is the attack of issue 19: alice deletes her
 // private old/img, bob creates old/img and exports alice's images. With the
 // registry known the images are deleted with the project (at once, or in
-// the background when the registry is down); without it the path stays
-// reserved until an admin releases it.
+// the background when the registry is down), and the path stays reserved
+// until the registry tokens issued before the delete have expired: alice
+// pushes with hers after the purge, and a last purge deletes that too.
+// Bob can't read alice's images by tag, nor their manifests and layers by
+// digest. Without the registry known the path stays reserved until an
+// admin releases it.
 func TestDeletedPathStaysDead(t *testing.T) {
 	t.Run("registry known", func(t *testing.T) {
 		sw := newSwitchableRegistry(t)
@@ -79,33 +150,74 @@ func TestDeletedPathStaysDead(t *testing.T) {
 				// Bob may create in alice's group, so only the dead path
 				// stands in his way.
 				s.groupMember(t, alice, strings.Split(tc.path, "/")[0], bobID, 40)
+				var digest string
 				for _, img := range []string{tc.path + ":v1", tc.path + "/sub:v1"} {
-					if _, err := testenv.PushRandomImage(t, e.ref(img), "alice", alice); err != nil {
+					d, err := testenv.PushRandomImage(t, e.ref(img), "alice", alice)
+					if err != nil {
 						t.Fatalf("alice push %s: %v\nregistry log:\n%s", img, err, e.reg.Log())
 					}
+					digest = cmp.Or(digest, d)
 				}
+				ac := testenv.Crane(t)
+				if err := ac.Login(e.reg.Host(), "alice", alice); err != nil {
+					t.Fatal(err)
+				}
+				raw, err := ac.Manifest(e.ref(tc.path + "@" + digest))
+				var m struct {
+					Layers []struct{ Digest string } `json:"layers"`
+				}
+				if err != nil || json.Unmarshal(raw, &m) != nil || len(m.Layers) == 0 {
+					t.Fatalf("alice's manifest: %s, %v", raw, err)
+				}
+				layer := m.Layers[0].Digest
+				// A token alice holds from before the delete.
+				old := registryToken(t, s, "alice", alice, "repository:"+tc.path+":push,pull")
 				sw.down.Store(tc.down)
 				// GitLab's own client deletes, whatever the answer adds.
 				resp, err := gl.Projects.DeleteProject(tc.path, nil)
 				if err != nil || resp.StatusCode != 202 {
 					t.Fatalf("DeleteProject: %v", err)
 				}
+				r := s.api(t, "POST", "/projects", bob, map[string]any{"path": "img", "namespace_path": strings.Split(tc.path, "/")[0]})
+				if r.Status != 400 || !strings.Contains(r.message(), "images are being deleted") {
+					t.Fatalf("create while the purge is pending: %d %s", r.Status, r.Body)
+				}
 				if tc.down {
-					r := s.api(t, "POST", "/projects", bob, map[string]any{"path": "img", "namespace_path": strings.Split(tc.path, "/")[0]})
-					if r.Status != 400 || !strings.Contains(r.message(), "images are being deleted") {
-						t.Fatalf("create while the purge is pending: %d %s", r.Status, r.Body)
-					}
 					sw.down.Store(false)
-					if left, err := s.app.service.RetryPurges(t.Context()); err != nil || left != 0 {
-						t.Fatalf("RetryPurges = %d, %v", left, err)
-					}
+				}
+				// The images are deleted; the path waits for old tokens.
+				if left, err := s.app.service.RetryPurges(t.Context()); err != nil || left != 1 {
+					t.Fatalf("RetryPurges before the old tokens expired = %d, %v", left, err)
+				}
+				if _, err := remote.Get(mustRef(t, e.ref(tc.path+":v1")), remote.WithAuth(&authn.Bearer{Token: old})); err == nil || !strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
+					t.Errorf("alice's image after the purge, with her token from before: %v", err)
+				}
+				// The registry takes alice's token until it expires.
+				if err := pushWithToken(t, e.ref(tc.path+":late"), old); err != nil {
+					t.Fatalf("push with a token from before the delete: %v", err)
+				}
+				ageDeadPath(t, s, tc.path, s.cfg.TokenLifetime+time.Minute)
+				if left, err := s.app.service.RetryPurges(t.Context()); err != nil || left != 0 {
+					t.Fatalf("RetryPurges once the old tokens expired = %d, %v", left, err)
 				}
 				s.project(t, bob, tc.path, "private")
-				for _, img := range []string{tc.path + ":v1", tc.path + "/sub:v1"} {
+				for _, img := range []string{tc.path + ":v1", tc.path + "/sub:v1", tc.path + ":late"} {
 					err := pullErr(t, e, "bob", bob, img)
 					if err == nil || !strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
 						t.Errorf("bob pulls alice's %s: %v", img, err)
 					}
+				}
+				// Nor by digest: the manifest and its layer are gone from
+				// the repository too.
+				bc := testenv.Crane(t)
+				if err := bc.Login(e.reg.Host(), "bob", bob); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := bc.Manifest(e.ref(tc.path + "@" + digest)); err == nil || !strings.Contains(err.Error(), "MANIFEST_UNKNOWN") {
+					t.Errorf("bob gets alice's manifest by digest: %s %v", out, err)
+				}
+				if out, err := bc.Run("blob", "--insecure", e.ref(tc.path+"@"+layer)); err == nil || !strings.Contains(out+err.Error(), "BLOB_UNKNOWN") {
+					t.Errorf("bob gets alice's layer by digest: %d bytes, %v", len(out), err)
 				}
 				// Bob's own image at the path is his to push and pull.
 				if _, err := testenv.PushRandomImage(t, e.ref(tc.path+":v1"), "bob", bob); err != nil {

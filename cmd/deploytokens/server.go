@@ -127,6 +127,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger, NoTopLevelGroups: !cfg.AllowTopLevelGroups}
 	if u := cfg.registryURL; u != nil {
 		a.service.Images = &purge.Registry{URL: u, Signer: a.signer, Service: cfg.RegistryService, Issuer: cfg.RegistryIssuer, Lifetime: cfg.TokenLifetime}
+		// A deleted project's path waits for the tokens issued before.
+		a.service.RegistryTokenLifetime = cfg.TokenLifetime
 	}
 	if err := a.bootstrapAdmin(ctx); err != nil {
 		return nil, err

@@ -4,15 +4,21 @@
 // would go to whoever creates a project at that path next.
 //
 // It talks to the registry's HTTP API (the catalog, tag listing, manifest
-// HEAD and DELETE) through go-containerregistry, with tokens it signs for
-// itself with the server's registry signing key. The registry must allow
-// deletes (distribution: storage.delete.enabled).
+// GET and DELETE through go-containerregistry, blob DELETE directly), with
+// tokens it signs for itself with the server's registry signing key. The
+// registry must allow deletes (distribution: storage.delete.enabled).
+//
+// What a tag leads to is deleted: the manifest, an index's child
+// manifests, and the repository's links to their config and layer blobs.
+// A manifest no tag leads to any more (a tag's old manifest, once the tag
+// was pushed again) can't be listed through the registry API, and stays.
 package purge
 
 import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,6 +29,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
@@ -61,6 +68,19 @@ func (r *Registry) registry() (name.Registry, error) {
 
 // options answers the remote options of a request granted access.
 func (r *Registry) options(ctx context.Context, access ...auth.Scope) ([]remote.Option, error) {
+	signed, err := r.token(access...)
+	if err != nil {
+		return nil, err
+	}
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(&authn.Bearer{Token: signed})}
+	if r.Transport != nil {
+		opts = append(opts, remote.WithTransport(r.Transport))
+	}
+	return opts, nil
+}
+
+// token signs a registry token granted access.
+func (r *Registry) token(access ...auth.Scope) (string, error) {
 	now := time.Now()
 	var jti [16]byte
 	rand.Read(jti[:])
@@ -74,17 +94,14 @@ func (r *Registry) options(ctx context.Context, access ...auth.Scope) ([]remote.
 		Access:   access,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sign registry token: %w", err)
+		return "", fmt.Errorf("sign registry token: %w", err)
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuth(&authn.Bearer{Token: signed})}
-	if r.Transport != nil {
-		opts = append(opts, remote.WithTransport(r.Transport))
-	}
-	return opts, nil
+	return signed, nil
 }
 
 // Purge deletes every tagged image of the repository path and of every
-// repository under path + "/". What is gone already is skipped, so a purge
+// repository under path + "/": manifests, an index's children, and the
+// repository's links to their blobs. What is gone already is skipped, so a purge
 // that failed half-way is retried from the start.
 func (r *Registry) Purge(ctx context.Context, path string) error {
 	reg, err := r.registry()
@@ -113,13 +130,12 @@ func (r *Registry) Purge(ctx context.Context, path string) error {
 }
 
 func (r *Registry) purgeRepository(ctx context.Context, reg name.Registry, repoName string) error {
-	repo := reg.Repo(repoName)
-	access := auth.Scope{Type: "repository", Name: repoName, Actions: []string{auth.ActionPull, auth.ActionDelete}}
-	opts, err := r.options(ctx, access)
+	rp := &repoPurge{r: r, repo: reg.Repo(repoName), seen: map[string]bool{}}
+	opts, err := rp.options(ctx)
 	if err != nil {
 		return err
 	}
-	tags, err := remote.List(repo, opts...)
+	tags, err := remote.List(rp.repo, opts...)
 	if gone(err) {
 		return nil
 	}
@@ -127,20 +143,114 @@ func (r *Registry) purgeRepository(ctx context.Context, reg name.Registry, repoN
 		return fmt.Errorf("list tags: %w", err)
 	}
 	for _, tag := range tags {
-		if opts, err = r.options(ctx, access); err != nil {
+		if err := rp.manifest(ctx, rp.repo.Tag(tag)); err != nil {
+			return fmt.Errorf("tag %s: %w", tag, err)
+		}
+	}
+	return nil
+}
+
+// repoPurge deletes what the tags of one repository lead to.
+type repoPurge struct {
+	r    *Registry
+	repo name.Repository
+	// seen holds the manifests and blobs dealt with: tags and the images
+	// of an index share them.
+	seen map[string]bool
+}
+
+func (p *repoPurge) options(ctx context.Context) ([]remote.Option, error) {
+	return p.r.options(ctx, auth.Scope{Type: "repository", Name: p.repo.RepositoryStr(), Actions: []string{auth.ActionPull, auth.ActionDelete}})
+}
+
+// manifestRefs is what a manifest refers to, whatever its media type: an
+// image's config and layers, an index's manifests.
+type manifestRefs struct {
+	Config    *v1.Descriptor  `json:"config"`
+	Layers    []v1.Descriptor `json:"layers"`
+	Manifests []v1.Descriptor `json:"manifests"`
+}
+
+// manifest deletes the manifest ref names, after everything it refers to:
+// deleting from the bottom up leaves a purge cut short with its root still
+// tagged, so the retry, which starts again from the tags, finds the rest.
+// Deleting the manifest alone would leave its children and blobs readable
+// by digest to whoever owns the path next.
+func (p *repoPurge) manifest(ctx context.Context, ref name.Reference) error {
+	opts, err := p.options(ctx)
+	if err != nil {
+		return err
+	}
+	desc, err := remote.Get(ref, opts...)
+	if gone(err) {
+		return nil // deleted with an earlier tag, or by an earlier purge
+	}
+	if err != nil {
+		return fmt.Errorf("get manifest %s: %w", ref.Identifier(), err)
+	}
+	digest := desc.Digest.String()
+	if p.seen[digest] {
+		return nil
+	}
+	p.seen[digest] = true
+	var refs manifestRefs
+	if err := json.Unmarshal(desc.Manifest, &refs); err != nil {
+		return fmt.Errorf("manifest %s (%s): %w", digest, desc.MediaType, err)
+	}
+	for _, child := range refs.Manifests {
+		if err := p.manifest(ctx, p.repo.Digest(child.Digest.String())); err != nil {
 			return err
 		}
-		// Tags of one manifest go with it: a later tag may be gone.
-		desc, err := remote.Head(repo.Tag(tag), opts...)
-		if gone(err) {
-			continue
+	}
+	blobs := refs.Layers
+	if refs.Config != nil {
+		blobs = append(blobs, *refs.Config)
+	}
+	for _, b := range blobs {
+		if err := p.blob(ctx, b.Digest.String()); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("manifest of %s: %w", tag, err)
-		}
-		if err := remote.Delete(repo.Digest(desc.Digest.String()), opts...); err != nil && !gone(err) {
-			return fmt.Errorf("delete %s (%s): %w", tag, desc.Digest, err)
-		}
+	}
+	if opts, err = p.options(ctx); err != nil {
+		return err
+	}
+	if err := remote.Delete(p.repo.Digest(digest), opts...); err != nil && !gone(err) {
+		return fmt.Errorf("delete manifest %s: %w", digest, err)
+	}
+	return nil
+}
+
+// blob deletes the repository's link to a blob. The registry keeps the
+// blob itself for other repositories that link it (and for its garbage
+// collector): only this repository stops answering it.
+func (p *repoPurge) blob(ctx context.Context, digest string) error {
+	if p.seen[digest] {
+		return nil
+	}
+	p.seen[digest] = true
+	token, err := p.r.token(auth.Scope{Type: "repository", Name: p.repo.RepositoryStr(), Actions: []string{auth.ActionDelete}})
+	if err != nil {
+		return err
+	}
+	// go-containerregistry has no blob delete; the request is the
+	// registry API's own.
+	u := url.URL{Scheme: p.repo.Scheme(), Host: p.repo.RegistryStr(), Path: fmt.Sprintf("/v2/%s/blobs/%s", p.repo.RepositoryStr(), digest)}
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	rt := p.r.Transport
+	if rt == nil {
+		rt = remote.DefaultTransport
+	}
+	resp, err := (&http.Client{Transport: rt}).Do(req)
+	if err != nil {
+		return fmt.Errorf("delete blob %s: %w", digest, err)
+	}
+	defer resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusAccepted, http.StatusNotFound); err != nil {
+		return fmt.Errorf("delete blob %s: %w", digest, err)
 	}
 	return nil
 }
