@@ -135,9 +135,9 @@ func (a *API) listGroups(c echo.Context) error {
 func writeKeysetPage[T, J any](c echo.Context, a *API, items []T, page, perPage int, more bool, view func(T) J) error {
 	total := (page-1)*perPage + len(items)
 	if more {
-		total++ // at least one more: writePage then links the next page
+		total++ // at least one more: setPageHeaders then links the next page
 	}
-	err := writePage(c, a.ExternalURL, items, total, page, perPage, view)
+	setPageHeaders(c, a.ExternalURL, total, page, perPage)
 	h := c.Response().Header()
 	h.Del("X-Total")
 	h.Del("X-Total-Pages")
@@ -149,7 +149,7 @@ func writeKeysetPage[T, J any](c echo.Context, a *API, items []T, page, perPage 
 		}
 	}
 	h.Set("Link", strings.Join(links, ", "))
-	return err
+	return writeItems(c, items, view)
 }
 
 func (a *API) getGroup(c echo.Context) error {
