@@ -103,14 +103,14 @@ func notFoundAs(err, notFound error) error {
 func (s *Service) Namespaces(ctx context.Context, a *Actor, search string) ([]Namespace, error) {
 	var out []Namespace
 	if a.User.Admin {
-		us, _, err := s.Store.ListUsers(ctx, UserQuery{Page: Page{Limit: 1 << 30}})
+		us, _, err := s.Store.ListUsers(ctx, UserQuery{Search: search, Page: Page{Limit: 1 << 30}})
 		if err != nil {
 			return nil, err
 		}
 		for _, u := range us {
 			out = append(out, userNamespace(u))
 		}
-		gs, _, err := s.ListGroups(ctx, a, GroupQuery{Limit: 1 << 30})
+		gs, _, err := s.ListGroups(ctx, a, GroupQuery{Search: search, Limit: 1 << 30})
 		if err != nil {
 			return nil, err
 		}

@@ -24,6 +24,9 @@ type Pages interface {
 	// PageAllDeployTokens answers a page of every deploy token, of
 	// projects and of groups, ordered by ID, and their number.
 	PageAllDeployTokens(ctx context.Context, p Page) ([]DeployToken, int, error)
+	// PageGroups answers a page of every group, ordered by ID, and their
+	// number.
+	PageGroups(ctx context.Context, p Page) ([]Group, int, error)
 	// CountGroups answers the number of groups.
 	CountGroups(ctx context.Context) (int, error)
 }

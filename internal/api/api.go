@@ -597,10 +597,22 @@ func pageParams(c echo.Context) (page, perPage int, err error) {
 // writePage answers items, page of perPage of total, with GitLab's
 // pagination headers.
 func writePage[T, J any](c echo.Context, base *url.URL, items []T, total, page, perPage int, view func(T) J) error {
+	setPageHeaders(c, base, total, page, perPage)
+	return writeItems(c, items, view)
+}
+
+// writeItems answers items as a JSON array, each through view.
+func writeItems[T, J any](c echo.Context, items []T, view func(T) J) error {
 	out := make([]J, 0, len(items))
 	for _, it := range items {
 		out = append(out, view(it))
 	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// setPageHeaders sets GitLab's pagination headers for page of perPage of
+// total; they must be set before the body is written to be sent.
+func setPageHeaders(c echo.Context, base *url.URL, total, page, perPage int) {
 	h := c.Response().Header()
 	totalPages := max(1, (total+perPage-1)/perPage)
 	h.Set("X-Total", strconv.Itoa(total))
@@ -633,7 +645,6 @@ func writePage[T, J any](c echo.Context, base *url.URL, items []T, total, page, 
 	}
 	links = append(links, link(1, "first"), link(totalPages, "last"))
 	h.Set("Link", strings.Join(links, ", "))
-	return c.JSON(http.StatusOK, out)
 }
 
 // pageParam reads a positive page parameter; values over limit (when

@@ -122,6 +122,13 @@ func (a *API) listGroups(c echo.Context) error {
 		return err
 	}
 	q.Offset, q.Limit = (page-1)*perPage, perPage
+	if actor(c).User.Admin && q.SelectsAll() {
+		gs, total, err := a.Service.PageAllGroups(ctx(c), actor(c), tokens.Page{Offset: q.Offset, Limit: q.Limit})
+		if err != nil {
+			return err
+		}
+		return writePage(c, a.ExternalURL, gs, total, page, perPage, a.groupView(c))
+	}
 	gs, more, err := a.Service.ListGroups(ctx(c), actor(c), q)
 	if err != nil {
 		return err
@@ -135,9 +142,9 @@ func (a *API) listGroups(c echo.Context) error {
 func writeKeysetPage[T, J any](c echo.Context, a *API, items []T, page, perPage int, more bool, view func(T) J) error {
 	total := (page-1)*perPage + len(items)
 	if more {
-		total++ // at least one more: writePage then links the next page
+		total++ // at least one more: setPageHeaders then links the next page
 	}
-	err := writePage(c, a.ExternalURL, items, total, page, perPage, view)
+	setPageHeaders(c, a.ExternalURL, total, page, perPage)
 	h := c.Response().Header()
 	h.Del("X-Total")
 	h.Del("X-Total-Pages")
@@ -149,7 +156,7 @@ func writeKeysetPage[T, J any](c echo.Context, a *API, items []T, page, perPage 
 		}
 	}
 	h.Set("Link", strings.Join(links, ", "))
-	return err
+	return writeItems(c, items, view)
 }
 
 func (a *API) getGroup(c echo.Context) error {
@@ -383,11 +390,15 @@ func (a *API) listNamespaces(c echo.Context) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	ns, err := a.Service.Namespaces(ctx(c), actor(c), search)
+	page, perPage, pg, err := pageOf(c)
 	if err != nil {
 		return err
 	}
-	return paginate(c, a.ExternalURL, ns, a.namespace)
+	ns, total, err := a.Service.PageNamespaces(ctx(c), actor(c), search, pg)
+	if err != nil {
+		return err
+	}
+	return writePage(c, a.ExternalURL, ns, total, page, perPage, a.namespace)
 }
 
 func (a *API) getNamespace(c echo.Context) error {

@@ -30,7 +30,8 @@
 //	g:<id>                           group (hash)
 //	gp:<lowercase full path>         group ID by full path
 //	gs                               group IDs (sorted set, score the ID):
-//	                                 ListGroups pages with ZRANGEBYSCORE
+//	                                 ListGroups pages with ZRANGEBYSCORE,
+//	                                 PageGroups by position with ZRANGE
 //	gz                               lowercase full paths of the groups
 //	                                 (sorted set, score 0), as pz
 //	gg:<group id>                    subgroup IDs (sorted set, score the ID)

@@ -61,6 +61,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"SetProjectNamespace", testSetProjectNamespace},
 		{"DeleteUserGroups", testDeleteUserGroups},
 		{"Pages", testPages},
+		{"PageGroups", testPageGroups},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
