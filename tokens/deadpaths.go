@@ -2,10 +2,7 @@ package tokens
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -15,6 +12,21 @@ import (
 // them. So a deleted project's path stays dead (reserved: no project may
 // be created at it, inside it or around it) until its images are gone, or,
 // when the registry is not known to the server, until an admin releases it.
+//
+// Reservations are store records indexed by path. Deleting a project
+// reserves its path in the same atomic step (DeleteProjectReserving), and
+// CreateProject refuses a reserved path in its own atomic step, so there
+// is no moment at which the path is free between the two, and nothing to
+// undo. Of a create and a delete-and-reserve racing at one path, the
+// create always loses: before the delete the path is the deleted
+// project's (ErrConflict, or ErrNested inside or around it), after it the
+// path is reserved (ErrReserved). A delete-and-reserve never lands on a
+// project created after it: it names the project by ID, and reserves the
+// path that project has when it is deleted, or nothing when it is gone.
+
+// ErrReserved means a project's path is reserved (Covers) by a deleted
+// project's.
+var ErrReserved = errors.New("reserved for a deleted project")
 
 // DeadPath is the path of a deleted project that no one may take.
 type DeadPath struct {
@@ -30,6 +42,46 @@ type DeadPath struct {
 	// and is released after one last deletion.
 	PurgedAt time.Time `json:"purged_at,omitzero"`
 }
+
+// DeadPathStore keeps the reservations of deleted projects' paths, one
+// record per path (without regard to case), indexed so that a create
+// checks them without reading them all. Projects.CreateProject answers
+// ErrReserved for a path a reservation Covers, in its atomic step.
+type DeadPathStore interface {
+	// DeleteProjectReserving deletes project id as DeleteProject does and
+	// reserves its path in the same atomic step: d with Path and ProjectID
+	// taken from the project as stored, replacing a reservation of the
+	// same path. It answers the reservation made; ErrNotFound (and nothing
+	// reserved) when the project does not exist.
+	DeleteProjectReserving(ctx context.Context, id int64, d DeadPath) (DeadPath, error)
+	// ReserveDeadPath stores d as it is, replacing a reservation of the
+	// same path: for migrations and repairs (deleting a project reserves
+	// its path itself).
+	ReserveDeadPath(ctx context.Context, d DeadPath) error
+	// DeadPath answers the reservation of exactly path; ErrNotFound when
+	// there is none.
+	DeadPath(ctx context.Context, path string) (DeadPath, error)
+	// DeadPathCovering answers a reservation that Covers path (the
+	// same path first, then one around it, then one inside it);
+	// ErrNotFound when there is none.
+	DeadPathCovering(ctx context.Context, path string) (DeadPath, error)
+	// ListDeadPaths answers a page of the reservations ordered by their
+	// lowercase path, and how many there are.
+	ListDeadPaths(ctx context.Context, p Page) ([]DeadPath, int, error)
+	// ReleaseDeadPath removes the reservation of path; with projectID not
+	// 0, only when it is that project's. ErrNotFound when there is none
+	// (or it is another project's), so of concurrent releases one wins.
+	ReleaseDeadPath(ctx context.Context, path string, projectID int64) error
+	// MarkDeadPathPurged sets PurgedAt of the reservation of path to at
+	// when it is projectID's and PurgedAt is unset; ErrNotFound otherwise.
+	MarkDeadPathPurged(ctx context.Context, path string, projectID int64, at time.Time) error
+}
+
+// LegacyDeadPathsKey is the KV key under which versions before the
+// reservation records kept every reservation in one JSON array. A store
+// that finds it when it opens moves its entries into records, once, and
+// removes it.
+const LegacyDeadPathsKey = deadPathsKey
 
 // Reason says why the path is not available, for the caller refused it.
 func (d DeadPath) Reason() string {
@@ -49,116 +101,23 @@ func (d DeadPath) Covers(path string) bool {
 	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
 }
 
-// errDeadPathsRecord: a stored value this code did not write.
-var errDeadPathsRecord = errors.New("dead paths record does not decode")
+// deadPathsPage is how many reservations DeadPaths reads at a time.
+const deadPathsPage = 500
 
-// casAttempts bounds the compare-and-swap loop; each loss means another
-// write landed, so running out takes that many writers at once.
-const casAttempts = 64
-
-// DeadPaths answers every dead path, oldest first.
-func DeadPaths(ctx context.Context, kv KV) ([]DeadPath, error) {
-	ds, _, err := readDeadPaths(ctx, kv)
-	return ds, err
-}
-
-func readDeadPaths(ctx context.Context, kv KV) ([]DeadPath, []byte, error) {
-	raw, err := kv.Get(ctx, deadPathsKey)
-	if errors.Is(err, ErrNotFound) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("read dead paths: %w", err)
-	}
-	var ds []DeadPath
-	if err := json.Unmarshal(raw, &ds); err != nil {
-		return nil, nil, fmt.Errorf("%w: %v", errDeadPathsRecord, err)
-	}
-	return ds, raw, nil
-}
-
-// updateDeadPaths applies change to the stored list and swaps it in,
-// again from a fresh read whenever another writer got there first.
-func updateDeadPaths(ctx context.Context, kv KV, change func([]DeadPath) ([]DeadPath, bool)) error {
-	for range casAttempts {
-		ds, old, err := readDeadPaths(ctx, kv)
+// DeadPaths answers every reservation, ordered by lowercase path, reading
+// them a page at a time. A reservation released while it reads may move
+// the ones after it back, so one may be missed; none is answered twice
+// unless it is reserved again meanwhile.
+func DeadPaths(ctx context.Context, st DeadPathStore) ([]DeadPath, error) {
+	var out []DeadPath
+	for off := 0; ; off += deadPathsPage {
+		ds, total, err := st.ListDeadPaths(ctx, Page{Offset: off, Limit: deadPathsPage})
 		if err != nil {
-			return err
+			return nil, err
 		}
-		next, changed := change(slices.Clone(ds))
-		if !changed {
-			return nil
-		}
-		b, err := json.Marshal(next)
-		if err != nil {
-			return err
-		}
-		err = kv.CompareAndSwap(ctx, deadPathsKey, old, b)
-		if !errors.Is(err, ErrConflict) {
-			if err != nil {
-				return fmt.Errorf("write dead paths: %w", err)
-			}
-			return nil
+		out = append(out, ds...)
+		if len(ds) < deadPathsPage || off+len(ds) >= total {
+			return out, nil
 		}
 	}
-	return fmt.Errorf("write dead paths: %w", ErrConflict)
-}
-
-// ReserveDeadPath stores d, replacing a reservation of the same path (a
-// project deleted again at a path an admin released meanwhile).
-func ReserveDeadPath(ctx context.Context, kv KV, d DeadPath) error {
-	return updateDeadPaths(ctx, kv, func(ds []DeadPath) ([]DeadPath, bool) {
-		ds = slices.DeleteFunc(ds, func(o DeadPath) bool { return strings.EqualFold(o.Path, d.Path) })
-		return append(ds, d), true
-	})
-}
-
-// ReleaseDeadPath removes the reservation of path (without regard to case);
-// ErrNotFound when there is none.
-func ReleaseDeadPath(ctx context.Context, kv KV, path string) error {
-	found := false
-	err := updateDeadPaths(ctx, kv, func(ds []DeadPath) ([]DeadPath, bool) {
-		n := len(ds)
-		ds = slices.DeleteFunc(ds, func(o DeadPath) bool { return strings.EqualFold(o.Path, path) })
-		found = len(ds) < n
-		if len(ds) == 0 {
-			// An empty array, not a deleted key: CompareAndSwap needs a
-			// value to swap against next time.
-			ds = []DeadPath{}
-		}
-		return ds, found
-	})
-	if err == nil && !found {
-		return fmt.Errorf("release dead path %q: %w", path, ErrNotFound)
-	}
-	return err
-}
-
-// markPurged records that d's images were deleted at, unless d was
-// released or reserved again meanwhile.
-func markPurged(ctx context.Context, kv KV, d DeadPath, at time.Time) error {
-	return updateDeadPaths(ctx, kv, func(ds []DeadPath) ([]DeadPath, bool) {
-		for i, o := range ds {
-			if strings.EqualFold(o.Path, d.Path) && o.ProjectID == d.ProjectID && o.DeletedAt.Equal(d.DeletedAt) && o.PurgedAt.IsZero() {
-				ds[i].PurgedAt = at
-				return ds, true
-			}
-		}
-		return ds, false
-	})
-}
-
-// deadPathAt answers the reservation that a project at path would collide
-// with, if any.
-func deadPathAt(ctx context.Context, kv KV, path string) (DeadPath, bool, error) {
-	ds, err := DeadPaths(ctx, kv)
-	if err != nil {
-		return DeadPath{}, false, err
-	}
-	for _, d := range ds {
-		if d.Covers(path) {
-			return d, true, nil
-		}
-	}
-	return DeadPath{}, false, nil
 }

@@ -18,7 +18,7 @@ func (c *countingImages) Purge(_ context.Context, path string) error {
 }
 
 // TestPurgeKeepsAReservationBeingDeleted: a replica's background purge
-// that runs between another replica's reservation of a path and its
+// that runs between an older replica's reservation of a path and its
 // deletion of the project must not release the path, or the path would be
 // free the moment the project goes, its images still in the registry.
 func TestPurgeKeepsAReservationBeingDeleted(t *testing.T) {
@@ -39,9 +39,10 @@ func TestPurgeKeepsAReservationBeingDeleted(t *testing.T) {
 	if err := s.CreateProject(ctx, &p, tokens.Member{UserID: u.ID, AccessLevel: tokens.Owner, CreatedAt: now}); err != nil {
 		t.Fatal(err)
 	}
-	// The deleting replica has reserved the path; the project is not
-	// deleted yet.
-	if err := tokens.ReserveDeadPath(ctx, s, tokens.DeadPath{Path: p.PathWithNamespace, ProjectID: p.ID, DeletedAt: now, Purge: true}); err != nil {
+	// A replica of an older version, which reserved before it deleted,
+	// has reserved the path (migrated since); the project is not deleted
+	// yet.
+	if err := s.ReserveDeadPath(ctx, tokens.DeadPath{Path: p.PathWithNamespace, ProjectID: p.ID, DeletedAt: now, Purge: true}); err != nil {
 		t.Fatal(err)
 	}
 	if left, err := svc.RetryPurges(ctx); err != nil || left != 1 {

@@ -55,26 +55,16 @@ const purgeLease = 5 * time.Minute
 // errPurgeBusy: another replica holds the path's purge lease.
 var errPurgeBusy = errors.New("another replica is deleting these images")
 
-// deleteProject reserves p's path, then removes the project, its
-// repository and (when the registry is known) its images.
+// deleteProject removes the project and reserves its path in one store
+// step, then removes its repository and (when the registry is known) its
+// images.
 func (s *Service) deleteProject(ctx context.Context, p Project) (DeletedProject, error) {
-	d := DeadPath{Path: p.PathWithNamespace, ProjectID: p.ID, DeletedAt: s.Clock(), Purge: s.Images != nil}
-	// First the reservation: a create that wins the path once the project
-	// is gone finds it when it checks after its own write (CreateProject).
-	if err := ReserveDeadPath(ctx, s.Store, d); err != nil {
-		return DeletedProject{}, fmt.Errorf("reserve path: %w", err)
+	d, err := s.Store.DeleteProjectReserving(ctx, p.ID, DeadPath{DeletedAt: s.Clock(), Purge: s.Images != nil})
+	if errors.Is(err, ErrNotFound) {
+		// Deleted meanwhile by another caller, who reserved the path.
+		return DeletedProject{}, ErrProjectNotFound
 	}
-	if err := s.Store.DeleteProject(ctx, p.ID); err != nil {
-		// An ambiguous failure (a timeout after the write landed) may have
-		// deleted the project: undo the reservation only when it is
-		// certainly still there.
-		uctx := context.WithoutCancel(ctx)
-		if cur, gerr := s.Store.Project(uctx, p.ID); gerr == nil && cur.ID == p.ID {
-			if rerr := ReleaseDeadPath(uctx, s.Store, d.Path); rerr != nil && !errors.Is(rerr, ErrNotFound) {
-				// Harmless: a purge first checks that the project is gone.
-				s.log().Error("undo path reservation", "project", d.Path, "err", rerr)
-			}
-		}
+	if err != nil {
 		return DeletedProject{}, fmt.Errorf("delete project: %w", err)
 	}
 	if s.Repos != nil {
@@ -87,7 +77,7 @@ func (s *Service) deleteProject(ctx context.Context, p Project) (DeletedProject,
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), purgeTimeout)
 	defer cancel()
-	err := s.purge(pctx, d)
+	err = s.purge(pctx, d)
 	if errors.Is(err, errPurgeHeld) {
 		return DeletedProject{PathReserved: true, Reason: reasonHeld}, nil
 	}
@@ -105,15 +95,16 @@ func (s *Service) deleteProject(ctx context.Context, p Project) (DeletedProject,
 func (s *Service) purge(ctx context.Context, d DeadPath) error {
 	switch cur, err := s.Store.ProjectByPath(ctx, d.Path); {
 	case err == nil && cur.ID == d.ProjectID:
+		// Only a reservation made by a version that reserved before it
+		// deleted (migrated from LegacyDeadPathsKey) outlives its delete
+		// like this: that delete may be under way on an old replica, and
+		// releasing now would free the path the moment the project goes.
 		if s.Clock().Sub(d.DeletedAt) < purgeLease {
-			// Reserved and not deleted yet: the delete may be under way
-			// on another replica. Releasing now would free the path the
-			// moment the project goes.
 			return errPurgeBusy
 		}
 		// The delete failed long ago after reserving and could not undo
 		// it: the images are a live project's.
-		return ReleaseDeadPath(ctx, s.Store, d.Path)
+		return s.Store.ReleaseDeadPath(ctx, d.Path, d.ProjectID)
 	case err != nil && !errors.Is(err, ErrNotFound):
 		return err
 	}
@@ -136,12 +127,16 @@ func (s *Service) purge(ctx context.Context, d DeadPath) error {
 		return err
 	}
 	if held {
-		if err := markPurged(ctx, s.Store, d, start); err != nil {
+		// Released or reserved again meanwhile (ErrNotFound): nothing
+		// of d's is left to mark.
+		if err := s.Store.MarkDeadPathPurged(ctx, d.Path, d.ProjectID, start); err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		return errPurgeHeld
 	}
-	if err := ReleaseDeadPath(ctx, s.Store, d.Path); err != nil && !errors.Is(err, ErrNotFound) {
+	// Only d's own reservation: a later delete at the path reserved it
+	// again with images this purge may have missed.
+	if err := s.Store.ReleaseDeadPath(ctx, d.Path, d.ProjectID); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
 	s.log().InfoContext(ctx, "registry images of a deleted project deleted: path released", "project", d.Path, "project_id", d.ProjectID)
@@ -203,6 +198,15 @@ func (s *Service) DeadPaths(ctx context.Context, a *Actor) ([]DeadPath, error) {
 	return ds, err
 }
 
+// PageDeadPaths answers a page of the reserved paths of deleted projects,
+// ordered by path, and how many there are; admins only.
+func (s *Service) PageDeadPaths(ctx context.Context, a *Actor, p Page) ([]DeadPath, int, error) {
+	if !a.User.Admin {
+		return nil, 0, ErrForbidden
+	}
+	return s.Store.ListDeadPaths(ctx, p)
+}
+
 // ErrDeadPathNotFound answers the release of a path that is not reserved.
 var ErrDeadPathNotFound = &Error{Kind: KindNotFound, Subject: "Reserved Path"}
 
@@ -212,17 +216,19 @@ func (s *Service) ReleaseDeadPath(ctx context.Context, a *Actor, path string) er
 	if !a.User.Admin {
 		return ErrForbidden
 	}
-	d, ok, err := s.deadPath(ctx, path)
+	d, err := s.Store.DeadPath(ctx, path)
+	if errors.Is(err, ErrNotFound) {
+		return ErrDeadPathNotFound
+	}
 	if err != nil {
 		return err
-	}
-	if !ok {
-		return ErrDeadPathNotFound
 	}
 	if d.Purge && s.Images != nil {
 		return Conflict("the path is released once its images are deleted from the registry")
 	}
-	if err := ReleaseDeadPath(ctx, s.Store, d.Path); errors.Is(err, ErrNotFound) {
+	// The one read: a reservation made again meanwhile is not the admin's
+	// to release unseen.
+	if err := s.Store.ReleaseDeadPath(ctx, d.Path, d.ProjectID); errors.Is(err, ErrNotFound) {
 		return ErrDeadPathNotFound
 	} else if err != nil {
 		return err
@@ -231,29 +237,28 @@ func (s *Service) ReleaseDeadPath(ctx context.Context, a *Actor, path string) er
 	return nil
 }
 
-// deadPath finds the reservation of exactly path (without regard to case).
-func (s *Service) deadPath(ctx context.Context, path string) (DeadPath, bool, error) {
-	ds, err := DeadPaths(ctx, s.Store)
-	if err != nil {
-		return DeadPath{}, false, err
-	}
-	for _, d := range ds {
-		if d.Covers(path) && len(d.Path) == len(path) {
-			return d, true, nil
-		}
-	}
-	return DeadPath{}, false, nil
-}
-
 // checkDeadPath refuses a project at full when it would own a deleted
-// project's images.
+// project's images. It is only the early answer, before any write (the
+// namespace's groups): CreateProject refuses a reserved path itself.
 func (s *Service) checkDeadPath(ctx context.Context, full string) error {
-	d, ok, err := deadPathAt(ctx, s.Store, full)
+	d, err := s.Store.DeadPathCovering(ctx, full)
+	if errors.Is(err, ErrNotFound) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	if ok {
-		return Invalid("path", "is not available: it %s", d.Reason())
+	return Invalid("path", "is not available: it %s", d.Reason())
+}
+
+// reservedPath answers the refusal of a project at full that the store
+// found reserved.
+func (s *Service) reservedPath(ctx context.Context, full string) error {
+	d, err := s.Store.DeadPathCovering(ctx, full)
+	if err != nil {
+		// Released since: the store refused it all the same, and the
+		// caller may retry.
+		return Invalid("path", "is not available: it belonged to a deleted project; retry later")
 	}
-	return nil
+	return Invalid("path", "is not available: it %s", d.Reason())
 }

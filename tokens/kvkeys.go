@@ -18,10 +18,9 @@ const (
 	flashPrefix        = "flash:"
 	purgeLeasePrefix   = "purge-lease:"
 
-	// deadPathsKey holds every dead path in one JSON array: one key,
-	// swapped whole, makes each change atomic on every store with the KV
-	// alone, and a create reads every reservation in one Get (there are
-	// few: purged ones leave).
+	// deadPathsKey held every dead path in one JSON array before they
+	// became store records (DeadPathStore); stores migrate it when they
+	// open.
 	deadPathsKey = "deadpaths"
 
 	// KeySetKey holds the signing key set shared by replicas.

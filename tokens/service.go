@@ -368,16 +368,11 @@ func (s *Service) CreateProject(ctx context.Context, a *Actor, in CreateProjectI
 	case errors.Is(err, ErrNested):
 		// checkNamespace saw no such project: one was created meanwhile.
 		return Project{}, Invalid("path", "cannot be nested with another project")
+	case errors.Is(err, ErrReserved):
+		// A project deleted since checkDeadPath reserved it.
+		return Project{}, s.reservedPath(ctx, full)
 	case err != nil:
 		return Project{}, fmt.Errorf("create project: %w", err)
-	}
-	// Again, now that the path is ours: a project deleted meanwhile
-	// reserved its path before it went (deleteProject).
-	if err := s.checkDeadPath(ctx, full); err != nil {
-		if derr := s.Store.DeleteProject(context.WithoutCancel(ctx), p.ID); derr != nil {
-			s.log().Error("undo project at a reserved path", "project", full, "err", derr)
-		}
-		return Project{}, err
 	}
 	if s.Repos != nil {
 		// Only the creator that won the path gets here, so repositories

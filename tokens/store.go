@@ -45,6 +45,7 @@ type Store interface {
 	Groups
 	ProjectNamespaces
 	Pages
+	DeadPathStore
 	KV
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
@@ -88,7 +89,8 @@ type Projects interface {
 	// it. With p.NamespaceID set, ErrNotFound unless that group exists
 	// and its full path is the namespace of p's path (all checked in the
 	// same atomic step as the write, so a group deleted at once can't be
-	// left holding it).
+	// left holding it). ErrReserved when a deleted project's reservation
+	// Covers the path (in the same atomic step: see DeadPathStore).
 	CreateProject(ctx context.Context, p *Project, owner Member) error
 	Project(ctx context.Context, id int64) (Project, error)
 	ProjectByPath(ctx context.Context, pathWithNamespace string) (Project, error)

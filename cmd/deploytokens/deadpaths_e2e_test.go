@@ -105,7 +105,7 @@ func ageDeadPath(t *testing.T, s *testServer, path string, d time.Duration) {
 	for _, dp := range ds {
 		if dp.Path == path {
 			dp.DeletedAt = dp.DeletedAt.Add(-d)
-			if err := tokens.ReserveDeadPath(t.Context(), s.app.store, dp); err != nil {
+			if err := s.app.store.ReserveDeadPath(t.Context(), dp); err != nil {
 				t.Fatal(err)
 			}
 			return

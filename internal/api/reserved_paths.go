@@ -29,14 +29,18 @@ type reservedPathJSON struct {
 	ImagesBeingDeleted bool `json:"images_being_deleted"`
 }
 
-// listReservedPaths answers the paths of deleted projects that no project
-// may take yet; admins only. deploytokens' own: GitLab has no equivalent.
+// listReservedPaths answers a page of the paths of deleted projects that
+// no project may take yet, ordered by path; admins only. deploytokens' own: GitLab has no equivalent.
 func (a *API) listReservedPaths(c echo.Context) error {
-	ds, err := a.Service.DeadPaths(ctx(c), actor(c))
+	page, perPage, err := pageParams(c)
 	if err != nil {
 		return err
 	}
-	return paginate(c, a.ExternalURL, ds, func(d tokens.DeadPath) reservedPathJSON {
+	ds, total, err := a.Service.PageDeadPaths(ctx(c), actor(c), tokens.Page{Offset: (page - 1) * perPage, Limit: perPage})
+	if err != nil {
+		return err
+	}
+	return writePage(c, a.ExternalURL, ds, total, page, perPage, func(d tokens.DeadPath) reservedPathJSON {
 		return reservedPathJSON{Path: d.Path, ProjectID: d.ProjectID, DeletedAt: rfc3339(&d.DeletedAt), ImagesBeingDeleted: d.Purge}
 	})
 }

@@ -98,6 +98,9 @@ func Open(path string) (*Store, error) {
 		if err := createAdminIndexes(tx); err != nil {
 			return err
 		}
+		if err := migrateDeadPaths(tx); err != nil {
+			return err
+		}
 		return createCounts(tx)
 	})
 	if err != nil {
@@ -375,6 +378,9 @@ func insertProject(tx *bolt.Tx, rec *tokens.Project, owner tokens.Member) error 
 	}
 	rec.ID = id
 	lower := fold(rec.PathWithNamespace)
+	if err := checkNotReserved(tx, lower); err != nil {
+		return err
+	}
 	if err := checkProjectAmongGroups(tx, rec, lower); err != nil {
 		return err
 	}
@@ -435,7 +441,16 @@ func (s *Store) ListProjects(ctx context.Context) ([]tokens.Project, error) {
 // one transaction.
 func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 	return s.update("delete project", func(tx *bolt.Tx) error {
-		var p tokens.Project
+		_, err := deleteProject(tx, id)
+		return err
+	})
+}
+
+// deleteProject removes project id with its members and deploy tokens, and
+// answers it.
+func deleteProject(tx *bolt.Tx, id int64) (tokens.Project, error) {
+	var p tokens.Project
+	err := func() error {
 		if err := mustGet(tx, bProjects, id, &p, "project"); err != nil {
 			return err
 		}
@@ -468,7 +483,8 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 			return err
 		}
 		return tx.Bucket(bProjects).Delete(itob(id))
-	})
+	}()
+	return p, err
 }
 
 func deleteAll(tx *bolt.Tx, b []byte, keys ...[]byte) error {

@@ -171,3 +171,10 @@ func crashWriter(path string) {
 	}
 	os.Exit(3)
 }
+
+func TestDeadPathsMigration(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "migrate.db")
+	storetest.RunDeadPathsMigration(t,
+		func(t *testing.T) tokens.Store { return open(t, path) },
+		func(t *testing.T, s tokens.Store) tokens.Store { s.Close(); return open(t, path) })
+}

@@ -235,3 +235,22 @@ func newGroupMemberRecord(m *tokens.GroupMember) groupMemberRecord {
 func (r *groupMemberRecord) groupMember() tokens.GroupMember {
 	return tokens.GroupMember{GroupID: r.GroupID, UserID: r.UserID, AccessLevel: tokens.AccessLevel(r.AccessLevel), CreatedAt: r.CreatedAt}
 }
+
+// deadPathRecord is how a tokens.DeadPath is stored in bucket dead_paths.
+// Its tags are those of the JSON array the KV held before (see
+// migrateDeadPaths), so that one decodes as a list of these.
+type deadPathRecord struct {
+	Path      string    `json:"path"`
+	ProjectID int64     `json:"project_id"`
+	DeletedAt time.Time `json:"deleted_at"`
+	Purge     bool      `json:"purge"`
+	PurgedAt  time.Time `json:"purged_at,omitzero"`
+}
+
+func newDeadPathRecord(d *tokens.DeadPath) deadPathRecord {
+	return deadPathRecord{Path: d.Path, ProjectID: d.ProjectID, DeletedAt: d.DeletedAt, Purge: d.Purge, PurgedAt: d.PurgedAt}
+}
+
+func (r *deadPathRecord) deadPath() tokens.DeadPath {
+	return tokens.DeadPath{Path: r.Path, ProjectID: r.ProjectID, DeletedAt: r.DeletedAt, Purge: r.Purge, PurgedAt: r.PurgedAt}
+}

@@ -241,3 +241,16 @@ func TestNestedProjectsOnOlderData(t *testing.T) {
 		t.Errorf("paths set = %q, want %q", got, want)
 	}
 }
+
+func TestDeadPathsMigration(t *testing.T) {
+	url := testenv.StartRedis(t)
+	open := func(t *testing.T) tokens.Store {
+		s, err := redisstore.New(t.Context(), redisstore.Options{URL: url, Prefix: "migrate:"})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	storetest.RunDeadPathsMigration(t, open, func(t *testing.T, s tokens.Store) tokens.Store { _ = s.Close(); return open(t) })
+}

@@ -60,21 +60,24 @@ return 1
 // createProjectScript: KEYS = path index, project, project set, members,
 // owner's memberships, owner user, the sorted set of project paths, the
 // sorted set of group paths, the group path index of the path, that of
-// its namespace, the namespace group's projects, then the path index of
-// every namespace above the path; ARGV = project ID, owner ID, owner's
+// its namespace, the namespace group's projects, the sorted set of
+// reserved paths, then the path index of every namespace above the path;
+// ARGV = project ID, owner ID, owner's
 // member value, lowercase path, prefix of path index keys, namespace
 // group ID ("0": none), project fields... -3: the path sits inside
 // another project's or holds one, or holds a group; 0: a project or a
 // group has it; -1: the owner, or the namespace group at the namespace,
-// is missing. A path in the set whose project is gone (deleted by a replica
+// is missing; -4: a deleted project's reservation covers the path. A path
+// in the set whose project is gone (deleted by a replica
 // of an older version, or between fillPaths' read and its write) is
 // removed when it is met, not believed.
-var createProjectScript = redis.NewScript(`
+var createProjectScript = redis.NewScript(reservedLua + `
 if redis.call('EXISTS', KEYS[6]) == 0 then return -1 end
+if reservedAt(KEYS[12], ARGV[4]) then return -4 end
 if redis.call('EXISTS', KEYS[9]) == 1 then return 0 end
 if #redis.call('ZRANGEBYLEX', KEYS[8], '[' .. ARGV[4] .. '/', '(' .. ARGV[4] .. '0', 'LIMIT', 0, 1) > 0 then return -3 end
 if ARGV[6] ~= '0' and redis.call('GET', KEYS[10]) ~= ARGV[6] then return -1 end
-for i = 12, #KEYS do
+for i = 13, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return -3 end
 end
 while true do

@@ -38,6 +38,8 @@ func status(op string, n int64, err error) error {
 		return fmt.Errorf("%s: %w", op, tokens.ErrLastOwner)
 	case -3:
 		return fmt.Errorf("%s: %w", op, tokens.ErrNested)
+	case -4:
+		return fmt.Errorf("%s: %w", op, tokens.ErrReserved)
 	}
 	return fmt.Errorf("%s: unexpected script status %d", op, n)
 }
@@ -263,6 +265,7 @@ func (s *Store) createProjectArgs(path string, namespaceID, id, ownerID int64, m
 		s.key("gp", lower),
 		s.key("gp", namespace),
 		s.idKey("gr", namespaceID),
+		s.key("dpz"),
 	}
 	for i := range len(lower) {
 		if lower[i] == '/' {
@@ -349,7 +352,13 @@ func (s *Store) hgetall(ctx context.Context, kind string, ids []int64, fn func(i
 // DeleteProject removes a project with its members and deploy tokens, in
 // one transaction that is retried when a concurrent write touches them.
 func (s *Store) DeleteProject(ctx context.Context, id int64) error {
-	const op = "delete project"
+	return s.deleteProject(ctx, "delete project", id, nil)
+}
+
+// deleteProject deletes project id and, with reserve set, reserves its
+// path in the same transaction: reserve, with the project's path and ID
+// set, replaces the reservation of that path.
+func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve *tokens.DeadPath) error {
 	pkey, tokensKey, membersKey := s.idKey("p", id), s.idKey("pd", id), s.idKey("pm", id)
 	txf := func(tx *redis.Tx) error {
 		path, err := tx.HGet(ctx, pkey, fPathWithNS).Result()
@@ -380,7 +389,17 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 				return err
 			}
 		}
+		var dead fields
+		if reserve != nil {
+			reserve.Path, reserve.ProjectID = path, id
+			if dead, err = encodeDeadPath(reserve); err != nil {
+				return err
+			}
+		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			if reserve != nil {
+				s.reserve(ctx, p, reserve, dead)
+			}
 			p.Del(ctx, pkey, s.key("pp", fold(path)), tokensKey, membersKey)
 			p.SRem(ctx, s.key("ps"), id)
 			p.ZRem(ctx, s.key("pz"), fold(path))

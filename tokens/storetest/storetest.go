@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"ConcurrentUniqueness", testConcurrentUniqueness},
 		{"ConcurrentKV", testConcurrentKV},
 		{"DeadPaths", testDeadPaths},
+		{"DeleteProjectReserving", testDeleteProjectReserving},
 		{"NoPlaintextSecrets", testNoPlaintextSecrets},
 		{"ListUsers", testListUsers},
 		{"ListPATs", testListPATs},
