@@ -69,38 +69,54 @@ func storeErr(err error) error {
 	return err
 }
 
-// Fail counts one failure from addr and bans it at the limit.
+// Fail counts one failure from addr and bans it at the limit, for callers
+// that answer their refusal whatever the count (the web sign-in page).
 func (l *Limiter) Fail(ctx context.Context, addr string) {
+	_ = l.Failed(ctx, addr)
+}
+
+// Failed counts one failure from addr and decides on it in the same atomic
+// step of the store (KV.Strike): nil while the failure is within the limit,
+// so the caller answers its own refusal; the 429 once it is past it. Of N
+// concurrent failures from one address, then, at most Max are answered as
+// failures within a window, however they interleave: the ban check before
+// the credential is read only spares the work, it does not bound. When the
+// failure can't be counted the answer is ErrUnavailable (503): a refusal
+// that is not counted would be a free guess (fail closed).
+func (l *Limiter) Failed(ctx context.Context, addr string) error {
 	if l == nil {
-		return
+		return nil
 	}
 	if l.Failures != nil {
 		l.Failures.Inc()
 	}
 	if addr == "" {
-		return
-	}
-	bans := l.bans()
-	n, err := bans.countFailure(ctx, addr, l.Window)
-	if err != nil {
-		l.log().Warn("count failed authentication", "addr", addr, "err", err)
-		return
-	}
-	if n < l.Max {
-		return
+		return nil
 	}
 	until := l.now().Add(l.Ban)
-	err = bans.create(ctx, addr, until, l.Ban)
-	if err != nil && !errors.Is(err, tokens.ErrConflict) {
-		l.log().Warn("ban address", "addr", addr, "err", err)
-		return
+	r, err := l.KV.Strike(ctx, tokens.Strike{
+		Counter: tokens.FailKey(addr), Window: l.Window, Limit: l.Max,
+		Ban: tokens.BanKey(addr), Value: encodeBan(until), BanTTL: l.Ban,
+	})
+	if err != nil {
+		l.log().Warn("count failed authentication", "addr", addr, "err", err)
+		return ErrUnavailable
 	}
-	if err == nil {
-		l.log().Warn("address banned after failed authentications", "addr", addr, "failures", n, "until", until)
+	if r.Created {
+		l.log().Warn("address banned after failed authentications", "addr", addr, "failures", r.Count, "until", until)
 		if l.Bans != nil {
 			l.Bans.Inc()
 		}
 	}
+	if r.Banned {
+		if err := l.verdict(decodeBan(r.Ban), true); err != nil {
+			return err
+		}
+	}
+	if r.Count > l.Max {
+		return tooMany(l.Ban)
+	}
+	return nil
 }
 
 func (l *Limiter) log() *slog.Logger {
@@ -146,16 +162,4 @@ func (s banStore) get(ctx context.Context, addr string) (ban, bool, error) {
 		return ban{}, false, err
 	}
 	return decodeBan(v), true, nil
-}
-
-// create bans addr until until, the ban leaving the store after ttl;
-// ErrConflict when addr is banned already.
-func (s banStore) create(ctx context.Context, addr string, until time.Time, ttl time.Duration) error {
-	return s.kv.Create(ctx, tokens.BanKey(addr), encodeBan(until), ttl)
-}
-
-// countFailure counts one failure from addr and answers the count within
-// the window that the first of them opened.
-func (s banStore) countFailure(ctx context.Context, addr string, window time.Duration) (int64, error) {
-	return s.kv.Incr(ctx, tokens.FailKey(addr), window)
 }

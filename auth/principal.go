@@ -329,10 +329,13 @@ func (a *Authenticator) authenticateBasic(ctx context.Context, r *http.Request, 
 	return Principal{}, a.failed(ctx, addr, err)
 }
 
-// failed counts a denial against addr and answers err.
+// failed counts a denial against addr and answers err, or the limiter's
+// refusal when the denial is past the limit or could not be counted.
 func (a *Authenticator) failed(ctx context.Context, addr string, err error) error {
 	if errors.Is(err, ErrDenied) {
-		a.Limiter.Fail(ctx, addr)
+		if lerr := a.Limiter.Failed(ctx, addr); lerr != nil {
+			return lerr
+		}
 	}
 	return err
 }

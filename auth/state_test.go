@@ -3,6 +3,7 @@ package auth
 import (
 	"errors"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -27,7 +28,8 @@ func TestBanStoreFormat(t *testing.T) {
 	ctx := t.Context()
 	bans := banStore{kv}
 	until := time.Unix(1_800_000_000, 0)
-	if err := bans.create(ctx, "192.0.2.1", until, time.Hour); err != nil {
+	l := &Limiter{KV: kv, Max: 1, Window: time.Minute, Ban: time.Hour, Now: func() time.Time { return until.Add(-time.Hour) }}
+	if err := l.Failed(ctx, "192.0.2.1"); err != nil {
 		t.Fatal(err)
 	}
 	if v, err := kv.Get(ctx, tokens.BanKey("192.0.2.1")); err != nil || string(v) != "1800000000" {
@@ -54,9 +56,10 @@ func TestBanStoreFormat(t *testing.T) {
 		})
 	}
 	for i := range 3 {
-		if n, err := bans.countFailure(ctx, "192.0.2.1", time.Minute); err != nil || n != int64(i+1) {
-			t.Fatalf("failure %d counted as %d, %v", i+1, n, err)
+		if n, err := kv.Get(ctx, tokens.FailKey("192.0.2.1")); err != nil || string(n) != strconv.Itoa(i+1) {
+			t.Fatalf("failure %d counted as %q, %v", i+1, n, err)
 		}
+		_ = l.Failed(ctx, "192.0.2.1")
 	}
 }
 

@@ -209,4 +209,33 @@ type KV interface {
 	// left as it is, so a key read all the time is written about 30 times
 	// per ttl, not at every read.
 	Renew(ctx context.Context, key string, ttl time.Duration) ([]byte, error)
+	// Strike counts one failure and decides on it in one atomic step, so
+	// that of N concurrent strikes against one limit exactly the ones
+	// past it see a count past it: it adds one to the counter at
+	// q.Counter (a counter it creates expires after q.Window) and, when
+	// the new count reaches q.Limit and q.Ban holds no live value, stores
+	// q.Value at q.Ban for q.BanTTL (0: no expiry).
+	Strike(ctx context.Context, q Strike) (Struck, error)
+}
+
+// Strike is what KV.Strike counts and the ban it may impose.
+type Strike struct {
+	Counter string
+	Window  time.Duration
+	Limit   int64
+	Ban     string
+	Value   []byte
+	BanTTL  time.Duration
+}
+
+// Struck is what KV.Strike answers.
+type Struck struct {
+	// Count is the counter after the strike.
+	Count int64
+	// Banned reports that q.Ban held a live value before the strike; Ban
+	// is that value.
+	Banned bool
+	Ban    []byte
+	// Created reports that this strike stored the ban.
+	Created bool
 }

@@ -848,24 +848,56 @@ func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
 func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
 	var n int64
 	err := s.update("kv incr", func(tx *bolt.Tx) error {
-		now := time.Now()
-		b := tx.Bucket(bKV)
-		raw := b.Get([]byte(key))
-		cur, ok := kvValue(raw, now)
-		if !ok {
-			n = 1
-			return b.Put([]byte(key), kvEncode([]byte("1"), ttl, now))
-		}
-		c, err := strconv.ParseInt(string(cur), 10, 64)
-		if err != nil {
-			return fmt.Errorf("value is not a counter: %w", err)
-		}
-		n = c + 1
-		// Keep the expiry the counter was created with.
-		v := append(bytes.Clone(raw[:8]), strconv.FormatInt(n, 10)...)
-		return b.Put([]byte(key), v)
+		var err error
+		n, err = incrIn(tx.Bucket(bKV), key, ttl, time.Now())
+		return err
 	})
 	return n, err
+}
+
+// incrIn is Incr within a transaction, on the KV bucket b at now.
+func incrIn(b *bolt.Bucket, key string, ttl time.Duration, now time.Time) (int64, error) {
+	raw := b.Get([]byte(key))
+	cur, ok := kvValue(raw, now)
+	if !ok {
+		return 1, b.Put([]byte(key), kvEncode([]byte("1"), ttl, now))
+	}
+	c, err := strconv.ParseInt(string(cur), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("value is not a counter: %w", err)
+	}
+	n := c + 1
+	// Keep the expiry the counter was created with.
+	v := append(bytes.Clone(raw[:8]), strconv.FormatInt(n, 10)...)
+	return n, b.Put([]byte(key), v)
+}
+
+// Strike counts a failure and may ban, in one transaction.
+func (s *Store) Strike(ctx context.Context, q tokens.Strike) (tokens.Struck, error) {
+	var out tokens.Struck
+	err := s.update("kv strike", func(tx *bolt.Tx) error {
+		now := time.Now()
+		b := tx.Bucket(bKV)
+		out = tokens.Struck{}
+		n, err := incrIn(b, q.Counter, q.Window, now)
+		if err != nil {
+			return err
+		}
+		out.Count = n
+		if v, ok := kvValue(b.Get([]byte(q.Ban)), now); ok {
+			out.Banned, out.Ban = true, bytes.Clone(v)
+			return nil
+		}
+		if n < q.Limit {
+			return nil
+		}
+		out.Created = true
+		return b.Put([]byte(q.Ban), kvEncode(q.Value, q.BanTTL, now))
+	})
+	if err != nil {
+		return tokens.Struck{}, err
+	}
+	return out, nil
 }
 
 // Renew answers the value and, when it has less than ttl - ttl/30 left,

@@ -162,6 +162,17 @@ func (s *Store) Renew(ctx context.Context, key string, ttl time.Duration) ([]byt
 	return s.Source.Renew(ctx, key, ttl)
 }
 
+// Strike strikes in the Source, emptying the cache when it banned (or
+// may have): an attacker's failures alone must not empty it.
+func (s *Store) Strike(ctx context.Context, q tokens.Strike) (tokens.Struck, error) {
+	r, err := s.Source.Strike(ctx, q)
+	if err != nil || r.Created {
+		// Of a failed strike it is not known whether it banned.
+		s.wrote(q.Ban)
+	}
+	return r, err
+}
+
 func (s *Store) wrote(key string) {
 	if Invalidates(key) {
 		s.mem.invalidate()

@@ -114,3 +114,24 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 func (s *Store) Renew(ctx context.Context, key string, ttl time.Duration) ([]byte, error) {
 	return s.valueScript(ctx, "kv renew", renewKVScript, key, milliseconds(ttl), milliseconds(ttl-ttl/30))
 }
+
+// Strike counts a failure and may ban, in one script (one round trip).
+func (s *Store) Strike(ctx context.Context, q tokens.Strike) (tokens.Struck, error) {
+	keys := []string{s.key("kv", q.Counter), s.key("kv", q.Ban), s.key("gen")}
+	res, err := strikeScript.Run(ctx, s.c, keys, milliseconds(q.Window), q.Limit, q.Value, milliseconds(q.BanTTL), newGeneration()).Slice()
+	if err != nil {
+		return tokens.Struck{}, wrap("kv strike", err)
+	}
+	if len(res) != 4 {
+		return tokens.Struck{}, fmt.Errorf("kv strike: script answered %d values", len(res))
+	}
+	n, _ := res[0].(int64)
+	banned, _ := res[1].(int64)
+	ban, _ := res[2].(string)
+	created, _ := res[3].(int64)
+	out := tokens.Struck{Count: n, Banned: banned == 1, Created: created == 1}
+	if out.Banned {
+		out.Ban = []byte(ban)
+	}
+	return out, nil
+}

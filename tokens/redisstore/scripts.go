@@ -220,3 +220,25 @@ local n = redis.call('INCR', KEYS[1])
 if fresh and ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 `)
+
+// strikeScript is Strike: it adds one to the counter KEYS[1] (letting one
+// it creates expire after ARGV[1] milliseconds unless that is "0") and,
+// when the count reaches ARGV[2] and the ban KEYS[2] is absent, sets it to
+// ARGV[3] for ARGV[4] milliseconds (no expiry for "0") and the generation
+// KEYS[3] to ARGV[5], as Create of a cached key does. It answers the
+// count, the ban as it was ("" when absent, with 0), and whether it set it.
+var strikeScript = redis.NewScript(`
+local fresh = redis.call('EXISTS', KEYS[1]) == 0
+local n = redis.call('INCR', KEYS[1])
+if fresh and ARGV[1] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+local ban = redis.call('GET', KEYS[2])
+if ban then return {n, 1, ban, 0} end
+if n < tonumber(ARGV[2]) then return {n, 0, '', 0} end
+if ARGV[4] == '0' then
+  redis.call('SET', KEYS[2], ARGV[3])
+else
+  redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+end
+redis.call('SET', KEYS[3], ARGV[5])
+return {n, 0, '', 1}
+`)

@@ -45,6 +45,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"KVExpiry", testKVExpiry},
 		{"ConcurrentUniqueness", testConcurrentUniqueness},
 		{"ConcurrentKV", testConcurrentKV},
+		{"Strike", testStrike},
 		{"DeadPaths", testDeadPaths},
 		{"DeleteProjectReserving", testDeleteProjectReserving},
 		{"NoPlaintextSecrets", testNoPlaintextSecrets},
