@@ -70,6 +70,7 @@ func (a *API) Register(g *echo.Group) {
 	get("/admin/reserved_paths", a.listReservedPaths)
 	g.DELETE("/admin/reserved_paths/:path", a.releaseReservedPath)
 	get("/users", a.listUsers)
+	a.registerGets(get)
 	g.POST("/users/:user_id/block", a.blockUser)
 	g.POST("/users/:user_id/unblock", a.unblockUser)
 	g.DELETE("/users/:user_id", a.deleteUser)
