@@ -171,10 +171,18 @@ func backendEnv(r *http.Request, absRoot, canonical string, req gitRequest) []st
 		"GIT_HTTP_EXPORT_ALL=1",
 		// Access is Authorize's decision alone: enable both services
 		// whatever the repository's config says, and never serve files.
-		"GIT_CONFIG_COUNT=3",
+		// Partial clone (--filter=blob:none, tree:0, ...) as GitLab
+		// allows it: filters, and wants of objects no ref names, which is
+		// how a partial clone later fetches the blobs and trees it left
+		// out. Protocol v2 allows those wants anyway; v0 needs the
+		// setting, and gets the reachable-only one, so an object no ref
+		// leads to any more (a force-pushed-away commit) stays out.
+		"GIT_CONFIG_COUNT=5",
 		"GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
 		"GIT_CONFIG_KEY_1=http.uploadpack", "GIT_CONFIG_VALUE_1=true",
 		"GIT_CONFIG_KEY_2=http.getanyfile", "GIT_CONFIG_VALUE_2=false",
+		"GIT_CONFIG_KEY_3=uploadpack.allowfilter", "GIT_CONFIG_VALUE_3=true",
+		"GIT_CONFIG_KEY_4=uploadpack.allowreachablesha1inwant", "GIT_CONFIG_VALUE_4=true",
 	}
 	if req.route == routeInfoRefs {
 		env = append(env, "QUERY_STRING=service="+req.service)
