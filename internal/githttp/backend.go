@@ -2,6 +2,8 @@ package githttp
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/deploytokens/deploytokens/internal/httperr"
 )
 
 // The backend runs git http-backend as a CGI program. It does not use
@@ -54,16 +58,23 @@ func (h *handler) serveBackend(w http.ResponseWriter, r *http.Request, canonical
 		return
 	}
 
+	body, length, err := h.requestBody(r)
+	if err != nil {
+		log.Debug("githttp: request body refused", "err", err)
+		h.cfg.OnError(w, r, err)
+		return
+	}
+
 	cmd := exec.CommandContext(ctx, h.cfg.Repos.gitBin(), "http-backend")
 	cmd.Dir = absRoot
-	cmd.Env = append(baseEnv(), backendEnv(r, absRoot, canonical, req)...)
+	cmd.Env = append(baseEnv(), backendEnv(r, absRoot, canonical, req, length)...)
 	cmd.WaitDelay = waitDelay
 	ownProcessGroup(cmd)
-	if r.ContentLength != 0 {
+	if length != 0 {
 		// exec copies the body into the pipe as the backend reads it, so
 		// a push streams; -1 (chunked) leaves CONTENT_LENGTH unset and
 		// http-backend reads to the end.
-		cmd.Stdin = r.Body
+		cmd.Stdin = body
 	}
 	stderr := &limitedBuffer{max: maxStderr}
 	cmd.Stderr = stderr
@@ -158,10 +169,48 @@ func flush(rc *http.ResponseController) error {
 	return nil
 }
 
+// requestBody answers the body to give the backend and its length (-1:
+// unknown). A gzip body is inflated here rather than by http-backend, which
+// inflates without a bound: a few MB of gzip can be a GB of "have" lines
+// that keep upload-pack busy for half a minute. It is read whole, up to
+// Config.MaxInflatedBody, before the backend starts, so a body over the
+// bound is answered 413 instead of a response already begun; git gzips
+// only fetch requests, which are small, and never a push's pack.
+func (h *handler) requestBody(r *http.Request) (io.Reader, int64, error) {
+	if e := r.Header.Get("Content-Encoding"); e != "gzip" && e != "x-gzip" {
+		// Others http-backend passes on as they are, as it always did.
+		return r.Body, r.ContentLength, nil
+	}
+	zr, err := gzip.NewReader(r.Body)
+	if err != nil {
+		return nil, 0, bodyError(r, err)
+	}
+	defer zr.Close()
+	limit := h.cfg.MaxInflatedBody
+	data, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, 0, bodyError(r, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, 0, httperr.New(http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("the request body inflates to more than %d bytes", limit))
+	}
+	return bytes.NewReader(data), int64(len(data)), nil
+}
+
+// bodyError is the error for a request body that could not be read or
+// inflated: the client's fault unless it left.
+func bodyError(r *http.Request, err error) error {
+	if r.Context().Err() != nil {
+		return fmt.Errorf("%w: %w", errClientGone, err)
+	}
+	return httperr.BadRequest("the gzip request body does not inflate: " + err.Error())
+}
+
 // backendEnv is the CGI environment for one request. Headers are passed
 // one by one instead of as HTTP_* wholesale, so a client cannot set
 // variables git reads.
-func backendEnv(r *http.Request, absRoot, canonical string, req gitRequest) []string {
+func backendEnv(r *http.Request, absRoot, canonical string, req gitRequest, contentLength int64) []string {
 	env := []string{
 		"GATEWAY_INTERFACE=CGI/1.1",
 		"SERVER_PROTOCOL=" + r.Proto,
@@ -189,16 +238,13 @@ func backendEnv(r *http.Request, absRoot, canonical string, req gitRequest) []st
 	} else {
 		env = append(env, "QUERY_STRING=")
 	}
-	if r.ContentLength >= 0 {
-		env = append(env, "CONTENT_LENGTH="+strconv.FormatInt(r.ContentLength, 10))
+	if contentLength >= 0 {
+		env = append(env, "CONTENT_LENGTH="+strconv.FormatInt(contentLength, 10))
 	}
 	if v := r.Header.Get("Content-Type"); v != "" {
 		env = append(env, "CONTENT_TYPE="+v)
 	}
-	// http-backend inflates gzip request bodies itself.
-	if v := r.Header.Get("Content-Encoding"); v != "" {
-		env = append(env, "HTTP_CONTENT_ENCODING="+v)
-	}
+	// No HTTP_CONTENT_ENCODING: requestBody has inflated a gzip body.
 	if v := r.Header.Get("Git-Protocol"); v != "" && len(v) <= 1024 && !strings.ContainsFunc(v, isControl) {
 		env = append(env, "GIT_PROTOCOL="+v)
 	}

@@ -66,6 +66,10 @@ type Config struct {
 	MaxBackends int
 	// QueueWait is how long a request waits for a backend; 0 means 30 s.
 	QueueWait time.Duration
+	// MaxInflatedBody bounds the size of a gzip request body once
+	// inflated; a larger one is answered 413. 0 means
+	// DefaultMaxInflatedBody.
+	MaxInflatedBody int64
 	// Backends, when set, is kept up to date with how many backends run
 	// and how many requests wait for one, for metrics.
 	Backends *Backends
@@ -93,6 +97,9 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.QueueWait <= 0 {
 		cfg.QueueWait = 30 * time.Second
 	}
+	if cfg.MaxInflatedBody <= 0 {
+		cfg.MaxInflatedBody = DefaultMaxInflatedBody
+	}
 	if cfg.Backends == nil {
 		cfg.Backends = &Backends{}
 	}
@@ -102,6 +109,11 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	return h
 }
+
+// DefaultMaxInflatedBody is Config.MaxInflatedBody's default: far more
+// than the wants and haves of a fetch of a repository with a hundred
+// thousand refs.
+const DefaultMaxInflatedBody = 10 << 20
 
 // ErrBusy is answered when every backend is taken for longer than
 // Config.QueueWait: a 503 whose Retry-After lets a queue drain.
