@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -88,6 +89,12 @@ func (h *handler) serveBackend(w http.ResponseWriter, r *http.Request, canonical
 		return
 	}
 
+	// Each write to the client gets StallTimeout to go through, so a
+	// client that stops reading frees its backend; the server has no write
+	// timeout of its own, which would cut off long clones. Cleared after,
+	// since net/http does not reset it for the connection's next request.
+	// Not supported means a writer with no connection to time out.
+	defer rc.SetWriteDeadline(time.Time{})
 	respErr := h.relay(w, rc, r, stdout)
 	if respErr != nil {
 		// Kill the whole process group now rather than wait for git to
@@ -99,11 +106,17 @@ func (h *handler) serveBackend(w http.ResponseWriter, r *http.Request, canonical
 		h.cfg.backendExited(cmd.Process.Pid, waitErr)
 	}
 
+	// A client that leaves, or hangs up once it has its answer (go-git
+	// does), is routine: its backend was stopped on purpose.
 	switch {
+	case respErr != nil && errors.Is(respErr, os.ErrDeadlineExceeded):
+		log.Info("githttp: client stopped reading; backend stopped", "stall", h.cfg.StallTimeout)
 	case respErr != nil && (errors.Is(respErr, errClientGone) || r.Context().Err() != nil):
-		log.Info("githttp: client went away; backend stopped", "err", respErr)
+		log.Debug("githttp: client went away; backend stopped", "err", respErr)
 	case respErr != nil:
 		log.Error("githttp: backend response", "err", respErr, "exit", waitErr, "stderr", stderr.String())
+	case waitErr != nil && r.Context().Err() != nil:
+		log.Debug("githttp: client went away after its answer; backend stopped", "err", waitErr)
 	case waitErr != nil:
 		log.Warn("githttp: git http-backend failed", "err", waitErr, "stderr", stderr.String())
 	case stderr.String() != "":
@@ -137,6 +150,7 @@ func (h *handler) relay(w http.ResponseWriter, rc *http.ResponseController, r *h
 	for k, v := range hdr {
 		w.Header()[k] = v
 	}
+	h.writeDeadline(rc)
 	w.WriteHeader(status)
 	if err := flush(rc); err != nil {
 		return err
@@ -146,6 +160,7 @@ func (h *handler) relay(w http.ResponseWriter, rc *http.ResponseController, r *h
 	for {
 		n, rerr := br.Read(buf)
 		if n > 0 {
+			h.writeDeadline(rc)
 			if _, err := w.Write(buf[:n]); err != nil {
 				return fmt.Errorf("%w: %w", errClientGone, err)
 			}
@@ -160,6 +175,13 @@ func (h *handler) relay(w http.ResponseWriter, rc *http.ResponseController, r *h
 			return fmt.Errorf("reading backend output: %w", rerr)
 		}
 	}
+}
+
+// writeDeadline gives the next write to the client StallTimeout to go
+// through. It is set before each write, not once, so a long clone over a
+// slow link is fine as long as the client keeps reading.
+func (h *handler) writeDeadline(rc *http.ResponseController) {
+	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.StallTimeout))
 }
 
 func flush(rc *http.ResponseController) error {
