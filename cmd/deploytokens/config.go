@@ -50,8 +50,14 @@ type Config struct {
 	IdleTimeout      time.Duration
 	GitBin           string
 	GitMaxConcurrent int
-	MetricsListen    string
-	MetricsPprof     bool
+	// GitMaxInflatedBody bounds a gzip git request body once inflated,
+	// in bytes.
+	GitMaxInflatedBody int
+	GitMaxAnonymous    int
+	GitMaxPerClient    int
+	GitStallTimeout    time.Duration
+	MetricsListen      string
+	MetricsPprof       bool
 	// AllowTopLevelGroups lets every user create top-level groups.
 	AllowTopLevelGroups bool
 
@@ -99,6 +105,10 @@ func (c *Config) settings() []setting {
 		{"idle-timeout", "how long an idle keep-alive connection stays open", &c.IdleTimeout},
 		{"git", "git binary serving repositories (git http-backend)", &c.GitBin},
 		{"git-max-concurrent", "git requests served at once (each runs git http-backend); more wait up to half the read timeout, then get 503", &c.GitMaxConcurrent},
+		{"git-max-anonymous", "git requests without credentials (public projects) served at once, apart from --git-max-concurrent's; 0: a quarter of it", &c.GitMaxAnonymous},
+		{"git-max-per-client", "git requests of one client address that may run or wait at once, in each of the two bounds; more get 429; 0: a quarter of each bound", &c.GitMaxPerClient},
+		{"git-stall-timeout", "how long a git client may accept none of its answer before its git process is killed and its slot freed", &c.GitStallTimeout},
+		{"git-max-inflated-body", "bytes a gzip git request body may inflate to; a larger one is answered 413", &c.GitMaxInflatedBody},
 		{"metrics-listen", "address of a listener of its own serving Prometheus metrics at /metrics, unauthenticated; unset: none", &c.MetricsListen},
 		{"metrics-pprof", "also serve the runtime's profiles (pprof) under /debug/pprof/ on the metrics listener", &c.MetricsPprof},
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
@@ -118,7 +128,9 @@ func defaultConfig() Config {
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.
-		GitMaxConcurrent: 32 * runtime.GOMAXPROCS(0),
+		GitMaxConcurrent:   32 * runtime.GOMAXPROCS(0),
+		GitMaxInflatedBody: 10 << 20, // githttp.DefaultMaxInflatedBody
+		GitStallTimeout:    20 * time.Second,
 	}
 }
 
@@ -300,6 +312,18 @@ func (c *Config) Validate() error {
 	}
 	if c.GitMaxConcurrent < 1 {
 		bad("git-max-concurrent", "must be at least 1")
+	}
+	if c.GitMaxAnonymous < 0 {
+		bad("git-max-anonymous", "must not be negative")
+	}
+	if c.GitMaxPerClient < 0 {
+		bad("git-max-per-client", "must not be negative")
+	}
+	if c.GitStallTimeout < time.Second {
+		bad("git-stall-timeout", "must be at least 1s")
+	}
+	if c.GitMaxInflatedBody < 1<<10 {
+		bad("git-max-inflated-body", "must be at least 1024 (bytes)")
 	}
 	if c.AuthWindow < time.Second {
 		bad("auth-window", "must be at least 1s")

@@ -170,7 +170,9 @@ func TestSlowClients(t *testing.T) {
 // backends, a git request waits up to half the read timeout, then gets 503
 // with a Retry-After and a message git shows.
 func TestGitMaxConcurrent(t *testing.T) {
-	s := startServer(t, func(c *Config) { c.GitMaxConcurrent, c.ReadTimeout = 1, 300*time.Millisecond })
+	// A share per client of two: every request here comes from one
+	// address, and the probe must wait behind the holder, not be refused.
+	s := startServer(t, func(c *Config) { c.GitMaxConcurrent, c.GitMaxPerClient, c.ReadTimeout = 1, 2, 300*time.Millisecond })
 	s.project(t, s.AdminToken, "tanuki/app", "public")
 	// A push whose body never comes holds the one backend: an authorized
 	// push is not held to the read timeout.
@@ -178,7 +180,10 @@ func TestGitMaxConcurrent(t *testing.T) {
 	rawConn(t, s, "POST /tanuki/app.git/git-receive-pack HTTP/1.1\r\nHost: x\r\nAuthorization: Basic "+basic+
 		"\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: 1000\r\n\r\n")
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := http.Get(s.URL + "/tanuki/app.git/info/refs?service=git-upload-pack")
+		// With credentials: an anonymous clone has a bound of its own.
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/tanuki/app.git/info/refs?service=git-upload-pack", nil)
+		req.Header.Set("Authorization", "Basic "+basic)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

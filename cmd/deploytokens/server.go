@@ -387,6 +387,8 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		// Half the read timeout: a fetch's body deadline runs from the
 		// request's start, so the wait must leave it time to arrive.
 		Repos: repos, MaxBackends: a.cfg.GitMaxConcurrent, QueueWait: a.cfg.ReadTimeout / 2, Backends: backends,
+		MaxAnonymousBackends: a.cfg.GitMaxAnonymous, MaxPerClient: a.cfg.GitMaxPerClient, ClientAddr: a.clientAddr,
+		StallTimeout: a.cfg.GitStallTimeout, MaxInflatedBody: int64(a.cfg.GitMaxInflatedBody),
 		Authorize: func(r *http.Request, path string, op githttp.Op) (string, error) {
 			return gitAuth.Authorize(r, path, op == githttp.OpPush)
 		},

@@ -2,6 +2,8 @@ package githttp
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -9,11 +11,14 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/deploytokens/deploytokens/internal/httperr"
 )
 
 // The backend runs git http-backend as a CGI program. It does not use
@@ -54,16 +59,23 @@ func (h *handler) serveBackend(w http.ResponseWriter, r *http.Request, canonical
 		return
 	}
 
+	body, length, err := h.requestBody(r)
+	if err != nil {
+		log.Debug("githttp: request body refused", "err", err)
+		h.cfg.OnError(w, r, err)
+		return
+	}
+
 	cmd := exec.CommandContext(ctx, h.cfg.Repos.gitBin(), "http-backend")
 	cmd.Dir = absRoot
-	cmd.Env = append(baseEnv(), backendEnv(r, absRoot, canonical, req)...)
+	cmd.Env = append(baseEnv(), backendEnv(r, absRoot, canonical, req, length)...)
 	cmd.WaitDelay = waitDelay
 	ownProcessGroup(cmd)
-	if r.ContentLength != 0 {
+	if length != 0 {
 		// exec copies the body into the pipe as the backend reads it, so
 		// a push streams; -1 (chunked) leaves CONTENT_LENGTH unset and
 		// http-backend reads to the end.
-		cmd.Stdin = r.Body
+		cmd.Stdin = body
 	}
 	stderr := &limitedBuffer{max: maxStderr}
 	cmd.Stderr = stderr
@@ -77,6 +89,12 @@ func (h *handler) serveBackend(w http.ResponseWriter, r *http.Request, canonical
 		return
 	}
 
+	// Each write to the client gets StallTimeout to go through, so a
+	// client that stops reading frees its backend; the server has no write
+	// timeout of its own, which would cut off long clones. Cleared after,
+	// since net/http does not reset it for the connection's next request.
+	// Not supported means a writer with no connection to time out.
+	defer rc.SetWriteDeadline(time.Time{})
 	respErr := h.relay(w, rc, r, stdout)
 	if respErr != nil {
 		// Kill the whole process group now rather than wait for git to
@@ -88,11 +106,17 @@ func (h *handler) serveBackend(w http.ResponseWriter, r *http.Request, canonical
 		h.cfg.backendExited(cmd.Process.Pid, waitErr)
 	}
 
+	// A client that leaves, or hangs up once it has its answer (go-git
+	// does), is routine: its backend was stopped on purpose.
 	switch {
+	case respErr != nil && errors.Is(respErr, os.ErrDeadlineExceeded):
+		log.Info("githttp: client stopped reading; backend stopped", "stall", h.cfg.StallTimeout)
 	case respErr != nil && (errors.Is(respErr, errClientGone) || r.Context().Err() != nil):
-		log.Info("githttp: client went away; backend stopped", "err", respErr)
+		log.Debug("githttp: client went away; backend stopped", "err", respErr)
 	case respErr != nil:
 		log.Error("githttp: backend response", "err", respErr, "exit", waitErr, "stderr", stderr.String())
+	case waitErr != nil && r.Context().Err() != nil:
+		log.Debug("githttp: client went away after its answer; backend stopped", "err", waitErr)
 	case waitErr != nil:
 		log.Warn("githttp: git http-backend failed", "err", waitErr, "stderr", stderr.String())
 	case stderr.String() != "":
@@ -126,6 +150,7 @@ func (h *handler) relay(w http.ResponseWriter, rc *http.ResponseController, r *h
 	for k, v := range hdr {
 		w.Header()[k] = v
 	}
+	h.writeDeadline(rc)
 	w.WriteHeader(status)
 	if err := flush(rc); err != nil {
 		return err
@@ -135,6 +160,7 @@ func (h *handler) relay(w http.ResponseWriter, rc *http.ResponseController, r *h
 	for {
 		n, rerr := br.Read(buf)
 		if n > 0 {
+			h.writeDeadline(rc)
 			if _, err := w.Write(buf[:n]); err != nil {
 				return fmt.Errorf("%w: %w", errClientGone, err)
 			}
@@ -151,6 +177,13 @@ func (h *handler) relay(w http.ResponseWriter, rc *http.ResponseController, r *h
 	}
 }
 
+// writeDeadline gives the next write to the client StallTimeout to go
+// through. It is set before each write, not once, so a long clone over a
+// slow link is fine as long as the client keeps reading.
+func (h *handler) writeDeadline(rc *http.ResponseController) {
+	_ = rc.SetWriteDeadline(time.Now().Add(h.cfg.StallTimeout))
+}
+
 func flush(rc *http.ResponseController) error {
 	if err := rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
 		return fmt.Errorf("%w: %w", errClientGone, err)
@@ -158,10 +191,48 @@ func flush(rc *http.ResponseController) error {
 	return nil
 }
 
+// requestBody answers the body to give the backend and its length (-1:
+// unknown). A gzip body is inflated here rather than by http-backend, which
+// inflates without a bound: a few MB of gzip can be a GB of "have" lines
+// that keep upload-pack busy for half a minute. It is read whole, up to
+// Config.MaxInflatedBody, before the backend starts, so a body over the
+// bound is answered 413 instead of a response already begun; git gzips
+// only fetch requests, which are small, and never a push's pack.
+func (h *handler) requestBody(r *http.Request) (io.Reader, int64, error) {
+	if e := r.Header.Get("Content-Encoding"); e != "gzip" && e != "x-gzip" {
+		// Others http-backend passes on as they are, as it always did.
+		return r.Body, r.ContentLength, nil
+	}
+	zr, err := gzip.NewReader(r.Body)
+	if err != nil {
+		return nil, 0, bodyError(r, err)
+	}
+	defer zr.Close()
+	limit := h.cfg.MaxInflatedBody
+	data, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, 0, bodyError(r, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, 0, httperr.New(http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("the request body inflates to more than %d bytes", limit))
+	}
+	return bytes.NewReader(data), int64(len(data)), nil
+}
+
+// bodyError is the error for a request body that could not be read or
+// inflated: the client's fault unless it left.
+func bodyError(r *http.Request, err error) error {
+	if r.Context().Err() != nil {
+		return fmt.Errorf("%w: %w", errClientGone, err)
+	}
+	return httperr.BadRequest("the gzip request body does not inflate: " + err.Error())
+}
+
 // backendEnv is the CGI environment for one request. Headers are passed
 // one by one instead of as HTTP_* wholesale, so a client cannot set
 // variables git reads.
-func backendEnv(r *http.Request, absRoot, canonical string, req gitRequest) []string {
+func backendEnv(r *http.Request, absRoot, canonical string, req gitRequest, contentLength int64) []string {
 	env := []string{
 		"GATEWAY_INTERFACE=CGI/1.1",
 		"SERVER_PROTOCOL=" + r.Proto,
@@ -171,26 +242,31 @@ func backendEnv(r *http.Request, absRoot, canonical string, req gitRequest) []st
 		"GIT_HTTP_EXPORT_ALL=1",
 		// Access is Authorize's decision alone: enable both services
 		// whatever the repository's config says, and never serve files.
-		"GIT_CONFIG_COUNT=3",
+		// Partial clone (--filter=blob:none, tree:0, ...) as GitLab
+		// allows it: filters, and wants of objects no ref names, which is
+		// how a partial clone later fetches the blobs and trees it left
+		// out. Protocol v2 allows those wants anyway; v0 needs the
+		// setting, and gets the reachable-only one, so an object no ref
+		// leads to any more (a force-pushed-away commit) stays out.
+		"GIT_CONFIG_COUNT=5",
 		"GIT_CONFIG_KEY_0=http.receivepack", "GIT_CONFIG_VALUE_0=true",
 		"GIT_CONFIG_KEY_1=http.uploadpack", "GIT_CONFIG_VALUE_1=true",
 		"GIT_CONFIG_KEY_2=http.getanyfile", "GIT_CONFIG_VALUE_2=false",
+		"GIT_CONFIG_KEY_3=uploadpack.allowfilter", "GIT_CONFIG_VALUE_3=true",
+		"GIT_CONFIG_KEY_4=uploadpack.allowreachablesha1inwant", "GIT_CONFIG_VALUE_4=true",
 	}
 	if req.route == routeInfoRefs {
 		env = append(env, "QUERY_STRING=service="+req.service)
 	} else {
 		env = append(env, "QUERY_STRING=")
 	}
-	if r.ContentLength >= 0 {
-		env = append(env, "CONTENT_LENGTH="+strconv.FormatInt(r.ContentLength, 10))
+	if contentLength >= 0 {
+		env = append(env, "CONTENT_LENGTH="+strconv.FormatInt(contentLength, 10))
 	}
 	if v := r.Header.Get("Content-Type"); v != "" {
 		env = append(env, "CONTENT_TYPE="+v)
 	}
-	// http-backend inflates gzip request bodies itself.
-	if v := r.Header.Get("Content-Encoding"); v != "" {
-		env = append(env, "HTTP_CONTENT_ENCODING="+v)
-	}
+	// No HTTP_CONTENT_ENCODING: requestBody has inflated a gzip body.
 	if v := r.Header.Get("Git-Protocol"); v != "" && len(v) <= 1024 && !strings.ContainsFunc(v, isControl) {
 		env = append(env, "GIT_PROTOCOL="+v)
 	}

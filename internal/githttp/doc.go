@@ -6,7 +6,8 @@
 // URLs (a project path in them is checked by the domain's one rule set,
 // tokens.ValidateProjectPath), the choice of which git routes exist (smart HTTP
 // only; no dumb file serving) and the life of the backend process, which ends
-// when the client goes away.
+// when the client goes away or stops reading, and the fair share of backends
+// between clients with credentials, anonymous ones and client addresses.
 //
 // It does not decide who may fetch or push: the caller passes that decision
 // in as Config.Authorize (package auth writes it), and renders its errors

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,13 +61,36 @@ type Config struct {
 	// slog.Default().
 	Logger *slog.Logger
 	// MaxBackends bounds how many git http-backend processes (each with
-	// the upload-pack or receive-pack under it) run at once, so clones of
-	// a public project, or clients that read their answers slowly, can't
-	// take every process and all memory. A request past the bound waits
-	// up to QueueWait for its turn, then gets ErrBusy. 0 means no bound.
+	// the upload-pack or receive-pack under it) run at once for requests
+	// with credentials, so clones of a public project, or clients that
+	// read their answers slowly, can't take every process and all memory.
+	// A request past the bound waits up to QueueWait for its turn, then
+	// gets ErrBusy. 0 means no bound, for anonymous requests too.
 	MaxBackends int
+	// MaxAnonymousBackends is the same bound for anonymous requests (those
+	// Authorize let in without an Authorization header: fetches of public
+	// projects), counted apart: anonymous clients can never take the
+	// backends that clients with credentials need. 0 means a quarter of
+	// MaxBackends, at least 1.
+	MaxAnonymousBackends int
+	// MaxPerClient bounds how many of one bound's backends requests from
+	// one client address may hold or wait for at once; one more is
+	// refused at once with ErrClientBusy. 0 means a quarter of each
+	// bound, at least 1.
+	MaxPerClient int
+	// ClientAddr answers the address a request comes from, for
+	// MaxPerClient. Nil means the host of r.RemoteAddr.
+	ClientAddr func(r *http.Request) string
+	// StallTimeout is how long the client may accept none of the answer
+	// before its backend is killed and its slot freed: each write to the
+	// client has this deadline. 0 means DefaultStallTimeout.
+	StallTimeout time.Duration
 	// QueueWait is how long a request waits for a backend; 0 means 30 s.
 	QueueWait time.Duration
+	// MaxInflatedBody bounds the size of a gzip request body once
+	// inflated; a larger one is answered 413. 0 means
+	// DefaultMaxInflatedBody.
+	MaxInflatedBody int64
 	// Backends, when set, is kept up to date with how many backends run
 	// and how many requests wait for one, for metrics.
 	Backends *Backends
@@ -93,15 +118,43 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.QueueWait <= 0 {
 		cfg.QueueWait = 30 * time.Second
 	}
+	if cfg.MaxInflatedBody <= 0 {
+		cfg.MaxInflatedBody = DefaultMaxInflatedBody
+	}
 	if cfg.Backends == nil {
 		cfg.Backends = &Backends{}
 	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = DefaultStallTimeout
+	}
+	if cfg.ClientAddr == nil {
+		cfg.ClientAddr = remoteHost
+	}
 	h := &handler{cfg: cfg}
 	if cfg.MaxBackends > 0 {
-		h.slots = make(chan struct{}, cfg.MaxBackends)
+		anon := cfg.MaxAnonymousBackends
+		if anon <= 0 {
+			anon = max(1, cfg.MaxBackends/4)
+		}
+		h.authed = newPool(cfg.MaxBackends, cfg.MaxPerClient)
+		h.anon = newPool(anon, cfg.MaxPerClient)
 	}
 	return h
 }
+
+// DefaultStallTimeout is Config.StallTimeout's default: a client that takes
+// none of a clone for this long is not reading it.
+const DefaultStallTimeout = 20 * time.Second
+
+// ErrClientBusy is answered when the requests of one client address already
+// hold or wait for their share of the backends (Config.MaxPerClient): a
+// 429, so one address can't queue out the others.
+var ErrClientBusy = &tokens.Error{Kind: tokens.KindLimited, Message: "too many git requests from your address at once, retry later", RetryAfter: 10 * time.Second}
+
+// DefaultMaxInflatedBody is Config.MaxInflatedBody's default: far more
+// than the wants and haves of a fetch of a repository with a hundred
+// thousand refs.
+const DefaultMaxInflatedBody = 10 << 20
 
 // ErrBusy is answered when every backend is taken for longer than
 // Config.QueueWait: a 503 whose Retry-After lets a queue drain.
@@ -136,8 +189,47 @@ func WriteError(w http.ResponseWriter, p httperr.Problem) {
 }
 
 type handler struct {
-	cfg   Config
-	slots chan struct{} // one per running backend; nil without a bound
+	cfg Config
+	// The backend slots of requests with credentials and of anonymous
+	// ones; nil without a bound.
+	authed, anon *pool
+}
+
+// pool is one bound on running backends, with its share per client
+// address.
+type pool struct {
+	slots     chan struct{} // one per running backend
+	perClient int
+
+	mu     sync.Mutex
+	byAddr map[string]int // requests holding or waiting for a slot
+}
+
+func newPool(n, perClient int) *pool {
+	if perClient <= 0 {
+		perClient = max(1, n/4)
+	}
+	return &pool{slots: make(chan struct{}, n), perClient: perClient, byAddr: map[string]int{}}
+}
+
+// enter counts one more request of addr, or answers false when addr has
+// its share already.
+func (p *pool) enter(addr string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.byAddr[addr] >= p.perClient {
+		return false
+	}
+	p.byAddr[addr]++
+	return true
+}
+
+func (p *pool) leave(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.byAddr[addr]--; p.byAddr[addr] <= 0 {
+		delete(p.byAddr, addr)
+	}
 }
 
 // Backends counts a handler's git http-backend processes: those running
@@ -153,15 +245,28 @@ func (b *Backends) Busy() int64 { return b.busy.Load() }
 // Waiting answers how many requests wait for a backend now.
 func (b *Backends) Waiting() int64 { return b.waiting.Load() }
 
-// acquire waits for a backend slot and answers its release, or an error
-// when the wait ran out (ErrBusy) or the client left.
+// acquire waits for a backend slot of r's pool and answers its release,
+// or an error when r's address has its share already (ErrClientBusy), the
+// wait ran out (ErrBusy) or the client left.
 func (h *handler) acquire(r *http.Request) (release func(), err error) {
-	if h.slots == nil {
+	p := h.authed
+	if anonymous(r) {
+		p = h.anon
+	}
+	if p == nil {
 		return func() {}, nil
 	}
+	addr := h.cfg.ClientAddr(r)
+	if !p.enter(addr) {
+		return nil, ErrClientBusy
+	}
+	release = func() {
+		<-p.slots
+		p.leave(addr)
+	}
 	select {
-	case h.slots <- struct{}{}:
-		return func() { <-h.slots }, nil
+	case p.slots <- struct{}{}:
+		return release, nil
 	default:
 	}
 	h.cfg.Backends.waiting.Add(1)
@@ -169,13 +274,27 @@ func (h *handler) acquire(r *http.Request) (release func(), err error) {
 	t := time.NewTimer(h.cfg.QueueWait)
 	defer t.Stop()
 	select {
-	case h.slots <- struct{}{}:
-		return func() { <-h.slots }, nil
+	case p.slots <- struct{}{}:
+		return release, nil
 	case <-t.C:
-		return nil, ErrBusy
+		err = ErrBusy
 	case <-r.Context().Done():
-		return nil, r.Context().Err()
+		err = r.Context().Err()
 	}
+	p.leave(addr)
+	return nil, err
+}
+
+// anonymous reports whether r, which Authorize let in, came without
+// credentials. Authorize refuses credentials it can't check, so a request
+// that carries some and got in is not anonymous.
+func anonymous(r *http.Request) bool { return r.Header.Get("Authorization") == "" }
+
+func remoteHost(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
 }
 
 // gitRequest is a request that passed routing and path syntax checks.
@@ -237,8 +356,13 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	release, err := h.acquire(r)
 	if err != nil {
-		if errors.Is(err, ErrBusy) {
-			h.cfg.Logger.Warn("githttp: every backend is busy", "project", canonical, "max", h.cfg.MaxBackends)
+		switch {
+		case errors.Is(err, ErrBusy):
+			h.cfg.Logger.Warn("githttp: every backend is busy", "project", canonical, "anonymous", anonymous(r))
+			h.cfg.OnError(w, r, err)
+		case errors.Is(err, ErrClientBusy):
+			h.cfg.Logger.Info("githttp: a client address has its share of backends",
+				"project", canonical, "client", h.cfg.ClientAddr(r), "anonymous", anonymous(r))
 			h.cfg.OnError(w, r, err)
 		}
 		return // otherwise the client left

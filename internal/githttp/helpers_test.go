@@ -53,6 +53,7 @@ func testPolicy() *policy {
 			{"reader", "tanuki/awesome_project", OpFetch}: true,
 			{"writer", "tanuki/missing", OpFetch}:         true,
 			{"writer", "big/repo", OpFetch}:               true,
+			{"", "big/repo", OpFetch}:                     true, // public
 			{"writer", "evil/link", OpFetch}:              true,
 			{"writer", "evil/abs", OpFetch}:               true,
 		},
@@ -63,11 +64,14 @@ func (p *policy) authorize(r *http.Request, projectPath string, op Op) (string, 
 	p.mu.Lock()
 	p.calls = append(p.calls, projectPath+" "+op.String())
 	p.mu.Unlock()
+	canonical := strings.ToLower(projectPath)
+	if r.Header.Get("Authorization") == "" && p.grants[grant{"", canonical, op}] {
+		return canonical, nil // public
+	}
 	user, pass, ok := r.BasicAuth()
 	if !ok || p.passwords[user] == "" || p.passwords[user] != pass {
 		return "", errUnauthorized
 	}
-	canonical := strings.ToLower(projectPath)
 	if p.grants[grant{user, canonical, op}] {
 		return canonical, nil
 	}

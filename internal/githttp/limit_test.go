@@ -16,7 +16,11 @@ import (
 func TestMaxBackends(t *testing.T) {
 	t.Parallel()
 	backends := &Backends{}
-	ts := newTestServer(t, func(c *Config) { c.MaxBackends, c.QueueWait, c.Backends = 1, 200*time.Millisecond, backends })
+	// Every request here comes from 127.0.0.1: a share per client of
+	// two lets one wait behind the holder.
+	ts := newTestServer(t, func(c *Config) {
+		c.MaxBackends, c.MaxPerClient, c.QueueWait, c.Backends = 1, 2, 200*time.Millisecond, backends
+	})
 	if err := ts.repos.Create(t.Context(), project); err != nil {
 		t.Fatal(err)
 	}
