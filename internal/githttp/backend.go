@@ -203,12 +203,25 @@ func (h *handler) requestBody(r *http.Request) (io.Reader, int64, error) {
 		// Others http-backend passes on as they are, as it always did.
 		return r.Body, r.ContentLength, nil
 	}
-	zr, err := gzip.NewReader(r.Body)
+	limit := h.cfg.MaxInflatedBody
+	// The compressed body is read whole first, in one read to its end, and
+	// inflated from memory: inflating straight from the connection, with
+	// full duplex on, could read past the body's end while net/http's
+	// background read of the next request had begun, which panics. It is
+	// never larger than the bound on what it inflates to.
+	raw, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, 0, bodyError(r, err)
+	}
+	if int64(len(raw)) > limit {
+		return nil, 0, httperr.New(http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("the request body is larger than %d bytes", limit))
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
 		return nil, 0, bodyError(r, err)
 	}
 	defer zr.Close()
-	limit := h.cfg.MaxInflatedBody
 	data, err := io.ReadAll(io.LimitReader(zr, limit+1))
 	if err != nil {
 		return nil, 0, bodyError(r, err)
