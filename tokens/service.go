@@ -47,6 +47,9 @@ type Actor struct {
 	// PAT is the personal access token used, when the caller knows it; the
 	// configured admin token has ID 0.
 	PAT *PersonalAccessToken
+	// From is the client address the request came from, for audit lines;
+	// "" when unknown.
+	From string
 }
 
 // Clock answers the current time in UTC, from Now when set.
