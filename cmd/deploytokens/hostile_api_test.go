@@ -99,3 +99,60 @@ func TestJWTAuthEmptyUsername(t *testing.T) {
 		})
 	}
 }
+
+// TestUsernameCollision (issue 20, finding 5): a deploy token named root
+// signed JWTs with sub=root. A deploy token may not take a user's
+// username, nor a user a live deploy token's, in any case, on both
+// stores; a revoked token's name is free again. A user's JWT has no
+// auth_type; a deploy token's says deploy_token.
+func TestUsernameCollision(t *testing.T) {
+	stores := []struct {
+		name string
+		mod  func(*testing.T) func(*Config)
+	}{
+		{"bolt", func(*testing.T) func(*Config) { return nil }},
+		{"redis", redisConfig},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			s := startServer(t, st.mod(t))
+			s.project(t, s.AdminToken, "tanuki/app", "private")
+			s.user(t, "alice")
+			bot := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "b", "username": "bot", "scopes": []string{"read_registry"}})
+			old := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "o", "username": "old", "scopes": []string{"read_registry"}})
+			s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/tanuki%%2Fapp/deploy_tokens/%d", old.ID), s.AdminToken, nil, nil)
+			tests := []struct {
+				name, method, path string
+				body               map[string]any
+				want               int
+				message            string
+			}{
+				{"token named root", "POST", "/projects/tanuki%2Fapp/deploy_tokens", map[string]any{"name": "r", "username": "root", "scopes": []string{"read_registry"}}, 400, "username"},
+				{"token named a user", "POST", "/projects/tanuki%2Fapp/deploy_tokens", map[string]any{"name": "a", "username": "alice", "scopes": []string{"read_registry"}}, 400, "username"},
+				{"token named a user in another case", "POST", "/projects/tanuki%2Fapp/deploy_tokens", map[string]any{"name": "a", "username": "ALICE", "scopes": []string{"read_registry"}}, 400, "username"},
+				{"group token named a user", "POST", "/groups/tanuki/deploy_tokens", map[string]any{"name": "a", "username": "alice", "scopes": []string{"read_registry"}}, 400, "username"},
+				{"user named a live token", "POST", "/users", map[string]any{"username": "bot", "name": "bot"}, 409, "deploy token"},
+				{"user named a live token in another case", "POST", "/users", map[string]any{"username": "Bot", "name": "bot"}, 409, "deploy token"},
+				{"user named a revoked token", "POST", "/users", map[string]any{"username": "old", "name": "old"}, 201, ""},
+				{"token with a free name", "POST", "/projects/tanuki%2Fapp/deploy_tokens", map[string]any{"name": "f", "username": "free", "scopes": []string{"read_registry"}}, 201, ""},
+			}
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					r := s.api(t, tt.method, tt.path, s.AdminToken, tt.body)
+					s.remember(tokenOf(t, r))
+					if r.Status != tt.want || !strings.Contains(r.message(), tt.message) {
+						t.Fatalf("%d %s, want %d naming %q", r.Status, r.Body, tt.want, tt.message)
+					}
+				})
+			}
+			r := tokenRequest(t, s, bot.Username, bot.Token, "repository:tanuki/app:pull")
+			if c := tokenClaims(t, s, r.Body); c["sub"] != "bot" || c["auth_type"] != "deploy_token" {
+				t.Errorf("deploy token's JWT: sub %v, auth_type %v", c["sub"], c["auth_type"])
+			}
+			r = tokenRequest(t, s, "root", s.AdminToken, "repository:tanuki/app:pull")
+			if c := tokenClaims(t, s, r.Body); c["sub"] != "root" || c["auth_type"] != nil {
+				t.Errorf("user's JWT: sub %v, auth_type %v", c["sub"], c["auth_type"])
+			}
+		})
+	}
+}
