@@ -29,6 +29,12 @@ var (
 	// not counted as a failed login.
 	errMalformedBasic    = invalid("the Authorization header is not Basic base64(username:password) with a UTF-8 username")
 	errTwoAuthorizations = invalid("the request has more than one Authorization header")
+	// An empty username is what containerd sends after its refresh token
+	// is refused: a client with nothing to present, not a malformed header
+	// (a 400 would end the pull with a parse error) nor a guess (no failure
+	// is counted). The 401 and its Basic challenge tell the user to log in
+	// again.
+	errNoUsername = &tokens.Error{Kind: tokens.KindUnauthenticated, Message: "HTTP Basic: Access denied: no username given, log in again"}
 	// RFC 6749 §5.2's invalid_grant: unknown, unused for 30 days, or its
 	// credential revoked or expired.
 	errRefreshInvalid = &tokens.Error{Kind: tokens.KindInvalidGrant,

@@ -191,6 +191,11 @@ func TestCheckFromFusedMatchesPlain(t *testing.T) {
 		{"malformed Basic is not counted", "Basic !!!", false, 5, outcome{status: 400}},
 		{"invalid UTF-8 username is not counted", basic("al\xffice:" + tok("valid").secret), false, 5, outcome{status: 400}},
 		{"empty secret", header(tok("valid").user, ""), false, 1, outcome{status: 401}},
+		// containerd's retry after a refused refresh: asked to log in
+		// again, never counted (five would ban).
+		{"empty username is not counted", header("", tok("valid").secret), false, 5, outcome{status: 401}},
+		{"empty username and secret", header("", ""), false, 5, outcome{status: 401}},
+		{"empty username, banned address", header("", ""), true, 1, outcome{status: 429}},
 		{"overlong deploy token", header(tok("valid").user, "dtd_"+strings.Repeat("c", 2000)), false, 1, outcome{status: 401}},
 	}
 	modes := []struct {

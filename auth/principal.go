@@ -278,7 +278,8 @@ func (a *Authenticator) lookupErr(err error) error {
 
 // ParseBasic reads an Authorization: Basic header. ok is false when the
 // header is absent or not Basic; a malformed Basic header is a 400, one
-// longer than any credential ErrDenied.
+// longer than any credential ErrDenied, and one with an empty username a
+// 401 that asks for credentials again (errNoUsername).
 func ParseBasic(header string) (username, secret string, ok bool, err error) {
 	if header == "" {
 		return "", "", false, nil
@@ -296,6 +297,9 @@ func ParseBasic(header string) (username, secret string, ok bool, err error) {
 		return "", "", true, errMalformedBasic
 	}
 	username, secret, found := strings.Cut(string(raw), ":")
+	if found && username == "" {
+		return "", "", true, errNoUsername
+	}
 	if !found || !WellFormedUsername(username) {
 		return "", "", true, errMalformedBasic
 	}

@@ -56,7 +56,17 @@ type Claims struct {
 	// It shadows RegisteredClaims.Audience.
 	Audience string  `json:"aud"`
 	Access   []Scope `json:"access"`
+	// AuthType is "deploy_token" for a deploy token, as GitLab writes it,
+	// and absent for a user. sub stays the deploy token's username (GitLab
+	// leaves it out) because distribution logs sub as auth.user.name, and
+	// a log of pulls with no name would be unreadable; deploy token
+	// usernames and users' can't be equal (see tokens.Service), so sub and
+	// auth_type together name one identity.
+	AuthType string `json:"auth_type,omitempty"`
 }
+
+// AuthTypeDeployToken is the auth_type claim of a deploy token's JWT.
+const AuthTypeDeployToken = "deploy_token"
 
 // GetAudience answers the audience for golang-jwt's validation.
 func (c Claims) GetAudience() (jwt.ClaimStrings, error) { return jwt.ClaimStrings{c.Audience}, nil }
@@ -243,6 +253,9 @@ func (s *TokenService) issue(ctx context.Context, p *Principal, scopeValues []st
 		},
 		Audience: s.Name,
 		Access:   access,
+	}
+	if p.Kind == DeployTokenKind {
+		claims.AuthType = AuthTypeDeployToken
 	}
 	signed, err := s.Signer.Sign(claims)
 	if err != nil {

@@ -3,6 +3,7 @@ package tokens
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -21,6 +22,13 @@ type CIVariable struct {
 // immediate parent; every ancestor is what a team of teams expects). warning
 // says why the deploy variables are missing, so jobs don't fail later at
 // login with no hint.
+//
+// The deploy variables need a credential with the api scope: the secret
+// pulls and may push images and clone code on its own, long after the
+// caller has left the project, so a read_api token, which may only look,
+// gets the other variables and a warning instead. Each hand-out of the
+// secret is logged (who, with which PAT, from where, which project and
+// deploy token; never the secret), so a leak can be traced to a reader.
 func (s *Service) CIVariables(ctx context.Context, a *Actor, ref, registryHost, serverURL string) (vars []CIVariable, warning string, err error) {
 	p, _, err := s.ProjectFor(ctx, a, ref, Developer)
 	if err != nil {
@@ -46,11 +54,14 @@ func (s *Service) CIVariables(ctx context.Context, a *Actor, ref, registryHost, 
 		}
 	}
 	switch {
+	case newest != nil && !slices.Contains(a.Scopes, ScopeAPI):
+		warning = fmt.Sprintf("CI_DEPLOY_USER and CI_DEPLOY_PASSWORD are handed out only to a personal access token with the %s scope: the deploy token %q (id %d) can do more than this %s token", ScopeAPI, CITokenName, newest.ID, ScopeReadAPI)
 	case newest != nil:
 		secret, err := s.Keys.Open(newest.CISecret, string(newest.Digest))
 		if err != nil {
 			return nil, "", fmt.Errorf("open CI token %d: %w", newest.ID, err)
 		}
+		s.auditCIHandOut(ctx, a, p, newest)
 		return append(vars,
 			CIVariable{Key: "CI_DEPLOY_USER", Value: newest.Username},
 			CIVariable{Key: "CI_DEPLOY_PASSWORD", Value: secret.Reveal(), Masked: true},
@@ -115,4 +126,18 @@ func (s *Service) groupCIToken(ctx context.Context, projectPath string, now time
 		}
 	}
 	return nil, nil
+}
+
+// auditCIHandOut writes the audit line of one hand-out of a CI token's
+// secret: who read it, with which PAT, from where, for which project and
+// which deploy token (a group's, for a project without its own).
+func (s *Service) auditCIHandOut(ctx context.Context, a *Actor, p Project, t *DeployToken) {
+	var patID int64
+	if a.PAT != nil {
+		patID = a.PAT.ID
+	}
+	s.log().InfoContext(ctx, "CI deploy password handed out",
+		"by", a.User.Username, "user_id", a.User.ID, "pat_id", patID, "from", a.From,
+		"project", p.PathWithNamespace, "project_id", p.ID,
+		"token_id", t.ID, "token_username", t.Username, "token_group_id", t.GroupID)
 }

@@ -47,6 +47,9 @@ type Actor struct {
 	// PAT is the personal access token used, when the caller knows it; the
 	// configured admin token has ID 0.
 	PAT *PersonalAccessToken
+	// From is the client address the request came from, for audit lines;
+	// "" when unknown.
+	From string
 }
 
 // Clock answers the current time in UTC, from Now when set.
@@ -206,6 +209,9 @@ func (s *Service) CreateUser(ctx context.Context, a *Actor, in CreateUserInput) 
 		in.Name = in.Username
 	}
 	if err := ValidateName("name", in.Name); err != nil {
+		return User{}, err
+	}
+	if err := s.tokenHoldsUsername(ctx, in.Username); err != nil {
 		return User{}, err
 	}
 	u := User{Username: in.Username, Name: in.Name, Admin: in.Admin, CreatedAt: s.Clock()}
@@ -648,6 +654,9 @@ func (s *Service) mintDeployToken(ctx context.Context, a *Actor, in CreateDeploy
 	if err != nil {
 		return DeployToken{}, "", err
 	}
+	if err := s.userHoldsUsername(ctx, t.Username); err != nil {
+		return DeployToken{}, "", err
+	}
 	t.ProjectID, t.GroupID = owner.ProjectID, owner.GroupID
 	t.CreatorID, t.Digest = a.User.ID, s.Keys.Digest(secret.Reveal())
 	if t.IsCIToken() {
@@ -734,4 +743,53 @@ func (s *Service) RevokeDeployToken(ctx context.Context, a *Actor, ref string, i
 		s.log().InfoContext(ctx, "deploy token revoked", "project", p.PathWithNamespace, "token_id", id, "by", a.User.Username)
 	}
 	return err
+}
+
+// A deploy token's username and a user's are never equal (without regard
+// to case, as usernames are looked up): a token named root would sign
+// JWTs with sub=root and appear as root in git's reflog (issue 20). Only
+// live tokens hold a name against users: a revoked or expired one
+// authenticates nobody. The check is the service's, not an atomic one in
+// the stores: that would need a username index of deploy tokens that both
+// stores keep in the same transaction as users, a change to both stores'
+// write paths, for a race between an admin creating a user and a
+// maintainer naming a token alike in the same instant; and the JWT's
+// auth_type claim tells the two apart even then.
+
+// userHoldsUsername refuses a deploy token username that is a user's.
+// The default gitlab+deploy-token-N ("" here) can't be a username.
+func (s *Service) userHoldsUsername(ctx context.Context, username string) error {
+	if username == "" {
+		return nil
+	}
+	if strings.EqualFold(username, RootUsername) {
+		// The admin token's user, whether or not it is stored yet.
+		return Invalid("username", "%q is a user's username", username)
+	}
+	_, err := s.Store.UserByUsername(ctx, username)
+	switch {
+	case err == nil:
+		return Invalid("username", "%q is a user's username", username)
+	case errors.Is(err, ErrNotFound):
+		return nil
+	default:
+		return fmt.Errorf("read user by username: %w", err)
+	}
+}
+
+// tokenHoldsUsername refuses a new user's username that a live deploy
+// token has. Users are created rarely, by admins, so reading every token
+// costs nothing that matters.
+func (s *Service) tokenHoldsUsername(ctx context.Context, username string) error {
+	ts, err := s.Store.ListAllDeployTokens(ctx)
+	if err != nil {
+		return fmt.Errorf("list deploy tokens: %w", err)
+	}
+	now := s.Clock()
+	for _, t := range ts {
+		if t.Active(now) && strings.EqualFold(t.Username, username) {
+			return Conflict("username has already been taken by a deploy token")
+		}
+	}
+	return nil
 }

@@ -53,7 +53,7 @@ func cmdCIEnv(ctx context.Context, args []string, getenv func(string) string, st
 		errs = append(errs, errors.New("--project (CI_PROJECT_PATH) is missing"))
 	}
 	if token == "" {
-		errs = append(errs, errors.New("DEPLOYTOKENS_TOKEN (a personal access token with read_api or api) is missing"))
+		errs = append(errs, errors.New("DEPLOYTOKENS_TOKEN (a personal access token with api; read_api gets no CI_DEPLOY_PASSWORD) is missing"))
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

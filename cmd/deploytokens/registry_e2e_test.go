@@ -264,6 +264,9 @@ func TestTokenEndpoint(t *testing.T) {
 		if c["sub"] != d.Username {
 			t.Fatalf("sub = %v", c["sub"])
 		}
+		if c["auth_type"] != "deploy_token" {
+			t.Fatalf("auth_type = %v, want deploy_token", c["auth_type"])
+		}
 		exp, _ := c.GetExpirationTime()
 		if d := time.Until(exp.Time); d > s.cfg.TokenLifetime || d < s.cfg.TokenLifetime-time.Minute {
 			t.Fatalf("lifetime %v", d)

@@ -165,7 +165,7 @@ func (a *API) actorOf(c echo.Context) (*tokens.Actor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tokens.Actor{User: *p.User, Scopes: p.PAT.Scopes, PAT: p.PAT}, nil
+	return &tokens.Actor{User: *p.User, Scopes: p.PAT.Scopes, PAT: p.PAT, From: c.RealIP()}, nil
 }
 
 func actor(c echo.Context) *tokens.Actor { return c.Get("actor").(*tokens.Actor) }
