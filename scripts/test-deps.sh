@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests run against when it is missing: redis-server, git,
-# podman (the docker-compatible client) and chromium. As root it uses
+# podman (the docker-compatible client), chromium, and jq and curl for the
+# README walkthrough. As root it uses
 # apt-get; otherwise it says what to install and fails.
 set -euo pipefail
 need=()
@@ -8,6 +9,8 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v git >/dev/null || need+=(git)
 command -v podman >/dev/null || need+=(podman)
 command -v chromium >/dev/null || need+=(chromium)
+command -v jq >/dev/null || need+=(jq)
+command -v curl >/dev/null || need+=(curl)
 for pkg in "$@"; do
   command -v "$pkg" >/dev/null || need+=("$pkg")
 done

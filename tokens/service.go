@@ -616,8 +616,14 @@ func (s *Service) ValidateDeployToken(in CreateDeployTokenInput) (DeployToken, [
 			errs = append(errs, err)
 		}
 	}
+	scopes := in.Scopes
+	if in.Name == CITokenName && len(scopes) == 0 {
+		// The CI token pulls whatever scopes it has (IsCIToken implies
+		// read_registry), so asking for one would only be ceremony.
+		scopes = []string{ScopeReadRegistry}
+	}
 	var err error
-	if t.Scopes, err = NormalizeScopes("scopes", in.Scopes, DeployTokenScopes); err != nil {
+	if t.Scopes, err = NormalizeScopes("scopes", scopes, DeployTokenScopes); err != nil {
 		errs = append(errs, err)
 	}
 	if t.ExpiresAt, err = ParseExpiry("expires_at", in.ExpiresAt, t.CreatedAt); err != nil {

@@ -1,6 +1,7 @@
 package tokens_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,33 @@ func TestReservedFirstSegments(t *testing.T) {
 			top, _, _ := strings.Cut(tt.path, "/")
 			if err := tokens.ValidateUsername(top); (err != nil) != (tt.wantErr) {
 				t.Fatalf("ValidateUsername(%q) = %v, want error %v", top, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// The CI token implies read_registry, so it may be created without scopes;
+// any other token still must name its scopes.
+func TestCITokenScopesDefault(t *testing.T) {
+	svc := &tokens.Service{}
+	tests := []struct {
+		name, token string
+		scopes      []string
+		want        []string
+		wantErr     bool
+	}{
+		{"ci token without scopes", tokens.CITokenName, nil, []string{tokens.ScopeReadRegistry}, false},
+		{"ci token keeps its scopes", tokens.CITokenName, []string{tokens.ScopeReadRepository}, []string{tokens.ScopeReadRepository}, false},
+		{"other token without scopes", "deployer", nil, nil, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, errs := svc.ValidateDeployToken(tokens.CreateDeployTokenInput{Name: tt.token, Scopes: tt.scopes})
+			if (len(errs) > 0) != tt.wantErr {
+				t.Fatalf("errors %v, want error %v", errs, tt.wantErr)
+			}
+			if !tt.wantErr && !slices.Equal(got.Scopes, tt.want) {
+				t.Fatalf("scopes %v, want %v", got.Scopes, tt.want)
 			}
 		})
 	}
