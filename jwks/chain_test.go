@@ -343,3 +343,35 @@ func TestX5CConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestX5CRunRotates: Run rotates on schedule; with two replicas running,
+// the leaf is replaced once and both sign with the new one.
+func TestX5CRunRotates(t *testing.T) {
+	c, store := newClock(), newMemStore()
+	var ms []*jwks.Manager
+	for range 2 {
+		cfg := x5cConfig(store, c, time.Hour)
+		cfg.RefreshInterval = time.Millisecond
+		ms = append(ms, newManager(t, cfg))
+	}
+	first := ms[0].ActiveKID()
+	c.Advance(time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, m := range ms {
+		wg.Go(func() { _ = m.Run(ctx) })
+	}
+	// Poll for the outcome; the bound only keeps a broken Run from
+	// hanging the suite.
+	for deadline := time.Now().Add(30 * time.Second); ms[0].ActiveKID() == first || ms[1].ActiveKID() != ms[0].ActiveKID(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("Run did not rotate, or the replicas disagree: %s, %s (first %s)", ms[0].ActiveKID(), ms[1].ActiveKID(), first)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if kids := store.storedKIDsAt(t, jwks.DefaultChainStoreKey); len(kids) != 2 {
+		t.Errorf("stored leaves %v: want the first and exactly one new", kids)
+	}
+}

@@ -179,3 +179,37 @@ func TestX5CSettings(t *testing.T) {
 		}
 	})
 }
+
+// TestX5CReplicasShareLeaf: two servers on one Redis in x5c mode share the
+// root and, after one of them rotates, sign with the same new leaf.
+func TestX5CReplicasShareLeaf(t *testing.T) {
+	redisURL := redisConfig(t)
+	a := startServer(t, func(c *Config) { redisURL(c); c.SigningMode = "x5c" })
+	b := startServer(t, func(c *Config) {
+		redisURL(c)
+		c.SigningMode, c.SecretFile, c.AdminToken = "x5c", a.cfg.SecretFile, a.AdminToken
+	})
+	if !bytes.Equal(a.app.signer.RootCertificatePEM(), b.app.signer.RootCertificatePEM()) || a.app.signer.ActiveKID() != b.app.signer.ActiveKID() {
+		t.Fatal("replicas started with different roots or leaves")
+	}
+	before := a.app.signer.ActiveKID()
+	if err := a.app.signer.Rotate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.app.signer.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if kid := b.app.signer.ActiveKID(); kid == before || kid != a.app.signer.ActiveKID() {
+		t.Fatalf("after a's rotation b signs with %s; a with %s, before %s", kid, a.app.signer.ActiveKID(), before)
+	}
+	a.project(t, a.AdminToken, "tanuki/app", "private")
+	d := a.deployToken(t, a.AdminToken, "tanuki/app", map[string]any{"name": "x", "scopes": []string{"read_registry"}})
+	r := tokenRequest(t, b, d.Username, d.Token, "repository:tanuki/app:pull")
+	var ans struct {
+		Token string `json:"token"`
+	}
+	if err := json.Unmarshal(r.Body, &ans); r.Status != http.StatusOK || err != nil {
+		t.Fatalf("token from b: %d %s", r.Status, r.Body)
+	}
+	checkLeafHeader(t, ans.Token, a.app.signer.ActiveKID())
+}
