@@ -60,6 +60,12 @@ type Config struct {
 	MetricsPprof       bool
 	// AllowTopLevelGroups lets every user create top-level groups.
 	AllowTopLevelGroups bool
+	// SigningMode is jwks (keys published for the registry's jwks or
+	// rootcertbundle) or x5c (leaves under a root, sent in x5c).
+	SigningMode string
+	// KeyRotation is how often the x5c mode issues a new leaf; 0: never
+	// on its own.
+	KeyRotation time.Duration
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -111,6 +117,8 @@ func (c *Config) settings() []setting {
 		{"git-max-inflated-body", "bytes a gzip git request body may inflate to; a larger one is answered 413", &c.GitMaxInflatedBody},
 		{"metrics-listen", "address of a listener of its own serving Prometheus metrics at /metrics, unauthenticated; unset: none", &c.MetricsListen},
 		{"metrics-pprof", "also serve the runtime's profiles (pprof) under /debug/pprof/ on the metrics listener", &c.MetricsPprof},
+		{"signing-mode", "how the registry finds the signing key: jwks (every key exported to its jwks or rootcertbundle; a new key needs a registry restart) or x5c (a root certificate exported once to its rootcertbundle; leaf keys under it rotate with no registry change)", &c.SigningMode},
+		{"key-rotation", "with --signing-mode x5c, how long a leaf key signs before a new one replaces it; 0: only keys rotate does", &c.KeyRotation},
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
 	}
 }
@@ -125,6 +133,7 @@ func defaultConfig() Config {
 		LogFormat: "text", LogLevel: "info", ShutdownTimeout: 30 * time.Second, GitBin: "git",
 		ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
 		AllowTopLevelGroups: true,
+		SigningMode:         "jwks", KeyRotation: 720 * time.Hour,
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.
@@ -348,6 +357,21 @@ func (c *Config) Validate() error {
 	}
 	if c.RotationLead < 0 {
 		bad("rotation-lead", "must not be negative")
+	}
+	switch c.SigningMode {
+	case "jwks":
+	case "x5c":
+		if c.SigningKeyFile != "" {
+			bad("signing-mode", "x5c keeps its root and leaf keys in the store: unset --signing-key-file")
+		}
+		if c.RotationLead > 0 {
+			bad("rotation-lead", "has no use with --signing-mode x5c: a new leaf key verifies at once")
+		}
+	default:
+		bad("signing-mode", "%q is not jwks or x5c", c.SigningMode)
+	}
+	if c.KeyRotation < 0 || (c.KeyRotation > 0 && c.KeyRotation < time.Minute) {
+		bad("key-rotation", "must be 0 (off) or at least 1m")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

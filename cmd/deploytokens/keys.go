@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,6 +18,8 @@ const keysUsage = `usage: deploytokens keys jwks|cert|rotate [serve flags]
 
   jwks    print the public key set, for the registry's auth.token.jwks file
   cert    print the signing certificates (PEM), for auth.token.rootcertbundle
+          (with --signing-mode x5c: the root certificate, the same for good)
+  cert --root  the same, refused unless --signing-mode is x5c
   rotate  add a new signing key; old public keys stay published until every
           token they signed has expired
 
@@ -33,6 +36,11 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 	if what != "jwks" && what != "cert" && what != "rotate" {
 		fmt.Fprint(stderr, keysUsage)
 		return fmt.Errorf("unknown keys command %q", what)
+	}
+	// --root is keys cert's own flag, not a serve flag.
+	root := what == "cert" && slices.Contains(rest, "--root")
+	if root {
+		rest = slices.DeleteFunc(slices.Clone(rest), func(a string) bool { return a == "--root" })
 	}
 	if len(rest) >= 2 && rest[0] == "--from" && what == "jwks" {
 		return fetchJWKS(ctx, rest[1], stdout)
@@ -69,12 +77,17 @@ func cmdKeys(ctx context.Context, args []string, getenv func(string) string, std
 	case "jwks":
 		_, err = stdout.Write(append(m.JWKS(), '\n'))
 	case "cert":
+		if root && m.RootCertificatePEM() == nil {
+			return errors.New("--root: there is a root certificate with --signing-mode x5c (DEPLOYTOKENS_SIGNING_MODE) only")
+		}
 		_, err = stdout.Write(m.CertificatesPEM())
 	case "rotate":
 		if err = m.Rotate(ctx); err == nil {
 			ks := m.Keys() // oldest first: the new key is the last
 			next := ks[len(ks)-1]
-			if next.Active {
+			if m.RootCertificatePEM() != nil {
+				fmt.Fprintf(stdout, "signing with leaf key %s, issued by the root: the registry needs no change\n", next.KID)
+			} else if next.Active {
 				fmt.Fprintf(stdout, "signing with key %s; update the registry's jwks or rootcertbundle\n", next.KID)
 			} else {
 				fmt.Fprintf(stdout, "key %s is published and signs from %s on; update the registry's jwks or rootcertbundle before then\n",

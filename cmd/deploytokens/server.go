@@ -163,6 +163,11 @@ func newSigner(ctx context.Context, cfg *Config, store tokens.Store, keys *token
 		Alg: cfg.SigningAlg, KidFormat: cfg.KidFormat, X5C: cfg.X5C,
 		Sealer: keys, MaxTokenLifetime: cfg.TokenLifetime, RotationLead: cfg.RotationLead, Logger: logger,
 	}
+	if cfg.SigningMode == jwks.ModeX5C {
+		// A schedule in jwks mode would fail pulls until the registry is
+		// restarted, so --key-rotation counts in x5c mode only.
+		jc.Mode, jc.KeyRotation = jwks.ModeX5C, cfg.KeyRotation
+	}
 	if cfg.SigningKeyFile != "" {
 		// The operator's key, the same file on every replica; none is
 		// generated or kept in the store.
