@@ -167,6 +167,10 @@ func TestLookupsTakeOneRoundTrip(t *testing.T) {
 			}
 			return err
 		}},
+		{"ProjectsByPaths", func() error {
+			_, err := s.ProjectsByPaths(ctx, []string{"g/p/a/b", "g/p/a", "g/p", "x/y/z", "x/y"})
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
