@@ -181,6 +181,15 @@ func (s *TokenService) post(c echo.Context) error {
 	switch grant {
 	case "password":
 		user := f.Get("username")
+		if user == "" {
+			// containerd's form of the empty Basic username (see
+			// errNoUsername): asked to log in again, not counted, but a
+			// banned address still hears that it is banned.
+			if err := s.Auth.Limiter.Check(ctx, addr); err != nil {
+				return err
+			}
+			return errNoUsername
+		}
 		if !WellFormedUsername(user) {
 			// A client's mistake, not a guess: not counted, but a
 			// banned address still hears that it is banned.
