@@ -41,6 +41,7 @@ type Store interface {
 	Projects
 	Members
 	DeployTokens
+	PATAuthStore
 	Admin
 	Groups
 	ProjectNamespaces
