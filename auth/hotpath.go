@@ -19,8 +19,8 @@ import (
 // time does not tell why (issue 20, finding 6): one digest, one read of
 // the secret with the ban, and one strike (KV.Strike) against addr,
 // whether the secret is unknown, another's, revoked, expired or a
-// blocked user's, or addr is banned. The reason is logged off the request
-// path (logRefusal).
+// blocked user's, or addr is banned; and each logs one line with its
+// reason (logRefusal), an unknown secret's included.
 func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret string) (Principal, error) {
 	if !a.readsBanWithToken(addr, username, secret) {
 		if err := a.Limiter.Check(ctx, addr); err != nil {
@@ -50,6 +50,7 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 			var lookupErr error
 			if !r.Found {
 				lookupErr = tokens.ErrNotFound
+				a.logRefusal("deploy token", 0, errUnknown)
 			}
 			return a.deployTokenPrincipal(username, digest, r, lookupErr)
 		}
@@ -66,6 +67,7 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 			var lookupErr error
 			if !r.Found {
 				lookupErr = tokens.ErrNotFound
+				a.logRefusal("personal access token", 0, errUnknown)
 			}
 			return a.patPrincipal(username, digest, r.Token, r.User, lookupErr)
 		}
@@ -73,6 +75,7 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 	if banned {
 		if err := a.Limiter.verdict(decodeBan(ban), true); err != nil {
 			a.strikeBanned(ctx, addr, err)
+			a.logRefusal("credential", 0, errBannedAddr)
 			return Principal{}, err
 		}
 	}
@@ -82,6 +85,13 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 	}
 	return p, nil
 }
+
+// Reasons of refusals that found no token to refuse: logged all the same,
+// so that every refusal writes one log line.
+const (
+	errUnknown    = "the secret is unknown"
+	errBannedAddr = "the address is banned"
+)
 
 // strikeBanned counts a request refused because addr is banned (verdict,
 // a 429) as any refused credential is counted, so that it costs the same
