@@ -105,7 +105,8 @@ func (a *Authenticator) strikeBanned(ctx context.Context, addr string, verdict e
 }
 
 // readsBanWithToken reports whether checkFrom reads the ban with the
-// token: for a deploy token's secret that Check would look up, when the
+// token: for a secret (a deploy token's or a PAT's) that Check would look
+// up, when the
 // limiter keeps its bans in the authenticator's store (compared as
 // values: the stores are pointers, and a Limiter over another KV reads its
 // bans there).
