@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,41 @@ func TestRegistryRepositoryCaps(t *testing.T) {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("serve --help lacks %s", s)
 		}
+	}
+}
+
+// TestRegistryRepositoryCapsServed: the server applies the caps it is
+// configured with, in the registry's error shape.
+func TestRegistryRepositoryCapsServed(t *testing.T) {
+	s := startServer(t, func(c *Config) { c.RegistryMaxRepositories, c.RegistryMaxAnonymousRepositories = 3, 2 })
+	s.project(t, s.AdminToken, "tanuki/app", "public")
+	d := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "r", "scopes": []string{"read_registry"}})
+	scopes := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = "repository:tanuki/app/img" + strconv.Itoa(i) + ":pull"
+		}
+		return out
+	}
+	tests := []struct {
+		name, user, pass string
+		n, status        int
+		want             string
+	}{
+		{"anonymous at the cap", "", "", 2, 200, `"token"`},
+		{"anonymous over the cap", "", "", 3, 400, "may name at most 2"},
+		{"deploy token at the cap", d.Username, d.Token, 3, 200, `"token"`},
+		{"deploy token over the cap", d.Username, d.Token, 4, 400, "may name at most 3"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := tokenRequest(t, s, tt.user, tt.pass, scopes(tt.n)...)
+			if r.Status != tt.status || !strings.Contains(string(r.Body), tt.want) {
+				t.Fatalf("%d %s; want %d with %q", r.Status, r.Body, tt.status, tt.want)
+			}
+			if tt.status == 400 && !strings.Contains(string(r.Body), `"errors"`) {
+				t.Errorf("body %s is not in the registry's error shape", r.Body)
+			}
+		})
 	}
 }
