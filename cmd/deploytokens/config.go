@@ -66,6 +66,11 @@ type Config struct {
 	// KeyRotation is how often the x5c mode issues a new leaf; 0: never
 	// on its own.
 	KeyRotation time.Duration
+	// RegistryMaxRepositories caps the distinct repositories one token
+	// request with credentials may name; RegistryMaxAnonymousRepositories
+	// one without.
+	RegistryMaxRepositories          int
+	RegistryMaxAnonymousRepositories int
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -95,6 +100,8 @@ func (c *Config) settings() []setting {
 		{"registry-host", "host[:port] of the container registry, for CI_REGISTRY", &c.RegistryHost},
 		{"registry-url", "URL the server reaches the registry's API at, to delete a deleted project's images (the registry must allow deletes); unset: a deleted project's path stays reserved until an admin releases it", &c.RegistryURL},
 		{"token-lifetime", "lifetime of registry tokens", &c.TokenLifetime},
+		{"registry-max-repositories", "distinct repositories one registry token request with credentials may name (1 to 64); more are refused 400", &c.RegistryMaxRepositories},
+		{"registry-max-anonymous-repositories", "distinct repositories one registry token request without credentials may name (1 to --registry-max-repositories); more are refused 400", &c.RegistryMaxAnonymousRepositories},
 		{"signing-alg", "signing algorithm of registry tokens: ES256, RS256 or EdDSA", &c.SigningAlg},
 		{"kid-format", "key id form: thumbprint (RFC 7638) or libtrust (distribution 2.x, GitLab's registry)", &c.KidFormat},
 		{"x5c", "send the signing certificate chain (x5c) in token headers", &c.X5C},
@@ -140,6 +147,9 @@ func defaultConfig() Config {
 		GitMaxConcurrent:   32 * runtime.GOMAXPROCS(0),
 		GitMaxInflatedBody: 10 << 20, // githttp.DefaultMaxInflatedBody
 		GitStallTimeout:    20 * time.Second,
+		// auth.DefaultMaxRepositories, auth.DefaultMaxAnonymousRepositories
+		RegistryMaxRepositories:          16,
+		RegistryMaxAnonymousRepositories: 4,
 	}
 }
 
@@ -304,6 +314,13 @@ func (c *Config) Validate() error {
 		if _, err := os.Stat(c.SigningKeyFile); err != nil {
 			bad("signing-key-file", "%v", err)
 		}
+	}
+	if c.RegistryMaxRepositories < 1 || c.RegistryMaxRepositories > 64 {
+		// A request's scopes past 64 are dropped unread (auth.ParseScopes).
+		bad("registry-max-repositories", "must be between 1 and 64")
+	}
+	if c.RegistryMaxAnonymousRepositories < 1 || c.RegistryMaxAnonymousRepositories > max(1, min(c.RegistryMaxRepositories, 64)) {
+		bad("registry-max-anonymous-repositories", "must be between 1 and --registry-max-repositories")
 	}
 	if c.AuthMaxFailures < 1 {
 		bad("auth-max-failures", "must be at least 1")

@@ -379,6 +379,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	tokenService := &auth.TokenService{
 		Auth: a.authn, Service: a.service, Signer: a.signer, Name: a.cfg.RegistryService,
 		Issuer: a.cfg.RegistryIssuer, Lifetime: a.cfg.TokenLifetime, ClientAddr: a.clientAddr,
+		MaxRepositories: a.cfg.RegistryMaxRepositories, MaxAnonymousRepositories: a.cfg.RegistryMaxAnonymousRepositories,
 	}
 	backends := &githttp.Backends{}
 	if m := a.metrics; m != nil {
