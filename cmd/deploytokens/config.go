@@ -165,7 +165,8 @@ func (c *Config) applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	var errs []error
 	for _, s := range c.settings() {
 		env := getenv(envName(s.name))
-		if given[s.name] || env == "" {
+		// Lookup: keys binds only the settings it reads.
+		if given[s.name] || env == "" || fs.Lookup(s.name) == nil {
 			continue
 		}
 		if err := fs.Set(s.name, env); err != nil {
