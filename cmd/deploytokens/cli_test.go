@@ -21,7 +21,7 @@ func TestSubcommandHelp(t *testing.T) {
 	}{
 		{[]string{"--help"}, []string{"serve", "keys", "ci-env", "version"}, nil},
 		{[]string{"help"}, []string{"serve", "keys", "ci-env", "version"}, nil},
-		{[]string{"serve", "--help"}, []string{"--listen", "DEPLOYTOKENS_LISTEN", "Exit codes", "SIGTERM"}, nil},
+		{[]string{"serve", "--help"}, []string{"--listen", "DEPLOYTOKENS_LISTEN", "--tls-cert", "DEPLOYTOKENS_TLS_KEY", "Exit codes", "SIGTERM"}, nil},
 		{[]string{"keys", "--help"}, []string{"jwks", "cert", "rotate", "--from", "Exit codes"}, nil},
 		{[]string{"keys", "jwks", "--help"}, []string{"--from", "--data-dir", "DEPLOYTOKENS_DATA_DIR", "--kid-format", "Exit codes"}, []string{"--listen", "--git-max-concurrent", "--log-format"}},
 		{[]string{"keys", "cert", "-h"}, []string{"--from", "--redis-url", "Exit codes"}, []string{"--listen"}},
@@ -118,14 +118,18 @@ func TestVersionStamped(t *testing.T) {
 	}
 }
 
-// TestStartChecksBeforeSideEffects: a taken port stops a first start before the data dir, secret or admin token
-// is created, with a message naming the setting.
+// TestStartChecksBeforeSideEffects: a taken port or a certificate that does
+// not load stops a first start before the data dir, secret or admin token
+// is created, with a message naming the setting or file.
 func TestStartChecksBeforeSideEffects(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer taken.Close()
+	garbage := filepath.Join(t.TempDir(), "garbage.pem")
+	os.WriteFile(garbage, []byte("not a certificate\n"), 0o600)
+	missing := filepath.Join(t.TempDir(), "missing.pem")
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -133,6 +137,9 @@ func TestStartChecksBeforeSideEffects(t *testing.T) {
 	}{
 		{"listen port taken", map[string]string{"DEPLOYTOKENS_LISTEN": taken.Addr().String()}, []string{"--listen", "address already in use"}},
 		{"metrics port taken", map[string]string{"DEPLOYTOKENS_METRICS_LISTEN": taken.Addr().String()}, []string{"--metrics-listen"}},
+		{"certificate missing", map[string]string{"DEPLOYTOKENS_TLS_CERT": missing, "DEPLOYTOKENS_TLS_KEY": garbage}, []string{"--tls-cert", missing}},
+		{"certificate garbage", map[string]string{"DEPLOYTOKENS_TLS_CERT": garbage, "DEPLOYTOKENS_TLS_KEY": garbage}, []string{"--tls-cert " + garbage}},
+		{"key without certificate", map[string]string{"DEPLOYTOKENS_TLS_KEY": garbage}, []string{"--tls-cert", "DEPLOYTOKENS_TLS_KEY"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

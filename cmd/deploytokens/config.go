@@ -60,6 +60,10 @@ type Config struct {
 	MetricsPprof       bool
 	// AllowTopLevelGroups lets every user create top-level groups.
 	AllowTopLevelGroups bool
+	// TLSCert and TLSKey are PEM files; with both set the server
+	// serves HTTPS.
+	TLSCert string
+	TLSKey  string
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -112,6 +116,8 @@ func (c *Config) settings() []setting {
 		{"metrics-listen", "address of a listener of its own serving Prometheus metrics at /metrics, unauthenticated; unset: none", &c.MetricsListen},
 		{"metrics-pprof", "also serve the runtime's profiles (pprof) under /debug/pprof/ on the metrics listener", &c.MetricsPprof},
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
+		{"tls-cert", "PEM certificate (chain) to serve HTTPS and HTTP/2 with; reloaded on SIGHUP or when the file changes; unset: plain HTTP (behind a TLS proxy)", &c.TLSCert},
+		{"tls-key", "PEM private key of --tls-cert", &c.TLSKey},
 	}
 }
 
@@ -220,6 +226,9 @@ func (c *Config) Validate() error {
 			host = net.JoinHostPort("localhost", p)
 		}
 		c.ExternalURL = "http://" + host
+		if c.TLSCert != "" {
+			c.ExternalURL = "https://" + host
+		}
 	}
 	u, err := url.Parse(strings.TrimSuffix(c.ExternalURL, "/"))
 	switch {
@@ -343,6 +352,9 @@ func (c *Config) Validate() error {
 			continue
 		}
 		c.trustedProxies = append(c.trustedProxies, pre)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls-cert", "--tls-cert and --tls-key (DEPLOYTOKENS_TLS_KEY) go together: set both or neither")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log-format", "%q is not text or json", c.LogFormat)

@@ -106,7 +106,8 @@ func parseConfig(cfg *Config, fs *flag.FlagSet, args []string, getenv func(strin
 var serveHelp = commandHelp{
 	usage: "deploytokens serve [flags]",
 	about: `Runs the server until SIGTERM or SIGINT, then lets the requests in flight
-finish (up to --shutdown-timeout).
+finish (up to --shutdown-timeout). With --tls-cert and --tls-key it serves
+HTTPS (and HTTP/2), and reloads the pair on SIGHUP or when the files change.
 Every setting is a flag and a DEPLOYTOKENS_* variable.`,
 	exit: `  0  stopped by SIGTERM or SIGINT (or --help)
   1  a setting is invalid, the server could not start (each message names
@@ -137,8 +138,14 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	// The port before anything is created: a first start that fails
-	// leaves no data dir, secret or admin token behind.
+	// The certificate and the port before anything is created: a first
+	// start that fails leaves no data dir, secret or admin token behind.
+	var certs *certReloader
+	if cfg.TLSCert != "" {
+		if certs, err = loadCertPair(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return err
+		}
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("--listen (DEPLOYTOKENS_LISTEN): %w", err)
@@ -158,12 +165,19 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		ln.Close()
 		return err
 	}
+	if certs != nil {
+		a.tlsConfig = certs.tlsConfig()
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go certs.watch(ctx, hup, logger)
+	}
 	store := "embedded store in " + cfg.DataDir
 	if cfg.RedisURL != "" {
 		store = "redis"
 	}
 	logger.Info("deploytokens listening", "version", version.Get().Version, "url", cfg.ExternalURL, "addr", ln.Addr().String(),
-		"store", store)
+		"tls", certs != nil, "store", store)
 	if a.adminTokenFile != "" {
 		// The path, not the token: secrets never reach a terminal log.
 		fmt.Fprintf(stdout, "Generated the admin token of user root into %s (mode 0600): export DEPLOYTOKENS_TOKEN=$(cat %s)\n", a.adminTokenFile, a.adminTokenFile)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,6 +52,8 @@ type app struct {
 	// metricsLn is that listener, open from newApp on.
 	metrics   *metrics.Metrics
 	metricsLn net.Listener
+	// tlsConfig, when set, makes serve answer HTTPS (and HTTP/2).
+	tlsConfig *tls.Config
 }
 
 // openStore opens Redis when configured (behind the replica cache when
@@ -523,7 +526,14 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: a.cfg.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if a.tlsConfig != nil {
+			srv.TLSConfig = a.tlsConfig
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is GetCertificate's
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	// Metrics stay served while requests drain, and stop after.
 	stopMetrics := a.serveMetrics()
 	defer stopMetrics()
