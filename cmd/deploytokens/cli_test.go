@@ -8,8 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/deploytokens/deploytokens/internal/version"
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
 // TestSubcommandHelp: every command answers --help on stdout with its own
@@ -202,5 +204,30 @@ func TestKeysFrom(t *testing.T) {
 				t.Fatalf("exit %d: %s\nstdout %q\nwant %q", code, errb.String(), out.String(), tt.want)
 			}
 		})
+	}
+}
+
+// TestVersionEverywhere: the API's /version and /metadata (with a token, as
+// GitLab asks) and the start-up log line carry the version the binary
+// prints.
+func TestVersionEverywhere(t *testing.T) {
+	s := startServer(t, nil)
+	want := version.Get().Version
+	if r := s.api(t, "GET", "/version", "", nil); r.Status != 401 {
+		t.Errorf("/version without a token: %d", r.Status)
+	}
+	for _, path := range []string{"/version", "/metadata"} {
+		var v struct{ Version, Revision string }
+		s.mustAPI(t, 200, "GET", path, s.AdminToken, nil, &v)
+		if v.Version != want || v.Revision == "" {
+			t.Errorf("%s: %+v, want version %q", path, v, want)
+		}
+	}
+	admin, _ := tokens.Generate(tokens.PATSecret)
+	p := startProcess(t, t.TempDir(), admin.Reveal())
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.logs.String(), `msg="deploytokens listening" version=`+want); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the start-up line lacks the version:\n%s", p.logs.String())
+		}
 	}
 }
