@@ -71,6 +71,10 @@ type Config struct {
 	// one without.
 	RegistryMaxRepositories          int
 	RegistryMaxAnonymousRepositories int
+	// TLSCert and TLSKey are PEM files; with both set the server
+	// serves HTTPS.
+	TLSCert string
+	TLSKey  string
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -127,6 +131,8 @@ func (c *Config) settings() []setting {
 		{"signing-mode", "how the registry finds the signing key: jwks (every key exported to its jwks or rootcertbundle; a new key needs a registry restart) or x5c (a root certificate exported once to its rootcertbundle; leaf keys under it rotate with no registry change)", &c.SigningMode},
 		{"key-rotation", "with --signing-mode x5c, how long a leaf key signs before a new one replaces it; 0: only keys rotate does", &c.KeyRotation},
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
+		{"tls-cert", "PEM certificate (chain) to serve HTTPS and HTTP/2 with; reloaded on SIGHUP or when the file changes; unset: plain HTTP (behind a TLS proxy)", &c.TLSCert},
+		{"tls-key", "PEM private key of --tls-cert", &c.TLSKey},
 	}
 }
 
@@ -184,7 +190,8 @@ func (c *Config) applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	var errs []error
 	for _, s := range c.settings() {
 		env := getenv(envName(s.name))
-		if given[s.name] || env == "" {
+		// Lookup: keys binds only the settings it reads.
+		if given[s.name] || env == "" || fs.Lookup(s.name) == nil {
 			continue
 		}
 		if err := fs.Set(s.name, env); err != nil {
@@ -238,6 +245,9 @@ func (c *Config) Validate() error {
 			host = net.JoinHostPort("localhost", p)
 		}
 		c.ExternalURL = "http://" + host
+		if c.TLSCert != "" {
+			c.ExternalURL = "https://" + host
+		}
 	}
 	u, err := url.Parse(strings.TrimSuffix(c.ExternalURL, "/"))
 	switch {
@@ -368,6 +378,9 @@ func (c *Config) Validate() error {
 			continue
 		}
 		c.trustedProxies = append(c.trustedProxies, pre)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls-cert", "--tls-cert and --tls-key (DEPLOYTOKENS_TLS_KEY) go together: set both or neither")
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log-format", "%q is not text or json", c.LogFormat)
