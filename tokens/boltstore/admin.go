@@ -302,6 +302,9 @@ func (s *Store) UpdateProject(ctx context.Context, id int64, c tokens.ProjectCha
 		if c.Visibility != "" {
 			p.Visibility = c.Visibility
 		}
+		if err := indexProject(tx, &p); err != nil {
+			return err
+		}
 		return put(tx, bProjects, itob(id), &p)
 	})
 	return p, err

@@ -23,6 +23,7 @@ var counted = map[string]int{
 	string(bUsers): 0, string(bBlockedUsers): 0, string(bPATs): 0, string(bUserPATs): 8,
 	string(bTokens): 0, string(bGroups): 0, string(bSubgroups): 8, string(bGroupProjects): 8,
 	string(bGroupMembers): 8, string(bGroupTokens): 8,
+	string(bProjectIndex): 1, string(bProjectTokens): 8,
 }
 
 // countKey answers the bCounts key of the list holding key in b.
@@ -79,6 +80,9 @@ func createCounts(tx *bolt.Tx) error {
 	}
 	for name, n := range counted {
 		b := []byte(name)
+		if tx.Bucket(b) == nil {
+			continue // created, and counted, after it (createProjectIndex)
+		}
 		sizes := map[string]int{}
 		c := tx.Bucket(b).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -106,6 +110,9 @@ func pageRecords[D stored](s *Store, op string, index, list []byte, b []byte, p 
 	err := s.view(op, func(tx *bolt.Tx) error {
 		var keys [][]byte
 		keys, total = pageKeys(tx, index, list, p)
+		if len(keys) > 0 {
+			s.ops.steps.Add(int64(p.Offset + 2*len(keys))) // keys walked, records read
+		}
 		for _, k := range keys {
 			var v D
 			if ok, err := get(tx, b, k[len(k)-8:], &v); err != nil {

@@ -362,13 +362,19 @@ func (s *Store) RotatePAT(ctx context.Context, oldID int64, t *tokens.PersonalAc
 	return nil
 }
 
-// updateProjectScript sets fields ARGV[2..] of the project KEYS[1] when it
+// updateProjectScript sets fields ARGV[4..] of the project KEYS[1] when it
 // exists, sets the generation KEYS[2] to ARGV[1] (the replica cache keeps
-// projects with their deploy tokens) and answers the project's fields.
+// projects with their deploy tokens), puts its ID ARGV[2] in the project
+// indexes KEYS[3..5] (all, internal, public) its visibility (the field
+// named ARGV[3]) selects, and answers the project's fields.
 var updateProjectScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 redis.call('SET', KEYS[2], ARGV[1])
+local vis = redis.call('HGET', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[2])
+if vis == 'internal' or vis == 'public' then redis.call('ZADD', KEYS[4], ARGV[2], ARGV[2]) else redis.call('ZREM', KEYS[4], ARGV[2]) end
+if vis == 'public' then redis.call('ZADD', KEYS[5], ARGV[2], ARGV[2]) else redis.call('ZREM', KEYS[5], ARGV[2]) end
 return redis.call('HGETALL', KEYS[1])
 `)
 
@@ -378,7 +384,8 @@ func (s *Store) UpdateProject(ctx context.Context, id int64, c tokens.ProjectCha
 	var f fields
 	f.str(fName, c.Name)
 	f.str(fVisibility, string(c.Visibility))
-	v, err := updateProjectScript.Run(ctx, s.c, []string{s.idKey("p", id), s.key("gen")}, append([]any{newGeneration()}, f...)...).Result()
+	keys := []string{s.idKey("p", id), s.key("gen"), s.projectIndex(tokens.AllProjects), s.projectIndex(tokens.InternalProjects), s.projectIndex(tokens.PublicProjects)}
+	v, err := updateProjectScript.Run(ctx, s.c, keys, append([]any{newGeneration(), id, fVisibility}, f...)...).Result()
 	if err != nil {
 		return tokens.Project{}, wrap(op, err)
 	}
