@@ -111,7 +111,8 @@ func pageRecords[D stored](s *Store, op string, index, list []byte, b []byte, p 
 		var keys [][]byte
 		keys, total = pageKeys(tx, index, list, p)
 		if len(keys) > 0 {
-			s.ops.steps.Add(int64(p.Offset + 2*len(keys))) // keys walked, records read
+			s.ops.keys.Add(int64(p.Offset + len(keys)))
+			s.ops.records.Add(int64(len(keys)))
 		}
 		for _, k := range keys {
 			var v D

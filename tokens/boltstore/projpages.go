@@ -86,10 +86,10 @@ func createProjectIndex(tx *bolt.Tx) error {
 	return nil
 }
 
-// opCounts counts the work of reads for tests of what a page costs:
-// read transactions, and keys a cursor stepped over or records read.
+// opCounts counts the work of reads for tests of what a page costs: read
+// transactions, records read, and index keys a cursor stepped over.
 type opCounts struct {
-	txs, steps atomic.Int64
+	txs, records, keys atomic.Int64
 }
 
 // PageProjects answers a page of the projects of index. As every offset
@@ -128,7 +128,8 @@ func (s *Store) ProjectsAfter(ctx context.Context, index tokens.ProjectIndex, af
 				k, _ = c.Prev()
 			}
 		}
-		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; s.ops.steps.Add(1) {
+		for ; k != nil && bytes.HasPrefix(k, prefix) && len(out) < limit; s.ops.keys.Add(1) {
+			s.ops.records.Add(1)
 			var p tokens.Project
 			if ok, err := get(tx, bProjects, k[1:], &p); err != nil {
 				return err
@@ -163,7 +164,7 @@ func (s *Store) CountProjectsBefore(ctx context.Context, index tokens.ProjectInd
 		for _, id := range sorted {
 			for ; k != nil && k[0] == byte(index) && btoi(k[1:]) < id; k, _ = c.Next() {
 				n++
-				s.ops.steps.Add(1)
+				s.ops.keys.Add(1)
 			}
 			ranks[id] = n
 		}
@@ -183,7 +184,8 @@ func (s *Store) ProjectsUnder(ctx context.Context, prefix string, limit int) ([]
 		under := append(fold(prefix), '/')
 		c := tx.Bucket(bProjectsByPath).Cursor()
 		for k, v := c.Seek(under); k != nil && bytes.HasPrefix(k, under) && len(out) < limit; k, v = c.Next() {
-			s.ops.steps.Add(1)
+			s.ops.keys.Add(1)
+			s.ops.records.Add(1)
 			var p tokens.Project
 			if ok, err := get(tx, bProjects, v, &p); err != nil {
 				return err
