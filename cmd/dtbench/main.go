@@ -49,6 +49,7 @@ type config struct {
 	duration     time.Duration
 	concurrency  int
 	out, cmdline string
+	projects     int
 }
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
@@ -59,6 +60,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	stores := fs.String("stores", "redis,embedded", "stores to measure: redis, embedded")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each measured window")
 	fs.IntVar(&c.concurrency, "concurrency", 64, "concurrent connections of the load generator")
+	fs.IntVar(&c.projects, "projects", 50000, "number of stored projects of the GET /projects rows; 0 for none")
 	fs.StringVar(&c.out, "out", "docs/performance.md", "markdown file to write the table into (between its dtbench markers); empty for none")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -83,6 +85,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-duration: %s is not between 0 and 10m", c.duration)
 	case c.concurrency < 1 || c.concurrency > 4096:
 		return nil, fmt.Errorf("-concurrency: %d is not between 1 and 4096", c.concurrency)
+	case c.projects < 0 || c.projects > 1_000_000:
+		return nil, fmt.Errorf("-projects: %d is not between 0 and 1000000", c.projects)
 	}
 	return c, nil
 }
