@@ -46,7 +46,8 @@ func ProjectIndexesOf(v Visibility) []ProjectIndex {
 	return out
 }
 
-// ProjectPages answers projects and a project's deploy tokens by the page,
+// ProjectPages answers projects, a project's deploy tokens and its members
+// by the page,
 // reading the records of the page only (offset pages in bbolt walk the
 // keys before the page, not the records).
 type ProjectPages interface {
@@ -67,4 +68,7 @@ type ProjectPages interface {
 	// PageDeployTokens answers a page of a project's deploy tokens,
 	// ordered by ID, and their number.
 	PageDeployTokens(ctx context.Context, projectID int64, p Page) ([]DeployToken, int, error)
+	// PageMembers answers a page of a project's members, ordered by user
+	// ID, and their number.
+	PageMembers(ctx context.Context, projectID int64, p Page) ([]Member, int, error)
 }

@@ -190,3 +190,18 @@ func (s *Service) nestedProject(ctx context.Context, full string) (Project, bool
 	}
 	return under[0], true, nil
 }
+
+// PageMembers answers a page of a project's members, with their users,
+// and their number; anyone who can see the project may.
+func (s *Service) PageMembers(ctx context.Context, a *Actor, ref string, p Page) ([]MemberView, int, error) {
+	proj, _, err := s.ProjectFor(ctx, a, ref, 0)
+	if err != nil {
+		return nil, 0, err
+	}
+	ms, total, err := s.Store.PageMembers(ctx, proj.ID, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	views, err := s.memberViews(ctx, ms)
+	return views, total, err
+}

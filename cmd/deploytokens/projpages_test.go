@@ -118,6 +118,16 @@ func TestProjectPagination(t *testing.T) {
 				}
 			})
 
+			t.Run("members", func(t *testing.T) {
+				var ms []struct {
+					Username string `json:"username"`
+				}
+				r := s.mustAPI(t, 200, "GET", "/projects/alice%2Fapp3/members?page=2&per_page=1", alice, nil, &ms)
+				if r.Header.Get("X-Total") != "2" || len(ms) != 1 || ms[0].Username != "bob" {
+					t.Errorf("page 2 of 2: %v, X-Total %q", ms, r.Header.Get("X-Total"))
+				}
+			})
+
 			t.Run("deploy tokens", func(t *testing.T) {
 				var ids []int64
 				for i := range 5 {

@@ -395,11 +395,15 @@ func (a *API) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ms, err := a.Service.ListMembers(ctx(c), actor(c), ref)
+	page, perPage, p, err := pageOf(c)
 	if err != nil {
 		return err
 	}
-	return paginate(c, a.ExternalURL, ms, a.member)
+	ms, total, err := a.Service.PageMembers(ctx(c), actor(c), ref, p)
+	if err != nil {
+		return err
+	}
+	return writePage(c, a.ExternalURL, ms, total, page, perPage, a.member)
 }
 
 func (a *API) addMember(c echo.Context) error  { return a.setMember(c, true) }

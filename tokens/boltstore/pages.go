@@ -23,7 +23,7 @@ var counted = map[string]int{
 	string(bUsers): 0, string(bBlockedUsers): 0, string(bPATs): 0, string(bUserPATs): 8,
 	string(bTokens): 0, string(bGroups): 0, string(bSubgroups): 8, string(bGroupProjects): 8,
 	string(bGroupMembers): 8, string(bGroupTokens): 8,
-	string(bProjectIndex): 1, string(bProjectTokens): 8,
+	string(bProjectIndex): 1, string(bProjectTokens): 8, string(bMembers): 8,
 }
 
 // countKey answers the bCounts key of the list holding key in b.

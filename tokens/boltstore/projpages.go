@@ -16,7 +16,7 @@ import (
 // bProjectIndex keeps the project lists of tokens.ProjectIndex: index (one
 // byte), project id -> nothing, counted per index, written in the
 // transactions that write projects. A project's deploy tokens page through
-// bProjectTokens, counted per project.
+// bProjectTokens and its members through bMembers, counted per project.
 var bProjectIndex = []byte("project_index")
 
 // indexKey answers the bProjectIndex key of project id in index i.
@@ -53,8 +53,8 @@ func unindexProject(tx *bolt.Tx, id int64) error {
 }
 
 // createProjectIndex creates bProjectIndex in a file written before it
-// existed, filled from the projects, and counts the deploy tokens of every
-// project (absolute counts, so that running after createCounts, which may
+// existed, filled from the projects, and counts the deploy tokens and the
+// members of every project (absolute counts, so that running after createCounts, which may
 // have counted them already, counts nothing twice), in Open's transaction.
 func createProjectIndex(tx *bolt.Tx) error {
 	if tx.Bucket(bProjectIndex) != nil {
@@ -73,14 +73,16 @@ func createProjectIndex(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
-	sizes := map[int64]uint64{}
-	c := tx.Bucket(bProjectTokens).Cursor()
-	for k, _ := c.First(); k != nil; k, _ = c.Next() {
-		sizes[btoi(k[:8])]++
-	}
-	for pid, n := range sizes {
-		if err := tx.Bucket(bCounts).Put(countKey(bProjectTokens, itob(pid)), binary.BigEndian.AppendUint64(nil, n)); err != nil {
-			return err
+	for _, b := range [][]byte{bProjectTokens, bMembers} {
+		sizes := map[int64]uint64{}
+		c := tx.Bucket(b).Cursor()
+		for k, _ := c.First(); k != nil; k, _ = c.Next() {
+			sizes[btoi(k[:8])]++
+		}
+		for pid, n := range sizes {
+			if err := tx.Bucket(bCounts).Put(countKey(b, itob(pid)), binary.BigEndian.AppendUint64(nil, n)); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -201,4 +203,25 @@ func (s *Store) ProjectsUnder(ctx context.Context, prefix string, limit int) ([]
 // PageDeployTokens answers a page of the deploy tokens of projectID.
 func (s *Store) PageDeployTokens(ctx context.Context, projectID int64, p tokens.Page) ([]tokens.DeployToken, int, error) {
 	return pageRecords[tokens.DeployToken](s, "list deploy tokens", bProjectTokens, itob(projectID), bTokens, p)
+}
+
+// PageMembers answers a page of the members of projectID.
+func (s *Store) PageMembers(ctx context.Context, projectID int64, p tokens.Page) ([]tokens.Member, int, error) {
+	var (
+		out   []tokens.Member
+		total int
+	)
+	err := s.view("list members", func(tx *bolt.Tx) error {
+		var keys [][]byte
+		keys, total = pageKeys(tx, bMembers, itob(projectID), p)
+		for _, k := range keys {
+			var m tokens.Member
+			if _, err := get(tx, bMembers, k, &m); err != nil {
+				return err
+			}
+			out = append(out, m)
+		}
+		return nil
+	})
+	return out, total, err
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // TestProjectIndexOnOlderFiles: a file written before the project indexes
-// and the counts of a project's deploy tokens existed (the fixture, which
+// and the counts of a project's deploy tokens and members existed (the fixture, which
 // has the other counts) gets them filled when it is opened.
 func TestProjectIndexOnOlderFiles(t *testing.T) {
 	s := openFixture(t, "2026-12-08.db")
@@ -43,6 +43,11 @@ func TestProjectIndexOnOlderFiles(t *testing.T) {
 	for pid, want := range perProject {
 		if _, total, err := s.PageDeployTokens(ctx, pid, tokens.Page{Limit: 1}); err != nil || total != want {
 			t.Errorf("PageDeployTokens(%d): total %d, %v; want %d", pid, total, err, want)
+		}
+	}
+	for pid, ms := range fxMembers {
+		if _, total, err := s.PageMembers(ctx, pid, tokens.Page{Limit: 1}); err != nil || total != len(ms) {
+			t.Errorf("PageMembers(%d): total %d, %v; want %d", pid, total, err, len(ms))
 		}
 	}
 	if len(perProject) == 0 {

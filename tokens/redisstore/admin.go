@@ -248,7 +248,8 @@ func (s *Store) SetUserBlocked(ctx context.Context, id int64, blocked bool) erro
 // tokens, users, blocked users, tokens, user's groups; ARGV = user ID,
 // owner prefix, and the templates of project members, tokens and digest
 // indexes, the digest field, the templates of group members and of their
-// sorted sets of member IDs. -2: the user
+// sorted sets of member IDs, the template of the sorted sets of project
+// member IDs. -2: the user
 // is a project's or a group's only owner; nothing is changed then.
 var deleteUserScript = redis.NewScript(lastOwnerLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
@@ -260,7 +261,10 @@ local gids = redis.call('SMEMBERS', KEYS[8])
 for _, gid in ipairs(gids) do
   if lastOwner(ARGV[7] .. gid, ARGV[1], ARGV[2]) then return -2 end
 end
-for _, pid in ipairs(pids) do redis.call('HDEL', ARGV[3] .. pid, ARGV[1]) end
+for _, pid in ipairs(pids) do
+  redis.call('HDEL', ARGV[3] .. pid, ARGV[1])
+  redis.call('ZREM', ARGV[9] .. pid, ARGV[1])
+end
 for _, gid in ipairs(gids) do
   redis.call('HDEL', ARGV[7] .. gid, ARGV[1])
   redis.call('ZREM', ARGV[8] .. gid, ARGV[1])
@@ -292,7 +296,7 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 	}
 	n, err := runStatus(ctx, s.c, deleteUserScript,
 		[]string{s.idKey("u", id), s.key("un", fold(name)), s.idKey("um", id), s.idKey("ut", id), s.key("uz"), s.key("ub"), s.key("tz"), s.idKey("ug", id)},
-		id, ownerPrefix, s.key("pm", ""), s.key("t", ""), s.key("th", ""), fDigest, s.key("gm", ""), s.key("gmz", ""))
+		id, ownerPrefix, s.key("pm", ""), s.key("t", ""), s.key("th", ""), fDigest, s.key("gm", ""), s.key("gmz", ""), s.key("pmz", ""))
 	return status(op, n, err)
 }
 

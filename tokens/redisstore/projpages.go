@@ -12,8 +12,8 @@ import (
 )
 
 // Projects page through the sorted sets pa:all, pa:internal and pa:public
-// (scores: the IDs; see tokens.ProjectIndex) and a project's deploy tokens
-// through pdz:ID, written by the scripts and transactions that write the
+// (scores: the IDs; see tokens.ProjectIndex), a project's deploy tokens
+// through pdz:ID and its members through pmz:ID (user IDs), written by the scripts and transactions that write the
 // records. ZRANGE by rank and by score cost O(log N + page), so a deep
 // page costs what the first does.
 
@@ -28,8 +28,8 @@ func (s *Store) projectIndex(i tokens.ProjectIndex) string {
 	return s.key("pa", "all")
 }
 
-// fillProjectPages adds the projects and project deploy tokens written
-// before pa:* and pdz existed, once per database (pa:filled marks it
+// fillProjectPages adds the projects, project deploy tokens and project
+// members written before pa:*, pdz and pmz existed, once per database (pa:filled marks it
 // done), reading them in pipelined batches. As the other fills, an older
 // replica still writing afterwards leaves its writes out of these lists:
 // upgrade every replica.
@@ -51,9 +51,11 @@ func (s *Store) fillProjectPages(ctx context.Context) error {
 		pipe := s.c.Pipeline()
 		vis := make([]*redis.StringCmd, len(chunk))
 		toks := make([]*redis.StringSliceCmd, len(chunk))
+		members := make([]*redis.StringSliceCmd, len(chunk))
 		for i, id := range chunk {
 			vis[i] = pipe.HGet(ctx, s.idKey("p", id), fVisibility)
 			toks[i] = pipe.SMembers(ctx, s.idKey("pd", id))
+			members[i] = pipe.HKeys(ctx, s.idKey("pm", id))
 		}
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return wrap(op, err)
@@ -74,6 +76,13 @@ func (s *Store) fillProjectPages(ctx context.Context) error {
 					return fmt.Errorf("%s: tokens of project %d: %w", op, id, err)
 				}
 				fill.ZAdd(ctx, s.idKey("pdz", id), redis.Z{Score: float64(n), Member: n})
+			}
+			for _, uid := range members[i].Val() {
+				n, err := strconv.ParseInt(uid, 10, 64)
+				if err != nil {
+					return fmt.Errorf("%s: members of project %d: %w", op, id, err)
+				}
+				fill.ZAdd(ctx, s.idKey("pmz", id), redis.Z{Score: float64(n), Member: n})
 			}
 		}
 		if _, err := fill.Exec(ctx); err != nil {
@@ -182,4 +191,38 @@ func (s *Store) ProjectsUnder(ctx context.Context, prefix string, limit int) ([]
 // PageDeployTokens answers a page of the deploy tokens of projectID.
 func (s *Store) PageDeployTokens(ctx context.Context, projectID int64, p tokens.Page) ([]tokens.DeployToken, int, error) {
 	return pageRecords(ctx, s, "list deploy tokens", s.idKey("pdz", projectID), "d", p, decodeDeployToken)
+}
+
+// PageMembers answers a page of the members of projectID: the user IDs of
+// the page from pmz, their values from pm in the same round trip.
+func (s *Store) PageMembers(ctx context.Context, projectID int64, p tokens.Page) ([]tokens.Member, int, error) {
+	const op = "list members"
+	ids, total, err := s.page(ctx, s.idKey("pmz", projectID), p)
+	if err != nil {
+		return nil, 0, wrap(op, err)
+	}
+	if len(ids) == 0 {
+		return nil, total, nil
+	}
+	fields := make([]string, len(ids))
+	for i, id := range ids {
+		fields[i] = strconv.FormatInt(id, 10)
+	}
+	v, err := s.c.HMGet(ctx, s.idKey("pm", projectID), fields...).Result()
+	if err != nil {
+		return nil, 0, wrap(op, err)
+	}
+	out := make([]tokens.Member, 0, len(ids))
+	for i, val := range v {
+		str, ok := val.(string)
+		if !ok {
+			continue // removed since the page was read
+		}
+		m, err := decodeMember(projectID, ids[i], str)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%s: %w", op, err)
+		}
+		out = append(out, m)
+	}
+	return out, total, nil
 }

@@ -14,7 +14,8 @@ import (
 )
 
 // TestProjectIndexesOnOlderData: a database written before the project
-// indexes and the sorted sets of a project's deploy tokens existed gets
+// indexes and the sorted sets of a project's deploy tokens and members
+// existed gets
 // them filled by New.
 func TestProjectIndexesOnOlderData(t *testing.T) {
 	srv := testenv.StartRedisProcess(t)
@@ -50,7 +51,7 @@ func TestProjectIndexesOnOlderData(t *testing.T) {
 	}
 	// What an older version left: no sorted sets, no marker.
 	k := func(name string) string { return redisstore.DefaultPrefix + "{dt}:" + name }
-	if err := c.Del(ctx, k("pa:all"), k("pa:internal"), k("pa:public"), k("pa:filled"), k(fmt.Sprint("pdz:", ps[0].ID))).Err(); err != nil {
+	if err := c.Del(ctx, k("pa:all"), k("pa:internal"), k("pa:public"), k("pa:filled"), k(fmt.Sprint("pdz:", ps[0].ID)), k(fmt.Sprint("pmz:", ps[0].ID))).Err(); err != nil {
 		t.Fatal(err)
 	}
 	s = open()
@@ -76,5 +77,8 @@ func TestProjectIndexesOnOlderData(t *testing.T) {
 	}
 	if _, total, err := s.PageDeployTokens(ctx, ps[0].ID, tokens.Page{Limit: 1}); err != nil || total != 3 {
 		t.Errorf("PageDeployTokens: total %d, %v; want 3", total, err)
+	}
+	if ms, total, err := s.PageMembers(ctx, ps[0].ID, tokens.Page{Limit: 1}); err != nil || total != 1 || len(ms) != 1 || ms[0].UserID != u.ID {
+		t.Errorf("PageMembers: %v of %d, %v; want the owner", ms, total, err)
 	}
 }

@@ -269,6 +269,7 @@ func (s *Store) createProjectArgs(path string, vis tokens.Visibility, namespaceI
 		s.projectIndex(tokens.AllProjects),
 		s.projectIndex(tokens.InternalProjects),
 		s.projectIndex(tokens.PublicProjects),
+		s.idKey("pmz", id),
 	}
 	for i := range len(lower) {
 		if lower[i] == '/' {
@@ -403,7 +404,7 @@ func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve 
 			if reserve != nil {
 				s.reserve(ctx, p, reserve, dead)
 			}
-			p.Del(ctx, pkey, s.key("pp", fold(path)), tokensKey, membersKey, s.idKey("pdz", id))
+			p.Del(ctx, pkey, s.key("pp", fold(path)), tokensKey, membersKey, s.idKey("pdz", id), s.idKey("pmz", id))
 			p.SRem(ctx, s.key("ps"), id)
 			for _, i := range tokens.ProjectIndexesOf(tokens.Public) { // all of them
 				p.ZRem(ctx, s.projectIndex(i), id)
@@ -446,7 +447,7 @@ func (s *Store) PutMember(ctx context.Context, m tokens.Member) error {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	n, err := runStatus(ctx, s.c, putMemberScript,
-		[]string{s.idKey("p", m.ProjectID), s.idKey("u", m.UserID), s.idKey("pm", m.ProjectID), s.idKey("um", m.UserID)},
+		[]string{s.idKey("p", m.ProjectID), s.idKey("u", m.UserID), s.idKey("pm", m.ProjectID), s.idKey("um", m.UserID), s.idKey("pmz", m.ProjectID)},
 		m.UserID, m.ProjectID, v, ownerPrefix)
 	return status(op, n, err)
 }
@@ -520,7 +521,7 @@ func (s *Store) MembershipsOf(ctx context.Context, userID int64) ([]tokens.Membe
 // member.
 func (s *Store) DeleteMember(ctx context.Context, projectID, userID int64) error {
 	n, err := runStatus(ctx, s.c, deleteMemberScript,
-		[]string{s.idKey("pm", projectID), s.idKey("um", userID)}, userID, projectID, ownerPrefix)
+		[]string{s.idKey("pm", projectID), s.idKey("um", userID), s.idKey("pmz", projectID)}, userID, projectID, ownerPrefix)
 	return status("delete member", n, err)
 }
 

@@ -8,8 +8,8 @@ import (
 	"github.com/deploytokens/deploytokens/tokens"
 )
 
-// testProjectPages checks the project indexes and a project's deploy
-// tokens page by page (first, middle, last, past the end), their totals
+// testProjectPages checks the project indexes, a project's deploy tokens
+// and its members page by page (first, middle, last, past the end), their totals
 // after creates, visibility changes and deletes, keyset reads both ways,
 // ranks, and the paths under a prefix.
 func testProjectPages(t *testing.T, s tokens.Store) {
@@ -68,6 +68,27 @@ func testProjectPages(t *testing.T, s tokens.Store) {
 	if err := s.RevokeDeployToken(ctx, withTokens.ID, toks[1]); err != nil {
 		t.Fatalf("RevokeDeployToken: %v", err) // revoked tokens stay listed
 	}
+	// Members: the owner and five more; one removed, one updated (not a
+	// new member), one deleted with their user.
+	members := []int64{owner.ID}
+	for i := range 5 {
+		u := mustUser(t, s, fmt.Sprintf("listed%d", i))
+		if err := s.PutMember(ctx, tokens.Member{ProjectID: withTokens.ID, UserID: u.ID, AccessLevel: tokens.Developer, CreatedAt: when}); err != nil {
+			t.Fatalf("PutMember: %v", err)
+		}
+		members = append(members, u.ID)
+	}
+	if err := s.DeleteMember(ctx, withTokens.ID, members[2]); err != nil {
+		t.Fatalf("DeleteMember: %v", err)
+	}
+	if err := s.PutMember(ctx, tokens.Member{ProjectID: withTokens.ID, UserID: members[3], AccessLevel: tokens.Maintainer, CreatedAt: when}); err != nil {
+		t.Fatalf("PutMember(update): %v", err)
+	}
+	if err := s.DeleteUser(ctx, members[4]); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	members = slices.Delete(members, 4, 5)
+	members = slices.Delete(members, 2, 3)
 
 	lists := []struct {
 		name string
@@ -86,6 +107,12 @@ func testProjectPages(t *testing.T, s tokens.Store) {
 		{"deploy tokens", func(p tokens.Page) ([]int64, int, error) {
 			return idsOf(func(d tokens.DeployToken) int64 { return d.ID })(s.PageDeployTokens(ctx, withTokens.ID, p))
 		}, toks},
+		{"members", func(p tokens.Page) ([]int64, int, error) {
+			return idsOf(func(m tokens.Member) int64 { return m.UserID })(s.PageMembers(ctx, withTokens.ID, p))
+		}, members},
+		{"members of a deleted project", func(p tokens.Page) ([]int64, int, error) {
+			return idsOf(func(m tokens.Member) int64 { return m.UserID })(s.PageMembers(ctx, all[0].ID-1, p))
+		}, nil},
 		{"deploy tokens of a deleted project", func(p tokens.Page) ([]int64, int, error) {
 			return idsOf(func(d tokens.DeployToken) int64 { return d.ID })(s.PageDeployTokens(ctx, all[0].ID-1, p))
 		}, nil},
