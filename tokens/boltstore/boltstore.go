@@ -105,7 +105,10 @@ func Open(path string) (*Store, error) {
 		if err := createCounts(tx); err != nil {
 			return err
 		}
-		return createProjectIndex(tx)
+		if err := createProjectIndex(tx); err != nil {
+			return err
+		}
+		return createBlocks(tx)
 	})
 	if err != nil {
 		_ = db.Close()

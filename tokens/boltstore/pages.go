@@ -53,6 +53,9 @@ func recount(tx *bolt.Tx, b, key []byte, delta int) error {
 		return nil
 	}
 	ck := countKey(b, key[:n])
+	if err := reblock(tx, ck, key, delta); err != nil {
+		return err
+	}
 	c := count(tx, b, key[:n]) + delta
 	if c <= 0 {
 		return tx.Bucket(bCounts).Delete(ck)
@@ -109,11 +112,10 @@ func pageRecords[D stored](s *Store, op string, index, list []byte, b []byte, p 
 	)
 	err := s.view(op, func(tx *bolt.Tx) error {
 		var keys [][]byte
-		keys, total = pageKeys(tx, index, list, p)
-		if len(keys) > 0 {
-			s.ops.keys.Add(int64(p.Offset + len(keys)))
-			s.ops.records.Add(int64(len(keys)))
-		}
+		var walked int
+		keys, total, walked = pageKeysWalked(tx, index, list, p)
+		s.ops.keys.Add(int64(walked))
+		s.ops.records.Add(int64(len(keys)))
 		for _, k := range keys {
 			var v D
 			if ok, err := get(tx, b, k[len(k)-8:], &v); err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
 	"sync/atomic"
 
 	bolt "go.etcd.io/bbolt"
@@ -94,8 +93,8 @@ type opCounts struct {
 	txs, records, keys atomic.Int64
 }
 
-// PageProjects answers a page of the projects of index. As every offset
-// page in bbolt (see pageKeys), it walks the keys before the page.
+// PageProjects answers a page of the projects of index (reaching its
+// offset as pageKeys does).
 func (s *Store) PageProjects(ctx context.Context, index tokens.ProjectIndex, p tokens.Page) ([]tokens.Project, int, error) {
 	return pageRecords[tokens.Project](s, "list projects", bProjectIndex, []byte{byte(index)}, bProjects, p)
 }
@@ -150,28 +149,17 @@ func (s *Store) ProjectsAfter(ctx context.Context, index tokens.ProjectIndex, af
 }
 
 // CountProjectsBefore answers, for each of ids, the projects of index with
-// a smaller ID. bbolt keeps no ranks: this walks the keys of index up to
-// the largest of ids (keys only, not records).
+// a smaller ID: the block counts before each, then the keys of its block.
 func (s *Store) CountProjectsBefore(ctx context.Context, index tokens.ProjectIndex, ids []int64) ([]int, error) {
 	out := make([]int, len(ids))
 	if len(ids) == 0 {
 		return out, nil
 	}
 	err := s.view("count projects", func(tx *bolt.Tx) error {
-		sorted := slices.Sorted(slices.Values(ids))
-		ranks := map[int64]int{}
-		c := tx.Bucket(bProjectIndex).Cursor()
-		k, _ := c.Seek([]byte{byte(index)})
-		n := 0
-		for _, id := range sorted {
-			for ; k != nil && k[0] == byte(index) && btoi(k[1:]) < id; k, _ = c.Next() {
-				n++
-				s.ops.keys.Add(1)
-			}
-			ranks[id] = n
-		}
 		for i, id := range ids {
-			out[i] = ranks[id]
+			n, read := countBefore(tx, bProjectIndex, []byte{byte(index)}, id)
+			s.ops.keys.Add(int64(read))
+			out[i] = n
 		}
 		return nil
 	})
