@@ -58,6 +58,9 @@ type ProjectPages interface {
 	// after, in keyset order: ascending IDs greater than after, or with
 	// desc descending IDs less than after (0: from the last one).
 	ProjectsAfter(ctx context.Context, index ProjectIndex, after int64, limit int, desc bool) ([]Project, error)
+	// ProjectsByID answers the projects of ids that exist, in the order
+	// of ids, in one round trip (one transaction).
+	ProjectsByID(ctx context.Context, ids []int64) ([]Project, error)
 	// CountProjectsBefore answers, for each of ids, how many projects of
 	// index have a smaller ID.
 	CountProjectsBefore(ctx context.Context, index ProjectIndex, ids []int64) ([]int, error)

@@ -34,14 +34,15 @@ func (s *Service) PageVisibleProjects(ctx context.Context, a *Actor, q ProjectQu
 		if err != nil {
 			return nil, 0, false, err
 		}
-		for _, m := range ms {
-			p, err := s.Store.Project(ctx, m.ProjectID)
-			if errors.Is(err, ErrNotFound) {
-				continue // deleted since
-			}
-			if err != nil {
-				return nil, 0, false, err
-			}
+		ids := make([]int64, len(ms))
+		for i, m := range ms {
+			ids[i] = m.ProjectID
+		}
+		ps, err := s.Store.ProjectsByID(ctx, ids) // those deleted since are left out
+		if err != nil {
+			return nil, 0, false, err
+		}
+		for _, p := range ps {
 			if !index.Holds(p.Visibility) {
 				mine = append(mine, p)
 			}

@@ -148,6 +148,25 @@ func (s *Store) ProjectsAfter(ctx context.Context, index tokens.ProjectIndex, af
 	return out, err
 }
 
+// ProjectsByID answers the projects of ids that exist, read in one
+// transaction.
+func (s *Store) ProjectsByID(ctx context.Context, ids []int64) ([]tokens.Project, error) {
+	out := make([]tokens.Project, 0, len(ids))
+	err := s.view("read projects", func(tx *bolt.Tx) error {
+		for _, id := range ids {
+			var p tokens.Project
+			s.ops.records.Add(1)
+			if ok, err := get(tx, bProjects, itob(id), &p); err != nil {
+				return err
+			} else if ok {
+				out = append(out, p)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
 // CountProjectsBefore answers, for each of ids, the projects of index with
 // a smaller ID: the block counts before each, then the keys of its block.
 func (s *Store) CountProjectsBefore(ctx context.Context, index tokens.ProjectIndex, ids []int64) ([]int, error) {

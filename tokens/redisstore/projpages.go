@@ -133,6 +133,18 @@ func (s *Store) ProjectsAfter(ctx context.Context, index tokens.ProjectIndex, af
 	return out, wrap(op, err)
 }
 
+// ProjectsByID answers the projects of ids that exist, read in one
+// pipeline.
+func (s *Store) ProjectsByID(ctx context.Context, ids []int64) ([]tokens.Project, error) {
+	out := make([]tokens.Project, 0, len(ids))
+	err := s.hgetall(ctx, "p", ids, func(id int64, m map[string]string) error {
+		p, err := decodeProject(id, m)
+		out = append(out, p)
+		return err
+	})
+	return out, wrap("read projects", err)
+}
+
 // CountProjectsBefore answers, for each of ids, the projects of index with
 // a smaller ID: one ZCOUNT each, in one pipeline.
 func (s *Store) CountProjectsBefore(ctx context.Context, index tokens.ProjectIndex, ids []int64) ([]int, error) {

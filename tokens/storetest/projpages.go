@@ -171,6 +171,18 @@ func testProjectPages(t *testing.T, s tokens.Store) {
 		})
 	}
 
+	t.Run("by id", func(t *testing.T) {
+		ids := []int64{all[3].ID, all[0].ID - 1, all[1].ID, 1 << 40}
+		ps, err := s.ProjectsByID(ctx, ids)
+		got, _, _ := projectIDs(ps, 0, nil)
+		if want := []int64{all[3].ID, all[1].ID}; err != nil || !slices.Equal(got, want) || ps[0].PathWithNamespace != all[3].PathWithNamespace {
+			t.Errorf("ProjectsByID(%v) = %v, %v; want %v", ids, got, err, want)
+		}
+		if ps, err := s.ProjectsByID(ctx, nil); err != nil || len(ps) != 0 {
+			t.Errorf("ProjectsByID(none) = %v, %v", ps, err)
+		}
+	})
+
 	t.Run("count before", func(t *testing.T) {
 		ids := []int64{all[len(all)-1].ID + 10, 0, internal[2], internal[0]}
 		got, err := s.CountProjectsBefore(ctx, tokens.InternalProjects, ids)
