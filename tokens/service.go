@@ -404,23 +404,16 @@ func (s *Service) checkNamespace(ctx context.Context, a *Actor, ns, full string)
 	if err != nil {
 		return pl, err
 	}
-	all, err := s.Store.ListProjects(ctx)
-	if err != nil {
+	p, found, err := s.nestedProject(ctx, full)
+	if err != nil || !found {
 		return pl, err
 	}
-	lower := strings.ToLower(full)
-	for _, p := range all {
-		q := strings.ToLower(p.PathWithNamespace)
-		if strings.HasPrefix(lower, q+"/") || strings.HasPrefix(q, lower+"/") {
-			if level, err := s.AccessLevel(ctx, &a.User, &p); err != nil {
-				return pl, err
-			} else if level >= Maintainer {
-				return pl, Invalid("path", "cannot be nested with project %q", p.PathWithNamespace)
-			}
-			return pl, Invalid("namespace_path", "is not available")
-		}
+	if level, err := s.AccessLevel(ctx, &a.User, &p); err != nil {
+		return pl, err
+	} else if level >= Maintainer {
+		return pl, Invalid("path", "cannot be nested with project %q", p.PathWithNamespace)
 	}
-	return pl, nil
+	return pl, Invalid("namespace_path", "is not available")
 }
 
 func (s *Service) isMaintainerOfAny(ctx context.Context, a *Actor, projectIDs []int64) bool {

@@ -46,6 +46,7 @@ type Store interface {
 	Groups
 	ProjectNamespaces
 	Pages
+	ProjectPages
 	DeadPathStore
 	KV
 	// Ping reports whether the store is reachable.

@@ -127,23 +127,27 @@ func (b *bench) run(ctx context.Context) error {
 		return nil
 	}
 	type dataset struct {
-		store string
-		n     int
-		alg   string
+		store    string
+		n        int
+		alg      string
+		projects bool // n projects for the GET /projects rows, not tokens
 	}
 	var sets []dataset
 	for _, store := range b.cfg.stores {
 		for i, n := range b.cfg.ns {
-			sets = append(sets, dataset{store, n, "ES256"})
+			sets = append(sets, dataset{store, n, "ES256", false})
 			if store == storeRedis && i == 0 {
 				for _, alg := range otherAlgs {
-					sets = append(sets, dataset{store, n, alg})
+					sets = append(sets, dataset{store, n, alg, false})
 				}
 			}
 		}
+		if b.cfg.projects > 0 {
+			sets = append(sets, dataset{store, b.cfg.projects, "ES256", true})
+		}
 	}
 	for _, d := range sets {
-		if err := b.dataset(ctx, d.store, d.n, d.alg); err != nil {
+		if err := b.dataset(ctx, d.store, d.n, d.alg, d.projects); err != nil {
 			return fmt.Errorf("%s, %d tokens, %s: %w", d.store, d.n, d.alg, err)
 		}
 		if b.own == nil {
@@ -156,8 +160,9 @@ func (b *bench) run(ctx context.Context) error {
 }
 
 // dataset loads n tokens into a fresh store, starts the server on it
-// signing with alg, and measures the scenarios (GET only, but for ES256).
-func (b *bench) dataset(ctx context.Context, store string, n int, alg string) error {
+// signing with alg, and measures the scenarios (GET only, but for ES256);
+// with projects, n projects and the GET /projects scenarios.
+func (b *bench) dataset(ctx context.Context, store string, n int, alg string, projects bool) error {
 	dir, err := os.MkdirTemp(b.tmp, store+"-"+strconv.Itoa(n)+"-")
 	if err != nil {
 		return err
@@ -167,8 +172,9 @@ func (b *bench) dataset(ctx context.Context, store string, n int, alg string) er
 	if err := errors.Join(os.MkdirAll(dataDir, 0o700), os.WriteFile(secretFile, []byte(b.secret+"\n"), 0o600)); err != nil {
 		return err
 	}
+	adminToken := "dtbench-admin-" + b.secret[:24]
 	env := []string{"DEPLOYTOKENS_DATA_DIR=" + dataDir, "DEPLOYTOKENS_SECRET_FILE=" + secretFile, "DEPLOYTOKENS_SIGNING_ALG=" + alg,
-		"DEPLOYTOKENS_REGISTRY_SERVICE=" + registryService, "DEPLOYTOKENS_ADMIN_TOKEN=dtbench-admin-" + b.secret[:24]}
+		"DEPLOYTOKENS_REGISTRY_SERVICE=" + registryService, "DEPLOYTOKENS_ADMIN_TOKEN=" + adminToken}
 	redisURL := ""
 	if store == storeRedis {
 		if b.redis, err = startRedis(ctx, dir); err != nil {
@@ -178,17 +184,36 @@ func (b *bench) dataset(ctx context.Context, store string, n int, alg string) er
 		redisURL = "redis://" + b.redis.addr + "/0"
 		env = append(env, "DEPLOYTOKENS_REDIS_URL="+redisURL)
 	}
-	b.logf("%s, %d tokens: loading", store, n)
+	what := "tokens"
+	if projects {
+		what = "projects"
+	}
+	b.logf("%s, %d %s: loading", store, n, what)
 	start := time.Now()
-	if b.creds, err = loadStore(ctx, redisURL, filepath.Join(dataDir, "deploytokens.db"), b.keys, n, rotate); err != nil {
+	if projects {
+		err = loadProjects(ctx, redisURL, filepath.Join(dataDir, "deploytokens.db"), n)
+	} else {
+		b.creds, err = loadStore(ctx, redisURL, filepath.Join(dataDir, "deploytokens.db"), b.keys, n, rotate)
+	}
+	if err != nil {
 		return fmt.Errorf("load: %w", err)
 	}
-	b.logf("%s, %d tokens: loaded in %s", store, n, time.Since(start).Round(time.Millisecond))
+	b.logf("%s, %d %s: loaded in %s", store, n, what, time.Since(start).Round(time.Millisecond))
 	if b.server, err = startServer(ctx, b.bin, env, filepath.Join(b.tmp, fmt.Sprintf("server-%s-%d-%s.log", store, n, alg))); err != nil {
 		return err
 	}
 	defer b.server.stop()
 	b.logf("server on %s, its metrics on %s", b.server.addr, b.server.metricsAddr)
+	if projects {
+		for _, sc := range projectScenarios(b.server.addr, adminToken, n) {
+			// tokens 0: the rows' stored tokens; the scenario names the projects.
+			r := row{store: store, scenario: fmt.Sprintf("%s of %d", sc.name, n), alg: "—"}
+			if err := b.measure(ctx, r, []request{sc.req}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for _, sc := range scenarios {
 		if alg != "ES256" && sc.name != scenGET {
 			continue

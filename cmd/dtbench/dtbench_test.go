@@ -176,6 +176,8 @@ func TestParseConfig(t *testing.T) {
 		{"removed flag", []string{"-server-cpus", "0"}, true},
 		{"zero duration", []string{"-duration", "0s"}, true},
 		{"stray argument", []string{"now"}, true},
+		{"no projects", []string{"-projects", "0"}, false},
+		{"negative projects", []string{"-projects", "-1"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -54,6 +54,7 @@ type config struct {
 	// none); refusalsOnly skips the throughput windows.
 	refusals     int
 	refusalsOnly bool
+	projects     int
 }
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
@@ -66,6 +67,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.IntVar(&c.concurrency, "concurrency", 64, "concurrent connections of the load generator")
 	fs.IntVar(&c.refusals, "refusals", 1500, "samples of each refusal case (unknown secret, revoked, banned, ...), timed interleaved; 0: none")
 	fs.BoolVar(&c.refusalsOnly, "refusals-only", false, "time the refusals only, not the throughput windows (and write no table)")
+	fs.IntVar(&c.projects, "projects", 50000, "number of stored projects of the GET /projects rows; 0 for none")
 	fs.StringVar(&c.out, "out", "docs/performance.md", "markdown file to write the table into (between its dtbench markers); empty for none")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -94,6 +96,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-refusals: %d is not between 0 and 1000000", c.refusals)
 	case c.refusalsOnly && c.refusals == 0:
 		return nil, errors.New("-refusals-only needs -refusals above 0")
+	case c.projects < 0 || c.projects > 1_000_000:
+		return nil, fmt.Errorf("-projects: %d is not between 0 and 1000000", c.projects)
 	}
 	return c, nil
 }

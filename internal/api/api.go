@@ -331,14 +331,6 @@ func (a *API) project(p tokens.Project) projectJSON {
 	}
 }
 
-func (a *API) listProjects(c echo.Context) error {
-	ps, err := a.Service.VisibleProjects(ctx(c), actor(c))
-	if err != nil {
-		return err
-	}
-	return paginate(c, a.ExternalURL, ps, a.projectView(c))
-}
-
 func (a *API) createProject(c echo.Context) error {
 	p, err := readParams(c)
 	if err != nil {
@@ -403,11 +395,15 @@ func (a *API) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ms, err := a.Service.ListMembers(ctx(c), actor(c), ref)
+	page, perPage, p, err := pageOf(c)
 	if err != nil {
 		return err
 	}
-	return paginate(c, a.ExternalURL, ms, a.member)
+	ms, total, err := a.Service.PageMembers(ctx(c), actor(c), ref, p)
+	if err != nil {
+		return err
+	}
+	return writePage(c, a.ExternalURL, ms, total, page, perPage, a.member)
 }
 
 func (a *API) addMember(c echo.Context) error  { return a.setMember(c, true) }
@@ -492,22 +488,6 @@ func activeParam(c echo.Context) (bool, error) {
 		return false, tokens.Invalid("active", "must be true or false")
 	}
 	return b, nil
-}
-
-func (a *API) listDeployTokens(c echo.Context) error {
-	ref, err := projectRef(c)
-	if err != nil {
-		return err
-	}
-	active, err := activeParam(c)
-	if err != nil {
-		return err
-	}
-	ts, err := a.Service.ListDeployTokens(ctx(c), actor(c), ref, active)
-	if err != nil {
-		return err
-	}
-	return paginate(c, a.ExternalURL, ts, a.deployToken)
 }
 
 func (a *API) listAllDeployTokens(c echo.Context) error {

@@ -62,26 +62,34 @@ func createAdminIndexes(tx *bolt.Tx) error {
 // pageKeys answers the keys of b that start with prefix ("" for all) from
 // rank p.Offset, at most p.Limit of them, and how many keys have prefix,
 // b being counted (bCounts) with lists of that prefix. bbolt keeps no
-// ranks, so it walks the keys (never the values) before the page: the
-// cost of page N is the keys of the pages before it, and the total is
-// one read. The records of a page are read by the caller.
+// ranks: the rank is reached through the counts of ID blocks (see
+// bBlocks), then by stepping over the keys (never the values) of one
+// block, and the total is one read. The records of a page are read by the
+// caller.
 func pageKeys(tx *bolt.Tx, b, prefix []byte, p tokens.Page) ([][]byte, int) {
+	keys, total, _ := pageKeysWalked(tx, b, prefix, p)
+	return keys, total
+}
+
+// pageKeysWalked is pageKeys that also answers how many index keys and
+// block counts it read.
+func pageKeysWalked(tx *bolt.Tx, b, prefix []byte, p tokens.Page) ([][]byte, int, int) {
 	total := count(tx, b, prefix)
 	if p.Limit < 1 || p.Offset >= total {
-		return nil, total
+		return nil, total, 0
 	}
-	var (
-		keys [][]byte
-		rank int
-	)
+	from, skip, walked := seekRank(tx, b, prefix, p.Offset)
+	var keys [][]byte
 	c := tx.Bucket(b).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(keys) < p.Limit; k, _ = c.Next() {
-		if rank >= p.Offset {
-			keys = append(keys, bytes.Clone(k))
+	for k, _ := c.Seek(from); k != nil && bytes.HasPrefix(k, prefix) && len(keys) < p.Limit; k, _ = c.Next() {
+		walked++
+		if skip > 0 {
+			skip--
+			continue
 		}
-		rank++
+		keys = append(keys, bytes.Clone(k))
 	}
-	return keys, total
+	return keys, total, walked
 }
 
 // ListUsers answers a page of the users q selects and their number.
@@ -301,6 +309,9 @@ func (s *Store) UpdateProject(ctx context.Context, id int64, c tokens.ProjectCha
 		}
 		if c.Visibility != "" {
 			p.Visibility = c.Visibility
+		}
+		if err := indexProject(tx, &p); err != nil {
+			return err
 		}
 		return put(tx, bProjects, itob(id), &p)
 	})

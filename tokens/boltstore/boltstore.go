@@ -68,6 +68,7 @@ type Store struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+	ops  opCounts
 }
 
 var _ tokens.Store = (*Store)(nil)
@@ -101,7 +102,13 @@ func Open(path string) (*Store, error) {
 		if err := migrateDeadPaths(tx); err != nil {
 			return err
 		}
-		return createCounts(tx)
+		if err := createCounts(tx); err != nil {
+			return err
+		}
+		if err := createProjectIndex(tx); err != nil {
+			return err
+		}
+		return createBlocks(tx)
 	})
 	if err != nil {
 		_ = db.Close()
@@ -125,6 +132,7 @@ func (s *Store) Close() error {
 }
 
 func (s *Store) view(op string, fn func(*bolt.Tx) error) error {
+	s.ops.txs.Add(1)
 	return wrap(op, s.db.View(fn))
 }
 
@@ -393,6 +401,9 @@ func insertProject(tx *bolt.Tx, rec *tokens.Project, owner tokens.Member) error 
 	if err := put(tx, bProjects, itob(id), rec); err != nil {
 		return err
 	}
+	if err := indexProject(tx, rec); err != nil {
+		return err
+	}
 	if rec.NamespaceID != 0 {
 		if err := putKey(tx, bGroupProjects, pair(rec.NamespaceID, id)); err != nil {
 			return err
@@ -480,6 +491,9 @@ func deleteProject(tx *bolt.Tx, id int64) (tokens.Project, error) {
 			return err
 		}
 		if err := deleteAll(tx, bGroupProjects, pair(p.NamespaceID, id)); err != nil {
+			return err
+		}
+		if err := unindexProject(tx, id); err != nil {
 			return err
 		}
 		return tx.Bucket(bProjects).Delete(itob(id))

@@ -23,6 +23,7 @@ var counted = map[string]int{
 	string(bUsers): 0, string(bBlockedUsers): 0, string(bPATs): 0, string(bUserPATs): 8,
 	string(bTokens): 0, string(bGroups): 0, string(bSubgroups): 8, string(bGroupProjects): 8,
 	string(bGroupMembers): 8, string(bGroupTokens): 8,
+	string(bProjectIndex): 1, string(bProjectTokens): 8, string(bMembers): 8,
 }
 
 // countKey answers the bCounts key of the list holding key in b.
@@ -52,6 +53,9 @@ func recount(tx *bolt.Tx, b, key []byte, delta int) error {
 		return nil
 	}
 	ck := countKey(b, key[:n])
+	if err := reblock(tx, ck, key, delta); err != nil {
+		return err
+	}
 	c := count(tx, b, key[:n]) + delta
 	if c <= 0 {
 		return tx.Bucket(bCounts).Delete(ck)
@@ -79,6 +83,9 @@ func createCounts(tx *bolt.Tx) error {
 	}
 	for name, n := range counted {
 		b := []byte(name)
+		if tx.Bucket(b) == nil {
+			continue // created, and counted, after it (createProjectIndex)
+		}
 		sizes := map[string]int{}
 		c := tx.Bucket(b).Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -105,7 +112,10 @@ func pageRecords[D stored](s *Store, op string, index, list []byte, b []byte, p 
 	)
 	err := s.view(op, func(tx *bolt.Tx) error {
 		var keys [][]byte
-		keys, total = pageKeys(tx, index, list, p)
+		var walked int
+		keys, total, walked = pageKeysWalked(tx, index, list, p)
+		s.ops.keys.Add(int64(walked))
+		s.ops.records.Add(int64(len(keys)))
 		for _, k := range keys {
 			var v D
 			if ok, err := get(tx, b, k[len(k)-8:], &v); err != nil {

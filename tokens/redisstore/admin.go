@@ -248,7 +248,8 @@ func (s *Store) SetUserBlocked(ctx context.Context, id int64, blocked bool) erro
 // tokens, users, blocked users, tokens, user's groups; ARGV = user ID,
 // owner prefix, and the templates of project members, tokens and digest
 // indexes, the digest field, the templates of group members and of their
-// sorted sets of member IDs. -2: the user
+// sorted sets of member IDs, the template of the sorted sets of project
+// member IDs. -2: the user
 // is a project's or a group's only owner; nothing is changed then.
 var deleteUserScript = redis.NewScript(lastOwnerLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
@@ -260,7 +261,10 @@ local gids = redis.call('SMEMBERS', KEYS[8])
 for _, gid in ipairs(gids) do
   if lastOwner(ARGV[7] .. gid, ARGV[1], ARGV[2]) then return -2 end
 end
-for _, pid in ipairs(pids) do redis.call('HDEL', ARGV[3] .. pid, ARGV[1]) end
+for _, pid in ipairs(pids) do
+  redis.call('HDEL', ARGV[3] .. pid, ARGV[1])
+  redis.call('ZREM', ARGV[9] .. pid, ARGV[1])
+end
 for _, gid in ipairs(gids) do
   redis.call('HDEL', ARGV[7] .. gid, ARGV[1])
   redis.call('ZREM', ARGV[8] .. gid, ARGV[1])
@@ -292,7 +296,7 @@ func (s *Store) DeleteUser(ctx context.Context, id int64) error {
 	}
 	n, err := runStatus(ctx, s.c, deleteUserScript,
 		[]string{s.idKey("u", id), s.key("un", fold(name)), s.idKey("um", id), s.idKey("ut", id), s.key("uz"), s.key("ub"), s.key("tz"), s.idKey("ug", id)},
-		id, ownerPrefix, s.key("pm", ""), s.key("t", ""), s.key("th", ""), fDigest, s.key("gm", ""), s.key("gmz", ""))
+		id, ownerPrefix, s.key("pm", ""), s.key("t", ""), s.key("th", ""), fDigest, s.key("gm", ""), s.key("gmz", ""), s.key("pmz", ""))
 	return status(op, n, err)
 }
 
@@ -362,13 +366,19 @@ func (s *Store) RotatePAT(ctx context.Context, oldID int64, t *tokens.PersonalAc
 	return nil
 }
 
-// updateProjectScript sets fields ARGV[2..] of the project KEYS[1] when it
+// updateProjectScript sets fields ARGV[4..] of the project KEYS[1] when it
 // exists, sets the generation KEYS[2] to ARGV[1] (the replica cache keeps
-// projects with their deploy tokens) and answers the project's fields.
+// projects with their deploy tokens), puts its ID ARGV[2] in the project
+// indexes KEYS[3..5] (all, internal, public) its visibility (the field
+// named ARGV[3]) selects, and answers the project's fields.
 var updateProjectScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
 redis.call('SET', KEYS[2], ARGV[1])
+local vis = redis.call('HGET', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[2])
+if vis == 'internal' or vis == 'public' then redis.call('ZADD', KEYS[4], ARGV[2], ARGV[2]) else redis.call('ZREM', KEYS[4], ARGV[2]) end
+if vis == 'public' then redis.call('ZADD', KEYS[5], ARGV[2], ARGV[2]) else redis.call('ZREM', KEYS[5], ARGV[2]) end
 return redis.call('HGETALL', KEYS[1])
 `)
 
@@ -378,7 +388,8 @@ func (s *Store) UpdateProject(ctx context.Context, id int64, c tokens.ProjectCha
 	var f fields
 	f.str(fName, c.Name)
 	f.str(fVisibility, string(c.Visibility))
-	v, err := updateProjectScript.Run(ctx, s.c, []string{s.idKey("p", id), s.key("gen")}, append([]any{newGeneration()}, f...)...).Result()
+	keys := []string{s.idKey("p", id), s.key("gen"), s.projectIndex(tokens.AllProjects), s.projectIndex(tokens.InternalProjects), s.projectIndex(tokens.PublicProjects)}
+	v, err := updateProjectScript.Run(ctx, s.c, keys, append([]any{newGeneration(), id, fVisibility}, f...)...).Result()
 	if err != nil {
 		return tokens.Project{}, wrap(op, err)
 	}

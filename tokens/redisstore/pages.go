@@ -24,6 +24,9 @@ import (
 // afterwards leaves its writes out of these lists: upgrade every replica.
 func (s *Store) fillPageIndexes(ctx context.Context) error {
 	const op = "fill the list indexes"
+	if err := s.fillProjectPages(ctx); err != nil {
+		return err
+	}
 	marker := s.key("dz", "filled")
 	switch n, err := s.c.Exists(ctx, marker).Result(); {
 	case err != nil:

@@ -61,10 +61,12 @@ return 1
 // owner's memberships, owner user, the sorted set of project paths, the
 // sorted set of group paths, the group path index of the path, that of
 // its namespace, the namespace group's projects, the sorted set of
-// reserved paths, then the path index of every namespace above the path;
-// ARGV = project ID, owner ID, owner's
-// member value, lowercase path, prefix of path index keys, namespace
-// group ID ("0": none), project fields... -3: the path sits inside
+// reserved paths, the three project indexes (all, internal, public), the
+// sorted set of member IDs, then the path index of every namespace above
+// the path; ARGV = project ID,
+// owner ID, owner's member value, lowercase path, prefix of path index
+// keys, namespace group ID ("0": none), how many of the project indexes
+// hold the project (the first ones), project fields... -3: the path sits inside
 // another project's or holds one, or holds a group; 0: a project or a
 // group has it; -1: the owner, or the namespace group at the namespace,
 // is missing; -4: a deleted project's reservation covers the path. A path
@@ -77,7 +79,7 @@ if reservedAt(KEYS[12], ARGV[4]) then return -4 end
 if redis.call('EXISTS', KEYS[9]) == 1 then return 0 end
 if #redis.call('ZRANGEBYLEX', KEYS[8], '[' .. ARGV[4] .. '/', '(' .. ARGV[4] .. '0', 'LIMIT', 0, 1) > 0 then return -3 end
 if ARGV[6] ~= '0' and redis.call('GET', KEYS[10]) ~= ARGV[6] then return -1 end
-for i = 13, #KEYS do
+for i = 17, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 1 then return -3 end
 end
 while true do
@@ -90,9 +92,11 @@ while true do
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX') then return 0 end
 redis.call('ZADD', KEYS[7], 0, ARGV[4])
-redis.call('HSET', KEYS[2], unpack(ARGV, 7))
+redis.call('HSET', KEYS[2], unpack(ARGV, 8))
 redis.call('SADD', KEYS[3], ARGV[1])
+for i = 13, 12 + tonumber(ARGV[7]) do redis.call('ZADD', KEYS[i], ARGV[1], ARGV[1]) end
 redis.call('HSET', KEYS[4], ARGV[2], ARGV[3])
+redis.call('ZADD', KEYS[16], ARGV[2], ARGV[2])
 redis.call('SADD', KEYS[5], ARGV[1])
 if ARGV[6] ~= '0' then redis.call('ZADD', KEYS[11], ARGV[1], ARGV[1]) end
 return 1
@@ -114,7 +118,7 @@ end
 `
 
 // putMemberScript: KEYS = project, user, members, user's memberships,
-// and for a group the sorted set of its member IDs; ARGV = user ID, project ID, member value, owner prefix. -2: it would
+// and the sorted set of the project's or group's member IDs; ARGV = user ID, project ID, member value, owner prefix. -2: it would
 // demote the only owner.
 var putMemberScript = redis.NewScript(lastOwnerLua + `
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[2]) == 0 then return -1 end
@@ -125,8 +129,8 @@ if KEYS[5] then redis.call('ZADD', KEYS[5], ARGV[1], ARGV[1]) end
 return 1
 `)
 
-// deleteMemberScript: KEYS = members, user's memberships, and for a group
-// the sorted set of its member IDs; ARGV = user ID,
+// deleteMemberScript: KEYS = members, user's memberships, and the sorted
+// set of the project's or group's member IDs; ARGV = user ID,
 // project ID, owner prefix. -2: it is the only owner.
 var deleteMemberScript = redis.NewScript(lastOwnerLua + `
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end

@@ -238,7 +238,7 @@ func (s *Store) CreateProject(ctx context.Context, p *tokens.Project, owner toke
 	if err != nil {
 		return wrap(op, err)
 	}
-	keys, args := s.createProjectArgs(p.PathWithNamespace, p.NamespaceID, id, owner.UserID, mv, f)
+	keys, args := s.createProjectArgs(p.PathWithNamespace, p.Visibility, p.NamespaceID, id, owner.UserID, mv, f)
 	n, err := runStatus(ctx, s.c, createProjectScript, keys, args...)
 	if err := status(op, n, err); err != nil {
 		return err
@@ -248,9 +248,9 @@ func (s *Store) CreateProject(ctx context.Context, p *tokens.Project, owner toke
 }
 
 // createProjectArgs answers createProjectScript's keys and arguments for
-// project id at path in the group namespaceID (0: none), with its owner's
-// member value mv and its fields f.
-func (s *Store) createProjectArgs(path string, namespaceID, id, ownerID int64, mv string, f fields) ([]string, []any) {
+// project id at path, of visibility vis, in the group namespaceID (0:
+// none), with its owner's member value mv and its fields f.
+func (s *Store) createProjectArgs(path string, vis tokens.Visibility, namespaceID, id, ownerID int64, mv string, f fields) ([]string, []any) {
 	lower := fold(path)
 	namespace := lower[:max(strings.LastIndexByte(lower, '/'), 0)]
 	keys := []string{
@@ -266,13 +266,17 @@ func (s *Store) createProjectArgs(path string, namespaceID, id, ownerID int64, m
 		s.key("gp", namespace),
 		s.idKey("gr", namespaceID),
 		s.key("dpz"),
+		s.projectIndex(tokens.AllProjects),
+		s.projectIndex(tokens.InternalProjects),
+		s.projectIndex(tokens.PublicProjects),
+		s.idKey("pmz", id),
 	}
 	for i := range len(lower) {
 		if lower[i] == '/' {
 			keys = append(keys, s.key("pp", lower[:i]))
 		}
 	}
-	return keys, append([]any{id, ownerID, mv, lower, s.key("pp", ""), namespaceID}, f...)
+	return keys, append([]any{id, ownerID, mv, lower, s.key("pp", ""), namespaceID, len(tokens.ProjectIndexesOf(vis))}, f...)
 }
 
 // Project answers the project with id.
@@ -400,8 +404,11 @@ func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve 
 			if reserve != nil {
 				s.reserve(ctx, p, reserve, dead)
 			}
-			p.Del(ctx, pkey, s.key("pp", fold(path)), tokensKey, membersKey)
+			p.Del(ctx, pkey, s.key("pp", fold(path)), tokensKey, membersKey, s.idKey("pdz", id), s.idKey("pmz", id))
 			p.SRem(ctx, s.key("ps"), id)
+			for _, i := range tokens.ProjectIndexesOf(tokens.Public) { // all of them
+				p.ZRem(ctx, s.projectIndex(i), id)
+			}
 			p.ZRem(ctx, s.key("pz"), fold(path))
 			if namespace != "" {
 				p.ZRem(ctx, s.key("gr", namespace), id)
@@ -440,7 +447,7 @@ func (s *Store) PutMember(ctx context.Context, m tokens.Member) error {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	n, err := runStatus(ctx, s.c, putMemberScript,
-		[]string{s.idKey("p", m.ProjectID), s.idKey("u", m.UserID), s.idKey("pm", m.ProjectID), s.idKey("um", m.UserID)},
+		[]string{s.idKey("p", m.ProjectID), s.idKey("u", m.UserID), s.idKey("pm", m.ProjectID), s.idKey("um", m.UserID), s.idKey("pmz", m.ProjectID)},
 		m.UserID, m.ProjectID, v, ownerPrefix)
 	return status(op, n, err)
 }
@@ -514,7 +521,7 @@ func (s *Store) MembershipsOf(ctx context.Context, userID int64) ([]tokens.Membe
 // member.
 func (s *Store) DeleteMember(ctx context.Context, projectID, userID int64) error {
 	n, err := runStatus(ctx, s.c, deleteMemberScript,
-		[]string{s.idKey("pm", projectID), s.idKey("um", userID)}, userID, projectID, ownerPrefix)
+		[]string{s.idKey("pm", projectID), s.idKey("um", userID), s.idKey("pmz", projectID)}, userID, projectID, ownerPrefix)
 	return status("delete member", n, err)
 }
 
@@ -557,7 +564,7 @@ func (s *Store) createDeployTokenArgs(rec *tokens.DeployToken, f fields) ([]stri
 		return []string{s.idKey("g", rec.GroupID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("gd", rec.GroupID), s.key("dz"), s.idKey("gdz", rec.GroupID)},
 			append([]any{rec.ID}, f...)
 	}
-	return []string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID), s.key("dz")},
+	return []string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID), s.key("dz"), s.idKey("pdz", rec.ProjectID)},
 		append([]any{rec.ID}, f...)
 }
 
