@@ -191,7 +191,11 @@ func (a *Authenticator) deployTokenPrincipal(username string, digest []byte, r t
 	}
 	t, p, g := r.Token, r.Project, r.Group
 	now := a.now()
-	if why := refusal(tokens.Equal(t.Username, username), t.Revoked, t.Active(now)); why != "" {
+	why := refusal(tokens.Equal(t.Username, username), t.Revoked, t.Active(now))
+	if why == "" {
+		why = rotatedRefusal(&t, digest, now)
+	}
+	if why != "" {
 		a.logRefusal("deploy token", t.ID, why)
 		return Principal{}, ErrDenied
 	}

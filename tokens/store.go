@@ -41,6 +41,7 @@ type Store interface {
 	Projects
 	Members
 	DeployTokens
+	Rotations
 	Admin
 	Groups
 	ProjectNamespaces

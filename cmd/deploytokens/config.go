@@ -60,6 +60,15 @@ type Config struct {
 	MetricsPprof       bool
 	// AllowTopLevelGroups lets every user create top-level groups.
 	AllowTopLevelGroups bool
+	// RotationMaxGrace bounds the grace a deploy token's or PAT's
+	// rotation may give the secret it replaces.
+	RotationMaxGrace time.Duration
+
+	// authNow, when set (by tests), is the clock authentication decides
+	// with, so a rotation's grace or a token's expiry ends without
+	// sleeping; registry tokens are still stamped with the real time the
+	// registry checks them against.
+	authNow func() time.Time
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -112,6 +121,7 @@ func (c *Config) settings() []setting {
 		{"metrics-listen", "address of a listener of its own serving Prometheus metrics at /metrics, unauthenticated; unset: none", &c.MetricsListen},
 		{"metrics-pprof", "also serve the runtime's profiles (pprof) under /debug/pprof/ on the metrics listener", &c.MetricsPprof},
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
+		{"rotation-max-grace", "longest grace a token's rotation may give the secret it replaces (its grace parameter; default 24h)", &c.RotationMaxGrace},
 	}
 }
 
@@ -125,6 +135,7 @@ func defaultConfig() Config {
 		LogFormat: "text", LogLevel: "info", ShutdownTimeout: 30 * time.Second, GitBin: "git",
 		ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
 		AllowTopLevelGroups: true,
+		RotationMaxGrace:    7 * 24 * time.Hour,
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.
@@ -277,6 +288,9 @@ func (c *Config) Validate() error {
 		default:
 			c.registryURL = u
 		}
+	}
+	if c.RotationMaxGrace < 0 || c.RotationMaxGrace > 365*24*time.Hour {
+		bad("rotation-max-grace", "must be between 0 and 8760h (a year)")
 	}
 	if c.TokenLifetime < 10*time.Second || c.TokenLifetime > 24*time.Hour {
 		bad("token-lifetime", "must be between 10s and 24h")

@@ -66,6 +66,8 @@ func (a *API) Register(g *echo.Group) {
 	g.POST("/groups/:id/deploy_tokens", a.createGroupDeployToken)
 	get("/groups/:id/deploy_tokens/:token_id", a.getGroupDeployToken)
 	g.DELETE("/groups/:id/deploy_tokens/:token_id", a.revokeGroupDeployToken)
+	g.POST("/projects/:id/deploy_tokens/:token_id/rotate", a.rotateDeployToken)
+	g.POST("/groups/:id/deploy_tokens/:token_id/rotate", a.rotateGroupDeployToken)
 	get("/projects/:id/ci/variables", a.ciVariables)
 	get("/admin/reserved_paths", a.listReservedPaths)
 	g.DELETE("/admin/reserved_paths/:path", a.releaseReservedPath)
@@ -221,6 +223,9 @@ type patJSON struct {
 	ExpiresAt  *string  `json:"expires_at"`
 	LastUsedAt *string  `json:"last_used_at"`
 	Token      string   `json:"token,omitempty"`
+	// LastUsedIP is the address of the last use (GitLab answers a list,
+	// last_used_ips; one is what is kept here).
+	LastUsedIP *string `json:"last_used_ip"`
 }
 
 func (a *API) createPAT(c echo.Context) error {
@@ -252,6 +257,7 @@ func pat(t tokens.PersonalAccessToken, now time.Time) patJSON {
 	return patJSON{
 		ID: t.ID, Name: t.Name, Revoked: t.Revoked, CreatedAt: rfc3339(&t.CreatedAt), Scopes: t.Scopes, UserID: t.UserID,
 		Active: t.Active(now), ExpiresAt: rfc3339(t.ExpiresAt), LastUsedAt: rfc3339(t.LastUsedAt),
+		LastUsedIP: optional(t.LastUsedIP),
 	}
 }
 
@@ -473,12 +479,15 @@ type DeployTokenJSON struct {
 	Expired   bool     `json:"expired"`
 	Scopes    []string `json:"scopes"`
 	Token     string   `json:"token,omitempty"`
+	// Fields GitLab lacks (see lastuse.go).
+	lastUseJSON
 }
 
 func (a *API) deployToken(t tokens.DeployToken) DeployTokenJSON {
 	return DeployTokenJSON{
 		ID: t.ID, Name: t.Name, Username: t.Username, ExpiresAt: rfc3339(t.ExpiresAt),
 		Revoked: t.Revoked, Expired: t.Expired(a.Service.Clock()), Scopes: t.Scopes,
+		lastUseJSON: deployTokenLastUse(&t, a.Service.Clock()),
 	}
 }
 
