@@ -14,6 +14,7 @@ import (
 // with a deploy token, so this halves the round trips of the busiest
 // request. The answers and their order are the same either way.
 func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret string) (Principal, error) {
+	ctx = withAddr(ctx, addr)
 	if !a.readsBanWithToken(addr, username, secret) {
 		if err := a.Limiter.Check(ctx, addr); err != nil {
 			return Principal{}, err
@@ -39,7 +40,7 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 	if !r.Found {
 		lookupErr = tokens.ErrNotFound
 	}
-	p, err := a.deployTokenPrincipal(username, digest, r, lookupErr)
+	p, err := a.deployTokenPrincipal(ctx, username, digest, r, lookupErr)
 	if err != nil {
 		return Principal{}, a.failed(ctx, addr, err)
 	}

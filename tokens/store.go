@@ -42,6 +42,7 @@ type Store interface {
 	Members
 	DeployTokens
 	Rotations
+	LastUses
 	Admin
 	Groups
 	ProjectNamespaces

@@ -539,6 +539,13 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		err = srv.Close()
 	}
 	stopMetrics()
+	// The last uses coalesced in memory (auth/touch.go), before the store
+	// closes: a clean stop loses none.
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if ferr := a.authn.FlushLastUses(fctx); ferr != nil {
+		a.log.Warn("could not write the last uses of credentials at shutdown", "err", ferr)
+	}
+	fcancel()
 	if cerr := a.close(); err == nil {
 		err = cerr
 	}

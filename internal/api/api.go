@@ -57,12 +57,12 @@ func (a *API) Register(g *echo.Group) {
 	g.POST("/projects/:id/members", a.addMember)
 	g.PUT("/projects/:id/members/:user_id", a.editMember)
 	g.DELETE("/projects/:id/members/:user_id", a.removeMember)
-	get("/projects/:id/deploy_tokens", a.listDeployTokens)
+	get("/projects/:id/deploy_tokens", a.unusedFor(a.listDeployTokens, projectScope))
 	g.POST("/projects/:id/deploy_tokens", a.createDeployToken)
 	get("/projects/:id/deploy_tokens/:token_id", a.getDeployToken)
 	g.DELETE("/projects/:id/deploy_tokens/:token_id", a.revokeDeployToken)
-	get("/deploy_tokens", a.listAllDeployTokens)
-	get("/groups/:id/deploy_tokens", a.listGroupDeployTokens)
+	get("/deploy_tokens", a.unusedFor(a.listAllDeployTokens, allScope))
+	get("/groups/:id/deploy_tokens", a.unusedFor(a.listGroupDeployTokens, groupScope))
 	g.POST("/groups/:id/deploy_tokens", a.createGroupDeployToken)
 	get("/groups/:id/deploy_tokens/:token_id", a.getGroupDeployToken)
 	g.DELETE("/groups/:id/deploy_tokens/:token_id", a.revokeGroupDeployToken)
@@ -163,7 +163,7 @@ func (a *API) actorOf(c echo.Context) (*tokens.Actor, error) {
 	if len(creds) == 1 {
 		secret = creds[0]
 	}
-	p, err := a.Auth.PATFrom(r.Context(), c.RealIP(), secret)
+	p, err := a.Auth.PATFrom(auth.WithUserAgent(r.Context(), r.UserAgent()), c.RealIP(), secret)
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"PageGroups", testPageGroups},
 		{"RotateDeployToken", testRotateDeployToken},
 		{"RotatePATWithGrace", testRotatePATWithGrace},
+		{"RecordLastUses", testRecordLastUses},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
