@@ -40,14 +40,15 @@ func testSigner(t testing.TB) *jwks.Manager {
 
 // tokenRouter answers the token endpoint over env's store behind the
 // registry surface's error writer, as the server mounts it.
-func (env *hotpathEnv) tokenRouter(t testing.TB) *echo.Echo {
+func (env *hotpathEnv) tokenRouter(t testing.TB) (*echo.Echo, *Authenticator) {
 	t.Helper()
-	ts := &TokenService{Auth: env.authenticator(env.store), Service: &tokens.Service{Store: env.store, Keys: env.keys},
+	a := env.authenticator(env.store)
+	ts := &TokenService{Auth: a, Service: &tokens.Service{Store: env.store, Keys: env.keys},
 		Signer: testSigner(t), Name: "container_registry", Issuer: "deploytokens", Lifetime: 5 * time.Minute,
 		ClientAddr: func(*http.Request) string { return "192.0.2.1" }}
 	e := echo.New()
 	ts.Register(e, httperr.Surface(WriteRegistry, slog.New(slog.DiscardHandler)))
-	return e
+	return e, a
 }
 
 // hostileScopes answers n scopes of distinct five-segment names no project
@@ -66,7 +67,7 @@ func hostileScopes(n int) []string {
 // Redis whatever number of repositories it names (issue 20, finding 4).
 func TestRepositoryBudget(t *testing.T) {
 	env := newHotpathEnv(t)
-	e := env.tokenRouter(t)
+	e, a := env.tokenRouter(t)
 	valid := env.tokens["valid"]
 	pat := env.tokens["pat"]
 	serve := func(t *testing.T, user, secret string, scopes []string) *httptest.ResponseRecorder {
@@ -85,7 +86,7 @@ func TestRepositoryBudget(t *testing.T) {
 	if w := serve(t, valid.user, valid.secret, []string{"repository:group/app:pull"}); w.Code != http.StatusOK {
 		t.Fatalf("warm-up: %d %s", w.Code, w.Body)
 	}
-	env.waitTouched(t)
+	env.waitTouched(t, a)
 	if w := serve(t, pat.user, pat.secret, []string{"repository:group/app:pull"}); w.Code != http.StatusOK {
 		t.Fatalf("warm-up: %d %s", w.Code, w.Body)
 	}

@@ -22,6 +22,7 @@ import (
 // blocked user's, or addr is banned; and each logs one line with its
 // reason (logRefusal), an unknown secret's included.
 func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret string) (Principal, error) {
+	ctx = withAddr(ctx, addr)
 	if !a.readsBanWithToken(addr, username, secret) {
 		if err := a.Limiter.Check(ctx, addr); err != nil {
 			a.strikeBanned(ctx, addr, err)
@@ -52,7 +53,7 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 				lookupErr = tokens.ErrNotFound
 				a.logRefusal("deploy token", 0, errUnknown)
 			}
-			return a.deployTokenPrincipal(username, digest, r, lookupErr)
+			return a.deployTokenPrincipal(ctx, username, digest, r, lookupErr)
 		}
 	} else {
 		r, err := a.Store.PATForAuth(ctx, tokens.PATAuthQuery{Digest: digest, Addr: addr})
@@ -62,14 +63,14 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 		banned, ban = r.Banned, r.Ban
 		decide = func() (Principal, error) {
 			if t, u, ok := a.adminPAT(digest); ok {
-				return a.patPrincipal(username, digest, t, u, nil)
+				return a.patPrincipal(ctx, username, digest, t, u, nil)
 			}
 			var lookupErr error
 			if !r.Found {
 				lookupErr = tokens.ErrNotFound
 				a.logRefusal("personal access token", 0, errUnknown)
 			}
-			return a.patPrincipal(username, digest, r.Token, r.User, lookupErr)
+			return a.patPrincipal(ctx, username, digest, r.Token, r.User, lookupErr)
 		}
 	}
 	if banned {

@@ -106,9 +106,10 @@ func (env *hotpathEnv) authenticator(kv tokens.KV) *Authenticator {
 		Limiter: &Limiter{KV: kv, Max: env.limit, Window: time.Minute, Ban: time.Hour, Logger: slog.New(slog.DiscardHandler)}}
 }
 
-// waitTouched waits until the valid token's last use is stored, so the
-// write that its first use caused is not counted as a later request's.
-func (env *hotpathEnv) waitTouched(t *testing.T) {
+// waitTouched waits until the valid token's last use is stored and a's
+// writes of last uses are done, so the write that its first use caused is
+// not counted as a later request's.
+func (env *hotpathEnv) waitTouched(t *testing.T, a *Authenticator) {
 	t.Helper()
 	digest := env.keys.Digest(env.tokens["valid"].secret)
 	eventually(t, "the first use of the token was recorded", func() bool {
@@ -117,6 +118,11 @@ func (env *hotpathEnv) waitTouched(t *testing.T) {
 			t.Fatal(err)
 		}
 		return d.LastUsedAt != nil
+	})
+	eventually(t, "no last use is being written", func() bool {
+		a.touches.mu.Lock()
+		defer a.touches.mu.Unlock()
+		return !a.touches.writing && len(a.touches.pending) == 0
 	})
 }
 
@@ -279,7 +285,7 @@ func TestCheckFromOneRoundTrip(t *testing.T) {
 			if _, err := tt.authn.authenticateBasic(t.Context(), r, "192.0.2.1"); err != nil {
 				t.Fatal(err)
 			}
-			env.waitTouched(t)
+			env.waitTouched(t, tt.authn)
 			env.hook.Reset()
 			if _, err := tt.authn.authenticateBasic(t.Context(), r, "192.0.2.1"); err != nil {
 				t.Fatal(err)

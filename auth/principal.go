@@ -80,20 +80,15 @@ func (p *Principal) Reaches(proj *tokens.Project) bool {
 	return p.Token.ProjectID == proj.ID
 }
 
-// touchEvery bounds how often a credential's last use is written.
+// touchEvery bounds how often this replica writes a credential's last
+// use (touch.go).
 const touchEvery = time.Minute
 
-// touchDue reports whether a credential last used at last (nil: never) is
-// due a last-use write at now.
-func touchDue(last *time.Time, now time.Time) bool {
-	return last == nil || now.Sub(*last) >= touchEvery
-}
-
-// touchPAT writes t's last use off the request path when it is due; the
-// configured admin token (ID 0) has no record to write it to.
-func (a *Authenticator) touchPAT(t *tokens.PersonalAccessToken, now time.Time) {
-	if id := t.ID; id != 0 && touchDue(t.LastUsedAt, now) {
-		a.touch(touchKey{id: id}, func(ctx context.Context) error { return a.Store.TouchPAT(ctx, id, now) })
+// touchPAT records t's use off the request path; the configured admin
+// token (ID 0) has no record to write it to.
+func (a *Authenticator) touchPAT(ctx context.Context, t *tokens.PersonalAccessToken, now time.Time) {
+	if t.ID != 0 {
+		a.touch(touchKey{id: t.ID}, useAt(ctx, now))
 	}
 }
 
@@ -164,15 +159,15 @@ func (a *Authenticator) checkDigest(ctx context.Context, username string, digest
 		if err == nil && !r.Found {
 			err = tokens.ErrNotFound
 		}
-		return a.deployTokenPrincipal(username, digest, r, err)
+		return a.deployTokenPrincipal(ctx, username, digest, r, err)
 	}
 	t, u, err := a.patByDigest(ctx, digest)
-	return a.patPrincipal(username, digest, t, u, err)
+	return a.patPrincipal(ctx, username, digest, t, u, err)
 }
 
 // patPrincipal decides what looking up a personal access token by digest
 // answered (t and u, or err) for a request with username.
-func (a *Authenticator) patPrincipal(username string, digest []byte, t tokens.PersonalAccessToken, u tokens.User, err error) (Principal, error) {
+func (a *Authenticator) patPrincipal(ctx context.Context, username string, digest []byte, t tokens.PersonalAccessToken, u tokens.User, err error) (Principal, error) {
 	if err != nil {
 		return Principal{}, a.lookupErr(err)
 	}
@@ -185,25 +180,33 @@ func (a *Authenticator) patPrincipal(username string, digest []byte, t tokens.Pe
 		a.logRefusal("personal access token", t.ID, why)
 		return Principal{}, ErrDenied
 	}
-	a.touchPAT(&t, now)
+	a.touchPAT(ctx, &t, now)
 	return Principal{Kind: UserKind, User: &u, PAT: &t, Digest: digest}, nil
 }
 
 // deployTokenPrincipal decides what looking up a deploy token by digest
 // answered (r, or err) for a request with username.
-func (a *Authenticator) deployTokenPrincipal(username string, digest []byte, r tokens.DeployTokenAuth, err error) (Principal, error) {
+func (a *Authenticator) deployTokenPrincipal(ctx context.Context, username string, digest []byte, r tokens.DeployTokenAuth, err error) (Principal, error) {
 	if err != nil {
 		return Principal{}, a.lookupErr(err)
 	}
 	t, p, g := r.Token, r.Project, r.Group
 	now := a.now()
-	if why := refusal(tokens.Equal(t.Username, username), t.Revoked, t.Active(now)); why != "" {
+	why := refusal(tokens.Equal(t.Username, username), t.Revoked, t.Active(now))
+	if why == "" {
+		why = rotatedRefusal(&t, digest, now)
+	}
+	if why != "" {
 		a.logRefusal("deploy token", t.ID, why)
 		return Principal{}, ErrDenied
 	}
-	if touchDue(t.LastUsedAt, now) {
-		a.touch(touchKey{deployToken: true, id: t.ID}, func(ctx context.Context) error { return a.Store.TouchDeployToken(ctx, t.ID, now) })
+	use := useAt(ctx, now)
+	if subtle.ConstantTimeCompare(digest, t.Digest) != 1 {
+		// The previous secret, in its grace (rotatedRefusal): its own
+		// last use too, so operators see when it has gone quiet.
+		use.PrevAt, use.PrevIP, use.PrevAgent, use.PrevDigest = &use.At, use.IP, use.Agent, t.PrevDigest
 	}
+	a.touch(touchKey{deployToken: true, id: t.ID}, use)
 	pr := Principal{Kind: DeployTokenKind, Token: &t, Project: &p, Digest: digest}
 	if t.GroupID != 0 {
 		pr.Group = &g
@@ -256,7 +259,7 @@ func (a *Authenticator) CheckPAT(ctx context.Context, secret string) (Principal,
 	if err != nil {
 		return Principal{}, err
 	}
-	a.touchPAT(p.PAT, a.now())
+	a.touchPAT(ctx, p.PAT, a.now())
 	return p, nil
 }
 
@@ -328,6 +331,7 @@ func WellFormedUsername(u string) bool {
 // authenticateBasic authenticates a request's Basic credentials, counting
 // failures against the client address; no credentials is Anonymous.
 func (a *Authenticator) authenticateBasic(ctx context.Context, r *http.Request, addr string) (Principal, error) {
+	ctx = WithUserAgent(ctx, r.UserAgent())
 	user, secret, ok, err := ParseBasic(r.Header.Get("Authorization"))
 	if len(r.Header.Values("Authorization")) > 1 {
 		// Which one counts would be a guess: none does.
@@ -366,6 +370,7 @@ func (a *Authenticator) Banned(ctx context.Context, addr string) error {
 // ban check (429 while addr is banned), then CheckPAT, a denial counted
 // against addr. No secret at all is refused uncounted: it guesses nothing.
 func (a *Authenticator) PATFrom(ctx context.Context, addr, secret string) (Principal, error) {
+	ctx = withAddr(ctx, addr)
 	if err := a.Limiter.Check(ctx, addr); err != nil {
 		return Principal{}, err
 	}

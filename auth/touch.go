@@ -5,22 +5,31 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
-// Last-use writes leave the request path through a queue: at most one
-// write per credential waits or runs at a time, written by at most
-// maxTouchWriters goroutines that end when the queue is empty. Without it,
-// every request with a credential whose last use was not yet stored started
-// its own write; when writes are slower than requests (a synced bbolt
-// transaction each, or a burst of first uses after a restart) those
-// goroutines piled up by the hundred thousand and took the store's
-// connections from the requests.
+// Last-use writes leave the request path and are coalesced in memory: a
+// request only notes its credential's use (the latest use of each
+// credential replaces the one before), and one writer at a time writes
+// what is due in one batch (tokens.LastUses: one round trip, one
+// transaction). A credential is written at most once per touchEvery by
+// this replica: its first use at once (soon after, in the next batch),
+// the uses after it within the minute as one write when the minute is
+// up, so the stored last use is at most a minute old and a crash loses
+// at most the minute's uses not yet written. Flush writes everything
+// pending (at shutdown). Before batching, every due use started a write
+// of its own; when writes were slower than requests (a synced bbolt
+// transaction each, or a burst of first uses after a restart) those piled
+// up and took the store's connections from the requests.
 const (
-	maxTouchWriters = 4
-	// maxPendingTouches bounds the queue; a write dropped when it is full
-	// is made at the credential's next use.
+	// maxPendingTouches bounds the credentials waiting to be written; a
+	// use noted when it is full is written at the credential's next use.
 	maxPendingTouches = 1 << 16
 	touchTimeout      = 5 * time.Second
+	// maxUserAgent bounds the user agent kept: enough for any client's,
+	// and a client can't make the record large.
+	maxUserAgent = 256
 )
 
 // touchKey names a credential whose last use is written.
@@ -29,87 +38,193 @@ type touchKey struct {
 	id          int64
 }
 
-type touchWrite struct {
-	key   touchKey
-	write func(ctx context.Context) error
-}
-
-// touchQueue holds the pending last-use writes; its zero value is ready.
+// touchQueue holds the uses not yet written; its zero value is ready.
 type touchQueue struct {
 	mu      sync.Mutex
-	pending map[touchKey]bool // queued or being written
-	queue   []touchWrite
-	writers int
+	pending map[touchKey]*tokens.LastUse
+	// written is when this replica last wrote each credential, for those
+	// written less than touchEvery ago.
+	written map[touchKey]time.Time
+	writing bool        // a writer runs
+	timer   *time.Timer // wakes a writer for uses coalesced until due
 }
 
-// add queues write for key unless a write for key is already queued or
-// running, and answers whether a new writer must be started.
-func (q *touchQueue) add(key touchKey, write func(ctx context.Context) error) (startWriter bool, dropped bool) {
+// note merges use into the pending uses and answers whether a writer must
+// be started (the use is due and none runs) and whether it was dropped.
+// A use coalesced until later sets a timer, if none is set, that calls
+// wake when it comes due.
+func (q *touchQueue) note(key touchKey, use tokens.LastUse, now time.Time, wake func()) (startWriter, dropped bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.pending[key] {
-		return false, false
-	}
-	if len(q.pending) >= maxPendingTouches {
-		return false, true
-	}
-	if q.pending == nil {
-		q.pending = map[touchKey]bool{}
-	}
-	q.pending[key] = true
-	q.queue = append(q.queue, touchWrite{key, write})
-	if q.writers >= maxTouchWriters {
-		return false, false
-	}
-	q.writers++
-	return true, false
-}
-
-// next answers the next write, or false (and one writer fewer) when none is
-// left.
-func (q *touchQueue) next() (touchWrite, bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.queue) == 0 {
-		q.queue = nil
-		q.writers--
-		return touchWrite{}, false
-	}
-	w := q.queue[0]
-	q.queue[0] = touchWrite{}
-	q.queue = q.queue[1:]
-	return w, true
-}
-
-func (q *touchQueue) done(key touchKey) {
-	q.mu.Lock()
-	delete(q.pending, key)
-	q.mu.Unlock()
-}
-
-// touch records a credential's use off the request path: a slow or failed
-// write must not slow or fail the request.
-func (a *Authenticator) touch(key touchKey, write func(ctx context.Context) error) {
-	start, dropped := a.touches.add(key, write)
-	if dropped && a.Logger != nil {
-		a.Logger.Debug("record last use: queue full, left for the next use", "deploy_token", key.deployToken, "id", key.id)
-	}
-	if !start {
-		return
-	}
-	go func() {
-		for {
-			w, ok := a.touches.next()
-			if !ok {
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
-			err := w.write(ctx)
-			cancel()
-			a.touches.done(w.key)
-			if err != nil && a.Logger != nil {
-				a.Logger.LogAttrs(context.Background(), slog.LevelWarn, "record last use", slog.Any("err", err))
-			}
+	p, ok := q.pending[key]
+	if !ok {
+		if len(q.pending) >= maxPendingTouches {
+			return false, true
 		}
-	}()
+		if q.pending == nil {
+			q.pending = map[touchKey]*tokens.LastUse{}
+		}
+		p = &tokens.LastUse{DeployToken: key.deployToken, ID: key.id}
+		q.pending[key] = p
+	}
+	p.At, p.IP, p.Agent = use.At, use.IP, use.Agent
+	if use.PrevAt != nil {
+		p.PrevAt, p.PrevIP, p.PrevAgent, p.PrevDigest = use.PrevAt, use.PrevIP, use.PrevAgent, use.PrevDigest
+	}
+	switch {
+	case q.writing:
+		// The writer takes it, or sets the timer for it when it ends.
+	case q.due(key, now):
+		q.writing = true
+		return true, false
+	case q.timer == nil:
+		// On the real clock; an injected clock ahead of it only makes
+		// uses due sooner.
+		q.timer = time.AfterFunc(max(q.written[key].Add(touchEvery).Sub(now), time.Second), wake)
+	}
+	return false, false
+}
+
+func (q *touchQueue) due(key touchKey, now time.Time) bool {
+	w, ok := q.written[key]
+	return !ok || now.Sub(w) >= touchEvery
+}
+
+// take answers the pending uses due at now (all of them with all), marked
+// written at now.
+func (q *touchQueue) take(now time.Time, all bool) []tokens.LastUse {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var batch []tokens.LastUse
+	for key, p := range q.pending {
+		if !all && !q.due(key, now) {
+			continue
+		}
+		batch = append(batch, *p)
+		delete(q.pending, key)
+		if q.written == nil {
+			q.written = map[touchKey]time.Time{}
+		}
+		q.written[key] = now
+	}
+	return batch
+}
+
+// idle ends a writer: it forgets the writes older than touchEvery and
+// answers how long until the first pending use is due (0: none pending).
+func (q *touchQueue) idle(now time.Time) time.Duration {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.writing = false
+	for key, w := range q.written {
+		if now.Sub(w) >= touchEvery {
+			delete(q.written, key)
+		}
+	}
+	var next time.Duration
+	for key := range q.pending {
+		d := q.written[key].Add(touchEvery).Sub(now)
+		if next == 0 || d < next {
+			next = d
+		}
+	}
+	if len(q.pending) > 0 {
+		next = max(next, time.Second)
+	}
+	return next
+}
+
+// touch notes a credential's use off the request path: a slow or failed
+// write must not slow or fail the request.
+func (a *Authenticator) touch(key touchKey, use tokens.LastUse) {
+	now := a.now()
+	start, dropped := a.touches.note(key, use, now, a.wake)
+	if dropped && a.Logger != nil {
+		a.Logger.Debug("record last use: too many pending, left for the next use", "deploy_token", key.deployToken, "id", key.id)
+	}
+	if start {
+		go a.writeTouches()
+	}
+}
+
+// writeTouches writes the due uses in batches until none is due, then
+// sets a timer for the ones coalesced until later.
+func (a *Authenticator) writeTouches() {
+	for {
+		batch := a.touches.take(a.now(), false)
+		if len(batch) == 0 {
+			break
+		}
+		a.writeBatch(batch)
+	}
+	if next := a.touches.idle(a.now()); next > 0 {
+		a.touches.mu.Lock()
+		if a.touches.timer == nil && !a.touches.writing {
+			a.touches.timer = time.AfterFunc(next, a.wake)
+		}
+		a.touches.mu.Unlock()
+	}
+}
+
+// wake starts a writer for uses that came due, unless one runs.
+func (a *Authenticator) wake() {
+	a.touches.mu.Lock()
+	a.touches.timer = nil
+	start := !a.touches.writing
+	a.touches.writing = true
+	a.touches.mu.Unlock()
+	if start {
+		a.writeTouches()
+	}
+}
+
+func (a *Authenticator) writeBatch(batch []tokens.LastUse) {
+	ctx, cancel := context.WithTimeout(context.Background(), touchTimeout)
+	defer cancel()
+	if err := a.Store.RecordLastUses(ctx, batch); err != nil && a.Logger != nil {
+		a.Logger.LogAttrs(ctx, slog.LevelWarn, "record last use", slog.Int("credentials", len(batch)), slog.Any("err", err))
+	}
+}
+
+// FlushLastUses writes every use noted and not yet written, due or not,
+// in one batch: at shutdown, so a clean stop loses none.
+func (a *Authenticator) FlushLastUses(ctx context.Context) error {
+	batch := a.touches.take(a.now(), true)
+	if len(batch) == 0 {
+		return nil
+	}
+	return a.Store.RecordLastUses(ctx, batch)
+}
+
+// clientKey carries what a request says of its client into the checks.
+type clientKey struct{}
+
+type client struct{ addr, agent string }
+
+// WithUserAgent answers ctx carrying the user agent of the request, which
+// a credential's last use records.
+func WithUserAgent(ctx context.Context, agent string) context.Context {
+	c, _ := ctx.Value(clientKey{}).(client)
+	c.agent = agent
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// withAddr answers ctx carrying the client address, for the last use.
+func withAddr(ctx context.Context, addr string) context.Context {
+	c, _ := ctx.Value(clientKey{}).(client)
+	if c.addr == addr {
+		return ctx
+	}
+	c.addr = addr
+	return context.WithValue(ctx, clientKey{}, c)
+}
+
+// useAt answers the use of a credential at now by the client in ctx.
+func useAt(ctx context.Context, now time.Time) tokens.LastUse {
+	c, _ := ctx.Value(clientKey{}).(client)
+	agent := c.agent
+	if len(agent) > maxUserAgent {
+		agent = agent[:maxUserAgent]
+	}
+	return tokens.LastUse{At: now, IP: c.addr, Agent: agent}
 }

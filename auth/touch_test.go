@@ -6,77 +6,116 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/deploytokens/deploytokens/tokens"
 )
 
-// TestTouchQueue checks that last-use writes are made once per credential
-// while one is pending, by a bounded number of writers, and all of them.
+// batchRecorder records the batches of last uses written to it, holding
+// each write until release is closed. Only RecordLastUses is called: the
+// queue is tested here, the stores' writes by the conformance suite.
+type batchRecorder struct {
+	tokens.Store
+	release          chan struct{}
+	running, most    atomic.Int64
+	mu               sync.Mutex
+	batches          [][]tokens.LastUse
+	perKey           map[touchKey]int
+	last             map[touchKey]tokens.LastUse
+	written, batched atomic.Int64
+}
+
+func newBatchRecorder() *batchRecorder {
+	return &batchRecorder{release: make(chan struct{}), perKey: map[touchKey]int{}, last: map[touchKey]tokens.LastUse{}}
+}
+
+func (r *batchRecorder) RecordLastUses(_ context.Context, uses []tokens.LastUse) error {
+	n := r.running.Add(1)
+	for m := r.most.Load(); n > m && !r.most.CompareAndSwap(m, n); m = r.most.Load() {
+	}
+	<-r.release
+	r.running.Add(-1)
+	r.mu.Lock()
+	r.batches = append(r.batches, uses)
+	for _, u := range uses {
+		k := touchKey{u.DeployToken, u.ID}
+		r.perKey[k]++
+		r.last[k] = u
+	}
+	r.mu.Unlock()
+	r.written.Add(int64(len(uses)))
+	r.batched.Add(1)
+	return nil
+}
+
+// TestTouchQueue checks that last uses are written at most once per
+// credential per minute, in batches by one writer at a time: a first use
+// at once, the uses after it within the minute coalesced (the latest
+// winning) and written once due, by the next writer that runs; and that
+// FlushLastUses writes what is pending.
 func TestTouchQueue(t *testing.T) {
-	a := &Authenticator{}
-	release := make(chan struct{})
-	var (
-		running, most, written atomic.Int64
-		mu                     sync.Mutex
-		perKey                 = map[touchKey]int{}
-	)
-	write := func(key touchKey) func(context.Context) error {
-		return func(context.Context) error {
-			n := running.Add(1)
-			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-			}
-			<-release
-			running.Add(-1)
-			mu.Lock()
-			perKey[key]++
-			mu.Unlock()
-			written.Add(1)
-			return nil
-		}
-	}
-	const keys = 50
-	// Every credential is used many times while its first write is held.
-	for range 20 {
+	rec := newBatchRecorder()
+	var ahead atomic.Int64
+	start := time.Now()
+	a := &Authenticator{Store: rec, Now: func() time.Time { return start.Add(time.Duration(ahead.Load())) }}
+	const keys, rounds = 50, 20
+	// Every credential is used many times while the first write is held.
+	for i := range rounds {
 		for id := range int64(keys) {
-			key := touchKey{deployToken: true, id: id}
-			a.touch(key, write(key))
+			a.touch(touchKey{deployToken: true, id: id}, tokens.LastUse{At: a.now(), IP: "192.0.2.1", Agent: string(rune('a' + i))})
 		}
 	}
-	close(release)
-	deadline := time.Now().Add(10 * time.Second)
-	for written.Load() < keys && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	close(rec.release)
+	eventually(t, "every credential written", func() bool { return rec.written.Load() >= keys })
 	time.Sleep(20 * time.Millisecond) // room for any extra write to show
-	if n := written.Load(); n != keys {
-		t.Errorf("%d writes, want one per credential (%d)", n, keys)
-	}
-	for key, n := range perKey {
+	rec.mu.Lock()
+	for key, n := range rec.perKey {
 		if n != 1 {
-			t.Errorf("credential %d written %d times", key.id, n)
+			t.Errorf("credential %d written %d times within the minute", key.id, n)
 		}
 	}
-	if m := most.Load(); m > maxTouchWriters {
-		t.Errorf("%d writes ran at once, want at most %d", m, maxTouchWriters)
+	rec.mu.Unlock()
+	// The first use started a write; the uses noted while it was held
+	// went in one more batch (the credentials not yet written), the
+	// first credential's later ones wait for their minute.
+	if n := rec.batched.Load(); n > 2 {
+		t.Errorf("%d batches within the minute, want at most 2", n)
+	}
+	batches := rec.batched.Load()
+
+	// A minute later, the next use starts a writer that writes what
+	// waited, every credential's latest use, in one batch.
+	ahead.Store(int64(touchEvery))
+	a.touch(touchKey{deployToken: true, id: keys}, tokens.LastUse{At: a.now(), Agent: "new"})
+	eventually(t, "the coalesced uses written", func() bool { return rec.written.Load() >= keys+2 })
+	time.Sleep(20 * time.Millisecond)
+	rec.mu.Lock()
+	for id := range int64(keys) {
+		if u := rec.last[touchKey{deployToken: true, id: id}]; u.Agent != string(rune('a'+rounds-1)) {
+			t.Errorf("credential %d last written with use %q, want the latest", id, u.Agent)
+		}
+	}
+	rec.mu.Unlock()
+	if n := rec.batched.Load(); n != batches+1 {
+		t.Errorf("%d batches, want %d", n, batches+1)
+	}
+	written := rec.written.Load()
+	if m := rec.most.Load(); m > 1 {
+		t.Errorf("%d writes ran at once, want one", m)
 	}
 
-	// Once written, a credential's next use is written again.
-	for {
-		a.touches.mu.Lock()
-		n := len(a.touches.pending)
-		a.touches.mu.Unlock()
-		if n == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d writes still pending", n)
-		}
-		time.Sleep(5 * time.Millisecond)
+	// Within the minute a use waits; FlushLastUses writes it.
+	key := touchKey{deployToken: true, id: 0} // written a moment ago
+	a.touch(key, tokens.LastUse{At: a.now(), IP: "192.0.2.4"})
+	time.Sleep(20 * time.Millisecond)
+	if n := rec.written.Load(); n != written {
+		t.Fatalf("a use within the minute was written at once (%d writes)", n)
 	}
-	key := touchKey{deployToken: true, id: 1}
-	done := make(chan struct{})
-	a.touch(key, func(context.Context) error { close(done); return nil })
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("a later use was not written")
+	if err := a.FlushLastUses(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if got := rec.last[key].IP; got != "192.0.2.4" {
+		t.Errorf("after FlushLastUses the last use is from %q, want 192.0.2.4", got)
 	}
 }

@@ -159,11 +159,21 @@ var errRotateInactive = &Error{Kind: KindInvalid, Message: "token is revoked or 
 
 // RotatePAT revokes token id and answers a new one with its name, scopes
 // and user, expiring at expiresAt (by default a week from today, as in
-// GitLab); its owner or an admin may. The secret is answered once.
-func (s *Service) RotatePAT(ctx context.Context, a *Actor, id int64, expiresAt string) (PersonalAccessToken, Secret, error) {
+// GitLab); its owner or an admin may. The secret is answered once. With a
+// grace (ParseDuration; "" or "0": none, GitLab's behaviour, which its
+// clients expect), the old token keeps working until the grace ends
+// instead, and the one it was rotated from, if still in its own grace,
+// stops at once (see rotate.go).
+func (s *Service) RotatePAT(ctx context.Context, a *Actor, id int64, expiresAt, grace string) (PersonalAccessToken, Secret, error) {
 	old, err := s.PAT(ctx, a, id)
 	if err != nil {
 		return PersonalAccessToken{}, "", err
+	}
+	var keep time.Duration
+	if grace != "" {
+		if keep, err = ParseGrace("grace", grace, s.RotationMaxGrace); err != nil {
+			return PersonalAccessToken{}, "", err
+		}
 	}
 	now := s.Clock()
 	if !old.Active(now) {
@@ -183,7 +193,11 @@ func (s *Service) RotatePAT(ctx context.Context, a *Actor, id int64, expiresAt s
 		return PersonalAccessToken{}, "", err
 	}
 	t := PersonalAccessToken{UserID: old.UserID, Name: old.Name, Scopes: old.Scopes, ExpiresAt: exp, CreatedAt: now, Digest: s.Keys.Digest(secret.Reveal())}
-	switch err := s.Store.RotatePAT(ctx, old.ID, &t); {
+	var oldUntil time.Time
+	if keep > 0 {
+		oldUntil, t.PreviousID = now.Add(keep), old.ID
+	}
+	switch err := s.Store.RotatePATWithGrace(ctx, old.ID, &t, oldUntil); {
 	case errors.Is(err, ErrConflict):
 		return PersonalAccessToken{}, "", errRotateInactive // rotated or revoked meanwhile
 	case errors.Is(err, ErrNotFound):
@@ -191,7 +205,7 @@ func (s *Service) RotatePAT(ctx context.Context, a *Actor, id int64, expiresAt s
 	case err != nil:
 		return PersonalAccessToken{}, "", fmt.Errorf("rotate personal access token: %w", err)
 	}
-	s.log().InfoContext(ctx, "personal access token rotated", "token_id", old.ID, "new_token_id", t.ID, "user_id", t.UserID, "by", a.User.Username)
+	s.log().InfoContext(ctx, "personal access token rotated", "token_id", old.ID, "new_token_id", t.ID, "user_id", t.UserID, "grace", keep.String(), "by", a.User.Username)
 	return t, secret, nil
 }
 

@@ -82,6 +82,18 @@ type PersonalAccessToken struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	Digest     []byte     `json:"digest"`
+	// LastUsedIP and LastUsedAgent are the client address and user agent
+	// of the use recorded at LastUsedAt.
+	LastUsedIP    string `json:"last_used_ip,omitempty"`
+	LastUsedAgent string `json:"last_used_agent,omitempty"`
+	// PreviousID is the token this one was rotated from while that one's
+	// grace lasts (it is revoked with this one, or at the next rotation);
+	// 0 when none.
+	PreviousID int64 `json:"previous_id,omitempty"`
+	// ReplacedBy is the token a rotation with a grace replaced this one
+	// with: it works until its grace ends (its ExpiresAt) but can't be
+	// rotated again, so a token never has two successors.
+	ReplacedBy int64 `json:"replaced_by,omitempty"`
 }
 
 // Active reports whether the token may be used at now.
@@ -136,6 +148,12 @@ type DeployToken struct {
 	// GroupID is the group of a group deploy token, whose ProjectID is 0;
 	// exactly one of ProjectID and GroupID is non-zero.
 	GroupID int64 `json:"group_id,omitempty"`
+	// LastUsedIP and LastUsedAgent are the client address and user agent
+	// of the use recorded at LastUsedAt (by either secret).
+	LastUsedIP    string `json:"last_used_ip,omitempty"`
+	LastUsedAgent string `json:"last_used_agent,omitempty"`
+	// Rotation: see rotate.go.
+	Rotation
 }
 
 // Expired reports whether the token's expiry has passed at now.

@@ -37,6 +37,9 @@ type Service struct {
 	// after the delete (and its images are deleted once more), so a token
 	// its members got before can't push into the next owner's path.
 	RegistryTokenLifetime time.Duration
+	// RotationMaxGrace bounds the grace a rotation may give the secret it
+	// replaces (0: no bound).
+	RotationMaxGrace time.Duration
 }
 
 // Actor is the authenticated caller of a management operation.
@@ -294,6 +297,7 @@ func (s *Service) RevokePAT(ctx context.Context, a *Actor, id int64) error {
 		return err
 	}
 	s.log().InfoContext(ctx, "personal access token revoked", "token_id", t.ID, "user_id", t.UserID, "by", a.User.Username)
+	s.revokePrevious(ctx, a, &t)
 	return nil
 }
 

@@ -42,6 +42,8 @@ type Store interface {
 	Members
 	DeployTokens
 	PATAuthStore
+	Rotations
+	LastUses
 	Admin
 	Groups
 	ProjectNamespaces

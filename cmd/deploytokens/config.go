@@ -75,6 +75,15 @@ type Config struct {
 	// serves HTTPS.
 	TLSCert string
 	TLSKey  string
+	// RotationMaxGrace bounds the grace a deploy token's or PAT's
+	// rotation may give the secret it replaces.
+	RotationMaxGrace time.Duration
+
+	// authNow, when set (by tests), is the clock authentication decides
+	// with, so a rotation's grace or a token's expiry ends without
+	// sleeping; registry tokens are still stamped with the real time the
+	// registry checks them against.
+	authNow func() time.Time
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -133,6 +142,7 @@ func (c *Config) settings() []setting {
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
 		{"tls-cert", "PEM certificate (chain) to serve HTTPS and HTTP/2 with; reloaded on SIGHUP or when the file changes; unset: plain HTTP (behind a TLS proxy)", &c.TLSCert},
 		{"tls-key", "PEM private key of --tls-cert", &c.TLSKey},
+		{"rotation-max-grace", "longest grace a token's rotation may give the secret it replaces (its grace parameter; default 24h)", &c.RotationMaxGrace},
 	}
 }
 
@@ -147,6 +157,7 @@ func defaultConfig() Config {
 		ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
 		AllowTopLevelGroups: true,
 		SigningMode:         "jwks", KeyRotation: 720 * time.Hour,
+		RotationMaxGrace: 7 * 24 * time.Hour,
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.
@@ -306,6 +317,9 @@ func (c *Config) Validate() error {
 		default:
 			c.registryURL = u
 		}
+	}
+	if c.RotationMaxGrace < 0 || c.RotationMaxGrace > 365*24*time.Hour {
+		bad("rotation-max-grace", "must be between 0 and 8760h (a year)")
 	}
 	if c.TokenLifetime < 10*time.Second || c.TokenLifetime > 24*time.Hour {
 		bad("token-lifetime", "must be between 10s and 24h")

@@ -137,6 +137,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		logger.Info("removed what crashes left in the repositories directory", "dir", cfg.ReposDir, "removed", n)
 	}
 	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger, NoTopLevelGroups: !cfg.AllowTopLevelGroups}
+	a.service.RotationMaxGrace = cfg.RotationMaxGrace
 	if u := cfg.registryURL; u != nil {
 		a.service.Images = &purge.Registry{URL: u, Signer: a.signer, Service: cfg.RegistryService, Issuer: cfg.RegistryIssuer, Lifetime: cfg.TokenLifetime}
 		// A deleted project's path waits for the tokens issued before.
@@ -160,6 +161,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		}
 	}
 	a.authn = &auth.Authenticator{Store: a.store, Keys: a.keys, Logger: logger, Limiter: limiter, Admin: a.admin}
+	a.authn.Now = cfg.authNow
 	a.echo = a.routes(repos)
 	ok = true
 	return a, nil
@@ -564,6 +566,13 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 		err = srv.Close()
 	}
 	stopMetrics()
+	// The last uses coalesced in memory (auth/touch.go), before the store
+	// closes: a clean stop loses none.
+	fctx, fcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if ferr := a.authn.FlushLastUses(fctx); ferr != nil {
+		a.log.Warn("could not write the last uses of credentials at shutdown", "err", ferr)
+	}
+	fcancel()
 	if cerr := a.close(); err == nil {
 		err = cerr
 	}

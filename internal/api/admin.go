@@ -136,11 +136,11 @@ func (a *API) rotate(c echo.Context, id int64) error {
 	if err != nil {
 		return err
 	}
-	expires := p.str("expires_at")
+	expires, grace := p.str("expires_at"), p.str("grace")
 	if err := p.Err(); err != nil {
 		return err
 	}
-	t, secret, err := a.Service.RotatePAT(ctx(c), actor(c), id, expires)
+	t, secret, err := a.Service.RotatePAT(ctx(c), actor(c), id, expires, grace)
 	if err != nil {
 		return err
 	}

@@ -57,15 +57,17 @@ func (a *API) Register(g *echo.Group) {
 	g.POST("/projects/:id/members", a.addMember)
 	g.PUT("/projects/:id/members/:user_id", a.editMember)
 	g.DELETE("/projects/:id/members/:user_id", a.removeMember)
-	get("/projects/:id/deploy_tokens", a.listDeployTokens)
+	get("/projects/:id/deploy_tokens", a.unusedFor(a.listDeployTokens, projectScope))
 	g.POST("/projects/:id/deploy_tokens", a.createDeployToken)
 	get("/projects/:id/deploy_tokens/:token_id", a.getDeployToken)
 	g.DELETE("/projects/:id/deploy_tokens/:token_id", a.revokeDeployToken)
-	get("/deploy_tokens", a.listAllDeployTokens)
-	get("/groups/:id/deploy_tokens", a.listGroupDeployTokens)
+	get("/deploy_tokens", a.unusedFor(a.listAllDeployTokens, allScope))
+	get("/groups/:id/deploy_tokens", a.unusedFor(a.listGroupDeployTokens, groupScope))
 	g.POST("/groups/:id/deploy_tokens", a.createGroupDeployToken)
 	get("/groups/:id/deploy_tokens/:token_id", a.getGroupDeployToken)
 	g.DELETE("/groups/:id/deploy_tokens/:token_id", a.revokeGroupDeployToken)
+	g.POST("/projects/:id/deploy_tokens/:token_id/rotate", a.rotateDeployToken)
+	g.POST("/groups/:id/deploy_tokens/:token_id/rotate", a.rotateGroupDeployToken)
 	get("/projects/:id/ci/variables", a.ciVariables)
 	get("/admin/reserved_paths", a.listReservedPaths)
 	g.DELETE("/admin/reserved_paths/:path", a.releaseReservedPath)
@@ -161,7 +163,7 @@ func (a *API) actorOf(c echo.Context) (*tokens.Actor, error) {
 	if len(creds) == 1 {
 		secret = creds[0]
 	}
-	p, err := a.Auth.PATFrom(r.Context(), c.RealIP(), secret)
+	p, err := a.Auth.PATFrom(auth.WithUserAgent(r.Context(), r.UserAgent()), c.RealIP(), secret)
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +223,9 @@ type patJSON struct {
 	ExpiresAt  *string  `json:"expires_at"`
 	LastUsedAt *string  `json:"last_used_at"`
 	Token      string   `json:"token,omitempty"`
+	// LastUsedIP is the address of the last use (GitLab answers a list,
+	// last_used_ips; one is what is kept here).
+	LastUsedIP *string `json:"last_used_ip"`
 }
 
 func (a *API) createPAT(c echo.Context) error {
@@ -252,6 +257,7 @@ func pat(t tokens.PersonalAccessToken, now time.Time) patJSON {
 	return patJSON{
 		ID: t.ID, Name: t.Name, Revoked: t.Revoked, CreatedAt: rfc3339(&t.CreatedAt), Scopes: t.Scopes, UserID: t.UserID,
 		Active: t.Active(now), ExpiresAt: rfc3339(t.ExpiresAt), LastUsedAt: rfc3339(t.LastUsedAt),
+		LastUsedIP: optional(t.LastUsedIP),
 	}
 }
 
@@ -469,12 +475,15 @@ type DeployTokenJSON struct {
 	Expired   bool     `json:"expired"`
 	Scopes    []string `json:"scopes"`
 	Token     string   `json:"token,omitempty"`
+	// Fields GitLab lacks (see lastuse.go).
+	lastUseJSON
 }
 
 func (a *API) deployToken(t tokens.DeployToken) DeployTokenJSON {
 	return DeployTokenJSON{
 		ID: t.ID, Name: t.Name, Username: t.Username, ExpiresAt: rfc3339(t.ExpiresAt),
 		Revoked: t.Revoked, Expired: t.Expired(a.Service.Clock()), Scopes: t.Scopes,
+		lastUseJSON: deployTokenLastUse(&t, a.Service.Clock()),
 	}
 }
 

@@ -200,7 +200,7 @@ type settingsData struct {
 	Options   []scopeOption
 	Errors    map[string]string
 	General   []string
-	Active    []tokens.DeployToken
+	Active    []tokenRow
 	Inactive  []tokenRow
 	MinExpiry string
 }
@@ -208,6 +208,9 @@ type settingsData struct {
 type tokenRow struct {
 	tokens.DeployToken
 	Status string
+	// LastUsed is the last use in words ("Last used 3 days ago",
+	// "Never"): see lastuse.go.
+	LastUsed string
 }
 
 // settings is GitLab's Settings › Repository page with its Deploy tokens
@@ -241,11 +244,11 @@ func (h *Handler) settingsData(rq *request, o owner, form tokenForm) (settingsDa
 	for _, t := range ts {
 		switch {
 		case t.Active(now):
-			d.Active = append(d.Active, t)
+			d.Active = append(d.Active, tokenRow{t, "", lastUsed(t.LastUsedAt, now)})
 		case t.Revoked:
-			d.Inactive = append(d.Inactive, tokenRow{t, "Revoked"})
+			d.Inactive = append(d.Inactive, tokenRow{t, "Revoked", lastUsed(t.LastUsedAt, now)})
 		default:
-			d.Inactive = append(d.Inactive, tokenRow{t, "Expired"})
+			d.Inactive = append(d.Inactive, tokenRow{t, "Expired", lastUsed(t.LastUsedAt, now)})
 		}
 	}
 	for _, s := range tokens.DeployTokenScopes {

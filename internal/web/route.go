@@ -19,6 +19,7 @@ const (
 	routeSettings
 	routeCreateToken
 	routeRevokeToken
+	routeRotateToken
 )
 
 // route is a parsed request path.
@@ -26,14 +27,14 @@ type route struct {
 	kind    routeKind
 	project string // full project path, for project routes
 	group   string // full group path, for group routes
-	tokenID int64  // for routeRevokeToken
+	tokenID int64  // for routeRevokeToken and routeRotateToken
 	asset   string // file name, for routeAsset
 }
 
 // methods answers the methods a route accepts (HEAD goes with GET).
 func (r route) methods() []string {
 	switch r.kind {
-	case routeSignIn, routeRevokeToken:
+	case routeSignIn, routeRevokeToken, routeRotateToken:
 		return []string{http.MethodGet, http.MethodHead, http.MethodPost}
 	case routeSignOut, routeCreateToken:
 		return []string{http.MethodPost}
@@ -107,12 +108,17 @@ func settingsRoute(r route, page string) (route, bool) {
 		if !found {
 			return route{}, false
 		}
+		kind := routeRevokeToken
 		id, found := strings.CutSuffix(idRevoke, "/revoke")
+		if !found {
+			kind = routeRotateToken
+			id, found = strings.CutSuffix(idRevoke, "/rotate")
+		}
 		n, ok := tokens.ParseID(id)
 		if !found || !ok {
 			return route{}, false
 		}
-		r.kind, r.tokenID = routeRevokeToken, n
+		r.kind, r.tokenID = kind, n
 	}
 	return r, true
 }

@@ -184,6 +184,11 @@ func (h *Handler) serve(rq *request) error {
 			return h.revokeToken(rq)
 		}
 		return h.revokePage(rq)
+	case routeRotateToken:
+		if req.Method == http.MethodPost {
+			return h.rotateToken(rq)
+		}
+		return h.rotatePage(rq, "", http.StatusOK)
 	}
 	return errNotFound
 }

@@ -474,6 +474,9 @@ func deleteProject(tx *bolt.Tx, id int64) (tokens.Project, error) {
 				if err := tx.Bucket(bTokensByDigest).Delete(t.Digest); err != nil {
 					return err
 				}
+				if err := dropTokenDigest(tx, t.PrevDigest); err != nil {
+					return err
+				}
 			}
 			if err := deleteAll(tx, bTokens, itob(tid)); err != nil {
 				return err

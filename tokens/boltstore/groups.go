@@ -263,6 +263,9 @@ func (s *Store) DeleteGroup(ctx context.Context, id int64) error {
 				if err := tx.Bucket(bTokensByDigest).Delete(t.Digest); err != nil {
 					return err
 				}
+				if err := dropTokenDigest(tx, t.PrevDigest); err != nil {
+					return err
+				}
 			}
 			if err := deleteAll(tx, bTokens, itob(tid)); err != nil {
 				return err

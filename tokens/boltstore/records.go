@@ -107,16 +107,23 @@ type patRecord struct {
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 	Digest     []byte     `json:"digest"`
+	// Added with rotation and last use: absent (zero) in older files.
+	LastUsedIP    string `json:"last_used_ip,omitempty"`
+	LastUsedAgent string `json:"last_used_agent,omitempty"`
+	PreviousID    int64  `json:"previous_id,omitempty"`
+	ReplacedBy    int64  `json:"replaced_by,omitempty"`
 }
 
 func newPATRecord(t *tokens.PersonalAccessToken) patRecord {
 	return patRecord{ID: t.ID, UserID: t.UserID, Name: t.Name, Scopes: t.Scopes, ExpiresAt: t.ExpiresAt,
-		Revoked: t.Revoked, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, Digest: t.Digest}
+		Revoked: t.Revoked, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt, Digest: t.Digest,
+		LastUsedIP: t.LastUsedIP, LastUsedAgent: t.LastUsedAgent, PreviousID: t.PreviousID, ReplacedBy: t.ReplacedBy}
 }
 
 func (r *patRecord) pat() tokens.PersonalAccessToken {
 	return tokens.PersonalAccessToken{ID: r.ID, UserID: r.UserID, Name: r.Name, Scopes: r.Scopes, ExpiresAt: r.ExpiresAt,
-		Revoked: r.Revoked, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, Digest: r.Digest}
+		Revoked: r.Revoked, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, Digest: r.Digest,
+		LastUsedIP: r.LastUsedIP, LastUsedAgent: r.LastUsedAgent, PreviousID: r.PreviousID, ReplacedBy: r.ReplacedBy}
 }
 
 // projectRecord is how a tokens.Project is stored in bucket projects.
@@ -182,18 +189,24 @@ type deployTokenRecord struct {
 	Digest     []byte     `json:"digest"`
 	CISecret   []byte     `json:"ci_secret,omitempty"`
 	GroupID    int64      `json:"group_id,omitempty"`
+	// Added with rotation and last use: absent (zero) in older files.
+	LastUsedIP    string `json:"last_used_ip,omitempty"`
+	LastUsedAgent string `json:"last_used_agent,omitempty"`
+	tokens.Rotation
 }
 
 func newDeployTokenRecord(t *tokens.DeployToken) deployTokenRecord {
 	return deployTokenRecord{ID: t.ID, ProjectID: t.ProjectID, Name: t.Name, Username: t.Username,
 		Scopes: t.Scopes, ExpiresAt: t.ExpiresAt, Revoked: t.Revoked, CreatedAt: t.CreatedAt, CreatorID: t.CreatorID,
-		LastUsedAt: t.LastUsedAt, Digest: t.Digest, CISecret: t.CISecret, GroupID: t.GroupID}
+		LastUsedAt: t.LastUsedAt, Digest: t.Digest, CISecret: t.CISecret, GroupID: t.GroupID,
+		LastUsedIP: t.LastUsedIP, LastUsedAgent: t.LastUsedAgent, Rotation: t.Rotation}
 }
 
 func (r *deployTokenRecord) deployToken() tokens.DeployToken {
 	return tokens.DeployToken{ID: r.ID, ProjectID: r.ProjectID, Name: r.Name, Username: r.Username,
 		Scopes: r.Scopes, ExpiresAt: r.ExpiresAt, Revoked: r.Revoked, CreatedAt: r.CreatedAt, CreatorID: r.CreatorID,
-		LastUsedAt: r.LastUsedAt, Digest: r.Digest, CISecret: r.CISecret, GroupID: r.GroupID}
+		LastUsedAt: r.LastUsedAt, Digest: r.Digest, CISecret: r.CISecret, GroupID: r.GroupID,
+		LastUsedIP: r.LastUsedIP, LastUsedAgent: r.LastUsedAgent, Rotation: r.Rotation}
 }
 
 // groupRecord is how a tokens.Group is stored in bucket groups.

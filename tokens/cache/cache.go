@@ -19,7 +19,7 @@ type Source interface {
 	// Generation answers a value that changes, in the same atomic step as
 	// the write, with every write that can change what DeployTokenForAuth
 	// answers about a token it finds: RevokeDeployToken, DeleteProject,
-	// RevokeGroupDeployToken, DeleteGroup, and a KV write of a key for which Invalidates reports true. It
+	// RevokeGroupDeployToken, DeleteGroup, RotateDeployToken, and a KV write of a key for which Invalidates reports true. It
 	// never goes back to a value it had before (a restored backup
 	// included), and is read from where writes land, never from a
 	// lagging replica.

@@ -12,6 +12,7 @@ import (
 // Every write that can change what DeployTokenForAuth answers about a
 // token it finds sets gen to a new random value in the same script or
 // transaction as the write: revoking a token (of a project or a group),
+// rotating one,
 // deleting a project or a group, and
 // writing a KV key the cache answers from memory (cache.Invalidates: the
 // bans). It is set whether or not this replica caches, since others may.

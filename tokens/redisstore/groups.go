@@ -70,13 +70,16 @@ return 1
 // deploy token IDs and of every deploy token ID; ARGV = group ID,
 // lowercase full path, prefix
 // of users' group sets, prefix of deploy token keys, prefix of digest
-// index keys, the digest field, a new generation. -4: not empty.
+// index keys, the digest field, a new generation, the previous digest
+// field (of a rotation). -4: not empty.
 var deleteGroupScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('ZCARD', KEYS[5]) > 0 or redis.call('ZCARD', KEYS[6]) > 0 then return -4 end
 for _, tid in ipairs(redis.call('SMEMBERS', KEYS[8])) do
   local d = redis.call('HGET', ARGV[4] .. tid, ARGV[6])
   if d then redis.call('DEL', ARGV[5] .. d) end
+  local pd = ARGV[8] and redis.call('HGET', ARGV[4] .. tid, ARGV[8])
+  if pd then redis.call('DEL', ARGV[5] .. pd) end
   redis.call('DEL', ARGV[4] .. tid)
   redis.call('ZREM', KEYS[13], tid)
 end
@@ -408,7 +411,7 @@ func (s *Store) DeleteGroup(ctx context.Context, id int64) error {
 			s.idKey("gr", id), s.idKey("gm", id), s.idKey("gd", id), s.idKey("gg", g.ParentID), s.key("gen"),
 			s.idKey("gmz", id), s.idKey("gdz", id), s.key("dz"),
 		},
-		id, lower, s.key("ug", ""), s.key("d", ""), s.key("dh", ""), fDigest, newGeneration())
+		id, lower, s.key("ug", ""), s.key("d", ""), s.key("dh", ""), fDigest, newGeneration(), fPrevDigest)
 	return groupStatus(op, n, err)
 }
 

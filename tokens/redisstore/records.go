@@ -32,6 +32,17 @@ const (
 	fVisibility = "v"
 	fBlocked    = "b"
 	fGroup      = "g" // a project's namespace group, a group deploy token's group
+	// Rotation and last use (rotate.go).
+	fPrevDigest    = "H"
+	fPrevUntil     = "U"
+	fRotated       = "R"
+	fLastIP        = "i"
+	fLastAgent     = "y"
+	fPrevLastUsed  = "L"
+	fPrevLastIP    = "I"
+	fPrevLastAgent = "Y"
+	fPrevious      = "P" // a PAT's predecessor in its grace
+	fReplacedBy    = "z" // a PAT's successor while it is in its grace
 )
 
 // scopeSep joins scopes; a scope never contains a space (OAuth lists
@@ -183,6 +194,10 @@ func encodePAT(t *tokens.PersonalAccessToken) (fields, error) {
 	f.str(fScopes, scopes)
 	f.bool(fRevoked, t.Revoked)
 	f.bytes(fDigest, t.Digest)
+	f.str(fLastIP, t.LastUsedIP)
+	f.str(fLastAgent, t.LastUsedAgent)
+	f.int(fPrevious, t.PreviousID)
+	f.int(fReplacedBy, t.ReplacedBy)
 	for _, err := range []error{
 		f.timePtr(fExpires, t.ExpiresAt),
 		f.time(fCreated, t.CreatedAt),
@@ -207,6 +222,11 @@ func decodePAT(id int64, m map[string]string) (tokens.PersonalAccessToken, error
 		CreatedAt:  r.time(fCreated),
 		LastUsedAt: r.timePtr(fLastUsed),
 		Digest:     r.bytes(fDigest),
+
+		LastUsedIP:    r.str(fLastIP),
+		LastUsedAgent: r.str(fLastAgent),
+		PreviousID:    r.int(fPrevious),
+		ReplacedBy:    r.int(fReplacedBy),
 	}
 	return t, r.err
 }
@@ -256,10 +276,18 @@ func encodeDeployToken(t *tokens.DeployToken) (fields, error) {
 	f.int(fCreator, t.CreatorID)
 	f.bytes(fDigest, t.Digest)
 	f.bytes(fCISecret, t.CISecret)
+	f.str(fLastIP, t.LastUsedIP)
+	f.str(fLastAgent, t.LastUsedAgent)
+	f.bytes(fPrevDigest, t.PrevDigest)
+	f.str(fPrevLastIP, t.PrevLastUsedIP)
+	f.str(fPrevLastAgent, t.PrevLastUsedAgent)
 	for _, err := range []error{
 		f.timePtr(fExpires, t.ExpiresAt),
 		f.time(fCreated, t.CreatedAt),
 		f.timePtr(fLastUsed, t.LastUsedAt),
+		f.timePtr(fPrevUntil, t.PrevUntil),
+		f.timePtr(fRotated, t.RotatedAt),
+		f.timePtr(fPrevLastUsed, t.PrevLastUsedAt),
 	} {
 		if err != nil {
 			return nil, err
@@ -284,6 +312,17 @@ func decodeDeployToken(id int64, m map[string]string) (tokens.DeployToken, error
 		Digest:     r.bytes(fDigest),
 		CISecret:   r.bytes(fCISecret),
 		GroupID:    r.int(fGroup),
+
+		LastUsedIP:    r.str(fLastIP),
+		LastUsedAgent: r.str(fLastAgent),
+		Rotation: tokens.Rotation{
+			RotatedAt:         r.timePtr(fRotated),
+			PrevDigest:        r.bytes(fPrevDigest),
+			PrevUntil:         r.timePtr(fPrevUntil),
+			PrevLastUsedAt:    r.timePtr(fPrevLastUsed),
+			PrevLastUsedIP:    r.str(fPrevLastIP),
+			PrevLastUsedAgent: r.str(fPrevLastAgent),
+		},
 	}
 	if t.Username == "" {
 		t.Username = tokens.DefaultDeployTokenUsername(id)

@@ -384,10 +384,12 @@ func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve 
 			return err
 		}
 		digests := make([]*redis.StringCmd, len(tokenIDs))
+		prevDigests := make([]*redis.StringCmd, len(tokenIDs))
 		if len(tokenIDs) > 0 {
 			pipe := tx.Pipeline()
 			for i, tid := range tokenIDs {
 				digests[i] = pipe.HGet(ctx, s.key("d", tid), fDigest)
+				prevDigests[i] = pipe.HGet(ctx, s.key("d", tid), fPrevDigest)
 			}
 			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 				return err
@@ -418,6 +420,9 @@ func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve 
 				p.Del(ctx, s.key("d", tid))
 				p.ZRem(ctx, s.key("dz"), tid)
 				if d, err := digests[i].Result(); err == nil {
+					p.Del(ctx, s.key("dh", d))
+				}
+				if d, err := prevDigests[i].Result(); err == nil {
 					p.Del(ctx, s.key("dh", d))
 				}
 			}

@@ -67,6 +67,9 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"ProjectsByPaths", testProjectsByPaths},
 		{"PATForAuth", testPATForAuth},
 		{"ProjectPages", testProjectPages},
+		{"RotateDeployToken", testRotateDeployToken},
+		{"RotatePATWithGrace", testRotatePATWithGrace},
+		{"RecordLastUses", testRecordLastUses},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
