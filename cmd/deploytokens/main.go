@@ -23,6 +23,7 @@ Usage:
   deploytokens serve [flags]        run the server (deploytokens serve --help lists every setting)
   deploytokens keys jwks|cert|rotate  print the registry's JWKS file or certificate bundle, or add a signing key
   deploytokens ci-env --url URL --project PATH  print a CI job's variables as export lines (PAT in DEPLOYTOKENS_TOKEN)
+  deploytokens health [--url URL]   exit 0 when a running server answers /-/health (the image's HEALTHCHECK)
 `
 
 func main() {
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdKeys(ctx, args[1:], getenv, stdout, stderr)
 	case "ci-env":
 		err = cmdCIEnv(ctx, args[1:], getenv, stdout, stderr)
+	case "health":
+		err = cmdHealth(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
