@@ -49,3 +49,17 @@ bench: build
 
 fmt:
 	gofmt -l -w .
+
+.PHONY: image images
+
+# The container image, from Debian packages (mmdebstrap) and the binary with
+# its version stamped in, built with no container registry in reach and
+# loaded into podman as localhost/deploytokens:latest. Cached in bin/image:
+# rebuilt only when an input changes. deploy/README.md says more.
+image:
+	GO=$(GO) deploy/image.sh --load deploytokens
+
+# The three images deploy/compose.yaml runs: deploytokens, the registry and
+# Redis.
+images:
+	GO=$(GO) deploy/image.sh --load deploytokens registry redis

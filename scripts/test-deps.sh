@@ -8,6 +8,13 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v git >/dev/null || need+=(git)
 command -v podman >/dev/null || need+=(podman)
 command -v chromium >/dev/null || need+=(chromium)
+# deploy/: the images' root filesystems, the runtime that works where crun
+# refuses hybrid cgroups, the compose stack and its containers' DNS.
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v runc >/dev/null || need+=(runc)
+command -v podman-compose >/dev/null || need+=(podman-compose)
+[ -x /usr/lib/cni/dnsname ] || need+=(golang-github-containernetworking-plugin-dnsname)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 for pkg in "$@"; do
   command -v "$pkg" >/dev/null || need+=("$pkg")
 done
