@@ -20,7 +20,6 @@ OUT=${IMAGE_OUT:-bin/image}
 PODMAN=${PODMAN:-podman}
 GO=${GO:-go}
 SUITE=bookworm
-REGISTRY_VERSION=${REGISTRY_VERSION:-$(sed -n 's/^REGISTRY_VERSION := //p' Makefile)}
 VERSION=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}
 LABEL=org.deploytokens.inputs
 
@@ -63,8 +62,11 @@ base() {
   local hook="grep -q '^$user:' \"\$1/etc/passwd\" && sed -i '/^$user:/d' \"\$1/etc/passwd\" \"\$1/etc/group\" \"\$1/etc/shadow\" \"\$1/etc/gshadow\" 2>/dev/null;"
   hook+=" echo '$user:x:$uid:$uid::$home:/usr/sbin/nologin' >>\"\$1/etc/passwd\";"
   hook+=" echo '$user:x:$uid:' >>\"\$1/etc/group\";"
-  for d in $home $extra; do
-    hook+=" install -d -m 0750 -o $uid -g $uid \"\$1$d\";"
+  hook+=" install -d -m 0750 -o $uid -g $uid \"\$1$home\";"
+  # /jwks: where the compose stack's one-shot puts the registry's keys, for
+  # the registry (another user) to read.
+  for d in $extra; do
+    hook+=" install -d -m 0755 -o $uid -g $uid \"\$1$d\";"
   done
   # The base archive is a podman import's input, not a package mirror.
   hook+=" rm -rf \"\$1/var/cache/apt\"/* \"\$1/var/lib/apt/lists\"/*"
@@ -86,8 +88,10 @@ payload() {
       -o "$dir/deploytokens" ./cmd/deploytokens
     ;;
   registry)
-    CGO_ENABLED=0 GOBIN=$(cd "$dir" && pwd) $GO install -trimpath -ldflags "-s -w" \
-      "github.com/distribution/distribution/v3/cmd/registry@$REGISTRY_VERSION"
+    # The registry the Makefile pins (make tools, which the tests run too):
+    # built on this Debian, it runs on the image's Debian.
+    [ -x bin/tools/registry ] || ${MAKE:-make} --no-print-directory tools >&2
+    cp bin/tools/registry "$dir/registry"
     cp deploy/local/registry.yml "$dir/config.yml"
     ;;
   redis) ;;
