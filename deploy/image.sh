@@ -140,8 +140,10 @@ for name in "${names[@]}"; do
       bp system reset --force >/dev/null 2>&1 || true
       rm -rf "$tmp/root" "$tmp/run"
     done
-    bp build --quiet --format docker --pull=never --build-arg "BASE=localhost/deploytokens-base-$name:${basehash:0:12}" \
-      --label "$LABEL=$inputs" --label "org.opencontainers.image.version=$VERSION" \
+    labels=(--label "$LABEL=$inputs")
+    # The other images carry Debian's and the Makefile's versions, not ours.
+    [ "$name" = deploytokens ] && labels+=(--label "org.opencontainers.image.version=$VERSION")
+    bp build --quiet --format docker --pull=never --build-arg "BASE=localhost/deploytokens-base-$name:${basehash:0:12}" "${labels[@]}" \
       -t "$(tag "$name"):latest" -f "deploy/local/$name.Containerfile" "$ctx" >/dev/null
     bp save --quiet --format docker-archive -o "$archive.tmp" "$(tag "$name"):latest"
     mv "$archive.tmp" "$archive"
