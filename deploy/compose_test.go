@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +64,8 @@ func TestCompose(t *testing.T) {
 			t.Errorf("podman-compose down: %v\n%s", err, out)
 		}
 		podmanAfter(t, p, "network", "rm", "--force", project+"_default")
+		// CNI's address bookkeeping outlives the network it was for.
+		os.RemoveAll(filepath.Join("/var/lib/cni/networks", project+"_default"))
 	})
 	start := time.Now()
 	if out, err := compose(t.Context(), "up", "--detach"); err != nil {
