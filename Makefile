@@ -54,3 +54,25 @@ bench: build
 
 fmt:
 	gofmt -l -w .
+
+.PHONY: image images compose-up compose-down
+
+# The container image, from Debian packages (mmdebstrap) and the binary with
+# its version stamped in, built with no container registry in reach and
+# loaded into podman as localhost/deploytokens:latest. Cached in bin/image:
+# rebuilt only when an input changes. deploy/README.md says more.
+image:
+	GO=$(GO) deploy/image.sh --load deploytokens
+
+# The three images deploy/compose.yaml runs: deploytokens, the registry and
+# Redis.
+images:
+	GO=$(GO) deploy/image.sh --load deploytokens registry redis
+
+# The stack of deploy/compose.yaml on loopback: deploytokens on :8080, the
+# registry on :5000, Redis inside. make compose-down stops it; its volumes stay.
+compose-up: images
+	podman-compose -f deploy/compose.yaml up -d
+
+compose-down:
+	podman-compose -f deploy/compose.yaml down

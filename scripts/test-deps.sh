@@ -11,6 +11,13 @@ command -v podman >/dev/null || need+=(podman)
 command -v chromium >/dev/null || need+=(chromium)
 command -v jq >/dev/null || need+=(jq)
 command -v curl >/dev/null || need+=(curl)
+# deploy/: the images' root filesystems, the runtime that works where crun
+# refuses hybrid cgroups, the compose stack and its containers' DNS.
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v runc >/dev/null || need+=(runc)
+command -v podman-compose >/dev/null || need+=(podman-compose)
+[ -x /usr/lib/cni/dnsname ] || need+=(golang-github-containernetworking-plugin-dnsname)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 for pkg in "$@"; do
   command -v "$pkg" >/dev/null || need+=("$pkg")
 done

@@ -21,8 +21,8 @@ func TestSubcommandHelp(t *testing.T) {
 		args         []string
 		want, reject []string
 	}{
-		{[]string{"--help"}, []string{"serve", "keys", "ci-env", "version"}, nil},
-		{[]string{"help"}, []string{"serve", "keys", "ci-env", "version"}, nil},
+		{[]string{"--help"}, []string{"serve", "keys", "ci-env", "version", "health"}, nil},
+		{[]string{"help"}, []string{"serve", "keys", "ci-env", "version", "health"}, nil},
 		{[]string{"serve", "--help"}, []string{"--listen", "DEPLOYTOKENS_LISTEN", "--tls-cert", "DEPLOYTOKENS_TLS_KEY", "Exit codes", "SIGTERM"}, nil},
 		{[]string{"keys", "--help"}, []string{"jwks", "cert", "rotate", "--from", "Exit codes"}, nil},
 		{[]string{"keys", "jwks", "--help"}, []string{"--from", "--data-dir", "DEPLOYTOKENS_DATA_DIR", "--kid-format", "Exit codes"}, []string{"--listen", "--git-max-concurrent", "--log-format"}},
@@ -30,6 +30,7 @@ func TestSubcommandHelp(t *testing.T) {
 		{[]string{"keys", "rotate", "--help"}, []string{"--rotation-lead", "--secret-file", "Exit codes"}, []string{"--from", "--listen"}},
 		{[]string{"ci-env", "--help"}, []string{"--url", "--project", "--exec", "DEPLOYTOKENS_TOKEN", "DEPLOYTOKENS_URL", "CI_PROJECT_PATH", "dotenv", "vars=$(", "Exit codes"}, nil},
 		{[]string{"version", "--help"}, []string{"git describe", "Exit codes"}, nil},
+		{[]string{"health", "--help"}, []string{"--url", "--timeout", "DEPLOYTOKENS_LISTEN", "Exit codes"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

@@ -28,6 +28,7 @@ Usage:
   deploytokens keys jwks|cert|rotate [flags]  print the registry's JWKS file or certificate bundle, or add a signing key
   deploytokens ci-env [flags] [--exec -- command...]  a CI job's variables, as export lines or in a command's environment
   deploytokens version              print the version (also: deploytokens --version)
+  deploytokens health [flags]       exit 0 when a running server answers /-/health (the image's HEALTHCHECK)
 
 Each command answers --help with its flags, the variables it reads and its exit codes.
 `
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdCIEnv(ctx, args[1:], getenv, stdout, stderr)
 	case "version", "--version", "-version":
 		err = cmdVersion(args[1:], stdout)
+	case "health":
+		err = cmdHealth(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
