@@ -26,7 +26,7 @@ func TestHealthCommand(t *testing.T) {
 		{name: "nothing listening", args: []string{"--url", closed}, wantCode: 1, wantErr: "unhealthy"},
 		{name: "a path that is not healthy", args: []string{"--url", s.URL + "/api/v4/nothing"}, wantCode: 1, wantErr: "answered 401"},
 		{name: "help", args: []string{"--help"}, wantCode: 0, wantOut: "DEPLOYTOKENS_LISTEN"},
-		{name: "stray argument", args: []string{"now"}, wantCode: 1, wantErr: `unexpected argument "now"`},
+		{name: "stray argument", args: []string{"now"}, wantCode: exitUsage, wantErr: `unexpected argument "now"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
