@@ -183,7 +183,7 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 		"tls", certs != nil, "store", store)
 	if a.adminTokenFile != "" {
 		// The path, not the token: secrets never reach a terminal log.
-		fmt.Fprintf(stdout, "Generated the admin token of user root into %s (mode 0600): export DEPLOYTOKENS_TOKEN=$(cat %s)\n", a.adminTokenFile, a.adminTokenFile)
+		fmt.Fprintf(stdout, "Generated the admin token of user root into %s (mode 0600): export TOKEN=$(cat %s), and sign in to the web page as root with it\n", a.adminTokenFile, a.adminTokenFile)
 	}
 	return a.serve(ctx, ln)
 }
