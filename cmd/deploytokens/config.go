@@ -27,6 +27,7 @@ type Config struct {
 	RedisURL         string
 	RedisPrefix      string
 	RedisCacheSize   int
+	StoreTimeout     time.Duration
 	SecretFile       string
 	AdminToken       string
 	RegistryService  string
@@ -82,6 +83,7 @@ func (c *Config) settings() []setting {
 		{"redis-url", "redis:// or rediss:// URL (redis+sentinel:// for Sentinel); unset: the embedded store", &c.RedisURL},
 		{"redis-prefix", "prefix of every Redis key, so installations can share a Redis", &c.RedisPrefix},
 		{"redis-cache-size", "deploy tokens each replica keeps in memory between uses (revocations still reach it within 0.5s); 0: none", &c.RedisCacheSize},
+		{"store-timeout", "how long a request waits for any one answer of Redis; one that does not come by then is answered 503 with Retry-After, and so is readiness (which waits at most 2s)", &c.StoreTimeout},
 		{"secret-file", "file holding the server secret (at least 32 bytes); default <data-dir>/secret, generated on first start", &c.SecretFile},
 		{"admin-token", "personal access token of the admin user root; unset: generated on first start into <data-dir>/admin-token", &c.AdminToken},
 		{"registry-service", "service name of the container registry (the token's aud)", &c.RegistryService},
@@ -131,6 +133,7 @@ func defaultConfig() Config {
 		GitMaxConcurrent:   32 * runtime.GOMAXPROCS(0),
 		GitMaxInflatedBody: 10 << 20, // githttp.DefaultMaxInflatedBody
 		GitStallTimeout:    20 * time.Second,
+		StoreTimeout:       time.Second,
 	}
 }
 
@@ -318,6 +321,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GitMaxPerClient < 0 {
 		bad("git-max-per-client", "must not be negative")
+	}
+	if c.StoreTimeout < 50*time.Millisecond || c.StoreTimeout > time.Minute {
+		bad("store-timeout", "must be between 50ms and 1m")
 	}
 	if c.GitStallTimeout < time.Second {
 		bad("git-stall-timeout", "must be at least 1s")
