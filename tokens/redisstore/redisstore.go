@@ -54,6 +54,10 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
 	s := NewFromClient(c, opts)
+	if err := refuseClusterNode(ctx, s.c); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -133,6 +137,9 @@ func NewFromClient(c redis.UniversalClient, opts Options) *Store {
 	}
 	if c != nil {
 		c.AddHook(budgetHook{})
+		if cc, ok := c.(*redis.ClusterClient); ok {
+			c.AddHook(reloadHook{cc})
+		}
 	}
 	for _, h := range opts.Hooks {
 		c.AddHook(h)
@@ -206,9 +213,12 @@ func (s *Store) idKey(kind string, id int64) string {
 	return s.key(kind, strconv.FormatInt(id, 10))
 }
 
-// Ping reports whether Redis answers.
+// Ping reports whether the Redis node holding the data answers: it reads
+// a key under the store's hash tag, which a Cluster routes to the master of
+// the store's slot. A bare PING is answered by any node, a dead master's
+// peers included, and would call ready a store no request can use.
 func (s *Store) Ping(ctx context.Context) error {
-	return wrap("ping", s.c.Ping(ctx).Err())
+	return wrap("ping", s.c.Exists(ctx, s.key("gen")).Err())
 }
 
 // DurabilityWarning answers why an acknowledged write could be lost if
