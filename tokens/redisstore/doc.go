@@ -48,6 +48,9 @@
 //	kv:<key>                         KV values
 //	gen                              generation: set anew by every write a
 //	                                 replica's cache depends on (generation.go)
+//	w                                counter each write that must reach a
+//	                                 replica increments before WAIT 1 on
+//	                                 the same connection (replicated.go)
 //
 // A project in a group and a group deploy token keep the group's ID in
 // their field "g". Records are hashes with one-letter fields and binary timestamps, and a

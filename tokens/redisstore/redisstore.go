@@ -39,6 +39,8 @@ type Options struct {
 type Store struct {
 	c    redis.UniversalClient
 	base string // prefix + hashTag
+	// replicas says whether writes wait for a replica (replicated.go).
+	replicas replicaState
 }
 
 var (
