@@ -80,7 +80,7 @@ func (c *Config) settings() []setting {
 		{"external-url", "URL clients reach this server at (clone URLs, token realm); default http://<listen>", &c.ExternalURL},
 		{"data-dir", "directory for the embedded store, the server secret, keys and repositories", &c.DataDir},
 		{"repos-dir", "directory of the git repositories; default <data-dir>/repositories", &c.ReposDir},
-		{"redis-url", "redis:// or rediss:// URL (redis+sentinel:// for Sentinel); unset: the embedded store", &c.RedisURL},
+		{"redis-url", "redis:// or rediss:// URL (redis+sentinel://...?master_name=NAME for Sentinel, its password going to the sentinels only; redis+cluster:// for Cluster); unset: the embedded store", &c.RedisURL},
 		{"redis-prefix", "prefix of every Redis key, so installations can share a Redis", &c.RedisPrefix},
 		{"redis-cache-size", "deploy tokens each replica keeps in memory between uses (revocations still reach it within 0.5s); 0: none", &c.RedisCacheSize},
 		{"store-timeout", "how long a request waits for any one answer of Redis; one that does not come by then is answered 503 with Retry-After, and so is readiness (which waits at most 2s)", &c.StoreTimeout},
