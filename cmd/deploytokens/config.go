@@ -27,6 +27,7 @@ type Config struct {
 	RedisURL         string
 	RedisPrefix      string
 	RedisCacheSize   int
+	StoreTimeout     time.Duration
 	SecretFile       string
 	AdminToken       string
 	RegistryService  string
@@ -103,9 +104,10 @@ func (c *Config) settings() []setting {
 		{"external-url", "URL clients reach this server at (clone URLs, token realm); default http://<listen>", &c.ExternalURL},
 		{"data-dir", "directory for the embedded store, the server secret, keys and repositories", &c.DataDir},
 		{"repos-dir", "directory of the git repositories; default <data-dir>/repositories", &c.ReposDir},
-		{"redis-url", "redis:// or rediss:// URL (redis+sentinel:// for Sentinel); unset: the embedded store", &c.RedisURL},
+		{"redis-url", "redis:// or rediss:// URL (redis+sentinel://...?master_name=NAME for Sentinel, its password going to the sentinels only; redis+cluster:// for Cluster); unset: the embedded store", &c.RedisURL},
 		{"redis-prefix", "prefix of every Redis key, so installations can share a Redis", &c.RedisPrefix},
 		{"redis-cache-size", "deploy tokens each replica keeps in memory between uses (revocations still reach it within 0.5s); 0: none", &c.RedisCacheSize},
+		{"store-timeout", "how long a request waits for any one answer of Redis; one that does not come by then is answered 503 with Retry-After, and so is readiness (which waits at most 2s)", &c.StoreTimeout},
 		{"secret-file", "file holding the server secret (at least 32 bytes); default <data-dir>/secret, generated on first start", &c.SecretFile},
 		{"admin-token", "personal access token of the admin user root; unset: generated on first start into <data-dir>/admin-token", &c.AdminToken},
 		{"registry-service", "service name of the container registry (the token's aud)", &c.RegistryService},
@@ -164,6 +166,7 @@ func defaultConfig() Config {
 		GitMaxConcurrent:   32 * runtime.GOMAXPROCS(0),
 		GitMaxInflatedBody: 10 << 20, // githttp.DefaultMaxInflatedBody
 		GitStallTimeout:    20 * time.Second,
+		StoreTimeout:       time.Second,
 		// auth.DefaultMaxRepositories, auth.DefaultMaxAnonymousRepositories
 		RegistryMaxRepositories:          16,
 		RegistryMaxAnonymousRepositories: 4,
@@ -368,6 +371,9 @@ func (c *Config) Validate() error {
 	}
 	if c.GitMaxPerClient < 0 {
 		bad("git-max-per-client", "must not be negative")
+	}
+	if c.StoreTimeout < 50*time.Millisecond || c.StoreTimeout > time.Minute {
+		bad("store-timeout", "must be between 50ms and 1m")
 	}
 	if c.GitStallTimeout < time.Second {
 		bad("git-stall-timeout", "must be at least 1s")

@@ -66,7 +66,11 @@ func TestSlowClients(t *testing.T) {
 		// A GET gets no read deadline: one that answers slowly (Redis
 		// paused) is answered, and its connection serves the next one.
 		rs := testenv.StartRedisProcess(t)
-		slow := startServer(t, func(c *Config) { c.RedisURL, c.ReadTimeout = rs.URL(), 300*time.Millisecond })
+		// The store budget outlasts the pause: this is about the read
+		// timeout, not about a hung store (TestHungRedisAnswered503WithinBudget).
+		slow := startServer(t, func(c *Config) {
+			c.RedisURL, c.ReadTimeout, c.StoreTimeout = rs.URL(), 300*time.Millisecond, 5*time.Second
+		})
 		rc := redis.NewClient(&redis.Options{Addr: rs.Addr()})
 		defer rc.Close()
 		get := "GET /api/v4/projects HTTP/1.1\r\nHost: x\r\nPRIVATE-TOKEN: " + slow.AdminToken + "\r\n\r\n"

@@ -348,6 +348,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		e.Use(a.metrics.Middleware())
 	}
 	e.Use(sanitizeRequestID, middleware.RequestID())
+	e.Use(a.storeBudget)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		a.log.Error("panic", "err", err, "path", c.Path(), "stack", string(stack))
 		return err
@@ -369,14 +370,15 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	getHead := []string{http.MethodGet, http.MethodHead}
 	e.Match(getHead, "/-/health", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }, jsonSurface...)
 	e.Match(getHead, "/-/readiness", func(c echo.Context) error {
-		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		wait := a.readinessTimeout()
+		ctx, cancel := context.WithTimeout(c.Request().Context(), wait)
 		defer cancel()
 		if err := a.store.Ping(ctx); err != nil {
 			// Its own body, which load balancers read; the pipeline's
 			// status and Retry-After.
 			p := httperr.Classify(tokens.ErrUnavailable)
 			p.SetHeaders(c.Response().Header())
-			return c.JSON(p.Status, map[string]string{"status": "unavailable", "message": "store unreachable"})
+			return c.JSON(p.Status, map[string]string{"status": "unavailable", "message": "store unreachable or no answer within " + wait.String()})
 		}
 		return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 	}, jsonSurface...)

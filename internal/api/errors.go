@@ -52,6 +52,9 @@ func gitlabMessage(p httperr.Problem) string {
 			}
 			return "403 Forbidden - " + e.Message
 		case tokens.KindUnavailable:
+			if e == tokens.ErrNotReplicated {
+				return "503 Service Unavailable: " + e.Message
+			}
 			return "503 Service Unavailable: the store is unreachable, retry later"
 		}
 	}

@@ -33,6 +33,10 @@ type RedisServer struct {
 	dir     string
 	port    int
 	logPath string
+	// args are added to the command line; sentinelConf, when set, makes
+	// the process a Sentinel reading (and rewriting) that file.
+	args         []string
+	sentinelConf string
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -118,7 +122,7 @@ func (s *RedisServer) start() error {
 		return fmt.Errorf("open redis log: %w", err)
 	}
 	defer logFile.Close() // the child keeps its own descriptor
-	cmd := exec.Command(s.bin,
+	args := []string{
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
@@ -127,7 +131,11 @@ func (s *RedisServer) start() error {
 		"--appendfsync", "always",
 		"--daemonize", "no",
 		"--protected-mode", "yes",
-	)
+	}
+	if s.sentinelConf != "" {
+		args = []string{s.sentinelConf, "--sentinel", "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1", "--dir", s.dir, "--daemonize", "no"}
+	}
+	cmd := exec.Command(s.bin, append(args, s.args...)...)
 	cmd.Dir = s.dir
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile

@@ -235,7 +235,8 @@ return 1
 
 // SetUserBlocked blocks or unblocks a user. PATs are not cached, so the
 // next request of a blocked user, on any replica, is refused.
-func (s *Store) SetUserBlocked(ctx context.Context, id int64, blocked bool) error {
+func (s *Store) SetUserBlocked(ctx context.Context, id int64, blocked bool) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	v := "0"
 	if blocked {
 		v = "1"
@@ -284,7 +285,8 @@ return 1
 
 // DeleteUser removes a user with their memberships and tokens in one
 // script, so a crash leaves all or nothing.
-func (s *Store) DeleteUser(ctx context.Context, id int64) error {
+func (s *Store) DeleteUser(ctx context.Context, id int64) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "delete user"
 	// A username never changes, so the index key read here is the one
 	// the script must free.
@@ -342,7 +344,8 @@ return 1
 
 // RotatePAT revokes oldID and creates t in one script; t.UserID must be
 // the old token's user.
-func (s *Store) RotatePAT(ctx context.Context, oldID int64, t *tokens.PersonalAccessToken) error {
+func (s *Store) RotatePAT(ctx context.Context, oldID int64, t *tokens.PersonalAccessToken) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "rotate personal access token"
 	if len(t.Digest) == 0 {
 		return fmt.Errorf("%s: empty digest", op)
@@ -383,7 +386,8 @@ return redis.call('HGETALL', KEYS[1])
 `)
 
 // UpdateProject applies c to project id and answers the result.
-func (s *Store) UpdateProject(ctx context.Context, id int64, c tokens.ProjectChange) (tokens.Project, error) {
+func (s *Store) UpdateProject(ctx context.Context, id int64, c tokens.ProjectChange) (_ tokens.Project, err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "update project"
 	var f fields
 	f.str(fName, c.Name)

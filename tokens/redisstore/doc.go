@@ -48,6 +48,9 @@
 //	kv:<key>                         KV values
 //	gen                              generation: set anew by every write a
 //	                                 replica's cache depends on (generation.go)
+//	w                                counter each write that must reach a
+//	                                 replica increments before WAIT 1 on
+//	                                 the same connection (replicated.go)
 //
 // A project in a group and a group deploy token keep the group's ID in
 // their field "g". Records are hashes with one-letter fields and binary timestamps, and a
@@ -73,6 +76,22 @@
 //	                                                   userinfo authenticates to the sentinels)
 //	redis+cluster://[user:pass@]host:port[?addr=host:port...]
 //	rediss+cluster://...                               Cluster (redis.ParseClusterURL)
+//
+// The userinfo of a Sentinel URL authenticates to the sentinels only; the
+// data nodes' password is the password query option. A redis:// URL naming
+// a Cluster node is refused at start (its client would follow no MOVED).
+// Every key shares one hash tag, so a Cluster holds the store on one
+// master: it brings failover, not write capacity.
+//
+// Failover and waits (cluster.go, budget.go, replicated.go): every client
+// honours its context's deadline (ContextTimeoutEnabled), and a store
+// timeout put in the context by the caller (tokens.WithStoreTimeout)
+// bounds each round trip, so a hung Redis costs a request its budget. A
+// Cluster client reloads its slot map whenever a command fails for want of
+// a server, so it finds a promoted replica at once. Ping reads a key under
+// the hash tag, so it asks the node holding the data. Writes that create,
+// revoke, delete, block or rotate wait for a replica (WAIT 1) when the
+// master has one, so a failover cannot undo what was acknowledged.
 //
 // Redis errors are translated at this edge: redis.Nil becomes
 // tokens.ErrNotFound, a server that cannot be reached (refused, reset,

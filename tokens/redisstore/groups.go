@@ -237,7 +237,8 @@ func namespaces(lower string) []string {
 
 // CreateGroup assigns g.ID and stores g with its owner member in one
 // script.
-func (s *Store) CreateGroup(ctx context.Context, g *tokens.Group, owner tokens.GroupMember) error {
+func (s *Store) CreateGroup(ctx context.Context, g *tokens.Group, owner tokens.GroupMember) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "create group"
 	lower := fold(g.FullPath)
 	above := namespaces(lower)
@@ -388,7 +389,8 @@ func (s *Store) ListGroupProjects(ctx context.Context, groupID int64) ([]tokens.
 }
 
 // UpdateGroup sets the group's name, description and visibility.
-func (s *Store) UpdateGroup(ctx context.Context, g tokens.Group) error {
+func (s *Store) UpdateGroup(ctx context.Context, g tokens.Group) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	n, err := runStatus(ctx, s.c, updateFieldsScript, []string{s.idKey("g", g.ID)},
 		fName, g.Name, fDescription, g.Description, fVisibility, string(g.Visibility))
 	return status("update group", n, err)
@@ -396,7 +398,8 @@ func (s *Store) UpdateGroup(ctx context.Context, g tokens.Group) error {
 
 // DeleteGroup removes an empty group with its members and deploy tokens
 // in one script, which sets the generation.
-func (s *Store) DeleteGroup(ctx context.Context, id int64) error {
+func (s *Store) DeleteGroup(ctx context.Context, id int64) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "delete group"
 	// The full path and the parent of an ID never change, so reading them
 	// first is safe; the script checks the group is still there.
@@ -416,7 +419,8 @@ func (s *Store) DeleteGroup(ctx context.Context, id int64) error {
 }
 
 // PutGroupMember creates or updates m, in the script PutMember runs.
-func (s *Store) PutGroupMember(ctx context.Context, m tokens.GroupMember) error {
+func (s *Store) PutGroupMember(ctx context.Context, m tokens.GroupMember) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "put group member"
 	v, err := encodeGroupMember(&m)
 	if err != nil {
@@ -496,7 +500,8 @@ func (s *Store) GroupMembershipsOf(ctx context.Context, userID int64) ([]tokens.
 
 // DeleteGroupMember removes userID from groupID, in the script
 // DeleteMember runs.
-func (s *Store) DeleteGroupMember(ctx context.Context, groupID, userID int64) error {
+func (s *Store) DeleteGroupMember(ctx context.Context, groupID, userID int64) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	n, err := runStatus(ctx, s.c, deleteMemberScript,
 		[]string{s.idKey("gm", groupID), s.idKey("ug", userID), s.idKey("gmz", groupID)}, userID, groupID, ownerPrefix)
 	return status("delete group member", n, err)
@@ -564,7 +569,8 @@ func (s *Store) GroupDeployToken(ctx context.Context, groupID, id int64) (tokens
 
 // RevokeGroupDeployToken marks the token revoked and sets the generation
 // in one script; the record stays.
-func (s *Store) RevokeGroupDeployToken(ctx context.Context, groupID, id int64) error {
+func (s *Store) RevokeGroupDeployToken(ctx context.Context, groupID, id int64) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "revoke group deploy token"
 	if groupID == 0 {
 		return fmt.Errorf("%s %d/%d: %w", op, groupID, id, tokens.ErrNotFound)

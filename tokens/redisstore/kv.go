@@ -55,7 +55,8 @@ func milliseconds(ttl time.Duration) int64 {
 
 // CompareAndSwap replaces old with value, without expiry; old == nil means
 // key must be absent. ErrConflict when the current value differs.
-func (s *Store) CompareAndSwap(ctx context.Context, key string, old, value []byte) error {
+func (s *Store) CompareAndSwap(ctx context.Context, key string, old, value []byte) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	mode := "1" // compare with old
 	if old == nil {
 		mode = "0" // key must be absent
@@ -69,7 +70,8 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, old, value []byt
 }
 
 // Delete removes key; an absent key is not an error.
-func (s *Store) Delete(ctx context.Context, key string) error {
+func (s *Store) Delete(ctx context.Context, key string) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	if s.bumps(key) {
 		err := deleteKVScript.Run(ctx, s.c, []string{s.key("kv", key), s.key("gen")}, newGeneration()).Err()
 		return wrap("kv delete", err)

@@ -39,6 +39,8 @@ type Options struct {
 type Store struct {
 	c    redis.UniversalClient
 	base string // prefix + hashTag
+	// replicas says whether writes wait for a replica (replicated.go).
+	replicas replicaState
 }
 
 var (
@@ -54,6 +56,10 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
 	s := NewFromClient(c, opts)
+	if err := refuseClusterNode(ctx, s.c); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	if err := s.Ping(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
@@ -131,6 +137,12 @@ func NewFromClient(c redis.UniversalClient, opts Options) *Store {
 	if prefix == "" {
 		prefix = DefaultPrefix
 	}
+	if c != nil {
+		c.AddHook(budgetHook{})
+		if cc, ok := c.(*redis.ClusterClient); ok {
+			c.AddHook(reloadHook{cc})
+		}
+	}
 	for _, h := range opts.Hooks {
 		c.AddHook(h)
 	}
@@ -162,6 +174,7 @@ func newClient(rawURL string) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, err
 		}
+		o.ContextTimeoutEnabled = true
 		return redis.NewClient(o), nil
 	case "redis+sentinel", "rediss+sentinel":
 		o, err := redis.ParseFailoverURL(strings.TrimSuffix(scheme, "+sentinel") + "://" + rest)
@@ -171,12 +184,14 @@ func newClient(rawURL string) (redis.UniversalClient, error) {
 		if o.MasterName == "" {
 			return nil, errors.New("redis+sentinel url needs master_name")
 		}
+		o.ContextTimeoutEnabled = true
 		return redis.NewFailoverClient(o), nil
 	case "redis+cluster", "rediss+cluster":
 		o, err := redis.ParseClusterURL(strings.TrimSuffix(scheme, "+cluster") + "://" + rest)
 		if err != nil {
 			return nil, err
 		}
+		o.ContextTimeoutEnabled = true
 		return redis.NewClusterClient(o), nil
 	}
 	return nil, fmt.Errorf("unsupported redis url scheme %q", scheme)
@@ -200,9 +215,12 @@ func (s *Store) idKey(kind string, id int64) string {
 	return s.key(kind, strconv.FormatInt(id, 10))
 }
 
-// Ping reports whether Redis answers.
+// Ping reports whether the Redis node holding the data answers: it reads
+// a key under the store's hash tag, which a Cluster routes to the master of
+// the store's slot. A bare PING is answered by any node, a dead master's
+// peers included, and would call ready a store no request can use.
 func (s *Store) Ping(ctx context.Context) error {
-	return wrap("ping", s.c.Ping(ctx).Err())
+	return wrap("ping", s.c.Exists(ctx, s.key("gen")).Err())
 }
 
 // DurabilityWarning answers why an acknowledged write could be lost if

@@ -54,7 +54,8 @@ func runStatus(ctx context.Context, c redis.Scripter, sc *redis.Script, keys []s
 
 // CreateUser assigns u.ID and stores u; ErrConflict when the username is
 // taken in any case.
-func (s *Store) CreateUser(ctx context.Context, u *tokens.User) error {
+func (s *Store) CreateUser(ctx context.Context, u *tokens.User) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "create user"
 	f, err := encodeUser(u)
 	if err != nil {
@@ -131,7 +132,8 @@ func parseID(v any) (int64, error) {
 
 // CreatePAT assigns t.ID and stores t with its digest index; ErrNotFound
 // when the user does not exist.
-func (s *Store) CreatePAT(ctx context.Context, t *tokens.PersonalAccessToken) error {
+func (s *Store) CreatePAT(ctx context.Context, t *tokens.PersonalAccessToken) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "create personal access token"
 	if len(t.Digest) == 0 {
 		return fmt.Errorf("%s: empty digest", op)
@@ -206,7 +208,8 @@ func (s *Store) PAT(ctx context.Context, id int64) (tokens.PersonalAccessToken, 
 
 // RevokePAT marks a token revoked. PATs are not cached, so the next
 // request with it, on any replica, is refused.
-func (s *Store) RevokePAT(ctx context.Context, id int64) error {
+func (s *Store) RevokePAT(ctx context.Context, id int64) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("t", id)}, fRevoked, "1")
 	return status("revoke personal access token", n, err)
 }
@@ -224,7 +227,8 @@ func (s *Store) touch(ctx context.Context, op, key string, at time.Time) error {
 // script; ErrConflict when the path is taken in any case, ErrNested when it
 // sits inside another project's path or holds one, ErrNotFound when the
 // owner does not exist.
-func (s *Store) CreateProject(ctx context.Context, p *tokens.Project, owner tokens.Member) error {
+func (s *Store) CreateProject(ctx context.Context, p *tokens.Project, owner tokens.Member) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "create project"
 	f, err := encodeProject(p)
 	if err != nil {
@@ -362,7 +366,8 @@ func (s *Store) DeleteProject(ctx context.Context, id int64) error {
 // deleteProject deletes project id and, with reserve set, reserves its
 // path in the same transaction: reserve, with the project's path and ID
 // set, replaces the reservation of that path.
-func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve *tokens.DeadPath) error {
+func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve *tokens.DeadPath) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	pkey, tokensKey, membersKey := s.idKey("p", id), s.idKey("pd", id), s.idKey("pm", id)
 	txf := func(tx *redis.Tx) error {
 		path, err := tx.HGet(ctx, pkey, fPathWithNS).Result()
@@ -445,7 +450,8 @@ func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve 
 
 // PutMember creates or updates m; ErrNotFound when the project or the user
 // does not exist.
-func (s *Store) PutMember(ctx context.Context, m tokens.Member) error {
+func (s *Store) PutMember(ctx context.Context, m tokens.Member) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "put member"
 	v, err := encodeMember(&m)
 	if err != nil {
@@ -524,7 +530,8 @@ func (s *Store) MembershipsOf(ctx context.Context, userID int64) ([]tokens.Membe
 
 // DeleteMember removes userID from projectID; ErrNotFound when it is not a
 // member.
-func (s *Store) DeleteMember(ctx context.Context, projectID, userID int64) error {
+func (s *Store) DeleteMember(ctx context.Context, projectID, userID int64) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	n, err := runStatus(ctx, s.c, deleteMemberScript,
 		[]string{s.idKey("pm", projectID), s.idKey("um", userID), s.idKey("pmz", projectID)}, userID, projectID, ownerPrefix)
 	return status("delete member", n, err)
@@ -532,7 +539,8 @@ func (s *Store) DeleteMember(ctx context.Context, projectID, userID int64) error
 
 // CreateDeployToken assigns t.ID, defaults t.Username, and stores t with
 // its digest index; ErrNotFound when the project does not exist.
-func (s *Store) CreateDeployToken(ctx context.Context, t *tokens.DeployToken) error {
+func (s *Store) CreateDeployToken(ctx context.Context, t *tokens.DeployToken) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "create deploy token"
 	if len(t.Digest) == 0 {
 		return fmt.Errorf("%s: empty digest", op)
@@ -657,7 +665,8 @@ func (s *Store) ListAllDeployTokens(ctx context.Context) ([]tokens.DeployToken, 
 }
 
 // RevokeDeployToken marks the token revoked; the record stays.
-func (s *Store) RevokeDeployToken(ctx context.Context, projectID, id int64) error {
+func (s *Store) RevokeDeployToken(ctx context.Context, projectID, id int64) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("d", id), s.key("gen")},
 		fRevoked, "1", fProject, projectID, newGeneration())
 	return status("revoke deploy token", n, err)
