@@ -37,6 +37,9 @@ type Service struct {
 	// after the delete (and its images are deleted once more), so a token
 	// its members got before can't push into the next owner's path.
 	RegistryTokenLifetime time.Duration
+	// AllowPrivateHooks lets webhooks point at loopback and private
+	// addresses.
+	AllowPrivateHooks bool
 }
 
 // Actor is the authenticated caller of a management operation.
@@ -261,6 +264,7 @@ func (s *Service) CreatePAT(ctx context.Context, a *Actor, userID int64, in Crea
 	if err := s.Store.CreatePAT(ctx, &t); err != nil {
 		return PersonalAccessToken{}, "", fmt.Errorf("create personal access token: %w", err)
 	}
+	s.record(ctx, patEvent(EventPATCreated, a, t))
 	return t, secret, nil
 }
 
@@ -294,6 +298,7 @@ func (s *Service) RevokePAT(ctx context.Context, a *Actor, id int64) error {
 		return err
 	}
 	s.log().InfoContext(ctx, "personal access token revoked", "token_id", t.ID, "user_id", t.UserID, "by", a.User.Username)
+	s.record(ctx, patEvent(EventPATRevoked, a, t))
 	return nil
 }
 
@@ -556,6 +561,7 @@ func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID in
 	} else if err != nil {
 		return MemberView{}, fmt.Errorf("put member: %w", err)
 	}
+	s.record(ctx, memberEvent(a, create, m.AccessLevel, u, EntityProject, p.ID, p.PathWithNamespace))
 	return MemberView{Member: m, User: u}, nil
 }
 
@@ -588,6 +594,7 @@ func (s *Service) RemoveMember(ctx context.Context, a *Actor, ref string, userID
 	} else if err != nil {
 		return err
 	}
+	s.record(ctx, memberRemoved(a, userID, EntityProject, p.ID, p.PathWithNamespace))
 	return nil
 }
 
@@ -644,6 +651,7 @@ func (s *Service) CreateDeployToken(ctx context.Context, a *Actor, ref string, i
 		return DeployToken{}, "", err
 	}
 	s.log().InfoContext(ctx, "deploy token created", "project", p.PathWithNamespace, "token_id", t.ID, "username", t.Username, "by", a.User.Username)
+	s.record(ctx, tokenEvent(EventDeployTokenCreated, a, &t, p.PathWithNamespace))
 	return t, secret, nil
 }
 
@@ -733,7 +741,8 @@ func (s *Service) RevokeDeployToken(ctx context.Context, a *Actor, ref string, i
 	if err != nil {
 		return err
 	}
-	switch t, err := s.Store.DeployToken(ctx, p.ID, id); {
+	t, err := s.Store.DeployToken(ctx, p.ID, id)
+	switch {
 	case errors.Is(err, ErrNotFound):
 		return ErrTokenNotFound
 	case err != nil:
@@ -747,6 +756,8 @@ func (s *Service) RevokeDeployToken(ctx context.Context, a *Actor, ref string, i
 	}
 	if err == nil {
 		s.log().InfoContext(ctx, "deploy token revoked", "project", p.PathWithNamespace, "token_id", id, "by", a.User.Username)
+		t.Revoked = true
+		s.record(ctx, tokenEvent(EventDeployTokenRevoked, a, &t, p.PathWithNamespace))
 	}
 	return err
 }

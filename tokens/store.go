@@ -46,6 +46,8 @@ type Store interface {
 	ProjectNamespaces
 	Pages
 	DeadPathStore
+	AuditStore
+	HookStore
 	KV
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error
