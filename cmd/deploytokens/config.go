@@ -66,6 +66,8 @@ type Config struct {
 	// KeyRotation is how often the x5c mode issues a new leaf; 0: never
 	// on its own.
 	KeyRotation time.Duration
+	// AuditRetention is how long audit events are kept; 0: for ever.
+	AuditRetention time.Duration
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -119,6 +121,7 @@ func (c *Config) settings() []setting {
 		{"metrics-pprof", "also serve the runtime's profiles (pprof) under /debug/pprof/ on the metrics listener", &c.MetricsPprof},
 		{"signing-mode", "how the registry finds the signing key: jwks (every key exported to its jwks or rootcertbundle; a new key needs a registry restart) or x5c (a root certificate exported once to its rootcertbundle; leaf keys under it rotate with no registry change)", &c.SigningMode},
 		{"key-rotation", "with --signing-mode x5c, how long a leaf key signs before a new one replaces it; 0: only keys rotate does", &c.KeyRotation},
+		{"audit-retention", "how long audit events are kept before a background job deletes them; 0: for ever", &c.AuditRetention},
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
 	}
 }
@@ -134,6 +137,7 @@ func defaultConfig() Config {
 		ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
 		AllowTopLevelGroups: true,
 		SigningMode:         "jwks", KeyRotation: 720 * time.Hour,
+		AuditRetention: 365 * 24 * time.Hour,
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.
@@ -372,6 +376,9 @@ func (c *Config) Validate() error {
 	}
 	if c.KeyRotation < 0 || (c.KeyRotation > 0 && c.KeyRotation < time.Minute) {
 		bad("key-rotation", "must be 0 (off) or at least 1m")
+	}
+	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < time.Hour) {
+		bad("audit-retention", "must be 0 (for ever) or at least 1h")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

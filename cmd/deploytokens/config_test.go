@@ -176,6 +176,7 @@ func TestConfigChecks(t *testing.T) {
 		{map[string]string{"DEPLOYTOKENS_REDIS_URL": "redis://:hunter2@127.0.0.1:1/abc"}, []string{"--redis-url"}, []string{"hunter2"}},
 		{map[string]string{"DEPLOYTOKENS_REDIS_URL": "redis://:hunter2@127.0.0.1:1%zz"}, []string{"--redis-url"}, []string{"hunter2"}},
 		{map[string]string{"DEPLOYTOKENS_REDIS_URL": "memcached://127.0.0.1:1"}, []string{"--redis-url"}, nil},
+		{map[string]string{"DEPLOYTOKENS_AUDIT_RETENTION": "10m"}, []string{"--audit-retention"}, nil},
 	} {
 		err := load(tc.env)
 		if err == nil {

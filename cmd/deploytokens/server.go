@@ -141,6 +141,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		logger.Info("moved projects stored before groups into groups", "projects", n)
 	}
 	limiter := &auth.Limiter{KV: a.store, Max: int64(cfg.AuthMaxFailures), Window: cfg.AuthWindow, Ban: cfg.AuthBan, Logger: logger}
+	limiter.OnBan = a.service.RecordBan
 	if m := a.metrics; m != nil {
 		limiter.Failures, limiter.Bans = m.AuthFailures, m.AuthBans
 		if c, ok := a.store.(cacheStats); ok && cfg.RedisCacheSize > 0 {
@@ -523,6 +524,8 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	defer stopMetrics()
 	// Picks up key rotations made by other replicas.
 	go a.signer.Run(ctx)
+	// Each replica sweeps old audit events; sweeps are idempotent.
+	go a.service.RunAuditSweep(ctx, a.cfg.AuditRetention, time.Hour)
 	if a.service.Images != nil {
 		// Deletes the images of deleted projects that the registry could
 		// not delete while their owner waited.
