@@ -68,6 +68,18 @@ type Config struct {
 	KeyRotation time.Duration
 	// AuditRetention is how long audit events are kept; 0: for ever.
 	AuditRetention time.Duration
+	// WebhookAllowPrivate lets webhooks reach loopback and private
+	// addresses.
+	WebhookAllowPrivate bool
+	// WebhookBackoff is the wait after a delivery's first failure.
+	WebhookBackoff time.Duration
+	// WebhookMaxAttempts bounds a delivery's attempts.
+	WebhookMaxAttempts int
+	// WebhookClaimTimeout is how long a replica holds a delivery it
+	// claimed before another may send it.
+	WebhookClaimTimeout time.Duration
+	// WebhookPollInterval is how often each replica reads the queue.
+	WebhookPollInterval time.Duration
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -122,6 +134,11 @@ func (c *Config) settings() []setting {
 		{"signing-mode", "how the registry finds the signing key: jwks (every key exported to its jwks or rootcertbundle; a new key needs a registry restart) or x5c (a root certificate exported once to its rootcertbundle; leaf keys under it rotate with no registry change)", &c.SigningMode},
 		{"key-rotation", "with --signing-mode x5c, how long a leaf key signs before a new one replaces it; 0: only keys rotate does", &c.KeyRotation},
 		{"audit-retention", "how long audit events are kept before a background job deletes them; 0: for ever", &c.AuditRetention},
+		{"webhook-allow-private", "let webhooks point at loopback, private and link-local addresses (refused otherwise, when saved and when dialed)", &c.WebhookAllowPrivate},
+		{"webhook-backoff", "wait after a webhook delivery's first failure; each next wait is six times longer, up to 6h", &c.WebhookBackoff},
+		{"webhook-max-attempts", "attempts of a webhook delivery before it is dropped (logged)", &c.WebhookMaxAttempts},
+		{"webhook-claim-timeout", "how long a replica holds a webhook delivery it claimed; if it dies, another sends it after this (requests time out at half of it, 10s at most)", &c.WebhookClaimTimeout},
+		{"webhook-poll-interval", "how often each replica reads the webhook delivery queue", &c.WebhookPollInterval},
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
 	}
 }
@@ -137,7 +154,8 @@ func defaultConfig() Config {
 		ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
 		AllowTopLevelGroups: true,
 		SigningMode:         "jwks", KeyRotation: 720 * time.Hour,
-		AuditRetention: 365 * 24 * time.Hour,
+		AuditRetention: 365 * 24 * time.Hour, WebhookBackoff: 10 * time.Second, WebhookMaxAttempts: 8,
+		WebhookClaimTimeout: 2 * time.Minute, WebhookPollInterval: 2 * time.Second,
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.
@@ -379,6 +397,20 @@ func (c *Config) Validate() error {
 	}
 	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < time.Hour) {
 		bad("audit-retention", "must be 0 (for ever) or at least 1h")
+	}
+	if c.WebhookMaxAttempts < 1 || c.WebhookMaxAttempts > 100 {
+		bad("webhook-max-attempts", "must be from 1 to 100")
+	}
+	if c.WebhookClaimTimeout < time.Second {
+		bad("webhook-claim-timeout", "must be at least 1s")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"webhook-backoff", c.WebhookBackoff}, {"webhook-poll-interval", c.WebhookPollInterval}} {
+		if d.v < 10*time.Millisecond {
+			bad(d.name, "must be at least 10ms")
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -80,6 +80,7 @@ func (a *API) Register(g *echo.Group) {
 	g.PUT("/projects/:id", a.updateProject)
 	a.registerGroups(g, get)
 	a.registerAudit(get)
+	a.registerHooks(g, get)
 	get("/version", a.version)
 	get("/metadata", a.metadata)
 	g.Any("/*", func(c echo.Context) error {
