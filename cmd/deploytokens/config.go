@@ -80,6 +80,11 @@ type Config struct {
 	WebhookClaimTimeout time.Duration
 	// WebhookPollInterval is how often each replica reads the queue.
 	WebhookPollInterval time.Duration
+	// ExpiryScanInterval is how often each replica looks for deploy
+	// tokens to warn of.
+	ExpiryScanInterval time.Duration
+	// clock, when set (by tests), is the service's clock.
+	clock func() time.Time
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -139,6 +144,7 @@ func (c *Config) settings() []setting {
 		{"webhook-max-attempts", "attempts of a webhook delivery before it is dropped (logged)", &c.WebhookMaxAttempts},
 		{"webhook-claim-timeout", "how long a replica holds a webhook delivery it claimed; if it dies, another sends it after this (requests time out at half of it, 10s at most)", &c.WebhookClaimTimeout},
 		{"webhook-poll-interval", "how often each replica reads the webhook delivery queue", &c.WebhookPollInterval},
+		{"expiry-scan-interval", "how often each replica looks for deploy tokens 60, 30 or 7 days from expiry, or expired, to record and announce", &c.ExpiryScanInterval},
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
 	}
 }
@@ -155,7 +161,7 @@ func defaultConfig() Config {
 		AllowTopLevelGroups: true,
 		SigningMode:         "jwks", KeyRotation: 720 * time.Hour,
 		AuditRetention: 365 * 24 * time.Hour, WebhookBackoff: 10 * time.Second, WebhookMaxAttempts: 8,
-		WebhookClaimTimeout: 2 * time.Minute, WebhookPollInterval: 2 * time.Second,
+		WebhookClaimTimeout: 2 * time.Minute, WebhookPollInterval: 2 * time.Second, ExpiryScanInterval: time.Hour,
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.
@@ -407,7 +413,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"webhook-backoff", c.WebhookBackoff}, {"webhook-poll-interval", c.WebhookPollInterval}} {
+	}{{"webhook-backoff", c.WebhookBackoff}, {"webhook-poll-interval", c.WebhookPollInterval}, {"expiry-scan-interval", c.ExpiryScanInterval}} {
 		if d.v < 10*time.Millisecond {
 			bad(d.name, "must be at least 10ms")
 		}

@@ -125,7 +125,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		logger.Info("removed what crashes left in the repositories directory", "dir", cfg.ReposDir, "removed", n)
 	}
 	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger, NoTopLevelGroups: !cfg.AllowTopLevelGroups}
-	a.service.AllowPrivateHooks = cfg.WebhookAllowPrivate
+	a.service.AllowPrivateHooks, a.service.Now = cfg.WebhookAllowPrivate, cfg.clock
 	if u := cfg.registryURL; u != nil {
 		a.service.Images = &purge.Registry{URL: u, Signer: a.signer, Service: cfg.RegistryService, Issuer: cfg.RegistryIssuer, Lifetime: cfg.TokenLifetime}
 		// A deleted project's path waits for the tokens issued before.
@@ -525,9 +525,11 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	defer stopMetrics()
 	// Picks up key rotations made by other replicas.
 	go a.signer.Run(ctx)
-	// Each replica sends webhooks and sweeps old audit events; the store
-	// keeps each delivery single, and sweeps are idempotent.
+	// Each replica sends webhooks, scans for expiring deploy tokens and
+	// sweeps old audit events; the store keeps each delivery and event
+	// single.
 	go a.webhooks().Run(ctx)
+	go a.service.RunExpiryScan(ctx, a.cfg.ExpiryScanInterval)
 	go a.service.RunAuditSweep(ctx, a.cfg.AuditRetention, time.Hour)
 	if a.service.Images != nil {
 		// Deletes the images of deleted projects that the registry could
