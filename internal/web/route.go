@@ -19,6 +19,7 @@ const (
 	routeSettings
 	routeCreateToken
 	routeRevokeToken
+	routeAuditEvents
 )
 
 // route is a parsed request path.
@@ -45,6 +46,8 @@ func (r route) methods() []string {
 const (
 	settingsSuffix = "settings/repository"
 	tokensSuffix   = settingsSuffix + "/deploy_tokens"
+	// auditSuffix is the Audit events tab, at GitLab's address.
+	auditSuffix = "audit_events"
 )
 
 // parseRoute reads a request path. Project paths nest (a/b/c) and can't
@@ -102,6 +105,8 @@ func settingsRoute(r route, page string) (route, bool) {
 		r.kind = routeSettings
 	case page == tokensSuffix:
 		r.kind = routeCreateToken
+	case page == auditSuffix:
+		r.kind = routeAuditEvents
 	default:
 		idRevoke, found := strings.CutPrefix(page, tokensSuffix+"/")
 		if !found {
@@ -126,7 +131,7 @@ func localPath(p string) string {
 		return "/"
 	}
 	switch r.kind {
-	case routeHome, routeProject, routeSettings:
+	case routeHome, routeProject, routeSettings, routeAuditEvents:
 		return p
 	}
 	return "/"
