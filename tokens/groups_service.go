@@ -205,6 +205,7 @@ func (s *Service) DeleteGroup(ctx context.Context, a *Actor, ref string) error {
 		return fmt.Errorf("delete group: %w", err)
 	}
 	s.log().InfoContext(ctx, "group deleted", "group", g.FullPath, "group_id", g.ID, "by", a.User.Username)
+	s.dropHooks(ctx, 0, g.ID)
 	s.record(ctx, groupEvent(EventGroupDestroyed, a, g))
 	return nil
 }

@@ -397,3 +397,18 @@ func (s *Service) DeliveryTarget(ctx context.Context, d Delivery) (HookTarget, e
 	}
 	return t, nil
 }
+
+// dropHooks deletes the hooks of a deleted project or group. A failure is
+// logged: a hook whose owner is gone hears of nothing (no token of a
+// deleted owner has events), so it only takes room.
+func (s *Service) dropHooks(ctx context.Context, projectID, groupID int64) {
+	hs, err := s.Store.ListHooks(ctx, projectID, groupID)
+	for _, h := range hs {
+		if err == nil || errors.Is(err, ErrNotFound) {
+			err = s.Store.DeleteHook(ctx, h.ID)
+		}
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.log().WarnContext(ctx, "delete the hooks of a deleted project or group", "project_id", projectID, "group_id", groupID, "err", err)
+	}
+}

@@ -223,6 +223,7 @@ func TestWebhooks(t *testing.T) {
 			{"get", "GET", fmt.Sprintf("/groups/corp/hooks/%d", gh.ID), alice, nil, 200, ""},
 			{"delete", "DELETE", fmt.Sprintf("/groups/corp/hooks/%d", gh.ID), alice, nil, 204, ""},
 			{"deleted", "GET", fmt.Sprintf("/groups/corp/hooks/%d", gh.ID), alice, nil, 404, ""},
+			{"project deleted", "DELETE", "/projects/corp%2Fapp", alice, nil, 202, ""},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				r := s.api(t, tc.method, tc.path, tc.token, tc.body)
@@ -230,6 +231,10 @@ func TestWebhooks(t *testing.T) {
 					t.Fatalf("%d %s, want %d naming %q", r.Status, r.Body, tc.status, tc.message)
 				}
 			})
+		}
+		// The deleted project's hooks go with it.
+		if hs, err := s.app.store.ListHooks(t.Context(), p.ID, 0); err != nil || len(hs) != 0 {
+			t.Fatalf("a deleted project keeps %d hooks (%v)", len(hs), err)
 		}
 	})
 }
