@@ -182,7 +182,8 @@ func (s *Service) RecordBan(ctx context.Context, addr string, failures int64, un
 		Message: fmt.Sprintf("banned until %s after %d failed sign-ins", until.UTC().Format(time.RFC3339), failures)}})
 }
 
-// errOnceTaken tells a scheduler another replica recorded the event.
+// onceTaken reports that another replica recorded the event (its Once
+// marker was set).
 func onceTaken(err error) bool { return errors.Is(err, ErrConflict) }
 
 // patEvent is the event name of PAT t's life, recorded against its user.

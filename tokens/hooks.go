@@ -249,11 +249,11 @@ func (s *Service) DeleteHook(ctx context.Context, a *Actor, projectRef, groupRef
 	if err != nil {
 		return err
 	}
-	if err := s.Store.DeleteHook(ctx, h.ID); errors.Is(err, ErrNotFound) {
+	err = s.Store.DeleteHook(ctx, h.ID)
+	if errors.Is(err, ErrNotFound) {
 		return ErrHookNotFound
-	} else {
-		return err
 	}
+	return err
 }
 
 // deliveriesFor answers a delivery of ev to every hook subscribed to
