@@ -24,6 +24,9 @@ type Limiter struct {
 	// Failures and Bans, when set, count the failures reported to Fail
 	// and the bans it imposed.
 	Failures, Bans Counter
+	// OnBan, when set, hears of each ban this limiter imposed (the audit
+	// trail records it).
+	OnBan func(ctx context.Context, addr string, failures int64, until time.Time)
 }
 
 func (l *Limiter) now() time.Time {
@@ -103,6 +106,9 @@ func (l *Limiter) Failed(ctx context.Context, addr string) error {
 		l.log().Warn("address banned after failed authentications", "addr", addr, "failures", r.Count, "until", until)
 		if l.Bans != nil {
 			l.Bans.Inc()
+		}
+		if l.OnBan != nil {
+			l.OnBan(ctx, addr, r.Count, until)
 		}
 	}
 	if r.Banned {

@@ -206,6 +206,9 @@ func (s *Service) RotatePAT(ctx context.Context, a *Actor, id int64, expiresAt, 
 		return PersonalAccessToken{}, "", fmt.Errorf("rotate personal access token: %w", err)
 	}
 	s.log().InfoContext(ctx, "personal access token rotated", "token_id", old.ID, "new_token_id", t.ID, "user_id", t.UserID, "grace", keep.String(), "by", a.User.Username)
+	e := patEvent(EventPATRotated, a, t)
+	e.Message = fmt.Sprintf("rotated personal access token %d into %d", old.ID, t.ID)
+	s.record(ctx, e)
 	return t, secret, nil
 }
 

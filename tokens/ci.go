@@ -140,4 +140,11 @@ func (s *Service) auditCIHandOut(ctx context.Context, a *Actor, p Project, t *De
 		"by", a.User.Username, "user_id", a.User.ID, "pat_id", patID, "from", a.From,
 		"project", p.PathWithNamespace, "project_id", p.ID,
 		"token_id", t.ID, "token_username", t.Username, "token_group_id", t.GroupID)
+	e := AuditEvent{Name: EventCIDeployPassword, EntityType: EntityProject, EntityID: p.ID, EntityPath: p.PathWithNamespace,
+		ProjectID: p.ID, GroupID: t.GroupID, TargetID: t.ID, TargetType: "DeployToken", TargetDetails: t.Name + " (" + t.Username + ")"}
+	e.actorAuthor(a)
+	if patID != 0 {
+		e.Message = fmt.Sprintf("read with personal access token %d", patID)
+	}
+	s.record(ctx, Event{AuditEvent: e})
 }

@@ -67,6 +67,7 @@ func (s *Service) deleteProject(ctx context.Context, p Project) (DeletedProject,
 	if err != nil {
 		return DeletedProject{}, fmt.Errorf("delete project: %w", err)
 	}
+	s.dropHooks(ctx, p.ID, 0)
 	if s.Repos != nil {
 		if err := s.Repos.Remove(p.PathWithNamespace); err != nil {
 			s.log().Error("remove repository", "project", p.PathWithNamespace, "err", err)

@@ -25,6 +25,7 @@ func (s *Service) CreateGroupDeployToken(ctx context.Context, a *Actor, ref stri
 		return DeployToken{}, "", err
 	}
 	s.log().InfoContext(ctx, "deploy token created", "group", g.FullPath, "token_id", t.ID, "username", t.Username, "by", a.User.Username)
+	s.record(ctx, tokenEvent(EventDeployTokenCreated, a, &t, g.FullPath))
 	return t, secret, nil
 }
 
@@ -66,7 +67,8 @@ func (s *Service) RevokeGroupDeployToken(ctx context.Context, a *Actor, ref stri
 	if err != nil {
 		return err
 	}
-	switch t, err := s.Store.GroupDeployToken(ctx, g.ID, id); {
+	t, err := s.Store.GroupDeployToken(ctx, g.ID, id)
+	switch {
 	case errors.Is(err, ErrNotFound):
 		return ErrTokenNotFound
 	case err != nil:
@@ -80,6 +82,8 @@ func (s *Service) RevokeGroupDeployToken(ctx context.Context, a *Actor, ref stri
 	}
 	if err == nil {
 		s.log().InfoContext(ctx, "deploy token revoked", "group", g.FullPath, "token_id", id, "by", a.User.Username)
+		t.Revoked = true
+		s.record(ctx, tokenEvent(EventDeployTokenRevoked, a, &t, g.FullPath))
 	}
 	return err
 }

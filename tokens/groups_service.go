@@ -86,6 +86,7 @@ func (s *Service) CreateGroup(ctx context.Context, a *Actor, in CreateGroupInput
 		return Group{}, err
 	}
 	s.log().InfoContext(ctx, "group created", "group", g.FullPath, "group_id", g.ID, "by", a.User.Username)
+	s.record(ctx, groupEvent(EventGroupCreated, a, g))
 	return g, nil
 }
 
@@ -150,6 +151,7 @@ func (s *Service) UpdateGroup(ctx context.Context, a *Actor, ref string, in Upda
 	} else if err != nil {
 		return Group{}, fmt.Errorf("update group: %w", err)
 	}
+	s.record(ctx, groupEvent(EventGroupUpdated, a, g))
 	return g, nil
 }
 
@@ -203,6 +205,8 @@ func (s *Service) DeleteGroup(ctx context.Context, a *Actor, ref string) error {
 		return fmt.Errorf("delete group: %w", err)
 	}
 	s.log().InfoContext(ctx, "group deleted", "group", g.FullPath, "group_id", g.ID, "by", a.User.Username)
+	s.dropHooks(ctx, 0, g.ID)
+	s.record(ctx, groupEvent(EventGroupDestroyed, a, g))
 	return nil
 }
 
@@ -544,6 +548,7 @@ func (s *Service) SetGroupMember(ctx context.Context, a *Actor, ref string, user
 	case err != nil:
 		return MemberView{}, fmt.Errorf("put group member: %w", err)
 	}
+	s.record(ctx, memberEvent(a, create, m.AccessLevel, u, EntityGroup, g.ID, g.FullPath))
 	return MemberView{Member: asMember(m), User: u}, nil
 }
 
@@ -577,6 +582,7 @@ func (s *Service) RemoveGroupMember(ctx context.Context, a *Actor, ref string, u
 	case err != nil:
 		return err
 	}
+	s.record(ctx, memberRemoved(a, userID, EntityGroup, g.ID, g.FullPath))
 	return nil
 }
 

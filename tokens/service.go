@@ -40,6 +40,9 @@ type Service struct {
 	// RotationMaxGrace bounds the grace a rotation may give the secret it
 	// replaces (0: no bound).
 	RotationMaxGrace time.Duration
+	// AllowPrivateHooks lets webhooks point at loopback and private
+	// addresses.
+	AllowPrivateHooks bool
 }
 
 // Actor is the authenticated caller of a management operation.
@@ -264,6 +267,7 @@ func (s *Service) CreatePAT(ctx context.Context, a *Actor, userID int64, in Crea
 	if err := s.Store.CreatePAT(ctx, &t); err != nil {
 		return PersonalAccessToken{}, "", fmt.Errorf("create personal access token: %w", err)
 	}
+	s.record(ctx, patEvent(EventPATCreated, a, t))
 	return t, secret, nil
 }
 
@@ -297,6 +301,7 @@ func (s *Service) RevokePAT(ctx context.Context, a *Actor, id int64) error {
 		return err
 	}
 	s.log().InfoContext(ctx, "personal access token revoked", "token_id", t.ID, "user_id", t.UserID, "by", a.User.Username)
+	s.record(ctx, patEvent(EventPATRevoked, a, t))
 	s.revokePrevious(ctx, a, &t)
 	return nil
 }
@@ -553,6 +558,7 @@ func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID in
 	} else if err != nil {
 		return MemberView{}, fmt.Errorf("put member: %w", err)
 	}
+	s.record(ctx, memberEvent(a, create, m.AccessLevel, u, EntityProject, p.ID, p.PathWithNamespace))
 	return MemberView{Member: m, User: u}, nil
 }
 
@@ -585,6 +591,7 @@ func (s *Service) RemoveMember(ctx context.Context, a *Actor, ref string, userID
 	} else if err != nil {
 		return err
 	}
+	s.record(ctx, memberRemoved(a, userID, EntityProject, p.ID, p.PathWithNamespace))
 	return nil
 }
 
@@ -641,6 +648,7 @@ func (s *Service) CreateDeployToken(ctx context.Context, a *Actor, ref string, i
 		return DeployToken{}, "", err
 	}
 	s.log().InfoContext(ctx, "deploy token created", "project", p.PathWithNamespace, "token_id", t.ID, "username", t.Username, "by", a.User.Username)
+	s.record(ctx, tokenEvent(EventDeployTokenCreated, a, &t, p.PathWithNamespace))
 	return t, secret, nil
 }
 
@@ -730,7 +738,8 @@ func (s *Service) RevokeDeployToken(ctx context.Context, a *Actor, ref string, i
 	if err != nil {
 		return err
 	}
-	switch t, err := s.Store.DeployToken(ctx, p.ID, id); {
+	t, err := s.Store.DeployToken(ctx, p.ID, id)
+	switch {
 	case errors.Is(err, ErrNotFound):
 		return ErrTokenNotFound
 	case err != nil:
@@ -744,6 +753,8 @@ func (s *Service) RevokeDeployToken(ctx context.Context, a *Actor, ref string, i
 	}
 	if err == nil {
 		s.log().InfoContext(ctx, "deploy token revoked", "project", p.PathWithNamespace, "token_id", id, "by", a.User.Username)
+		t.Revoked = true
+		s.record(ctx, tokenEvent(EventDeployTokenRevoked, a, &t, p.PathWithNamespace))
 	}
 	return err
 }

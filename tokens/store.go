@@ -50,6 +50,8 @@ type Store interface {
 	Pages
 	ProjectPages
 	DeadPathStore
+	AuditStore
+	HookStore
 	KV
 	// Ping reports whether the store is reachable.
 	Ping(ctx context.Context) error

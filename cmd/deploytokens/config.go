@@ -85,6 +85,25 @@ type Config struct {
 	// sleeping; registry tokens are still stamped with the real time the
 	// registry checks them against.
 	authNow func() time.Time
+	// AuditRetention is how long audit events are kept; 0: for ever.
+	AuditRetention time.Duration
+	// WebhookAllowPrivate lets webhooks reach loopback and private
+	// addresses.
+	WebhookAllowPrivate bool
+	// WebhookBackoff is the wait after a delivery's first failure.
+	WebhookBackoff time.Duration
+	// WebhookMaxAttempts bounds a delivery's attempts.
+	WebhookMaxAttempts int
+	// WebhookClaimTimeout is how long a replica holds a delivery it
+	// claimed before another may send it.
+	WebhookClaimTimeout time.Duration
+	// WebhookPollInterval is how often each replica reads the queue.
+	WebhookPollInterval time.Duration
+	// ExpiryScanInterval is how often each replica looks for deploy
+	// tokens to warn of.
+	ExpiryScanInterval time.Duration
+	// clock, when set (by tests), is the service's clock.
+	clock func() time.Time
 
 	// Derived by Validate.
 	externalURL    *url.URL
@@ -141,6 +160,13 @@ func (c *Config) settings() []setting {
 		{"metrics-pprof", "also serve the runtime's profiles (pprof) under /debug/pprof/ on the metrics listener", &c.MetricsPprof},
 		{"signing-mode", "how the registry finds the signing key: jwks (every key exported to its jwks or rootcertbundle; a new key needs a registry restart) or x5c (a root certificate exported once to its rootcertbundle; leaf keys under it rotate with no registry change)", &c.SigningMode},
 		{"key-rotation", "with --signing-mode x5c, how long a leaf key signs before a new one replaces it; 0: only keys rotate does", &c.KeyRotation},
+		{"audit-retention", "how long audit events are kept before a background job deletes them; 0: for ever", &c.AuditRetention},
+		{"webhook-allow-private", "let webhooks point at loopback, private and link-local addresses (refused otherwise, when saved and when dialed)", &c.WebhookAllowPrivate},
+		{"webhook-backoff", "wait after a webhook delivery's first failure; each next wait is six times longer, up to 6h", &c.WebhookBackoff},
+		{"webhook-max-attempts", "attempts of a webhook delivery before it is dropped (logged)", &c.WebhookMaxAttempts},
+		{"webhook-claim-timeout", "how long a replica holds a webhook delivery it claimed; if it dies, another sends it after this (requests time out at half of it, 10s at most)", &c.WebhookClaimTimeout},
+		{"webhook-poll-interval", "how often each replica reads the webhook delivery queue", &c.WebhookPollInterval},
+		{"expiry-scan-interval", "how often each replica looks for deploy tokens 60, 30 or 7 days from expiry, or expired, to record and announce", &c.ExpiryScanInterval},
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
 		{"tls-cert", "PEM certificate (chain) to serve HTTPS and HTTP/2 with; reloaded on SIGHUP or when the file changes; unset: plain HTTP (behind a TLS proxy)", &c.TLSCert},
 		{"tls-key", "PEM private key of --tls-cert", &c.TLSKey},
@@ -160,6 +186,8 @@ func defaultConfig() Config {
 		AllowTopLevelGroups: true,
 		SigningMode:         "jwks", KeyRotation: 720 * time.Hour,
 		RotationMaxGrace: 7 * 24 * time.Hour,
+		AuditRetention:   365 * 24 * time.Hour, WebhookBackoff: 10 * time.Second, WebhookMaxAttempts: 8,
+		WebhookClaimTimeout: 2 * time.Minute, WebhookPollInterval: 2 * time.Second, ExpiryScanInterval: time.Hour,
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.
@@ -422,6 +450,23 @@ func (c *Config) Validate() error {
 	}
 	if c.KeyRotation < 0 || (c.KeyRotation > 0 && c.KeyRotation < time.Minute) {
 		bad("key-rotation", "must be 0 (off) or at least 1m")
+	}
+	if c.AuditRetention < 0 || (c.AuditRetention > 0 && c.AuditRetention < time.Hour) {
+		bad("audit-retention", "must be 0 (for ever) or at least 1h")
+	}
+	if c.WebhookMaxAttempts < 1 || c.WebhookMaxAttempts > 100 {
+		bad("webhook-max-attempts", "must be from 1 to 100")
+	}
+	if c.WebhookClaimTimeout < time.Second {
+		bad("webhook-claim-timeout", "must be at least 1s")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"webhook-backoff", c.WebhookBackoff}, {"webhook-poll-interval", c.WebhookPollInterval}, {"expiry-scan-interval", c.ExpiryScanInterval}} {
+		if d.v < 10*time.Millisecond {
+			bad(d.name, "must be at least 10ms")
+		}
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

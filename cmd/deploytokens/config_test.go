@@ -178,6 +178,9 @@ func TestConfigChecks(t *testing.T) {
 		{map[string]string{"DEPLOYTOKENS_REDIS_URL": "memcached://127.0.0.1:1"}, []string{"--redis-url"}, nil},
 		{map[string]string{"DEPLOYTOKENS_ROTATION_MAX_GRACE": "-1h"}, []string{"--rotation-max-grace"}, nil},
 		{map[string]string{"DEPLOYTOKENS_ROTATION_MAX_GRACE": "9000h"}, []string{"--rotation-max-grace"}, nil},
+		{map[string]string{"DEPLOYTOKENS_AUDIT_RETENTION": "10m"}, []string{"--audit-retention"}, nil},
+		{map[string]string{"DEPLOYTOKENS_WEBHOOK_MAX_ATTEMPTS": "0"}, []string{"--webhook-max-attempts"}, nil},
+		{map[string]string{"DEPLOYTOKENS_WEBHOOK_CLAIM_TIMEOUT": "10ms", "DEPLOYTOKENS_WEBHOOK_BACKOFF": "0s"}, []string{"--webhook-claim-timeout", "--webhook-backoff"}, nil},
 	} {
 		err := load(tc.env)
 		if err == nil {

@@ -138,6 +138,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	}
 	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger, NoTopLevelGroups: !cfg.AllowTopLevelGroups}
 	a.service.RotationMaxGrace = cfg.RotationMaxGrace
+	a.service.AllowPrivateHooks, a.service.Now = cfg.WebhookAllowPrivate, cfg.clock
 	if u := cfg.registryURL; u != nil {
 		a.service.Images = &purge.Registry{URL: u, Signer: a.signer, Service: cfg.RegistryService, Issuer: cfg.RegistryIssuer, Lifetime: cfg.TokenLifetime}
 		// A deleted project's path waits for the tokens issued before.
@@ -154,6 +155,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		logger.Info("moved projects stored before groups into groups", "projects", n)
 	}
 	limiter := &auth.Limiter{KV: a.store, Max: int64(cfg.AuthMaxFailures), Window: cfg.AuthWindow, Ban: cfg.AuthBan, Logger: logger}
+	limiter.OnBan = a.service.RecordBan
 	if m := a.metrics; m != nil {
 		limiter.Failures, limiter.Bans = m.AuthFailures, m.AuthBans
 		if c, ok := a.store.(cacheStats); ok && cfg.RedisCacheSize > 0 {
@@ -549,6 +551,12 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	defer stopMetrics()
 	// Picks up key rotations made by other replicas.
 	go a.signer.Run(ctx)
+	// Each replica sends webhooks, scans for expiring deploy tokens and
+	// sweeps old audit events; the store keeps each delivery and event
+	// single.
+	go a.webhooks().Run(ctx)
+	go a.service.RunExpiryScan(ctx, a.cfg.ExpiryScanInterval)
+	go a.service.RunAuditSweep(ctx, a.cfg.AuditRetention, time.Hour)
 	if a.service.Images != nil {
 		// Deletes the images of deleted projects that the registry could
 		// not delete while their owner waited.

@@ -81,6 +81,8 @@ func (a *API) Register(g *echo.Group) {
 	g.POST("/personal_access_tokens/:token_id/rotate", a.rotatePAT)
 	g.PUT("/projects/:id", a.updateProject)
 	a.registerGroups(g, get)
+	a.registerAudit(get)
+	a.registerHooks(g, get)
 	get("/version", a.version)
 	get("/metadata", a.metadata)
 	g.Any("/*", func(c echo.Context) error {

@@ -28,6 +28,9 @@ func (o owner) IsGroup() bool { return o.groupID != 0 }
 // Settings is the site path of the owner's Settings › Repository page.
 func (o owner) Settings() string { return o.Home + "/-/" + settingsSuffix }
 
+// AuditEvents is the site path of the owner's Audit events tab.
+func (o owner) AuditEvents() string { return o.Home + "/-/" + auditSuffix }
+
 // Tokens is the site path the create form posts to, and the revoke
 // pages are below.
 func (o owner) Tokens() string { return o.Home + "/-/" + tokensSuffix }

@@ -47,7 +47,7 @@ var assetVersions = func() map[string]string {
 // the pieces pages share.
 var pages = func() map[string]*template.Template {
 	m := map[string]*template.Template{}
-	for _, name := range []string{"signin", "home", "project", "settings", "revoke", "rotate", "error"} {
+	for _, name := range []string{"signin", "home", "project", "settings", "revoke", "rotate", "error", "audit"} {
 		m[name] = template.Must(template.New("layout.html").Funcs(funcs).
 			ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html"))
 	}

@@ -20,6 +20,7 @@ const (
 	routeCreateToken
 	routeRevokeToken
 	routeRotateToken
+	routeAuditEvents
 )
 
 // route is a parsed request path.
@@ -46,6 +47,8 @@ func (r route) methods() []string {
 const (
 	settingsSuffix = "settings/repository"
 	tokensSuffix   = settingsSuffix + "/deploy_tokens"
+	// auditSuffix is the Audit events tab, at GitLab's address.
+	auditSuffix = "audit_events"
 )
 
 // parseRoute reads a request path. Project paths nest (a/b/c) and can't
@@ -103,6 +106,8 @@ func settingsRoute(r route, page string) (route, bool) {
 		r.kind = routeSettings
 	case page == tokensSuffix:
 		r.kind = routeCreateToken
+	case page == auditSuffix:
+		r.kind = routeAuditEvents
 	default:
 		idRevoke, found := strings.CutPrefix(page, tokensSuffix+"/")
 		if !found {
@@ -132,7 +137,7 @@ func localPath(p string) string {
 		return "/"
 	}
 	switch r.kind {
-	case routeHome, routeProject, routeSettings:
+	case routeHome, routeProject, routeSettings, routeAuditEvents:
 		return p
 	}
 	return "/"

@@ -177,6 +177,8 @@ func (h *Handler) serve(rq *request) error {
 		return h.project(rq)
 	case routeSettings:
 		return h.settings(rq)
+	case routeAuditEvents:
+		return h.auditEvents(rq)
 	case routeCreateToken:
 		return h.createToken(rq)
 	case routeRevokeToken:

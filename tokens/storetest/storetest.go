@@ -70,6 +70,9 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"RotateDeployToken", testRotateDeployToken},
 		{"RotatePATWithGrace", testRotatePATWithGrace},
 		{"RecordLastUses", testRecordLastUses},
+		{"AuditEvents", testAuditEvents},
+		{"Hooks", testHooks},
+		{"Deliveries", testDeliveries},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
