@@ -165,6 +165,7 @@ func (s *Service) RotateDeployToken(ctx context.Context, a *Actor, ref string, i
 		return DeployToken{}, "", err
 	}
 	s.log().InfoContext(ctx, "deploy token rotated", "project", p.PathWithNamespace, "token_id", t.ID, "grace", d.String(), "by", a.User.Username)
+	s.EmitDeployTokenRotated(ctx, a, t, p.PathWithNamespace)
 	return t, secret, nil
 }
 
@@ -183,6 +184,7 @@ func (s *Service) RotateGroupDeployToken(ctx context.Context, a *Actor, ref stri
 		return DeployToken{}, "", err
 	}
 	s.log().InfoContext(ctx, "deploy token rotated", "group", g.FullPath, "token_id", t.ID, "grace", d.String(), "by", a.User.Username)
+	s.EmitDeployTokenRotated(ctx, a, t, g.FullPath)
 	return t, secret, nil
 }
 

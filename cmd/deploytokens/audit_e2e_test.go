@@ -56,6 +56,11 @@ func TestAuditEvents(t *testing.T) {
 	s.mustAPI(t, 201, "POST", "/groups/corp/deploy_tokens", alice, map[string]any{"name": "g", "scopes": []string{"read_registry"}}, &gt)
 	s.remember(gt.Token)
 	s.mustAPI(t, 200, "GET", "/projects/corp%2Fapp/ci/variables", alice, nil, nil)
+	var prot, grot deployTokenInfo
+	s.mustAPI(t, 200, "POST", fmt.Sprintf("/projects/corp%%2Fapp/deploy_tokens/%d/rotate", pt.ID), alice, nil, &prot)
+	s.remember(prot.Token)
+	s.mustAPI(t, 200, "POST", fmt.Sprintf("/groups/corp/deploy_tokens/%d/rotate", gt.ID), alice, map[string]any{"grace": "0"}, &grot)
+	s.remember(grot.Token)
 	s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/corp%%2Fapp/deploy_tokens/%d", pt.ID), alice, nil, nil)
 	s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/groups/corp/deploy_tokens/%d", gt.ID), alice, nil, nil)
 	var rotated struct {
@@ -102,6 +107,8 @@ func TestAuditEvents(t *testing.T) {
 		{"deploy_token_created", "Project"}:                     {"alice", "127.0.0.1", 1},
 		{"deploy_token_created", "Group"}:                       {"alice", "127.0.0.1", 1},
 		{"ci_deploy_password_handed_out", "Project"}:            {"alice", "127.0.0.1", 1},
+		{"deploy_token_rotated", "Project"}:                     {"alice", "127.0.0.1", 1},
+		{"deploy_token_rotated", "Group"}:                       {"alice", "127.0.0.1", 1},
 		{"deploy_token_revoked", "Project"}:                     {"alice", "127.0.0.1", 1},
 		{"deploy_token_revoked", "Group"}:                       {"alice", "127.0.0.1", 1},
 		{"personal_access_token_rotated", "User"}:               {"bob", "127.0.0.1", 1},
@@ -158,12 +165,12 @@ func TestAuditEvents(t *testing.T) {
 			{"within", "/audit_events?created_after=2000-01-01&created_before=2999-01-01T00:00:00Z&per_page=100", s.AdminToken, 200, total, total},
 			{"bad time", "/audit_events?created_after=yesterday", s.AdminToken, 400, 0, 0},
 			{"not an admin", "/audit_events", alice, 403, 0, 0},
-			// member x3, token created, revoked, CI hand-out.
-			{"project", "/projects/corp%2Fapp/audit_events", alice, 200, 6, 6},
+			// member x3, token created, rotated, revoked, CI hand-out.
+			{"project", "/projects/corp%2Fapp/audit_events", alice, 200, 7, 7},
 			{"project by name", "/projects/corp%2Fapp/audit_events?event_name=member_created", alice, 200, 1, 1},
 			{"project, not a member", "/projects/corp%2Fapp/audit_events", carol, 404, 0, 0},
-			// created, updated, member x3, token created, revoked.
-			{"group", "/groups/corp/audit_events", alice, 200, 7, 7},
+			// created, updated, member x3, token created, rotated, revoked.
+			{"group", "/groups/corp/audit_events", alice, 200, 8, 8},
 			{"group, not a member", "/groups/corp/audit_events", carol, 404, 0, 0},
 		} {
 			t.Run(tc.name, func(t *testing.T) {

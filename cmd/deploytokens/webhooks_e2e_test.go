@@ -154,12 +154,15 @@ func TestWebhooks(t *testing.T) {
 	var gt deployTokenInfo
 	s.mustAPI(t, 201, "POST", "/groups/corp/deploy_tokens", alice, map[string]any{"name": "g", "scopes": []string{"read_registry"}}, &gt)
 	s.remember(gt.Token)
+	var rotated deployTokenInfo
+	s.mustAPI(t, 200, "POST", fmt.Sprintf("/projects/corp%%2Fapp/deploy_tokens/%d/rotate", pt.ID), alice, nil, &rotated)
+	s.remember(rotated.Token)
 	s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/corp%%2Fapp/deploy_tokens/%d", pt.ID), alice, nil, nil)
 	s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/groups/corp/deploy_tokens/%d", gt.ID), alice, nil, nil)
 
-	// The project hook: its token's two events; the group hook: those
-	// and the group token's.
-	rs := rc.await("six deliveries", atLeast(6))
+	// The project hook: its token's three events; the group hook: those
+	// and the group token's two.
+	rs := rc.await("eight deliveries", atLeast(8))
 	type key struct {
 		path, event string
 		token       int64
@@ -193,8 +196,8 @@ func TestWebhooks(t *testing.T) {
 		got[key{r.Path, r.Body.EventName, id}]++
 	}
 	want := map[key]int{
-		{"/p", "deploy_token_created", pt.ID}: 1, {"/p", "deploy_token_revoked", pt.ID}: 1,
-		{"/g", "deploy_token_created", pt.ID}: 1, {"/g", "deploy_token_revoked", pt.ID}: 1,
+		{"/p", "deploy_token_created", pt.ID}: 1, {"/p", "deploy_token_rotated", pt.ID}: 1, {"/p", "deploy_token_revoked", pt.ID}: 1,
+		{"/g", "deploy_token_created", pt.ID}: 1, {"/g", "deploy_token_rotated", pt.ID}: 1, {"/g", "deploy_token_revoked", pt.ID}: 1,
 		{"/g", "deploy_token_created", gt.ID}: 1, {"/g", "deploy_token_revoked", gt.ID}: 1,
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
