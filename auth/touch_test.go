@@ -58,7 +58,12 @@ func TestTouchQueue(t *testing.T) {
 	start := time.Now()
 	a := &Authenticator{Store: rec, Now: func() time.Time { return start.Add(time.Duration(ahead.Load())) }}
 	const keys, rounds = 50, 20
-	// Every credential is used many times while the first write is held.
+	// The first use starts a writer; once it holds its batch (the first
+	// credential alone), every credential is used many times. Without
+	// the wait the writer may start late and take every first use in
+	// its batch, leaving nothing to coalesce.
+	a.touch(touchKey{deployToken: true, id: 0}, tokens.LastUse{At: a.now(), IP: "192.0.2.1", Agent: "a"})
+	eventually(t, "the first write is held", func() bool { return rec.running.Load() == 1 })
 	for i := range rounds {
 		for id := range int64(keys) {
 			a.touch(touchKey{deployToken: true, id: id}, tokens.LastUse{At: a.now(), IP: "192.0.2.1", Agent: string(rune('a' + i))})
