@@ -37,6 +37,9 @@ type Service struct {
 	// after the delete (and its images are deleted once more), so a token
 	// its members got before can't push into the next owner's path.
 	RegistryTokenLifetime time.Duration
+	// OIDCIssuers are the issuers whose tokens deploy tokens' federated
+	// identities may trust (DEPLOYTOKENS_OIDC_ISSUERS); none disables them.
+	OIDCIssuers []string
 }
 
 // Actor is the authenticated caller of a management operation.
