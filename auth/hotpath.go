@@ -14,6 +14,9 @@ import (
 // with a deploy token, so this halves the round trips of the busiest
 // request. The answers and their order are the same either way.
 func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret string) (Principal, error) {
+	if a.Federation != nil && LooksLikeJWT(secret) {
+		return a.federatedFrom(ctx, addr, username, secret)
+	}
 	if !a.readsBanWithToken(addr, username, secret) {
 		if err := a.Limiter.Check(ctx, addr); err != nil {
 			return Principal{}, err

@@ -38,6 +38,10 @@ type Principal struct {
 	// Digest is the keyed digest of the credential, kept so refresh tokens
 	// can find it again.
 	Digest []byte
+	// Until, when set, is the expiry of the OIDC token that authenticated
+	// a deploy token principal (see Federation): nothing it is given may
+	// outlive it.
+	Until time.Time
 }
 
 // Name answers the principal's username ("" for anonymous).
@@ -59,6 +63,9 @@ func (p *Principal) Expiry() time.Time {
 		e = p.PAT.ExpiresAt
 	case DeployTokenKind:
 		e = p.Token.ExpiresAt
+	}
+	if !p.Until.IsZero() && (e == nil || p.Until.Before(*e)) {
+		return p.Until
 	}
 	if e == nil {
 		return time.Time{}
@@ -108,6 +115,9 @@ type Authenticator struct {
 	// Admin, when set, is the admin token: configuration, not a stored
 	// PAT, so replacing it ends the old one at once.
 	Admin *AdminToken
+	// Federation, when set, takes an OIDC token as a Basic password for
+	// the deploy tokens whose federated identities trust it.
+	Federation *Federation
 
 	touches touchQueue
 }
