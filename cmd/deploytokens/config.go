@@ -60,11 +60,17 @@ type Config struct {
 	MetricsPprof       bool
 	// AllowTopLevelGroups lets every user create top-level groups.
 	AllowTopLevelGroups bool
+	// OIDCIssuers is the comma-separated allow-list of OIDC issuers whose
+	// tokens deploy tokens' federated identities may trust.
+	OIDCIssuers string
+	// OIDCMaxAge refuses OIDC tokens issued longer ago, whatever their exp.
+	OIDCMaxAge time.Duration
 
 	// Derived by Validate.
 	externalURL    *url.URL
 	registryURL    *url.URL
 	trustedProxies []netip.Prefix
+	oidcIssuers    []string
 }
 
 // setting describes one setting: its flag name, variable and help.
@@ -112,6 +118,8 @@ func (c *Config) settings() []setting {
 		{"metrics-listen", "address of a listener of its own serving Prometheus metrics at /metrics, unauthenticated; unset: none", &c.MetricsListen},
 		{"metrics-pprof", "also serve the runtime's profiles (pprof) under /debug/pprof/ on the metrics listener", &c.MetricsPprof},
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
+		{"oidc-issuers", "comma-separated OIDC issuer URLs (exactly as their tokens' iss) whose tokens deploy tokens' federated identities may trust, for keyless CI and clusters; unset: none", &c.OIDCIssuers},
+		{"oidc-max-age", "refuse OIDC tokens issued longer ago than this, whatever their exp", &c.OIDCMaxAge},
 	}
 }
 
@@ -125,6 +133,7 @@ func defaultConfig() Config {
 		LogFormat: "text", LogLevel: "info", ShutdownTimeout: 30 * time.Second, GitBin: "git",
 		ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
 		AllowTopLevelGroups: true,
+		OIDCMaxAge:          6 * time.Hour,
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.
@@ -362,6 +371,7 @@ func (c *Config) Validate() error {
 			bad(d.name, "must be positive")
 		}
 	}
+	c.validateOIDC(bad)
 	return errors.Join(errs...)
 }
 

@@ -124,7 +124,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	} else if n > 0 {
 		logger.Info("removed what crashes left in the repositories directory", "dir", cfg.ReposDir, "removed", n)
 	}
-	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger, NoTopLevelGroups: !cfg.AllowTopLevelGroups}
+	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger, NoTopLevelGroups: !cfg.AllowTopLevelGroups,
+		OIDCIssuers: cfg.oidcIssuers}
 	if u := cfg.registryURL; u != nil {
 		a.service.Images = &purge.Registry{URL: u, Signer: a.signer, Service: cfg.RegistryService, Issuer: cfg.RegistryIssuer, Lifetime: cfg.TokenLifetime}
 		// A deleted project's path waits for the tokens issued before.
@@ -148,6 +149,9 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		}
 	}
 	a.authn = &auth.Authenticator{Store: a.store, Keys: a.keys, Logger: logger, Limiter: limiter, Admin: a.admin}
+	if len(cfg.oidcIssuers) > 0 {
+		a.authn.Federation = &auth.Federation{Issuers: cfg.oidcIssuers, MaxAge: cfg.OIDCMaxAge}
+	}
 	a.echo = a.routes(repos)
 	if err := a.listenMetrics(); err != nil {
 		return nil, err

@@ -79,6 +79,7 @@ func (a *API) Register(g *echo.Group) {
 	g.POST("/personal_access_tokens/:token_id/rotate", a.rotatePAT)
 	g.PUT("/projects/:id", a.updateProject)
 	a.registerGroups(g, get)
+	a.registerFederation(g, get)
 	get("/version", a.version)
 	get("/metadata", a.metadata)
 	g.Any("/*", func(c echo.Context) error {
