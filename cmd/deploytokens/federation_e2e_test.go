@@ -28,7 +28,7 @@ type fedIdentity struct {
 // TestFederationEndToEnd: a workload with a token from a real OIDC
 // provider (Hydra) and no secret logs in and pulls with podman through the
 // real registry, clones with git, trades its token with the RFC 8693
-// grant; a
+// grant, and gets credentials from the kubelet credential provider; a
 // token no policy trusts is refused exactly as a wrong secret is.
 func TestFederationEndToEnd(t *testing.T) {
 	h := testenv.SharedHydra(t)
@@ -46,6 +46,7 @@ func TestFederationEndToEnd(t *testing.T) {
 	ci := h.CreateClient(t, "e2e-tanuki-ci", aud, 0)
 	tok := ci.Token(t, aud)
 	s.remember(tok)
+	sa := h.CreateClient(t, "system:serviceaccount:build:puller", aud, 0)
 	stranger := h.CreateClient(t, "e2e-someone-else", aud, 0)
 
 	t.Run("podman login and pull with the OIDC token as the password", func(t *testing.T) {
@@ -175,6 +176,52 @@ func TestFederationEndToEnd(t *testing.T) {
 		}
 		if logs := s.logs.String(); !strings.Contains(logs, "kind=\"oidc token\"") || strings.Contains(logs, strings.Split(untrusted, ".")[1]) {
 			t.Error("the refusal is not logged with its reason, or the log holds the token")
+		}
+	})
+
+	t.Run("kubelet credential provider", func(t *testing.T) {
+		saTok := sa.Token(t, aud)
+		s.remember(saTok)
+		img := e.ref("tanuki/app:v1")
+		// As the kubelet writes it (pkg/credentialprovider/plugin): the
+		// image as the pod names it, the token for the audience of
+		// tokenAttributes, the annotations it was told to pass.
+		req, _ := json.Marshal(map[string]any{"apiVersion": "credentialprovider.kubelet.k8s.io/v1", "kind": "CredentialProviderRequest",
+			"image": img, "serviceAccountToken": saTok, "serviceAccountAnnotations": map[string]string{}})
+		var out, errOut bytes.Buffer
+		err := cmdCredentialProvider(t.Context(), []string{"--url", s.URL, "--username", dt.Username}, func(string) string { return "" },
+			bytes.NewReader(req), &out, &errOut)
+		if err != nil {
+			t.Fatalf("credential-provider: %v\n%s", err, errOut.String())
+		}
+		var resp credentialProviderResponse
+		if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
+			t.Fatalf("response %s: %v", out.String(), err)
+		}
+		cache, err := time.ParseDuration(resp.CacheDuration)
+		left := time.Until(time.Unix(int64(unverifiedExp(t, saTok)), 0))
+		if resp.APIVersion != "credentialprovider.kubelet.k8s.io/v1" || resp.Kind != "CredentialProviderResponse" || resp.CacheKeyType != "Registry" ||
+			err != nil || cache <= 0 || cache > left {
+			t.Fatalf("response %s (token life left %s)", out.String(), left)
+		}
+		creds, ok := resp.Auth[e.reg.Host()]
+		if !ok {
+			t.Fatalf("no credentials for %s in %s", e.reg.Host(), out.String())
+		}
+		podman := testenv.Podman(t)
+		if err := podman.Login(e.reg.Host(), creds.Username, creds.Password); err != nil {
+			t.Fatalf("login with the provider's credentials: %v", err)
+		}
+		if err := podman.Pull(img); err != nil {
+			t.Fatalf("pull with the provider's credentials: %v", err)
+		}
+		// A token no policy trusts fails in the plugin, with the reason.
+		req, _ = json.Marshal(map[string]any{"apiVersion": "credentialprovider.kubelet.k8s.io/v1", "kind": "CredentialProviderRequest",
+			"image": img, "serviceAccountToken": stranger.Token(t, aud)})
+		err = cmdCredentialProvider(t.Context(), []string{"--url", s.URL, "--username", dt.Username}, func(string) string { return "" },
+			bytes.NewReader(req), &out, &errOut)
+		if err == nil || !strings.Contains(err.Error(), "refused") {
+			t.Errorf("untrusted service-account token: %v; want a refusal", err)
 		}
 	})
 

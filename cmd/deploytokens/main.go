@@ -23,6 +23,7 @@ Usage:
   deploytokens serve [flags]        run the server (deploytokens serve --help lists every setting)
   deploytokens keys jwks|cert|rotate  print the registry's JWKS file or certificate bundle, or add a signing key
   deploytokens ci-env --url URL --project PATH  print a CI job's variables as export lines (PAT in DEPLOYTOKENS_TOKEN)
+  deploytokens credential-provider --url URL --username NAME  kubelet image credential provider: a pod's service-account token as registry credentials
 `
 
 func main() {
@@ -42,6 +43,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdKeys(ctx, args[1:], getenv, stdout, stderr)
 	case "ci-env":
 		err = cmdCIEnv(ctx, args[1:], getenv, stdout, stderr)
+	case "credential-provider":
+		err = cmdCredentialProvider(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
