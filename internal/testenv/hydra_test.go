@@ -58,3 +58,11 @@ func TestHydra(t *testing.T) {
 		}
 	})
 }
+
+// TestHydraBinary builds the pinned Hydra when bin/tools lacks it; `make
+// tools` runs it alone to build ahead of the tests.
+func TestHydraBinary(t *testing.T) {
+	if bin := HydraBinary(t); !isPinnedHydra(bin) {
+		t.Fatalf("%s is not Hydra %s", bin, HydraVersion)
+	}
+}
