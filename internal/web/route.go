@@ -19,6 +19,8 @@ const (
 	routeSettings
 	routeCreateToken
 	routeRevokeToken
+	routeCreateIdentity
+	routeDeleteIdentity
 )
 
 // route is a parsed request path.
@@ -26,8 +28,11 @@ type route struct {
 	kind    routeKind
 	project string // full project path, for project routes
 	group   string // full group path, for group routes
-	tokenID int64  // for routeRevokeToken
+	tokenID int64  // for routeRevokeToken and routeDeleteIdentity
 	asset   string // file name, for routeAsset
+
+	// identityID is the federated identity of routeDeleteIdentity.
+	identityID int64
 }
 
 // methods answers the methods a route accepts (HEAD goes with GET).
@@ -35,7 +40,7 @@ func (r route) methods() []string {
 	switch r.kind {
 	case routeSignIn, routeRevokeToken:
 		return []string{http.MethodGet, http.MethodHead, http.MethodPost}
-	case routeSignOut, routeCreateToken:
+	case routeSignOut, routeCreateToken, routeCreateIdentity, routeDeleteIdentity:
 		return []string{http.MethodPost}
 	}
 	return []string{http.MethodGet, http.MethodHead}
@@ -103,6 +108,9 @@ func settingsRoute(r route, page string) (route, bool) {
 	case page == tokensSuffix:
 		r.kind = routeCreateToken
 	default:
+		if ir, ok := identityRoute(r, page); ok {
+			return ir, true
+		}
 		idRevoke, found := strings.CutPrefix(page, tokensSuffix+"/")
 		if !found {
 			return route{}, false

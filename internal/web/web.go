@@ -184,6 +184,10 @@ func (h *Handler) serve(rq *request) error {
 			return h.revokeToken(rq)
 		}
 		return h.revokePage(rq)
+	case routeCreateIdentity:
+		return h.createIdentity(rq)
+	case routeDeleteIdentity:
+		return h.deleteIdentity(rq)
 	}
 	return errNotFound
 }
