@@ -64,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"DeleteUserGroups", testDeleteUserGroups},
 		{"Pages", testPages},
 		{"PageGroups", testPageGroups},
+		{"FederatedIdentities", testFederatedIdentities},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
