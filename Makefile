@@ -5,8 +5,13 @@ TOOLS := $(CURDIR)/bin/tools
 
 .PHONY: build run test test-deps tools bench vet fmt
 
+# The version a build reports (deploytokens version, /api/v4/version, the
+# build_info metric): git describe of the checkout; "dev" outside one.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/deploytokens/deploytokens/internal/version.stamped=$(VERSION)
+
 build:
-	$(GO) build -o bin/deploytokens ./cmd/deploytokens
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/deploytokens ./cmd/deploytokens
 
 # The server on the embedded store in ./data, plus a local distribution
 # registry wired to it; Ctrl-C stops both.

@@ -485,6 +485,7 @@ func (a *Authenticator) auditExchange(ctx context.Context, t *tokens.DeployToken
 // exchange, a refusal counted against addr as a wrong secret is.
 func (a *Authenticator) federatedFrom(ctx context.Context, addr, username, raw string) (Principal, error) {
 	if err := a.Limiter.Check(ctx, addr); err != nil {
+		a.strikeBanned(ctx, addr, err) // as checkFrom counts a banned address's tries
 		return Principal{}, err
 	}
 	p, err := a.federated(ctx, username, raw)

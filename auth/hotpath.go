@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"strings"
 
 	"github.com/deploytokens/deploytokens/tokens"
@@ -9,16 +10,24 @@ import (
 
 // checkFrom authenticates username and secret presented from addr: the ban
 // check (429 while addr is banned), then Check, a denial counted against
-// addr. A deploy token is read together with the ban, in one step of the
-// store (DeployTokenForAuth): every pull of every layer asks for a token
-// with a deploy token, so this halves the round trips of the busiest
-// request. The answers and their order are the same either way.
+// addr. The secret is read together with the ban, in one step of the
+// store (DeployTokenForAuth, PATForAuth): every pull of every layer asks
+// for a token with a deploy token, so this halves the round trips of the
+// busiest request. The answers and their order are the same either way.
+//
+// Every refusal does the same work before it is answered, so that its
+// time does not tell why (issue 20, finding 6): one digest, one read of
+// the secret with the ban, and one strike (KV.Strike) against addr,
+// whether the secret is unknown, another's, revoked, expired or a
+// blocked user's, or addr is banned; and each logs one line with its
+// reason (logRefusal), an unknown secret's included.
 func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret string) (Principal, error) {
 	if a.Federation != nil && LooksLikeJWT(secret) {
 		return a.federatedFrom(ctx, addr, username, secret)
 	}
 	if !a.readsBanWithToken(addr, username, secret) {
 		if err := a.Limiter.Check(ctx, addr); err != nil {
+			a.strikeBanned(ctx, addr, err)
 			return Principal{}, err
 		}
 		p, err := a.Check(ctx, username, secret)
@@ -28,34 +37,84 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 		return p, nil
 	}
 	digest := a.Keys.Digest(secret)
-	r, err := a.Store.DeployTokenForAuth(ctx, tokens.DeployTokenQuery{Digest: digest, Username: username, Addr: addr})
-	if err != nil {
-		// Neither the ban nor the token is known: not the client's fault.
-		return Principal{}, storeErr(err)
+	var (
+		banned bool
+		ban    []byte
+		decide func() (Principal, error)
+	)
+	if strings.HasPrefix(secret, string(tokens.DeployTokenSecret)) {
+		r, err := a.Store.DeployTokenForAuth(ctx, tokens.DeployTokenQuery{Digest: digest, Username: username, Addr: addr})
+		if err != nil {
+			// Neither the ban nor the token is known: not the client's fault.
+			return Principal{}, storeErr(err)
+		}
+		banned, ban = r.Banned, r.Ban
+		decide = func() (Principal, error) {
+			var lookupErr error
+			if !r.Found {
+				lookupErr = tokens.ErrNotFound
+				a.logRefusal("deploy token", 0, errUnknown)
+			}
+			return a.deployTokenPrincipal(username, digest, r, lookupErr)
+		}
+	} else {
+		r, err := a.Store.PATForAuth(ctx, tokens.PATAuthQuery{Digest: digest, Addr: addr})
+		if err != nil {
+			return Principal{}, storeErr(err)
+		}
+		banned, ban = r.Banned, r.Ban
+		decide = func() (Principal, error) {
+			if t, u, ok := a.adminPAT(digest); ok {
+				return a.patPrincipal(username, digest, t, u, nil)
+			}
+			var lookupErr error
+			if !r.Found {
+				lookupErr = tokens.ErrNotFound
+				a.logRefusal("personal access token", 0, errUnknown)
+			}
+			return a.patPrincipal(username, digest, r.Token, r.User, lookupErr)
+		}
 	}
-	if r.Banned {
-		if err := a.Limiter.verdict(decodeBan(r.Ban), true); err != nil {
+	if banned {
+		if err := a.Limiter.verdict(decodeBan(ban), true); err != nil {
+			a.strikeBanned(ctx, addr, err)
+			a.logRefusal("credential", 0, errBannedAddr)
 			return Principal{}, err
 		}
 	}
-	var lookupErr error
-	if !r.Found {
-		lookupErr = tokens.ErrNotFound
-	}
-	p, err := a.deployTokenPrincipal(username, digest, r, lookupErr)
+	p, err := decide()
 	if err != nil {
 		return Principal{}, a.failed(ctx, addr, err)
 	}
 	return p, nil
 }
 
+// Reasons of refusals that found no token to refuse: logged all the same,
+// so that every refusal writes one log line.
+const (
+	errUnknown    = "the secret is unknown"
+	errBannedAddr = "the address is banned"
+)
+
+// strikeBanned counts a request refused because addr is banned (verdict,
+// a 429) as any refused credential is counted, so that it costs the same
+// store work. Its answer is the 429 whatever the count; a count that
+// can't be written changes nothing, the request being refused anyway.
+func (a *Authenticator) strikeBanned(ctx context.Context, addr string, verdict error) {
+	if de, ok := errors.AsType[*tokens.Error](verdict); !ok || de.Kind != tokens.KindLimited {
+		return // not a ban: the ban could not be read
+	}
+	_ = a.Limiter.strike(ctx, addr)
+}
+
 // readsBanWithToken reports whether checkFrom reads the ban with the
-// token: for a deploy token's secret that Check would look up, when the
+// token: for a secret (a deploy token's or a PAT's) that Check would look
+// up, when the
 // limiter keeps its bans in the authenticator's store (compared as
 // values: the stores are pointers, and a Limiter over another KV reads its
 // bans there).
 func (a *Authenticator) readsBanWithToken(addr, username, secret string) bool {
-	return a.Limiter != nil && addr != "" && strings.HasPrefix(secret, string(tokens.DeployTokenSecret)) &&
+	return a.Limiter != nil && addr != "" &&
 		username != "" && len(username) <= maxCredentialLen && len(secret) <= maxCredentialLen &&
 		a.Limiter.KV == tokens.KV(a.Store)
 }

@@ -94,10 +94,7 @@ func (l *Limiter) Failed(ctx context.Context, addr string) error {
 		return nil
 	}
 	until := l.now().Add(l.Ban)
-	r, err := l.KV.Strike(ctx, tokens.Strike{
-		Counter: tokens.FailKey(addr), Window: l.Window, Limit: l.Max,
-		Ban: tokens.BanKey(addr), Value: encodeBan(until), BanTTL: l.Ban,
-	})
+	r, err := l.strikeUntil(ctx, addr, until)
 	if err != nil {
 		l.log().Warn("count failed authentication", "addr", addr, "err", err)
 		return ErrUnavailable
@@ -117,6 +114,24 @@ func (l *Limiter) Failed(ctx context.Context, addr string) error {
 		return tooMany(l.Ban)
 	}
 	return nil
+}
+
+// strike counts one refused request from addr (a ban it imposes ends
+// Ban from now), without the bookkeeping of Failed: for a request refused
+// because addr is already banned, which is no new failure to report.
+func (l *Limiter) strike(ctx context.Context, addr string) error {
+	if l == nil || addr == "" {
+		return nil
+	}
+	_, err := l.strikeUntil(ctx, addr, l.now().Add(l.Ban))
+	return err
+}
+
+func (l *Limiter) strikeUntil(ctx context.Context, addr string, until time.Time) (tokens.Struck, error) {
+	return l.KV.Strike(ctx, tokens.Strike{
+		Counter: tokens.FailKey(addr), Window: l.Window, Limit: l.Max,
+		Ban: tokens.BanKey(addr), Value: encodeBan(until), BanTTL: l.Ban,
+	})
 }
 
 func (l *Limiter) log() *slog.Logger {

@@ -45,6 +45,12 @@ type TokenService struct {
 	ClientAddr func(*http.Request) string
 	// RefreshTokens, when set, counts the refresh tokens issued.
 	RefreshTokens Counter
+	// MaxRepositories caps the distinct repositories one request with
+	// credentials may name, MaxAnonymousRepositories one without; a
+	// request over its cap is refused 400. 0: DefaultMaxRepositories,
+	// DefaultMaxAnonymousRepositories.
+	MaxRepositories          int
+	MaxAnonymousRepositories int
 }
 
 // Claims are the registry token's claims.
@@ -175,6 +181,15 @@ func (s *TokenService) post(c echo.Context) error {
 	switch grant {
 	case "password":
 		user := f.Get("username")
+		if user == "" {
+			// containerd's form of the empty Basic username (see
+			// errNoUsername): asked to log in again, not counted, but a
+			// banned address still hears that it is banned.
+			if err := s.Auth.Limiter.Check(ctx, addr); err != nil {
+				return err
+			}
+			return errNoUsername
+		}
 		if !WellFormedUsername(user) {
 			// A client's mistake, not a guess: not counted, but a
 			// banned address still hears that it is banned.
@@ -242,7 +257,11 @@ func (s *TokenService) issue(ctx context.Context, p *Principal, scopeValues []st
 	if !RegistryAllowed(p) {
 		return tokenAnswer{}, ErrNoRegistry
 	}
-	access, err := s.grant(ctx, p, ParseScopes(scopeValues))
+	scopes := ParseScopes(scopeValues)
+	if err := s.checkBudget(p, scopes); err != nil {
+		return tokenAnswer{}, err
+	}
+	access, err := s.grant(ctx, p, scopes)
 	if err != nil {
 		return tokenAnswer{}, err
 	}
@@ -284,8 +303,15 @@ func (s *TokenService) issue(ctx context.Context, p *Principal, scopeValues []st
 }
 
 // grant answers the access list: each requested scope reduced to the
-// actions p may do, scopes with none left dropped.
+// actions p may do, scopes with none left dropped. The owners of all
+// repositories are looked up in one store step, and a user's level in
+// each project once.
 func (s *TokenService) grant(ctx context.Context, p *Principal, scopes []Scope) ([]Scope, error) {
+	owners, err := s.owners(ctx, p, scopes)
+	if err != nil {
+		return nil, err
+	}
+	levels := map[int64]tokens.AccessLevel{}
 	access := []Scope{}
 	for _, sc := range scopes {
 		var actions []string
@@ -293,14 +319,15 @@ func (s *TokenService) grant(ctx context.Context, p *Principal, scopes []Scope) 
 		case "registry":
 			actions = GrantRegistry(p, sc.Actions)
 		case "repository":
-			proj, err := s.projectOf(ctx, p, sc.Name)
-			if err != nil {
-				return nil, err
-			}
+			proj := owners[sc.Name]
 			var level tokens.AccessLevel
 			if proj != nil && p.Kind == UserKind {
-				if level, err = s.Service.AccessLevel(ctx, p.User, proj); err != nil {
-					return nil, err
+				var ok bool
+				if level, ok = levels[proj.ID]; !ok {
+					if level, err = s.Service.AccessLevel(ctx, p.User, proj); err != nil {
+						return nil, err
+					}
+					levels[proj.ID] = level
 				}
 			}
 			actions = GrantRepository(p, proj, level, sc.Actions)
@@ -310,48 +337,6 @@ func (s *TokenService) grant(ctx context.Context, p *Principal, scopes []Scope) 
 		}
 	}
 	return access, nil
-}
-
-// maxExtraSegments is how far below a project an image may live
-// (group/project/a/b), as GitLab allows.
-const maxExtraSegments = 2
-
-// projectOf answers the project owning an image name: the longest
-// whole-segment prefix of the name that is a project. A deploy token's own
-// project needs no lookup when the name is exactly its path; a group
-// token's projects are looked up as anyone's.
-func (s *TokenService) projectOf(ctx context.Context, p *Principal, name string) (*tokens.Project, error) {
-	segs := strings.Split(name, "/")
-	shortest := max(2, len(segs)-maxExtraSegments)
-	if p.Kind == DeployTokenKind && p.Token.GroupID == 0 {
-		own := p.Project.PathWithNamespace
-		if strings.EqualFold(name, own) {
-			return p.Project, nil
-		}
-		if n := strings.Count(own, "/") + 1; len(segs) > n && strings.EqualFold(strings.Join(segs[:n], "/"), own) {
-			// Only a longer project could own it instead.
-			shortest = max(shortest, n+1)
-			proj, err := s.lookupPrefix(ctx, segs, shortest)
-			if proj == nil && err == nil && len(segs)-n <= maxExtraSegments {
-				return p.Project, nil
-			}
-			return proj, err
-		}
-	}
-	return s.lookupPrefix(ctx, segs, shortest)
-}
-
-func (s *TokenService) lookupPrefix(ctx context.Context, segs []string, shortest int) (*tokens.Project, error) {
-	for k := len(segs); k >= shortest; k-- {
-		proj, err := s.Service.FindProject(ctx, strings.Join(segs[:k], "/"))
-		if err == nil {
-			return &proj, nil
-		}
-		if !errors.Is(err, tokens.ErrProjectNotFound) {
-			return nil, err
-		}
-	}
-	return nil, nil
 }
 
 // refreshIdle is how long a refresh token lives unused. Each use renews

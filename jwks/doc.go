@@ -15,9 +15,22 @@
 // the store. Instead of a store a Manager can use one fixed key from a PEM
 // file.
 //
+// In ModeX5C the stored set also holds a root key with a CA certificate
+// that never expires, and its keys are leaves whose certificates the root
+// issues, lasting a bit more than Config.KeyRotation plus a token's
+// lifetime; each token carries its leaf's certificate in x5c. The registry
+// is given the root once (rootcertbundle) and checks each leaf against it,
+// so leaves rotate, on a schedule (Run, RotateIfDue) or on demand, with no
+// registry change. It is kept under its own store key, apart from
+// ModeJWKS's set. ModeJWKS (every key exported, as below) stays the
+// default because a registry with only a jwks refuses tokens with x5c.
+//
 // How the CNCF distribution registry finds the key that signed a token, and
 // so which export and kid form to configure:
 //
+//   - distribution v3 with auth.token.rootcertbundle holding the root
+//     (ModeX5C): the x5c chain is verified against it and the leaf's key
+//     verifies the token, whatever the kid.
 //   - distribution v3 with auth.token.jwks: the kid of the token is looked up
 //     in the exported JWKS as written, so either kid form works.
 //   - distribution v3 with auth.token.rootcertbundle: without x5c the registry

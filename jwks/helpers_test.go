@@ -67,7 +67,13 @@ func (s *memStore) CompareAndSwap(_ context.Context, key string, old, value []by
 // storedKIDs answers the kids in the stored set, in stored order.
 func (s *memStore) storedKIDs(t *testing.T) []string {
 	t.Helper()
-	raw, err := s.Get(context.Background(), jwks.DefaultStoreKey)
+	return s.storedKIDsAt(t, jwks.DefaultStoreKey)
+}
+
+// storedKIDsAt answers the kids in the set stored under key.
+func (s *memStore) storedKIDsAt(t *testing.T, key string) []string {
+	t.Helper()
+	raw, err := s.Get(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,9 @@ import (
 type storedSet struct {
 	Version int         `json:"version"`
 	Keys    []storedKey `json:"keys"`
+	// Root, in ModeX5C only, is the key that issues the certificates of
+	// Keys; it is never rotated.
+	Root *storedKey `json:"root,omitempty"`
 }
 
 // storedSetVersion is the version of the stored format this package

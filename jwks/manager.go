@@ -42,6 +42,7 @@ type Sealer interface {
 // Defaults of Config.
 const (
 	DefaultStoreKey         = tokens.KeySetKey
+	DefaultChainStoreKey    = tokens.ChainKeySetKey
 	DefaultMaxTokenLifetime = time.Hour
 	DefaultRefreshInterval  = 10 * time.Second
 )
@@ -57,7 +58,15 @@ type Config struct {
 	// effect with the next rotation.
 	KidFormat string
 	// X5C sends the key's certificate in the x5c header of every token.
+	// ModeX5C implies it.
 	X5C bool
+	// Mode is how a registry finds the key that signed a token: ModeJWKS
+	// (default) or ModeX5C.
+	Mode string
+	// KeyRotation is, in ModeX5C, how long a leaf key signs before Run
+	// replaces it with a new one; 0: only Rotate does, and a leaf's
+	// certificate never expires (nothing would renew it).
+	KeyRotation time.Duration
 	// RSABits is the size of new RS256 keys (default and minimum 2048).
 	RSABits int
 
@@ -67,7 +76,7 @@ type Config struct {
 	KeyFile string
 
 	// Store keeps the key set shared by replicas, under StoreKey
-	// (DefaultStoreKey when empty).
+	// (DefaultStoreKey when empty, DefaultChainStoreKey in ModeX5C).
 	Store    KeyStore
 	StoreKey string
 	// IsNotFound tells the store's "no such key" error; required with
@@ -112,6 +121,9 @@ var (
 	// ErrTokenLifetime means a token to sign has no expiry, or one beyond
 	// Config.MaxTokenLifetime, after which its key may be unpublished.
 	ErrTokenLifetime = errors.New("token expiry missing or beyond the maximum token lifetime")
+	// ErrLeafExpired means, in ModeX5C, that the active leaf's certificate
+	// ends before the token would: scheduled rotation has been failing.
+	ErrLeafExpired = errors.New("signing certificate ends before the token")
 )
 
 func (c *Config) setDefaults() {
@@ -124,8 +136,17 @@ func (c *Config) setDefaults() {
 	if c.RSABits == 0 {
 		c.RSABits = MinRSABits
 	}
+	if c.Mode == "" {
+		c.Mode = ModeJWKS
+	}
+	if c.Mode == ModeX5C {
+		c.X5C = true
+	}
 	if c.StoreKey == "" {
 		c.StoreKey = DefaultStoreKey
+		if c.Mode == ModeX5C {
+			c.StoreKey = DefaultChainStoreKey
+		}
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -154,6 +175,7 @@ func (c Config) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("jwks: KidFormat %q is not one of %s, %s", c.KidFormat, KidThumbprint, KidLibtrust))
 	}
+	errs = append(errs, c.validateMode()...)
 	if c.RSABits != 0 && c.RSABits < MinRSABits {
 		errs = append(errs, fmt.Errorf("jwks: RSABits %d is below %d", c.RSABits, MinRSABits))
 	}
@@ -168,7 +190,7 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"MaxTokenLifetime", c.MaxTokenLifetime}, {"RefreshInterval", c.RefreshInterval}, {"RotationLead", c.RotationLead}} {
+	}{{"MaxTokenLifetime", c.MaxTokenLifetime}, {"RefreshInterval", c.RefreshInterval}, {"RotationLead", c.RotationLead}, {"KeyRotation", c.KeyRotation}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("jwks: %s %s is negative", d.name, d.v))
 		}
@@ -187,6 +209,7 @@ type Manager struct {
 	mu      sync.Mutex // serializes loads and rotations
 	current revision   // the stored set the view was built from
 	keys    []*signingKey
+	root    *material            // ModeX5C: the key that issues the leaves
 	parsed  map[string]*material // by stored private key text
 }
 
@@ -215,6 +238,7 @@ type view struct {
 	keys  []*signingKey // by activateAt, oldest first
 	jwks  []byte
 	certs []byte
+	root  []byte // ModeX5C: the root certificate (PEM), also in certs
 }
 
 // active answers the key that signs at now: the last one activated, or the
@@ -266,7 +290,13 @@ func (m *Manager) Sign(claims jwt.Claims) (string, error) {
 	if exp == nil || exp.After(now.Add(m.cfg.MaxTokenLifetime)) {
 		return "", ErrTokenLifetime
 	}
-	k := m.view.Load().active(now)
+	v := m.view.Load()
+	k := v.active(now)
+	if v.root != nil && exp.After(k.cert.NotAfter) {
+		// The registry would refuse the token for the leaf's expiry; say
+		// why here instead.
+		return "", fmt.Errorf("jwks: sign: %w: key %s's certificate ends %s", ErrLeafExpired, k.kid, k.cert.NotAfter.UTC().Format(time.RFC3339))
+	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", fmt.Errorf("jwks: sign: encode claims: %w", err)
@@ -298,7 +328,8 @@ func (m *Manager) JWKS() []byte {
 }
 
 // CertificatesPEM answers the self-signed certificates of the published
-// keys: what distribution's auth.token.rootcertbundle reads.
+// keys, or in ModeX5C the root certificate alone: what distribution's
+// auth.token.rootcertbundle reads.
 func (m *Manager) CertificatesPEM() []byte {
 	return bytes.Clone(m.view.Load().certs)
 }
@@ -353,6 +384,9 @@ func (m *Manager) Run(ctx context.Context) error {
 	t := time.NewTicker(m.cfg.RefreshInterval)
 	defer t.Stop()
 	for {
+		// First at once: a server started after a long stop must not sign
+		// with a leaf near its end until the first tick.
+		m.rotateIfDue(ctx)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -371,8 +405,29 @@ func (m *Manager) Run(ctx context.Context) error {
 // ErrRotationPending while the key of an earlier rotation does not sign
 // yet, and ErrStaticKey with a key file.
 func (m *Manager) Rotate(ctx context.Context) error {
+	_, err := m.rotate(ctx, false)
+	return err
+}
+
+// RotateIfDue rotates when, in ModeX5C with a KeyRotation, the newest
+// stored key has signed for KeyRotation, and reports whether it did. The
+// check is made on the set as stored, so of replicas that all find the
+// rotation due one rotates and the others take its key (ErrKeySetChanged
+// is not returned for that race). Run calls it on every refresh.
+func (m *Manager) RotateIfDue(ctx context.Context) (bool, error) {
+	if m.cfg.Store == nil || m.cfg.Mode != ModeX5C || m.cfg.KeyRotation == 0 {
+		return false, nil
+	}
+	rotated, err := m.rotate(ctx, true)
+	if errors.Is(err, ErrKeySetChanged) {
+		return false, nil
+	}
+	return rotated, err
+}
+
+func (m *Manager) rotate(ctx context.Context, onlyIfDue bool) (bool, error) {
 	if m.cfg.Store == nil {
-		return ErrStaticKey
+		return false, ErrStaticKey
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -381,26 +436,32 @@ func (m *Manager) Rotate(ctx context.Context) error {
 	// this replica last saw.
 	old, err := m.store.load(ctx)
 	if errors.Is(err, errNoKeySet) {
-		return m.load(ctx)
+		return false, m.load(ctx)
 	}
 	if err != nil {
-		return fmt.Errorf("jwks: rotate: %w", err)
+		return false, fmt.Errorf("jwks: rotate: %w", err)
 	}
 	now := m.cfg.Now()
 	keys := slices.DeleteFunc(slices.Clone(old.set.Keys), func(k storedKey) bool {
 		return m.expired(k.RetireAfter, now)
 	})
 	if len(keys) == 0 {
-		return errors.New("jwks: rotate: stored key set has no current key")
+		return false, errors.New("jwks: rotate: stored key set has no current key")
 	}
 	sortStored(keys)
 	if last := keys[len(keys)-1]; last.ActivateAt.After(now) {
-		return fmt.Errorf("jwks: rotate: %w: key %s signs from %s", ErrRotationPending, last.KID, last.ActivateAt.UTC().Format(time.RFC3339))
+		return false, fmt.Errorf("jwks: rotate: %w: key %s signs from %s", ErrRotationPending, last.KID, last.ActivateAt.UTC().Format(time.RFC3339))
+	} else if onlyIfDue && now.Before(last.ActivateAt.Add(m.cfg.KeyRotation)) {
+		return false, m.install(old)
+	}
+	root, err := m.rootOf(old.set)
+	if err != nil {
+		return false, fmt.Errorf("jwks: rotate: %w", err)
 	}
 
-	next, err := m.newStoredKey(now, now.Add(m.cfg.RotationLead))
+	next, err := m.newStoredKey(now, now.Add(m.cfg.RotationLead), root)
 	if err != nil {
-		return fmt.Errorf("jwks: rotate: %w", err)
+		return false, fmt.Errorf("jwks: rotate: %w", err)
 	}
 	prev := &keys[len(keys)-1]
 	if prev.RetireAfter == nil || prev.RetireAfter.After(next.ActivateAt) {
@@ -409,20 +470,20 @@ func (m *Manager) Rotate(ctx context.Context) error {
 	}
 	keys = append(keys, next)
 
-	cur, err := m.store.swap(ctx, old, storedSet{Version: storedSetVersion, Keys: keys})
+	cur, err := m.store.swap(ctx, old, storedSet{Version: storedSetVersion, Keys: keys, Root: old.set.Root})
 	if errors.Is(err, ErrKeySetChanged) {
 		// Use the set that won, as a refresh would.
 		if lerr := m.load(ctx); lerr != nil {
-			return fmt.Errorf("jwks: rotate: %w; %w", ErrKeySetChanged, lerr)
+			return false, fmt.Errorf("jwks: rotate: %w; %w", ErrKeySetChanged, lerr)
 		}
-		return fmt.Errorf("jwks: rotate: %w", ErrKeySetChanged)
+		return false, fmt.Errorf("jwks: rotate: %w", ErrKeySetChanged)
 	}
 	if err != nil {
-		return fmt.Errorf("jwks: rotate: %w", err)
+		return false, fmt.Errorf("jwks: rotate: %w", err)
 	}
 	m.log.Info("rotated signing key", "kid", next.KID, "alg", next.Alg,
-		"activate_at", next.ActivateAt, "previous_kid", prev.KID)
-	return m.install(cur)
+		"activate_at", next.ActivateAt, "previous_kid", prev.KID, "scheduled", onlyIfDue)
+	return true, m.install(cur)
 }
 
 // expired reports whether a key retired at retireAfter can be unpublished:
@@ -449,16 +510,25 @@ func (m *Manager) load(ctx context.Context) error {
 // first. m.mu is held.
 func (m *Manager) create(ctx context.Context) (revision, error) {
 	now := m.cfg.Now()
-	k, err := m.newStoredKey(now, now)
+	set := storedSet{Version: storedSetVersion}
+	var root *material
+	if m.cfg.Mode == ModeX5C {
+		var err error
+		if set.Root, root, err = m.newRoot(now); err != nil {
+			return revision{}, fmt.Errorf("create key set: %w", err)
+		}
+	}
+	k, err := m.newStoredKey(now, now, root)
 	if err != nil {
 		return revision{}, fmt.Errorf("create key set: %w", err)
 	}
-	r, created, err := m.store.create(ctx, storedSet{Version: storedSetVersion, Keys: []storedKey{k}})
+	set.Keys = []storedKey{k}
+	r, created, err := m.store.create(ctx, set)
 	if err != nil {
 		return revision{}, err
 	}
 	if created {
-		m.log.Info("created signing key", "kid", k.KID, "alg", k.Alg)
+		m.log.Info("created signing key", "kid", k.KID, "alg", k.Alg, "mode", m.cfg.Mode)
 	}
 	return r, nil
 }
@@ -466,14 +536,14 @@ func (m *Manager) create(ctx context.Context) (revision, error) {
 // install makes r the published set. m.mu is held.
 func (m *Manager) install(r revision) error {
 	if m.keys == nil || !r.same(m.current) {
-		keys, err := m.decode(r.set)
+		keys, root, err := m.decode(r.set)
 		if err != nil {
 			return err
 		}
 		if m.keys != nil {
 			m.log.Info("signing key set changed", "keys", len(keys))
 		}
-		m.current, m.keys = r, keys
+		m.current, m.keys, m.root = r, keys, root
 	}
 	now := m.cfg.Now()
 	published := make([]*signingKey, 0, len(m.keys))
@@ -495,16 +565,22 @@ func (m *Manager) publish(keys []*signingKey) error {
 		return errors.New("jwks: key set has no key to sign with")
 	}
 	set := jose.JSONWebKeySet{Keys: make([]jose.JSONWebKey, 0, len(keys))}
-	var certs []byte
+	var certs, root []byte
 	for _, k := range keys {
 		set.Keys = append(set.Keys, k.jwk)
 		certs = append(certs, encodeCert(k.cert)...)
+	}
+	if m.root != nil {
+		// The registry trusts the root alone: the leaves come in x5c, so
+		// a new one needs no change of its rootcertbundle.
+		root = encodeCert(m.root.cert)
+		certs = root
 	}
 	doc, err := json.Marshal(set)
 	if err != nil {
 		return fmt.Errorf("jwks: encode key set: %w", err)
 	}
-	m.view.Store(&view{keys: keys, jwks: doc, certs: certs})
+	m.view.Store(&view{keys: keys, jwks: doc, certs: certs, root: root})
 	return nil
 }
 
@@ -516,8 +592,10 @@ func sortStored(keys []storedKey) {
 // to another entry.
 func sealContext(kid string) string { return "jwks signing key " + kid }
 
-// newStoredKey generates a key of the configured algorithm and kid form.
-func (m *Manager) newStoredKey(now, activateAt time.Time) (storedKey, error) {
+// newStoredKey generates a key of the configured algorithm and kid form,
+// with a certificate that root issues (ModeX5C) or a self-signed one (root
+// nil).
+func (m *Manager) newStoredKey(now, activateAt time.Time, root *material) (storedKey, error) {
 	k, err := generateKey(m.cfg.Alg, m.cfg.RSABits)
 	if err != nil {
 		return storedKey{}, err
@@ -526,7 +604,12 @@ func (m *Manager) newStoredKey(now, activateAt time.Time) (storedKey, error) {
 	if err != nil {
 		return storedKey{}, err
 	}
-	cert, err := selfSign(k, kid, now)
+	var cert *x509.Certificate
+	if root != nil {
+		cert, err = issueLeaf(k, kid, now, m.leafNotAfter(activateAt), root)
+	} else {
+		cert, err = selfSign(k, kid, now)
+	}
 	if err != nil {
 		return storedKey{}, err
 	}
@@ -551,27 +634,38 @@ func (m *Manager) newStoredKey(now, activateAt time.Time) (storedKey, error) {
 
 // decode parses and checks the keys of a stored set, reusing keys parsed
 // before.
-func (m *Manager) decode(set storedSet) ([]*signingKey, error) {
+func (m *Manager) decode(set storedSet) ([]*signingKey, *material, error) {
 	if len(set.Keys) == 0 {
-		return nil, errors.New("jwks: stored key set is empty")
+		return nil, nil, errors.New("jwks: stored key set is empty")
+	}
+	root, err := m.rootOf(set)
+	if err != nil {
+		return nil, nil, fmt.Errorf("jwks: %w", err)
 	}
 	stored := slices.Clone(set.Keys)
 	sortStored(stored)
-	parsed := make(map[string]*material, len(stored))
+	parsed := make(map[string]*material, len(stored)+1)
+	if root != nil {
+		parsed[cacheKey(*set.Root)] = root
+	}
 	keys := make([]*signingKey, 0, len(stored))
 	for _, sk := range stored {
-		cacheKey := sk.PrivateKey + string(sk.SealedPrivateKey) + sk.Cert + sk.KID
-		mat := m.parsed[cacheKey]
+		mat := m.parsed[cacheKey(sk)]
 		if mat == nil {
 			var err error
-			if mat, err = m.parseStored(sk); err != nil {
-				return nil, fmt.Errorf("jwks: stored key %s: %w", sk.KID, err)
+			if mat, err = m.parseStored(sk, sealContext(sk.KID)); err != nil {
+				return nil, nil, fmt.Errorf("jwks: stored key %s: %w", sk.KID, err)
 			}
 		}
-		parsed[cacheKey] = mat
+		if root != nil {
+			if err := mat.cert.CheckSignatureFrom(root.cert); err != nil {
+				return nil, nil, fmt.Errorf("jwks: stored key %s: certificate not issued by the root: %w", sk.KID, err)
+			}
+		}
+		parsed[cacheKey(sk)] = mat
 		k, err := m.newSigningKey(mat, sk.KID)
 		if err != nil {
-			return nil, fmt.Errorf("jwks: stored key %s: %w", sk.KID, err)
+			return nil, nil, fmt.Errorf("jwks: stored key %s: %w", sk.KID, err)
 		}
 		k.createdAt, k.activateAt = sk.CreatedAt, sk.ActivateAt
 		if sk.RetireAfter != nil {
@@ -580,16 +674,21 @@ func (m *Manager) decode(set storedSet) ([]*signingKey, error) {
 		keys = append(keys, k)
 	}
 	m.parsed = parsed
-	return keys, nil
+	return keys, root, nil
 }
 
-func (m *Manager) parseStored(sk storedKey) (*material, error) {
+// cacheKey is what a parsed key is kept under between reloads.
+func cacheKey(sk storedKey) string {
+	return sk.PrivateKey + string(sk.SealedPrivateKey) + sk.Cert + sk.KID
+}
+
+func (m *Manager) parseStored(sk storedKey, sealCtx string) (*material, error) {
 	private := []byte(sk.PrivateKey)
 	if len(sk.SealedPrivateKey) > 0 {
 		if m.cfg.Sealer == nil {
 			return nil, errors.New("private key is sealed and no Sealer is configured")
 		}
-		s, err := m.cfg.Sealer.Open(sk.SealedPrivateKey, sealContext(sk.KID))
+		s, err := m.cfg.Sealer.Open(sk.SealedPrivateKey, sealCtx)
 		if err != nil {
 			return nil, fmt.Errorf("open private key: %w", err)
 		}
@@ -633,6 +732,7 @@ func (m *Manager) newSigningKey(mat *material, kid string) (*signingKey, error) 
 		X5C []string `json:"x5c,omitempty"`
 	}{Alg: mat.alg, Kid: kid, Typ: "JWT"}
 	if m.cfg.X5C {
+		// In ModeX5C the leaf alone: the registry holds the root.
 		h.X5C = []string{base64.StdEncoding.EncodeToString(mat.cert.Raw)}
 	}
 	header, err := json.Marshal(h)

@@ -29,15 +29,23 @@ for addr in "$(reach "$LISTEN"):DEPLOYTOKENS_LISTEN" "$(reach "$REGISTRY_ADDR"):
   rc=0
   curl -s -o /dev/null --connect-timeout 1 --max-time 2 "http://$a/" 2>/dev/null || rc=$?
   if [[ $rc != 7 && $rc != 28 ]]; then
-    echo "make run: $a is already in use; choose another with $setting=host:port" >&2
+    echo "make run: $a is already in use (another make run? stop it with Ctrl-C in its terminal), or choose another address with $setting=host:port" >&2
     exit 1
   fi
 done
 
 mkdir -p "$DATA/registry/storage"
+# The request log goes to a file: in the terminal it would scroll the
+# banner away.
+LOG=$DATA/deploytokens.log
 pids=()
 cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
-trap cleanup INT TERM EXIT
+# Ctrl-C is how make run is meant to end: stop both and exit 0, so make
+# reports no error. The servers get SIGINT from the terminal too, and
+# deploytokens drains its requests.
+stopped() { cleanup; echo; echo "make run: stopped"; exit 0; }
+trap cleanup EXIT
+trap stopped INT TERM
 
 # wait_up PID URL: until URL answers (any HTTP status), or process PID ends.
 wait_up() {
@@ -49,9 +57,13 @@ wait_up() {
   return 1
 }
 
-bin/deploytokens serve &
+bin/deploytokens serve >>"$LOG" 2>&1 &
 pids+=($!)
-wait_up "${pids[0]}" "http://$(reach "$LISTEN")/-/health" || { echo "make run: deploytokens did not start" >&2; exit 1; }
+if ! wait_up "${pids[0]}" "http://$(reach "$LISTEN")/-/health"; then
+  echo "make run: deploytokens did not start; the end of $LOG:" >&2
+  tail -n 5 "$LOG" >&2
+  exit 1
+fi
 
 # The registry reads its keys at start: export them from the running server.
 bin/deploytokens keys jwks --from "http://$(reach "$LISTEN")" >"$DATA/registry/jwks.json"
@@ -83,7 +95,7 @@ fi
 
 cat <<MSG
 
-deploytokens: $DEPLOYTOKENS_EXTERNAL_URL   (admin token: $DATA/admin-token)
+deploytokens: $DEPLOYTOKENS_EXTERNAL_URL   (admin token: $DATA/admin-token; log: $LOG)
 registry:     $REGISTRY_HOST              (log: $DATA/registry/registry.log)
 
 Try it (see the README's walkthrough for creating a project and a token):
@@ -91,6 +103,10 @@ Try it (see the README's walkthrough for creating a project and a token):
   podman login $REGISTRY_HOST --tls-verify=false -u <username> -p <token>
   docker login $REGISTRY_HOST -u <username> -p <token>     # add $REGISTRY_HOST to insecure-registries
 
-Ctrl-C stops both.
+Ctrl-C stops both; tail -f $LOG follows the requests.
 MSG
-wait -n "${pids[@]}"
+# Only one of them ending on its own is an error; Ctrl-C ends in stopped.
+status=0
+wait -n "${pids[@]}" || status=$?
+echo "make run: a server stopped (exit $status); see $LOG and $DATA/registry/registry.log" >&2
+exit 1

@@ -31,6 +31,10 @@ const (
 
 	// KeySetKey holds the signing key set shared by replicas.
 	KeySetKey = "jwks:keyset"
+	// ChainKeySetKey holds the root key and the leaf signing keys issued
+	// under it (signing mode x5c), apart from KeySetKey so switching modes
+	// keeps each mode's keys.
+	ChainKeySetKey = "jwks:chain"
 	// SecretCheckKey holds the value that proves the server secret is the
 	// one the store was created with.
 	SecretCheckKey = "meta:secret-check"

@@ -41,6 +41,7 @@ type Store interface {
 	Projects
 	Members
 	DeployTokens
+	PATAuthStore
 	Admin
 	Groups
 	ProjectNamespaces
@@ -94,6 +95,13 @@ type Projects interface {
 	CreateProject(ctx context.Context, p *Project, owner Member) error
 	Project(ctx context.Context, id int64) (Project, error)
 	ProjectByPath(ctx context.Context, pathWithNamespace string) (Project, error)
+	// ProjectsByPaths looks up many paths as ProjectByPath does, in one
+	// step (one round trip, one transaction): a registry token request
+	// asks for the owners of many image names at once, and a lookup per
+	// name would let one request cost hundreds. The answer maps each path
+	// as given that is a project's (in any case) to that project; a path
+	// that is none is absent, not an error.
+	ProjectsByPaths(ctx context.Context, paths []string) (map[string]Project, error)
 	// ListProjects answers every project, ordered by ID.
 	ListProjects(ctx context.Context) ([]Project, error)
 	// DeleteProject removes a project with its members and deploy tokens,

@@ -60,6 +60,21 @@ type Config struct {
 	MetricsPprof       bool
 	// AllowTopLevelGroups lets every user create top-level groups.
 	AllowTopLevelGroups bool
+	// SigningMode is jwks (keys published for the registry's jwks or
+	// rootcertbundle) or x5c (leaves under a root, sent in x5c).
+	SigningMode string
+	// KeyRotation is how often the x5c mode issues a new leaf; 0: never
+	// on its own.
+	KeyRotation time.Duration
+	// RegistryMaxRepositories caps the distinct repositories one token
+	// request with credentials may name; RegistryMaxAnonymousRepositories
+	// one without.
+	RegistryMaxRepositories          int
+	RegistryMaxAnonymousRepositories int
+	// TLSCert and TLSKey are PEM files; with both set the server
+	// serves HTTPS.
+	TLSCert string
+	TLSKey  string
 	// OIDCIssuers is the comma-separated allow-list of OIDC issuers whose
 	// tokens deploy tokens' federated identities may trust.
 	OIDCIssuers string
@@ -95,6 +110,8 @@ func (c *Config) settings() []setting {
 		{"registry-host", "host[:port] of the container registry, for CI_REGISTRY", &c.RegistryHost},
 		{"registry-url", "URL the server reaches the registry's API at, to delete a deleted project's images (the registry must allow deletes); unset: a deleted project's path stays reserved until an admin releases it", &c.RegistryURL},
 		{"token-lifetime", "lifetime of registry tokens", &c.TokenLifetime},
+		{"registry-max-repositories", "distinct repositories one registry token request with credentials may name (1 to 64); more are refused 400", &c.RegistryMaxRepositories},
+		{"registry-max-anonymous-repositories", "distinct repositories one registry token request without credentials may name (1 to --registry-max-repositories); more are refused 400", &c.RegistryMaxAnonymousRepositories},
 		{"signing-alg", "signing algorithm of registry tokens: ES256, RS256 or EdDSA", &c.SigningAlg},
 		{"kid-format", "key id form: thumbprint (RFC 7638) or libtrust (distribution 2.x, GitLab's registry)", &c.KidFormat},
 		{"x5c", "send the signing certificate chain (x5c) in token headers", &c.X5C},
@@ -117,7 +134,11 @@ func (c *Config) settings() []setting {
 		{"git-max-inflated-body", "bytes a gzip git request body may inflate to; a larger one is answered 413", &c.GitMaxInflatedBody},
 		{"metrics-listen", "address of a listener of its own serving Prometheus metrics at /metrics, unauthenticated; unset: none", &c.MetricsListen},
 		{"metrics-pprof", "also serve the runtime's profiles (pprof) under /debug/pprof/ on the metrics listener", &c.MetricsPprof},
+		{"signing-mode", "how the registry finds the signing key: jwks (every key exported to its jwks or rootcertbundle; a new key needs a registry restart) or x5c (a root certificate exported once to its rootcertbundle; leaf keys under it rotate with no registry change)", &c.SigningMode},
+		{"key-rotation", "with --signing-mode x5c, how long a leaf key signs before a new one replaces it; 0: only keys rotate does", &c.KeyRotation},
 		{"allow-top-level-groups", "let every user create top-level groups (and so new top-level namespaces); false: only admins may", &c.AllowTopLevelGroups},
+		{"tls-cert", "PEM certificate (chain) to serve HTTPS and HTTP/2 with; reloaded on SIGHUP or when the file changes; unset: plain HTTP (behind a TLS proxy)", &c.TLSCert},
+		{"tls-key", "PEM private key of --tls-cert", &c.TLSKey},
 		{"oidc-issuers", "comma-separated OIDC issuer URLs (exactly as their tokens' iss) whose tokens deploy tokens' federated identities may trust, for keyless CI and clusters; unset: none", &c.OIDCIssuers},
 		{"oidc-max-age", "refuse OIDC tokens issued longer ago than this, whatever their exp", &c.OIDCMaxAge},
 	}
@@ -133,13 +154,17 @@ func defaultConfig() Config {
 		LogFormat: "text", LogLevel: "info", ShutdownTimeout: 30 * time.Second, GitBin: "git",
 		ReadTimeout: 30 * time.Second, IdleTimeout: 90 * time.Second,
 		AllowTopLevelGroups: true,
-		OIDCMaxAge:          6 * time.Hour,
+		SigningMode:         "jwks", KeyRotation: 720 * time.Hour,
+		OIDCMaxAge: 6 * time.Hour,
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.
 		GitMaxConcurrent:   32 * runtime.GOMAXPROCS(0),
 		GitMaxInflatedBody: 10 << 20, // githttp.DefaultMaxInflatedBody
 		GitStallTimeout:    20 * time.Second,
+		// auth.DefaultMaxRepositories, auth.DefaultMaxAnonymousRepositories
+		RegistryMaxRepositories:          16,
+		RegistryMaxAnonymousRepositories: 4,
 	}
 }
 
@@ -174,7 +199,8 @@ func (c *Config) applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	var errs []error
 	for _, s := range c.settings() {
 		env := getenv(envName(s.name))
-		if given[s.name] || env == "" {
+		// Lookup: keys binds only the settings it reads.
+		if given[s.name] || env == "" || fs.Lookup(s.name) == nil {
 			continue
 		}
 		if err := fs.Set(s.name, env); err != nil {
@@ -228,6 +254,9 @@ func (c *Config) Validate() error {
 			host = net.JoinHostPort("localhost", p)
 		}
 		c.ExternalURL = "http://" + host
+		if c.TLSCert != "" {
+			c.ExternalURL = "https://" + host
+		}
 	}
 	u, err := url.Parse(strings.TrimSuffix(c.ExternalURL, "/"))
 	switch {
@@ -305,6 +334,13 @@ func (c *Config) Validate() error {
 			bad("signing-key-file", "%v", err)
 		}
 	}
+	if c.RegistryMaxRepositories < 1 || c.RegistryMaxRepositories > 64 {
+		// A request's scopes past 64 are dropped unread (auth.ParseScopes).
+		bad("registry-max-repositories", "must be between 1 and 64")
+	}
+	if c.RegistryMaxAnonymousRepositories < 1 || c.RegistryMaxAnonymousRepositories > max(1, min(c.RegistryMaxRepositories, 64)) {
+		bad("registry-max-anonymous-repositories", "must be between 1 and --registry-max-repositories")
+	}
 	if c.AuthMaxFailures < 1 {
 		bad("auth-max-failures", "must be at least 1")
 	}
@@ -352,11 +388,29 @@ func (c *Config) Validate() error {
 		}
 		c.trustedProxies = append(c.trustedProxies, pre)
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("tls-cert", "--tls-cert and --tls-key (DEPLOYTOKENS_TLS_KEY) go together: set both or neither")
+	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log-format", "%q is not text or json", c.LogFormat)
 	}
 	if c.RotationLead < 0 {
 		bad("rotation-lead", "must not be negative")
+	}
+	switch c.SigningMode {
+	case "jwks":
+	case "x5c":
+		if c.SigningKeyFile != "" {
+			bad("signing-mode", "x5c keeps its root and leaf keys in the store: unset --signing-key-file")
+		}
+		if c.RotationLead > 0 {
+			bad("rotation-lead", "has no use with --signing-mode x5c: a new leaf key verifies at once")
+		}
+	default:
+		bad("signing-mode", "%q is not jwks or x5c", c.SigningMode)
+	}
+	if c.KeyRotation < 0 || (c.KeyRotation > 0 && c.KeyRotation < time.Minute) {
+		bad("key-rotation", "must be 0 (off) or at least 1m")
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

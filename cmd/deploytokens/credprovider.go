@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -45,6 +44,21 @@ type credentialProviderResponse struct {
 	Auth          map[string]credentialProviderAuth `json:"auth"`
 }
 
+var credentialProviderHelp = commandHelp{
+	usage: "deploytokens credential-provider --url URL --username NAME < CredentialProviderRequest",
+	about: `A kubelet image credential provider (credentialprovider.kubelet.k8s.io/v1).
+With KEP-4412 the kubelet gives it the pod's service-account token; it answers
+the image's registry with the deploy token's username and that token as the
+password, which the server takes when a federated identity of the deploy token
+trusts the token. It checks the token at the server once first (RFC 8693 token
+exchange on /jwt/auth), so a refusal shows in the kubelet's log with its
+reason. The kubelet's CredentialProviderConfig names it with args
+[credential-provider, --url, ..., --username, ...] and tokenAttributes
+(serviceAccountTokenAudience) set; see the README's keyless section.`,
+	env:  `  DEPLOYTOKENS_URL, DEPLOYTOKENS_USERNAME, DEPLOYTOKENS_REGISTRY_SERVICE: as the flags`,
+	exit: exitCommon,
+}
+
 // credentialCacheMargin is taken off the service-account token's remaining
 // life in the cache duration: the kubelet must ask again before the
 // registry sees an expired password.
@@ -60,12 +74,11 @@ const credentialCacheMargin = 30 * time.Second
 // server refuses fails here, in the kubelet's log, with the reason, rather
 // than as an anonymous pull later.
 func cmdCredentialProvider(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("deploytokens credential-provider", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("credential-provider")
 	server := fs.String("url", getenv("DEPLOYTOKENS_URL"), "URL of the deploytokens server (DEPLOYTOKENS_URL)")
 	username := fs.String("username", getenv("DEPLOYTOKENS_USERNAME"), "username of the deploy token whose federated identity trusts the service-account token (DEPLOYTOKENS_USERNAME)")
 	service := fs.String("service", cmpOr(getenv("DEPLOYTOKENS_REGISTRY_SERVICE"), defaultConfig().RegistryService), "the registry's service name, as the server's --registry-service (DEPLOYTOKENS_REGISTRY_SERVICE)")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args, credentialProviderHelp, stdout); err != nil {
 		return err
 	}
 	var errs []error

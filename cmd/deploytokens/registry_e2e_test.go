@@ -396,7 +396,6 @@ func TestTokenPOSTRefusals(t *testing.T) {
 		{"bad escape", "", formType, form(d.Username) + "&x=%zz", "not valid"},
 		{"too large", "", formType, form(d.Username) + "&x=" + strings.Repeat("a", 17<<10), "larger than 16 KiB"},
 		{"access_type", "", formType, form(d.Username) + "&access_type=forever", "access_type"},
-		{"no username", "", formType, form(""), "username"},
 		{"NUL in username", "", formType, form("a\x00b"), "username"},
 		{"invalid UTF-8 username", "", formType, form("\xff"), "username"},
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -51,6 +52,8 @@ type app struct {
 	// metricsLn is that listener, open from newApp on.
 	metrics   *metrics.Metrics
 	metricsLn net.Listener
+	// tlsConfig, when set, makes serve answer HTTPS (and HTTP/2).
+	tlsConfig *tls.Config
 }
 
 // openStore opens Redis when configured (behind the replica cache when
@@ -81,6 +84,22 @@ func openStore(ctx context.Context, cfg *Config, logger *slog.Logger, hooks ...r
 // newApp builds every part from cfg (already validated).
 func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) {
 	a := &app{cfg: cfg, log: logger}
+	ok := false
+	defer func() {
+		if !ok {
+			a.close()
+		}
+	}()
+	var hooks []redis.Hook
+	if cfg.MetricsListen != "" {
+		a.metrics = metrics.New()
+		hooks = append(hooks, a.metrics.RedisHook())
+	}
+	// Before anything is created: a busy port stops a first start with
+	// no secret, store or admin token left behind.
+	if err := a.listenMetrics(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
@@ -88,20 +107,13 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	if a.keys, err = openKeys(&cfg); err != nil {
 		return nil, err
 	}
-	var hooks []redis.Hook
-	if cfg.MetricsListen != "" {
-		a.metrics = metrics.New()
-		hooks = append(hooks, a.metrics.RedisHook())
-	}
-	if a.store, err = openStore(ctx, &cfg, logger, hooks...); err != nil {
+	// Through a variable: a failed open answers a typed nil, which close
+	// must not see as a store.
+	store, err := openStore(ctx, &cfg, logger, hooks...)
+	if err != nil {
 		return nil, err
 	}
-	ok := false
-	defer func() {
-		if !ok {
-			a.store.Close()
-		}
-	}()
+	a.store = store
 	if err := checkSecret(ctx, a.store, a.keys); err != nil {
 		return nil, err
 	}
@@ -153,9 +165,6 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 		a.authn.Federation = &auth.Federation{Issuers: cfg.oidcIssuers, MaxAge: cfg.OIDCMaxAge}
 	}
 	a.echo = a.routes(repos)
-	if err := a.listenMetrics(); err != nil {
-		return nil, err
-	}
 	ok = true
 	return a, nil
 }
@@ -166,6 +175,11 @@ func newSigner(ctx context.Context, cfg *Config, store tokens.Store, keys *token
 	jc := jwks.Config{
 		Alg: cfg.SigningAlg, KidFormat: cfg.KidFormat, X5C: cfg.X5C,
 		Sealer: keys, MaxTokenLifetime: cfg.TokenLifetime, RotationLead: cfg.RotationLead, Logger: logger,
+	}
+	if cfg.SigningMode == jwks.ModeX5C {
+		// A schedule in jwks mode would fail pulls until the registry is
+		// restarted, so --key-rotation counts in x5c mode only.
+		jc.Mode, jc.KeyRotation = jwks.ModeX5C, cfg.KeyRotation
 	}
 	if cfg.SigningKeyFile != "" {
 		// The operator's key, the same file on every replica; none is
@@ -371,6 +385,11 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	e.Match(getHead, "/-/jwks", func(c echo.Context) error {
 		return c.Blob(http.StatusOK, "application/json", a.signer.JWKS())
 	}, jsonSurface...)
+	// The same keys as certificates, for a registry configured with
+	// rootcertbundle (keys cert --from).
+	e.Match(getHead, "/-/certs.pem", func(c echo.Context) error {
+		return c.Blob(http.StatusOK, "application/x-pem-file", a.signer.CertificatesPEM())
+	}, jsonSurface...)
 
 	apiHandlers := &api.API{Service: a.service, Auth: a.authn, ExternalURL: a.cfg.externalURL, RegistryHost: a.cfg.RegistryHost}
 	apiHandlers.Register(e.Group("/api/v4", jsonSurface...))
@@ -378,6 +397,7 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 	tokenService := &auth.TokenService{
 		Auth: a.authn, Service: a.service, Signer: a.signer, Name: a.cfg.RegistryService,
 		Issuer: a.cfg.RegistryIssuer, Lifetime: a.cfg.TokenLifetime, ClientAddr: a.clientAddr,
+		MaxRepositories: a.cfg.RegistryMaxRepositories, MaxAnonymousRepositories: a.cfg.RegistryMaxAnonymousRepositories,
 	}
 	backends := &githttp.Backends{}
 	if m := a.metrics; m != nil {
@@ -516,7 +536,14 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{Handler: a.handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: a.cfg.IdleTimeout,
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() {
+		if a.tlsConfig != nil {
+			srv.TLSConfig = a.tlsConfig
+			errc <- srv.ServeTLS(ln, "", "") // the certificate is GetCertificate's
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	// Metrics stay served while requests drain, and stop after.
 	stopMetrics := a.serveMetrics()
 	defer stopMetrics()
@@ -550,6 +577,9 @@ func (a *app) serve(ctx context.Context, ln net.Listener) error {
 func (a *app) close() error {
 	if a.metricsLn != nil {
 		a.metricsLn.Close() // once serve stopped metrics, already closed
+	}
+	if a.store == nil { // newApp failed before opening it
+		return nil
 	}
 	return a.store.Close()
 }

@@ -76,6 +76,8 @@ type bench struct {
 	own, rows   []row  // dtbench's own servers' (the ceiling, the bound), and ours
 	creds       []cred // of the tokens the current dataset's requests rotate over
 	ceilingReqs []request
+	// refusalTable is measureRefusals' table, "" until it ran.
+	refusalTable string
 	// running children, stopped by close whatever happens.
 	ceiling, redis, server *child
 }
@@ -115,6 +117,14 @@ func (b *bench) run(ctx context.Context) error {
 	b.logf("building the server")
 	if err := buildServer(ctx, b.bin); err != nil {
 		return err
+	}
+	if b.cfg.refusals > 0 {
+		if err := b.measureRefusals(ctx); err != nil {
+			return fmt.Errorf("refusals: %w", err)
+		}
+	}
+	if b.cfg.refusalsOnly {
+		return nil
 	}
 	type dataset struct {
 		store string

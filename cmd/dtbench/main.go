@@ -15,6 +15,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -49,6 +50,10 @@ type config struct {
 	duration     time.Duration
 	concurrency  int
 	out, cmdline string
+	// refusals is how many samples of each refusal case to time (0:
+	// none); refusalsOnly skips the throughput windows.
+	refusals     int
+	refusalsOnly bool
 }
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
@@ -59,6 +64,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	stores := fs.String("stores", "redis,embedded", "stores to measure: redis, embedded")
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each measured window")
 	fs.IntVar(&c.concurrency, "concurrency", 64, "concurrent connections of the load generator")
+	fs.IntVar(&c.refusals, "refusals", 1500, "samples of each refusal case (unknown secret, revoked, banned, ...), timed interleaved; 0: none")
+	fs.BoolVar(&c.refusalsOnly, "refusals-only", false, "time the refusals only, not the throughput windows (and write no table)")
 	fs.StringVar(&c.out, "out", "docs/performance.md", "markdown file to write the table into (between its dtbench markers); empty for none")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -83,6 +90,10 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-duration: %s is not between 0 and 10m", c.duration)
 	case c.concurrency < 1 || c.concurrency > 4096:
 		return nil, fmt.Errorf("-concurrency: %d is not between 1 and 4096", c.concurrency)
+	case c.refusals < 0 || c.refusals > 1_000_000:
+		return nil, fmt.Errorf("-refusals: %d is not between 0 and 1000000", c.refusals)
+	case c.refusalsOnly && c.refusals == 0:
+		return nil, errors.New("-refusals-only needs -refusals above 0")
 	}
 	return c, nil
 }
@@ -102,6 +113,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer b.close()
 	if err := b.run(ctx); err != nil {
 		return err
+	}
+	if cfg.refusalsOnly {
+		return nil
 	}
 	md := b.markdown()
 	fmt.Fprintf(stdout, "\n%s\n", md)

@@ -133,6 +133,9 @@ func (b *bench) markdown() []byte {
 	for _, r := range cells {
 		fmt.Fprintf(&buf, "| %s |\n", strings.Join(r, " | "))
 	}
+	if b.refusalTable != "" {
+		fmt.Fprintf(&buf, "\n**Refusals:** each refusal path of `GET /jwt/auth` timed from one client, one request at a time, interleaved in a new random order every round; the medians should lie within 5%% of each other.\n\n%s", b.refusalTable)
+	}
 	return buf.Bytes()
 }
 

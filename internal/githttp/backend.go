@@ -169,6 +169,11 @@ func (h *handler) relay(w http.ResponseWriter, rc *http.ResponseController, r *h
 			}
 		}
 		if rerr == io.EOF {
+			if r.Context().Err() != nil {
+				// The backend was killed because its client left, not
+				// done with its answer.
+				return errClientGone
+			}
 			return nil
 		}
 		if rerr != nil {

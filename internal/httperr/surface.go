@@ -61,6 +61,12 @@ func Log(ctx context.Context, log *slog.Logger, r *http.Request, err error, p Pr
 	if p.Status < 500 || (p.Domain != nil && p.Domain.RetryAfter > 0) {
 		return
 	}
+	if r.Context().Err() != nil {
+		// The client left, and what it asked for failed with it (a
+		// store call cancelled midway): routine, not the server's fault.
+		log.DebugContext(ctx, "request abandoned by its client", "err", err, "method", r.Method, "path", TruncatePath(r.URL.Path))
+		return
+	}
 	log.ErrorContext(ctx, "request failed", "err", err, "method", r.Method, "path", TruncatePath(r.URL.Path),
 		"request_id", r.Header.Get(echo.HeaderXRequestID))
 }

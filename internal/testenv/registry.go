@@ -3,6 +3,7 @@ package testenv
 import (
 	"cmp"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -51,6 +52,10 @@ type RegistryConfig struct {
 	// SigningAlgorithms restricts the accepted JWS algorithms (for example
 	// "ES256"); empty means the registry's default list.
 	SigningAlgorithms []string
+	// TLSCertFile and TLSKeyFile, when set, make the registry serve HTTPS
+	// with that pair, so clients can verify every connection of a pull
+	// (registry and realm) instead of skipping verification for all.
+	TLSCertFile, TLSKeyFile string
 }
 
 // Registry is a real CNCF distribution registry owned by one test, using
@@ -64,6 +69,7 @@ type Registry struct {
 	LogPath string
 
 	port int
+	tls  bool // serves HTTPS
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
 	once sync.Once
@@ -91,6 +97,7 @@ func StartRegistry(tb testing.TB, cfg RegistryConfig) *Registry {
 	for attempt := range 3 {
 		r := &Registry{
 			port:       cmp.Or(cfg.Port, FreePort(tb)),
+			tls:        cfg.TLSCertFile != "",
 			ConfigPath: filepath.Join(dir, fmt.Sprintf("config-%d.yml", attempt)),
 			LogPath:    filepath.Join(dir, fmt.Sprintf("registry-%d.log", attempt)),
 		}
@@ -184,6 +191,15 @@ func writeRegistryConfig(path, addr, storage string, cfg RegistryConfig) error {
 	}
 	secret := make([]byte, 16)
 	_, _ = rand.Read(secret)
+	httpDoc := map[string]any{
+		"addr": addr,
+		// A fixed secret keeps the registry from warning about a
+		// random one; uploads never outlive the test.
+		"secret": hex.EncodeToString(secret),
+	}
+	if cfg.TLSCertFile != "" {
+		httpDoc["tls"] = map[string]any{"certificate": cfg.TLSCertFile, "key": cfg.TLSKeyFile}
+	}
 	doc := map[string]any{
 		"version": "0.1",
 		"log": map[string]any{
@@ -195,12 +211,7 @@ func writeRegistryConfig(path, addr, storage string, cfg RegistryConfig) error {
 			"delete":      map[string]any{"enabled": true},
 			"maintenance": map[string]any{"uploadpurging": map[string]any{"enabled": false}},
 		},
-		"http": map[string]any{
-			"addr": addr,
-			// A fixed secret keeps the registry from warning about a
-			// random one; uploads never outlive the test.
-			"secret": hex.EncodeToString(secret),
-		},
+		"http": httpDoc,
 		"auth": map[string]any{"token": token},
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
@@ -235,6 +246,10 @@ func (r *Registry) start(bin string) error {
 	r.cmd, r.done = cmd, done
 
 	client := &http.Client{Timeout: time.Second}
+	if r.tls {
+		// Only whether it is up: the test's clients verify the certificate.
+		client.Transport = &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	}
 	deadline := time.Now().Add(registryStartTimeout)
 	for {
 		ready, err := r.challenged(client)
@@ -260,7 +275,11 @@ func (r *Registry) start(bin string) error {
 // challenged reports whether GET /v2/ answers 401 with a Bearer challenge.
 // A connection error means "not yet"; any other answer is an error.
 func (r *Registry) challenged(client *http.Client) (bool, error) {
-	resp, err := client.Get("http://" + r.Addr + "/v2/")
+	scheme := "http://"
+	if r.tls {
+		scheme = "https://"
+	}
+	resp, err := client.Get(scheme + r.Addr + "/v2/")
 	if err != nil {
 		return false, nil
 	}

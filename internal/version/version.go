@@ -20,9 +20,23 @@ type Info struct {
 	GoVersion string
 }
 
+// stamped is set by the Makefile's build (-ldflags -X) to `git describe`
+// of the checkout: a work tree's build records no module version, and its
+// vcs.revision alone does not say which release it is near.
+var stamped string
+
 // Get answers the running build's Info; it reads the build information
 // once.
-var Get = sync.OnceValue(func() Info { return fromBuildInfo(debug.ReadBuildInfo()) })
+var Get = sync.OnceValue(func() Info { return withStamp(fromBuildInfo(debug.ReadBuildInfo()), stamped) })
+
+// withStamp answers info with the version stamped at link time, when there
+// is one: the build knew its checkout better than the toolchain did.
+func withStamp(info Info, stamp string) Info {
+	if stamp != "" {
+		info.Version = stamp
+	}
+	return info
+}
 
 func fromBuildInfo(bi *debug.BuildInfo, ok bool) Info {
 	info := Info{Version: "dev", Revision: "unknown", GoVersion: "unknown"}

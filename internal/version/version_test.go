@@ -35,3 +35,21 @@ func TestFromBuildInfo(t *testing.T) {
 		})
 	}
 }
+
+func TestWithStamp(t *testing.T) {
+	built := Info{Version: "dev", Revision: "0123abcd", GoVersion: "go1.26.0"}
+	tests := []struct {
+		name, stamp, want string
+	}{
+		{name: "not stamped keeps the module version", stamp: "", want: "dev"},
+		{name: "git describe of the checkout", stamp: "v0.3.0-4-g0123abc-dirty", want: "v0.3.0-4-g0123abc-dirty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := withStamp(built, tt.stamp)
+			if got.Version != tt.want || got.Revision != built.Revision || got.GoVersion != built.GoVersion {
+				t.Errorf("withStamp = %+v, want version %q and the rest kept", got, tt.want)
+			}
+		})
+	}
+}

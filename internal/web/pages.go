@@ -119,6 +119,12 @@ func (h *Handler) signOut(rq *request) error {
 
 type homeData struct {
 	Projects []tokens.Project
+	// Admin shows an administrator with no project how to create one:
+	// "ask a maintainer" is no answer for the one who creates projects,
+	// and the API is where that is done.
+	Admin bool
+	// API is the REST API's base URL, for the calls shown.
+	API string
 }
 
 func (h *Handler) home(rq *request) error {
@@ -126,7 +132,7 @@ func (h *Handler) home(rq *request) error {
 	if err != nil {
 		return err
 	}
-	h.render(rq, http.StatusOK, "home", "Projects", homeData{Projects: ps})
+	h.render(rq, http.StatusOK, "home", "Projects", homeData{Projects: ps, Admin: rq.user.Admin, API: h.ExternalURL.JoinPath("api", "v4").String()})
 	return nil
 }
 

@@ -69,14 +69,18 @@ func New(src Source, opts Options) *Store {
 }
 
 // DeployTokenForAuth answers a usable token found before, with the ban of
-// q.Addr, from memory while the cache is fresh and when q.Username is the
-// token's username; anything else is read from the Source. Cached answers
+// q.Addr, from memory while the cache is fresh, when q.Username is the
+// token's username and q.Addr is not banned; anything else is read from
+// the Source. Cached answers
 // share their slices and pointers with the cache, so callers must not
 // modify them (none does).
 func (s *Store) DeployTokenForAuth(ctx context.Context, q tokens.DeployTokenQuery) (tokens.DeployTokenAuth, error) {
 	digest := string(q.Digest)
 	b, t, epoch, ok := s.mem.lookup(q.Addr, digest)
-	if ok && tokens.Equal(t.t.Username, q.Username) {
+	// A banned address is refused whatever its token: read from the
+	// Source, its refusal costs what every other refusal costs, so that
+	// its time does not tell that the token is valid and in use.
+	if ok && !b.banned && tokens.Equal(t.t.Username, q.Username) {
 		s.hits.Add(1)
 		return tokens.DeployTokenAuth{Banned: b.banned, Ban: b.value, Found: true, Token: t.t, Project: t.p, Group: t.g}, nil
 	}

@@ -167,6 +167,14 @@ func TestLookupsTakeOneRoundTrip(t *testing.T) {
 			}
 			return err
 		}},
+		{"PATForAuth", func() error {
+			_, err := s.PATForAuth(ctx, tokens.PATAuthQuery{Digest: pat.Digest, Addr: "192.0.2.1"})
+			return err
+		}},
+		{"ProjectsByPaths", func() error {
+			_, err := s.ProjectsByPaths(ctx, []string{"g/p/a/b", "g/p/a", "g/p", "x/y/z", "x/y"})
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,6 +64,8 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"DeleteUserGroups", testDeleteUserGroups},
 		{"Pages", testPages},
 		{"PageGroups", testPageGroups},
+		{"ProjectsByPaths", testProjectsByPaths},
+		{"PATForAuth", testPATForAuth},
 		{"FederatedIdentities", testFederatedIdentities},
 	}
 	for _, tt := range tests {
