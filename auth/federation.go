@@ -186,7 +186,11 @@ type keySet struct {
 	fed  *Federation
 	algs []string
 
-	mu        sync.Mutex
+	// fetchMu makes one fetch at a time, the others waiting for its
+	// keys; mu guards keys and fetchedAt, so tokens of known keys verify
+	// while a fetch is under way.
+	fetchMu   sync.Mutex
+	mu        sync.RWMutex
 	keys      []jose.JSONWebKey
 	fetchedAt time.Time
 }
@@ -231,8 +235,8 @@ func verifyWith(jws *jose.JSONWebSignature, keys []jose.JSONWebKey, kid string) 
 }
 
 func (k *keySet) cached() []jose.JSONWebKey {
-	k.mu.Lock()
-	defer k.mu.Unlock()
+	k.mu.RLock()
+	defer k.mu.RUnlock()
 	return k.keys
 }
 
@@ -240,15 +244,20 @@ func (k *keySet) cached() []jose.JSONWebKey {
 // keyRefreshEvery, and answers the keys held after it. Concurrent callers
 // wait for one fetch.
 func (k *keySet) refresh(ctx context.Context) ([]jose.JSONWebKey, error) {
+	k.fetchMu.Lock()
+	defer k.fetchMu.Unlock()
+	k.mu.RLock()
+	held, last := k.keys, k.fetchedAt
+	k.mu.RUnlock()
+	if !last.IsZero() && k.fed.now().Sub(last) < keyRefreshEvery {
+		return held, nil
+	}
+	keys, err := k.fetch(ctx)
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if !k.fetchedAt.IsZero() && k.fed.now().Sub(k.fetchedAt) < keyRefreshEvery {
-		return k.keys, nil
-	}
 	// Counted as a fetch whatever its outcome: a failing issuer is not
 	// asked again at once either.
 	k.fetchedAt = k.fed.now()
-	keys, err := k.fetch(ctx)
 	if err != nil {
 		if len(k.keys) > 0 {
 			return k.keys, nil // keep the keys held; the token is judged with them

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -366,5 +367,28 @@ func TestFederationKeyRotation(t *testing.T) {
 	}
 	if err := exchange(before); err != nil {
 		t.Errorf("a token of the old key, still in the set: %v", err)
+	}
+
+	// Concurrent tokens with unknown kids wait for one fetch, and tokens
+	// of known keys verify meanwhile.
+	e.clock.set(start.Add(6 * time.Minute))
+	forgedToks := make([]string, 10)
+	for i := range forgedToks {
+		forgedToks[i] = forge(t, "RS256", fmt.Sprint("concurrent-", i), claims)
+	}
+	var wg sync.WaitGroup
+	for i := range forgedToks {
+		wg.Go(func() {
+			if err := exchange(forgedToks[i]); !errors.Is(err, ErrDenied) {
+				t.Errorf("forged token: %v; want ErrDenied", err)
+			}
+			if err := exchange(after); err != nil {
+				t.Errorf("a good token beside forged ones: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := e.rt.count(jwks); n != 4 {
+		t.Errorf("key set fetched %d times in all; want 4 (one for 10 concurrent unknown kids)", n)
 	}
 }
