@@ -403,10 +403,13 @@ func (a *Authenticator) exchange(ctx context.Context, username, raw string) (Pri
 	if err != nil {
 		return Principal{}, "", a.lookupErr(err)
 	}
-	if len(ids) == 0 {
+	// Verified whether or not the username has policies, so that a
+	// refusal does the same work either way and its time does not tell
+	// which usernames have them.
+	v, err := a.Federation.Verify(ctx, raw)
+	if err == nil && len(ids) == 0 {
 		return Principal{}, "no deploy token with this username has a federated identity", nil
 	}
-	v, err := a.Federation.Verify(ctx, raw)
 	if err != nil {
 		if why, ok := errors.AsType[errFederation](err); ok {
 			return Principal{}, string(why), nil
