@@ -392,3 +392,20 @@ func TestFederationKeyRotation(t *testing.T) {
 		t.Errorf("key set fetched %d times in all; want 4 (one for 10 concurrent unknown kids)", n)
 	}
 }
+
+// FuzzUnverifiedIssuer: what picks the issuer and the path of a Basic
+// password never panics, and only a compact JWS with an iss gets one.
+func FuzzUnverifiedIssuer(f *testing.F) {
+	for _, s := range []string{"eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiJodHRwczovL2EifQ.c2ln", "dtd_abc", "eyJ..", "a.b.c", "eyJ.eyJpc3MiOjF9.x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		iss, err := unverifiedIssuer(s)
+		if err == nil && (iss == "" || strings.Count(s, ".") != 2) {
+			t.Fatalf("unverifiedIssuer(%q) = %q without an error", s, iss)
+		}
+		if LooksLikeJWT(s) && (strings.HasPrefix(s, "dtd_") || len(s) > maxJWTLen) {
+			t.Fatalf("LooksLikeJWT(%.40q) is true", s)
+		}
+	})
+}

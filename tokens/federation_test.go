@@ -92,3 +92,23 @@ func TestGlobMatch(t *testing.T) {
 		})
 	}
 }
+
+// FuzzGlobMatch: GlobMatch never panics, is exact without *, and *x* finds
+// any x.
+func FuzzGlobMatch(f *testing.F) {
+	for _, s := range [][2]string{{"refs/heads/*", "refs/heads/main"}, {"a*b*c", "abc"}, {"**", ""}, {"*x*", "yxy"}, {"ab*ba", "aba"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, s string) {
+		got := GlobMatch(pattern, s)
+		if !strings.Contains(pattern, "*") && got != (pattern == s) {
+			t.Fatalf("GlobMatch(%q, %q) = %v without a *", pattern, s, got)
+		}
+		if lit := strings.ReplaceAll(pattern, "*", ""); !GlobMatch("*"+lit+"*", s) && strings.Contains(s, lit) {
+			t.Fatalf("GlobMatch(*%s*, %q) is false", lit, s)
+		}
+		if !strings.Contains(s, "*") && !GlobMatch(s, s) {
+			t.Fatalf("GlobMatch(%q, itself) is false", s)
+		}
+	})
+}

@@ -102,3 +102,22 @@ func TestFederatedIdentitiesPage(t *testing.T) {
 		}
 	})
 }
+
+// FuzzParseClaims: the form's claims never panic the parser, and what it
+// reads has names without = or surrounding space.
+func FuzzParseClaims(f *testing.F) {
+	for _, s := range []string{"repository = org/repo\nref = refs/heads/*", "sub=x\r\nsub=y", "=x", "a b", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		claims, err := parseClaims(s)
+		if err != nil {
+			return
+		}
+		for k := range claims {
+			if k == "" || strings.Contains(k, "=") || strings.TrimSpace(k) != k {
+				t.Fatalf("parseClaims(%q) read the name %q", s, k)
+			}
+		}
+	})
+}
