@@ -352,3 +352,26 @@ func unverifiedExp(t *testing.T, tok string) float64 {
 	}
 	return c.Exp
 }
+
+// TestFederationOnRedis: the exchange on the Redis store with the
+// replica cache, as replicas run it.
+func TestFederationOnRedis(t *testing.T) {
+	h := testenv.SharedHydra(t)
+	s := startServer(t, func(c *Config) {
+		redisConfig(t)(c)
+		c.OIDCIssuers = h.Issuer
+	})
+	s.project(t, s.AdminToken, "tanuki/app", "private")
+	dt := s.deployToken(t, s.AdminToken, "tanuki/app", map[string]any{"name": "keyless", "username": "redis-ci", "scopes": []string{"read_registry"}})
+	s.mustAPI(t, 201, "POST", fmt.Sprintf("/projects/%s/deploy_tokens/%d/federated_identities", url.PathEscape("tanuki/app"), dt.ID), s.AdminToken,
+		map[string]any{"issuer": h.Issuer, "audience": "deploytokens", "claims": map[string]any{"sub": "redis-tanuki-ci"}}, nil)
+	tok := h.CreateClient(t, "redis-tanuki-ci", "deploytokens", 0).Token(t, "deploytokens")
+	s.remember(tok)
+	if r := tokenRequest(t, s, dt.Username, tok, "repository:tanuki/app:pull"); r.Status != 200 || !strings.Contains(string(r.Body), `"token"`) {
+		t.Fatalf("exchange on Redis: %d %s", r.Status, r.Body)
+	}
+	s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/%s/deploy_tokens/%d", url.PathEscape("tanuki/app"), dt.ID), s.AdminToken, nil, nil)
+	if r := tokenRequest(t, s, dt.Username, tok, "repository:tanuki/app:pull"); r.Status != 401 {
+		t.Fatalf("exchange for a revoked token on Redis: %d %s", r.Status, r.Body)
+	}
+}
