@@ -271,6 +271,9 @@ func TestFederationExchange(t *testing.T) {
 			return forge(t, "RS256", "k1", c)
 		}, nil, "the issuer is not allowed"},
 		{"expired", "ci-bot", func() string { return short.Token(t, aud) }, ptr(2 * time.Minute), "expired"},
+		// Hydra stamps nbf = iat, so go-oidc's nbf check (5 min leeway)
+		// refuses it before ours of iat.
+		{"issued in the future", "ci-bot", func() string { return good.Token(t, aud) }, ptr(-10 * time.Minute), "nbf"},
 		{"older than the maximum age", "ci-bot", func() string { return long.Token(t, aud) }, ptr(2*hour + time.Minute), "maximum age"},
 		{"signed by a key not in the issuer's JWKS", "ci-bot", func() string { return forged("RS256", "not-hydras") }, nil, "signature"},
 		{"claim does not match", "ci-bot", func() string { return stranger.Token(t, aud) }, nil, "no federated identity"},
@@ -287,7 +290,7 @@ func TestFederationExchange(t *testing.T) {
 				e.clock.set(time.Now().Add(*tt.at))
 				defer e.clock.set(time.Time{})
 			}
-			addr := "10.1.0." + string(rune('1'+i))
+			addr := fmt.Sprint("10.1.0.", i+1)
 			before := e.log()
 			_, err := e.authn.checkFrom(ctx, addr, tt.username, tok)
 			if !errors.Is(err, ErrDenied) && tokens.KindOf(err) != tokens.KindLimited {
