@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -77,7 +78,7 @@ func cmdCredentialProvider(ctx context.Context, args []string, getenv func(strin
 	fs := newFlagSet("credential-provider")
 	server := fs.String("url", getenv("DEPLOYTOKENS_URL"), "URL of the deploytokens server (DEPLOYTOKENS_URL)")
 	username := fs.String("username", getenv("DEPLOYTOKENS_USERNAME"), "username of the deploy token whose federated identity trusts the service-account token (DEPLOYTOKENS_USERNAME)")
-	service := fs.String("service", cmpOr(getenv("DEPLOYTOKENS_REGISTRY_SERVICE"), defaultConfig().RegistryService), "the registry's service name, as the server's --registry-service (DEPLOYTOKENS_REGISTRY_SERVICE)")
+	service := fs.String("service", cmp.Or(getenv("DEPLOYTOKENS_REGISTRY_SERVICE"), defaultConfig().RegistryService), "the registry's service name, as the server's --registry-service (DEPLOYTOKENS_REGISTRY_SERVICE)")
 	if err := parseFlags(fs, args, credentialProviderHelp, stdout); err != nil {
 		return err
 	}
@@ -124,13 +125,6 @@ func cmdCredentialProvider(ctx context.Context, args []string, getenv func(strin
 		CacheKeyType: "Registry", CacheDuration: cache.String(),
 		Auth: map[string]credentialProviderAuth{registry: {Username: *username, Password: req.ServiceAccountToken}},
 	})
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // jwtExpiry reads exp from a JWT without verifying it: only to bound how
