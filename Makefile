@@ -20,13 +20,19 @@ run: build tools
 	@scripts/run.sh
 
 # Pinned registry binaries from the Go module proxy.
-tools: $(TOOLS)/registry $(TOOLS)/crane
+tools: $(TOOLS)/registry $(TOOLS)/crane $(TOOLS)/hydra
 
 $(TOOLS)/registry:
 	GOBIN=$(TOOLS) $(GO) install github.com/distribution/distribution/v3/cmd/registry@$(REGISTRY_VERSION)
 
 $(TOOLS)/crane:
 	GOBIN=$(TOOLS) $(GO) install github.com/google/go-containerregistry/cmd/crane@$(CRANE_VERSION)
+
+# ORY Hydra, the OIDC provider of the federation tests: its go.mod's
+# replace directives keep `go install` from building it, so testenv builds
+# it from its module source (about two minutes, once).
+$(TOOLS)/hydra:
+	$(GO) test -count=1 -run '^TestHydraBinary$$' ./internal/testenv
 
 test-deps:
 	@scripts/test-deps.sh

@@ -23,6 +23,9 @@ import (
 // reason (logRefusal), an unknown secret's included.
 func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret string) (Principal, error) {
 	ctx = withAddr(ctx, addr)
+	if a.Federation != nil && LooksLikeJWT(secret) {
+		return a.federatedFrom(ctx, addr, username, secret)
+	}
 	if !a.readsBanWithToken(addr, username, secret) {
 		if err := a.Limiter.Check(ctx, addr); err != nil {
 			a.strikeBanned(ctx, addr, err)

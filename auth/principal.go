@@ -38,6 +38,10 @@ type Principal struct {
 	// Digest is the keyed digest of the credential, kept so refresh tokens
 	// can find it again.
 	Digest []byte
+	// Until, when set, is the expiry of the OIDC token that authenticated
+	// a deploy token principal (see Federation): nothing it is given may
+	// outlive it.
+	Until time.Time
 }
 
 // Name answers the principal's username ("" for anonymous).
@@ -59,6 +63,9 @@ func (p *Principal) Expiry() time.Time {
 		e = p.PAT.ExpiresAt
 	case DeployTokenKind:
 		e = p.Token.ExpiresAt
+	}
+	if !p.Until.IsZero() && (e == nil || p.Until.Before(*e)) {
+		return p.Until
 	}
 	if e == nil {
 		return time.Time{}
@@ -103,6 +110,9 @@ type Authenticator struct {
 	// Admin, when set, is the admin token: configuration, not a stored
 	// PAT, so replacing it ends the old one at once.
 	Admin *AdminToken
+	// Federation, when set, takes an OIDC token as a Basic password for
+	// the deploy tokens whose federated identities trust it.
+	Federation *Federation
 
 	touches touchQueue
 }
@@ -193,7 +203,9 @@ func (a *Authenticator) deployTokenPrincipal(ctx context.Context, username strin
 	t, p, g := r.Token, r.Project, r.Group
 	now := a.now()
 	why := refusal(tokens.Equal(t.Username, username), t.Revoked, t.Active(now))
-	if why == "" {
+	if why == "" && digest != nil {
+		// No digest: an OIDC exchange (federation.go), which presented
+		// no secret of the token's, so neither secret's grace applies.
 		why = rotatedRefusal(&t, digest, now)
 	}
 	if why != "" {
@@ -201,7 +213,7 @@ func (a *Authenticator) deployTokenPrincipal(ctx context.Context, username strin
 		return Principal{}, ErrDenied
 	}
 	use := useAt(ctx, now)
-	if subtle.ConstantTimeCompare(digest, t.Digest) != 1 {
+	if digest != nil && subtle.ConstantTimeCompare(digest, t.Digest) != 1 {
 		// The previous secret, in its grace (rotatedRefusal): its own
 		// last use too, so operators see when it has gone quiet.
 		use.PrevAt, use.PrevIP, use.PrevAgent, use.PrevDigest = &use.At, use.IP, use.Agent, t.PrevDigest

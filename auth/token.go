@@ -206,10 +206,15 @@ func (s *TokenService) post(c echo.Context) error {
 		// it sent, and a secret is answered only when it is made.
 		p, err = s.redeem(ctx, f.Get("refresh_token"))
 		offline = false
+	case GrantTokenExchange:
+		if p, err = s.exchangeGrant(ctx, f); err != nil && !errors.Is(err, ErrDenied) {
+			return err
+		}
+		offline = false
 	case "":
 		return invalid("grant_type is missing")
 	default:
-		return invalid("grant_type must be password or refresh_token")
+		return invalid("grant_type must be password, refresh_token or " + GrantTokenExchange)
 	}
 	if err != nil {
 		return s.Auth.failed(ctx, addr, err)
@@ -219,6 +224,9 @@ func (s *TokenService) post(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if grant == GrantTokenExchange {
+		return c.JSON(http.StatusOK, exchangeAnswer{tokenAnswer: ans, IssuedTokenType: tokenTypeAccessToken, TokenType: "Bearer"})
+	}
 	return c.JSON(http.StatusOK, ans)
 }
 
@@ -286,7 +294,7 @@ func (s *TokenService) issue(ctx context.Context, p *Principal, scopeValues []st
 		granted = append(granted, a.Type+":"+a.Name+":"+strings.Join(a.Actions, ","))
 	}
 	ans.Scope = strings.Join(granted, " ")
-	if offline && p.Kind != Anonymous {
+	if offline && p.Kind != Anonymous && p.Until.IsZero() {
 		if ans.RefreshToken, err = s.newRefreshToken(ctx, p, now); err != nil {
 			return tokenAnswer{}, err
 		}

@@ -1,5 +1,6 @@
 // Package tokens owns the domain of deploytokens: users, personal access
-// tokens, projects, members and deploy tokens, the rules for managing them
+// tokens, projects, members and deploy tokens with their federated
+// identities (OIDC trust policies), the rules for managing them
 // (who may, validation, expiry, revocation), the secrets themselves (their
 // generation with a recognizable prefix per kind, the keyed digest under
 // which they are stored and found, the encryption of the CI token, and

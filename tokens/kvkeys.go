@@ -17,6 +17,12 @@ const (
 	sessionPrefix      = "session:"
 	flashPrefix        = "flash:"
 	purgeLeasePrefix   = "purge-lease:"
+	// federationPrefix starts the key of the federated identities of the
+	// deploy tokens with one username: the exchange knows the username the
+	// client sent and nothing else, and deploy token usernames need not be
+	// unique. federationSeqKey counts their ids.
+	federationPrefix = "federation:"
+	federationSeqKey = "federation-seq"
 
 	// deadPathsKey held every dead path in one JSON array before they
 	// became store records (DeadPathStore); stores migrate it when they

@@ -43,6 +43,9 @@ type Service struct {
 	// AllowPrivateHooks lets webhooks point at loopback and private
 	// addresses.
 	AllowPrivateHooks bool
+	// OIDCIssuers are the issuers whose tokens deploy tokens' federated
+	// identities may trust (DEPLOYTOKENS_OIDC_ISSUERS); none disables them.
+	OIDCIssuers []string
 }
 
 // Actor is the authenticated caller of a management operation.

@@ -31,6 +31,7 @@ func TestSubcommandHelp(t *testing.T) {
 		{[]string{"ci-env", "--help"}, []string{"--url", "--project", "--exec", "DEPLOYTOKENS_TOKEN", "DEPLOYTOKENS_URL", "CI_PROJECT_PATH", "dotenv", "vars=$(", "Exit codes"}, nil},
 		{[]string{"version", "--help"}, []string{"git describe", "Exit codes"}, nil},
 		{[]string{"health", "--help"}, []string{"--url", "--timeout", "DEPLOYTOKENS_LISTEN", "Exit codes"}, nil},
+		{[]string{"credential-provider", "--help"}, []string{"--url", "--username", "DEPLOYTOKENS_USERNAME", "serviceAccountTokenAudience", "Exit codes"}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

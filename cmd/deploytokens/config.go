@@ -104,11 +104,17 @@ type Config struct {
 	ExpiryScanInterval time.Duration
 	// clock, when set (by tests), is the service's clock.
 	clock func() time.Time
+	// OIDCIssuers is the comma-separated allow-list of OIDC issuers whose
+	// tokens deploy tokens' federated identities may trust.
+	OIDCIssuers string
+	// OIDCMaxAge refuses OIDC tokens issued longer ago, whatever their exp.
+	OIDCMaxAge time.Duration
 
 	// Derived by Validate.
 	externalURL    *url.URL
 	registryURL    *url.URL
 	trustedProxies []netip.Prefix
+	oidcIssuers    []string
 }
 
 // setting describes one setting: its flag name, variable and help.
@@ -171,6 +177,8 @@ func (c *Config) settings() []setting {
 		{"tls-cert", "PEM certificate (chain) to serve HTTPS and HTTP/2 with; reloaded on SIGHUP or when the file changes; unset: plain HTTP (behind a TLS proxy)", &c.TLSCert},
 		{"tls-key", "PEM private key of --tls-cert", &c.TLSKey},
 		{"rotation-max-grace", "longest grace a token's rotation may give the secret it replaces (its grace parameter; default 24h)", &c.RotationMaxGrace},
+		{"oidc-issuers", "comma-separated OIDC issuer URLs (exactly as their tokens' iss) whose tokens deploy tokens' federated identities may trust, for keyless CI and clusters; unset: none", &c.OIDCIssuers},
+		{"oidc-max-age", "refuse OIDC tokens issued longer ago than this, whatever their exp", &c.OIDCMaxAge},
 	}
 }
 
@@ -188,6 +196,7 @@ func defaultConfig() Config {
 		RotationMaxGrace: 7 * 24 * time.Hour,
 		AuditRetention:   365 * 24 * time.Hour, WebhookBackoff: 10 * time.Second, WebhookMaxAttempts: 8,
 		WebhookClaimTimeout: 2 * time.Minute, WebhookPollInterval: 2 * time.Second, ExpiryScanInterval: time.Hour,
+		OIDCMaxAge: 6 * time.Hour,
 		// Far more than the cores can pack at once (clones over slow
 		// links mostly wait on the network, and a wait past the read
 		// timeout fails a CI job), yet a bound on processes and memory.
@@ -481,6 +490,7 @@ func (c *Config) Validate() error {
 			bad(d.name, "must be positive")
 		}
 	}
+	c.validateOIDC(bad)
 	return errors.Join(errs...)
 }
 

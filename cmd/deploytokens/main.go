@@ -27,6 +27,7 @@ Usage:
   deploytokens serve [flags]        run the server
   deploytokens keys jwks|cert|rotate [flags]  print the registry's JWKS file or certificate bundle, or add a signing key
   deploytokens ci-env [flags] [--exec -- command...]  a CI job's variables, as export lines or in a command's environment
+  deploytokens credential-provider [flags]  kubelet image credential provider: a pod's service-account token as registry credentials
   deploytokens version              print the version (also: deploytokens --version)
   deploytokens health [flags]       exit 0 when a running server answers /-/health (the image's HEALTHCHECK)
 
@@ -50,6 +51,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = cmdKeys(ctx, args[1:], getenv, stdout, stderr)
 	case "ci-env":
 		err = cmdCIEnv(ctx, args[1:], getenv, stdout, stderr)
+	case "credential-provider":
+		err = cmdCredentialProvider(ctx, args[1:], getenv, os.Stdin, stdout, stderr)
 	case "version", "--version", "-version":
 		err = cmdVersion(args[1:], stdout)
 	case "health":

@@ -136,7 +136,8 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	} else if n > 0 {
 		logger.Info("removed what crashes left in the repositories directory", "dir", cfg.ReposDir, "removed", n)
 	}
-	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger, NoTopLevelGroups: !cfg.AllowTopLevelGroups}
+	a.service = &tokens.Service{Store: a.store, Keys: a.keys, Repos: repos, Logger: logger, NoTopLevelGroups: !cfg.AllowTopLevelGroups,
+		OIDCIssuers: cfg.oidcIssuers}
 	a.service.RotationMaxGrace = cfg.RotationMaxGrace
 	a.service.AllowPrivateHooks, a.service.Now = cfg.WebhookAllowPrivate, cfg.clock
 	if u := cfg.registryURL; u != nil {
@@ -164,6 +165,9 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	}
 	a.authn = &auth.Authenticator{Store: a.store, Keys: a.keys, Logger: logger, Limiter: limiter, Admin: a.admin}
 	a.authn.Now = cfg.authNow
+	if len(cfg.oidcIssuers) > 0 {
+		a.authn.Federation = &auth.Federation{Issuers: cfg.oidcIssuers, MaxAge: cfg.OIDCMaxAge}
+	}
 	a.echo = a.routes(repos)
 	ok = true
 	return a, nil

@@ -83,6 +83,7 @@ func (a *API) Register(g *echo.Group) {
 	a.registerGroups(g, get)
 	a.registerAudit(get)
 	a.registerHooks(g, get)
+	a.registerFederation(g, get)
 	get("/version", a.version)
 	get("/metadata", a.metadata)
 	g.Any("/*", func(c echo.Context) error {

@@ -203,6 +203,9 @@ type settingsData struct {
 	Active    []tokenRow
 	Inactive  []tokenRow
 	MinExpiry string
+	// Federation is the federated identities part, nil when no OIDC
+	// issuer is allowed.
+	Federation *federationData
 }
 
 type tokenRow struct {
@@ -223,6 +226,9 @@ func (h *Handler) settings(rq *request) error {
 	}
 	d, err := h.settingsData(rq, o, tokenForm{})
 	if err != nil {
+		return err
+	}
+	if d.Federation, err = h.federation(rq.ctx(), rq.actor(), o, d.Active, identityForm{}); err != nil {
 		return err
 	}
 	if f := rq.flash; o.owns(f) {

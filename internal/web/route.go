@@ -21,6 +21,8 @@ const (
 	routeRevokeToken
 	routeRotateToken
 	routeAuditEvents
+	routeCreateIdentity
+	routeDeleteIdentity
 )
 
 // route is a parsed request path.
@@ -28,8 +30,11 @@ type route struct {
 	kind    routeKind
 	project string // full project path, for project routes
 	group   string // full group path, for group routes
-	tokenID int64  // for routeRevokeToken and routeRotateToken
+	tokenID int64  // for routeRevokeToken, routeRotateToken and routeDeleteIdentity
 	asset   string // file name, for routeAsset
+
+	// identityID is the federated identity of routeDeleteIdentity.
+	identityID int64
 }
 
 // methods answers the methods a route accepts (HEAD goes with GET).
@@ -37,7 +42,7 @@ func (r route) methods() []string {
 	switch r.kind {
 	case routeSignIn, routeRevokeToken, routeRotateToken:
 		return []string{http.MethodGet, http.MethodHead, http.MethodPost}
-	case routeSignOut, routeCreateToken:
+	case routeSignOut, routeCreateToken, routeCreateIdentity, routeDeleteIdentity:
 		return []string{http.MethodPost}
 	}
 	return []string{http.MethodGet, http.MethodHead}
@@ -109,6 +114,9 @@ func settingsRoute(r route, page string) (route, bool) {
 	case page == auditSuffix:
 		r.kind = routeAuditEvents
 	default:
+		if ir, ok := identityRoute(r, page); ok {
+			return ir, true
+		}
 		idRevoke, found := strings.CutPrefix(page, tokensSuffix+"/")
 		if !found {
 			return route{}, false

@@ -191,6 +191,10 @@ func (h *Handler) serve(rq *request) error {
 			return h.rotateToken(rq)
 		}
 		return h.rotatePage(rq, "", http.StatusOK)
+	case routeCreateIdentity:
+		return h.createIdentity(rq)
+	case routeDeleteIdentity:
+		return h.deleteIdentity(rq)
 	}
 	return errNotFound
 }
