@@ -481,10 +481,15 @@ func (a *Authenticator) federatedToken(ctx context.Context, username string, id 
 	return p, "", err
 }
 
-// auditExchange records an exchange in one place, so it can become an
-// audit event: the token, the issuer, the subject and the claims that
-// matched (never the OIDC token).
+// auditExchange records an exchange: the token, the issuer, the subject
+// and the claims that matched (never the OIDC token), in the audit trail
+// (OnExchange) and the log.
 func (a *Authenticator) auditExchange(ctx context.Context, t *tokens.DeployToken, id tokens.FederatedIdentity, v Verified, matched []string) {
+	if a.OnExchange != nil {
+		c, _ := ctx.Value(clientKey{}).(client)
+		a.OnExchange(ctx, *t, v.Subject, c.addr, fmt.Sprintf("OIDC token of %s (sub %q) exchanged through federated identity %d; matched %s",
+			v.Issuer, v.Subject, id.ID, strings.Join(matched, ", ")))
+	}
 	if a.Logger == nil {
 		return
 	}

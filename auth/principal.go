@@ -113,6 +113,9 @@ type Authenticator struct {
 	// Federation, when set, takes an OIDC token as a Basic password for
 	// the deploy tokens whose federated identities trust it.
 	Federation *Federation
+	// OnExchange, when set, hears of each OIDC exchange that admitted a
+	// deploy token (the audit trail records it).
+	OnExchange func(ctx context.Context, t tokens.DeployToken, subject, from, message string)
 
 	touches touchQueue
 }

@@ -166,11 +166,15 @@ func (s *Service) EmitDeployTokenRotated(ctx context.Context, a *Actor, t Deploy
 	s.record(ctx, tokenEvent(EventDeployTokenRotated, a, &t, path))
 }
 
-// EmitOIDCExchange records an OIDC token exchange: who (the subject the
-// issuer vouched for, as author name), for which project, from where.
-func (s *Service) EmitOIDCExchange(ctx context.Context, subject string, projectID int64, from, message string) {
-	s.record(ctx, Event{AuditEvent: AuditEvent{Name: EventOIDCExchange, AuthorKind: AuthorSystem, AuthorName: subject,
-		EntityType: EntityProject, EntityID: projectID, ProjectID: projectID, IPAddress: from, Message: message}})
+// EmitOIDCExchange records an OIDC token exchange for deploy token t:
+// who (the subject the issuer vouched for, as author name, the server
+// being the one that acted), for t's project or group, from where, and
+// message (the issuer and the claims that matched; never the OIDC token).
+func (s *Service) EmitOIDCExchange(ctx context.Context, t DeployToken, subject, from, message string) {
+	e := tokenEvent(EventOIDCExchange, nil, &t, "")
+	e.AuthorName, e.IPAddress, e.Message = subject, from, message
+	e.Token = nil // an audit entry only: no webhook hears of exchanges
+	s.record(ctx, e)
 }
 
 // RecordBan records that addr was banned until until after failures

@@ -63,6 +63,15 @@ func TestFederationEndToEnd(t *testing.T) {
 		if !strings.Contains(s.logs.String(), "action=oidc_exchange") {
 			t.Error("no audit line for the exchange")
 		}
+		var events []auditEventView
+		r := s.mustAPI(t, 200, "GET", "/projects/tanuki%2Fapp/audit_events?event_name=oidc_exchange", s.AdminToken, nil, &events)
+		if len(events) == 0 {
+			t.Fatalf("no oidc_exchange audit event: %s", r.Body)
+		}
+		if e := events[0]; e.Details.AuthorName != "e2e-tanuki-ci" || e.Details.TargetID != dt.ID ||
+			!strings.Contains(string(r.Body), h.Issuer) || strings.Contains(string(r.Body), tok) {
+			t.Errorf("audit event %s: want the subject as author, the token as target, the issuer named and no OIDC token", r.Body)
+		}
 	})
 
 	t.Run("registry token lives no longer than the OIDC token", func(t *testing.T) {

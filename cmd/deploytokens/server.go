@@ -167,6 +167,7 @@ func newApp(ctx context.Context, cfg Config, logger *slog.Logger) (*app, error) 
 	a.authn.Now = cfg.authNow
 	if len(cfg.oidcIssuers) > 0 {
 		a.authn.Federation = &auth.Federation{Issuers: cfg.oidcIssuers, MaxAge: cfg.OIDCMaxAge}
+		a.authn.OnExchange = a.service.EmitOIDCExchange
 	}
 	a.echo = a.routes(repos)
 	ok = true
