@@ -398,7 +398,8 @@ func (a *app) routes(repos *githttp.Repos) *echo.Echo {
 		return c.Blob(http.StatusOK, "application/x-pem-file", a.signer.CertificatesPEM())
 	}, jsonSurface...)
 
-	apiHandlers := &api.API{Service: a.service, Auth: a.authn, ExternalURL: a.cfg.externalURL, RegistryHost: a.cfg.RegistryHost}
+	apiHandlers := &api.API{Service: a.service, Auth: a.authn, ExternalURL: a.cfg.externalURL, RegistryHost: a.cfg.RegistryHost,
+		SigningKeys: a.signer}
 	apiHandlers.Register(e.Group("/api/v4", jsonSurface...))
 
 	tokenService := &auth.TokenService{

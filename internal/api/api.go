@@ -33,6 +33,8 @@ type API struct {
 	ExternalURL *url.URL
 	// RegistryHost is host[:port] of the container registry, for CI.
 	RegistryHost string
+	// SigningKeys, when set, serves /admin/signing_keys.
+	SigningKeys SigningKeys
 }
 
 type ctxKey struct{}
@@ -71,6 +73,10 @@ func (a *API) Register(g *echo.Group) {
 	get("/projects/:id/ci/variables", a.ciVariables)
 	get("/admin/reserved_paths", a.listReservedPaths)
 	g.DELETE("/admin/reserved_paths/:path", a.releaseReservedPath)
+	if a.SigningKeys != nil {
+		get("/admin/signing_keys", a.listSigningKeys)
+		g.POST("/admin/signing_keys/rotate", a.rotateSigningKey)
+	}
 	get("/users", a.listUsers)
 	a.registerGets(get)
 	g.POST("/users/:user_id/block", a.blockUser)
