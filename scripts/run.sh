@@ -18,6 +18,11 @@ REGISTRY_HOST=localhost:${REGISTRY_ADDR##*:}
 export DEPLOYTOKENS_DATA_DIR=$DATA DEPLOYTOKENS_LISTEN=$LISTEN
 export DEPLOYTOKENS_EXTERNAL_URL=${DEPLOYTOKENS_EXTERNAL_URL:-http://localhost:$PORT}
 export DEPLOYTOKENS_REGISTRY_HOST=${DEPLOYTOKENS_REGISTRY_HOST:-$REGISTRY_HOST}
+# The signing mode that never needs the registry restarted: it trusts the
+# server's root certificate, and leaf keys under it rotate freely.
+export DEPLOYTOKENS_SIGNING_MODE=${DEPLOYTOKENS_SIGNING_MODE:-x5c}
+# One machine to try things on: webhooks may point at a receiver on it.
+export DEPLOYTOKENS_WEBHOOK_ALLOW_PRIVATE=${DEPLOYTOKENS_WEBHOOK_ALLOW_PRIVATE:-true}
 SERVICE=${DEPLOYTOKENS_REGISTRY_SERVICE:-container_registry}
 ISSUER=${DEPLOYTOKENS_REGISTRY_ISSUER:-deploytokens}
 
@@ -65,8 +70,15 @@ if ! wait_up "${pids[0]}" "http://$(reach "$LISTEN")/-/health"; then
   exit 1
 fi
 
-# The registry reads its keys at start: export them from the running server.
-bin/deploytokens keys jwks --from "http://$(reach "$LISTEN")" >"$DATA/registry/jwks.json"
+# The registry reads its keys at start: export them from the running
+# server, the root certificate (x5c) or every public key (jwks).
+if [[ $DEPLOYTOKENS_SIGNING_MODE == x5c ]]; then
+  bin/deploytokens keys cert --root --from "http://$(reach "$LISTEN")" >"$DATA/registry/root.pem"
+  KEYS="rootcertbundle: $(cd "$DATA/registry" && pwd)/root.pem"
+else
+  bin/deploytokens keys jwks --from "http://$(reach "$LISTEN")" >"$DATA/registry/jwks.json"
+  KEYS="jwks: $(cd "$DATA/registry" && pwd)/jwks.json"
+fi
 cat >"$DATA/registry/config.yml" <<YAML
 version: 0.1
 log:
@@ -83,7 +95,7 @@ auth:
     realm: $DEPLOYTOKENS_EXTERNAL_URL/jwt/auth
     service: $SERVICE
     issuer: $ISSUER
-    jwks: $(cd "$DATA/registry" && pwd)/jwks.json
+    $KEYS
 YAML
 bin/tools/registry serve "$DATA/registry/config.yml" >"$DATA/registry/registry.log" 2>&1 &
 pids+=($!)
