@@ -155,13 +155,18 @@ func TestREADMEWalkthrough(t *testing.T) {
 	}
 	t.Logf("walkthrough output:\n%s", out)
 	for _, want := range []string{
-		"# Awesome project",        // the deploy token's clone has the pushed commit
-		"refused, as it should be", // the revoked token no longer clones
+		"# Awesome project",                   // the deploy token's clone has the pushed commit
+		`"event_name":"deploy_token_rotated"`, // the audit trail saw the rotation
+		`"event_name":"deploy_token_revoked"`, // and the revocation
 		"--- walkthrough done",
 	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the walkthrough's output lacks %q:\n%s", want, out)
 		}
+	}
+	// Revoking the rotated token refused both of its secrets.
+	if n := strings.Count(string(out), "refused, as it should be"); n != 2 {
+		t.Errorf("%d refused secrets after the revocation, want 2:\n%s", n, out)
 	}
 }
 
