@@ -141,37 +141,10 @@ func (s *Store) PageAllDeployTokens(ctx context.Context, p tokens.Page) ([]token
 }
 
 // PageGroupMembers answers a page of the members of groupID: the user IDs
-// of the page from gmz, their values from gm in the same round trip.
+// of the page from gmz, their values from gm.
 func (s *Store) PageGroupMembers(ctx context.Context, groupID int64, p tokens.Page) ([]tokens.GroupMember, int, error) {
-	const op = "list group members"
-	ids, total, err := s.page(ctx, s.idKey("gmz", groupID), p)
-	if err != nil {
-		return nil, 0, wrap(op, err)
-	}
-	if len(ids) == 0 {
-		return nil, total, nil
-	}
-	fields := make([]string, len(ids))
-	for i, id := range ids {
-		fields[i] = strconv.FormatInt(id, 10)
-	}
-	v, err := s.c.HMGet(ctx, s.idKey("gm", groupID), fields...).Result()
-	if err != nil {
-		return nil, 0, wrap(op, err)
-	}
-	out := make([]tokens.GroupMember, 0, len(ids))
-	for i, val := range v {
-		str, ok := val.(string)
-		if !ok {
-			continue // removed since the page was read
-		}
-		m, err := decodeGroupMember(groupID, ids[i], str)
-		if err != nil {
-			return nil, 0, fmt.Errorf("%s: %w", op, err)
-		}
-		out = append(out, m)
-	}
-	return out, total, nil
+	return pageHashValues(ctx, s, "list group members", s.idKey("gmz", groupID), s.idKey("gm", groupID), p,
+		func(id int64, v string) (tokens.GroupMember, error) { return decodeGroupMember(groupID, id, v) })
 }
 
 // CountGroups answers the number of groups.

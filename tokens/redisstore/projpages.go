@@ -206,10 +206,18 @@ func (s *Store) PageDeployTokens(ctx context.Context, projectID int64, p tokens.
 }
 
 // PageMembers answers a page of the members of projectID: the user IDs of
-// the page from pmz, their values from pm in the same round trip.
+// the page from pmz, their values from pm.
 func (s *Store) PageMembers(ctx context.Context, projectID int64, p tokens.Page) ([]tokens.Member, int, error) {
-	const op = "list members"
-	ids, total, err := s.page(ctx, s.idKey("pmz", projectID), p)
+	return pageHashValues(ctx, s, "list members", s.idKey("pmz", projectID), s.idKey("pm", projectID), p,
+		func(id int64, v string) (tokens.Member, error) { return decodeMember(projectID, id, v) })
+}
+
+// pageHashValues answers a page of the values of hash hkey, whose fields
+// are IDs, in the order of the index zkey: the IDs of the page, then
+// their values in one HMGET. A value removed since the page was read is
+// left out.
+func pageHashValues[T any](ctx context.Context, s *Store, op, zkey, hkey string, p tokens.Page, decode func(id int64, v string) (T, error)) ([]T, int, error) {
+	ids, total, err := s.page(ctx, zkey, p)
 	if err != nil {
 		return nil, 0, wrap(op, err)
 	}
@@ -220,17 +228,17 @@ func (s *Store) PageMembers(ctx context.Context, projectID int64, p tokens.Page)
 	for i, id := range ids {
 		fields[i] = strconv.FormatInt(id, 10)
 	}
-	v, err := s.c.HMGet(ctx, s.idKey("pm", projectID), fields...).Result()
+	v, err := s.c.HMGet(ctx, hkey, fields...).Result()
 	if err != nil {
 		return nil, 0, wrap(op, err)
 	}
-	out := make([]tokens.Member, 0, len(ids))
+	out := make([]T, 0, len(ids))
 	for i, val := range v {
 		str, ok := val.(string)
 		if !ok {
 			continue // removed since the page was read
 		}
-		m, err := decodeMember(projectID, ids[i], str)
+		m, err := decode(ids[i], str)
 		if err != nil {
 			return nil, 0, fmt.Errorf("%s: %w", op, err)
 		}
