@@ -177,6 +177,12 @@ func (s *Service) applyHook(ctx context.Context, h *Hook, in HookInput) error {
 		if err != nil {
 			return err
 		}
+		if u.String() != h.URL && in.Token == nil {
+			// The secret was shared with the old receiver: moving the
+			// hook without a new one must not hand it to whoever the
+			// URL names now. GitLab clears it too.
+			h.Token = nil
+		}
 		h.URL = u.String()
 	}
 	if in.Token != nil {
