@@ -50,8 +50,21 @@ type Worker struct {
 	verify, noVerify *http.Client
 }
 
-// batch bounds the deliveries one claim takes.
+// batch bounds the deliveries one claim takes (claimSize bounds it
+// further by the lease).
 const batch = 16
+
+// requestTimeout bounds one delivery's request: half the lease at most,
+// so a delivery's outcome is recorded while its lease holds.
+func (w *Worker) requestTimeout() time.Duration { return min(10*time.Second, w.Lease/2) }
+
+// claimSize is how many deliveries one claim may take: as many as can be
+// sent one after another, each taking its whole timeout, within half the
+// lease. More, and the last ones of a batch would be sent after their
+// lease ran out, when another replica may claim and send them too.
+func (w *Worker) claimSize() int {
+	return max(1, min(batch, int(w.Lease/2/w.requestTimeout())))
+}
 
 // errBlocked is a dial refused by the address check.
 var errBlocked = errors.New("address is loopback, private or link-local: requests to the local network are not allowed")
@@ -69,7 +82,7 @@ func (w *Worker) clients() {
 	if w.verify != nil {
 		return
 	}
-	timeout := min(10*time.Second, w.Lease/2)
+	timeout := w.requestTimeout()
 	mk := func(insecure bool) *http.Client {
 		d := &net.Dialer{Timeout: timeout}
 		if !w.AllowPrivate {
@@ -110,7 +123,7 @@ func (w *Worker) Run(ctx context.Context) {
 			if err != nil && ctx.Err() == nil {
 				w.log().WarnContext(ctx, "claim webhook deliveries", "err", err)
 			}
-			if n < batch || err != nil {
+			if n < w.claimSize() || err != nil {
 				break
 			}
 		}
@@ -126,7 +139,7 @@ func (w *Worker) Run(ctx context.Context) {
 // claimed.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	w.clients()
-	ds, err := w.Service.Store.ClaimDeliveries(ctx, w.Service.Clock(), w.Lease, batch)
+	ds, err := w.Service.Store.ClaimDeliveries(ctx, w.Service.Clock(), w.Lease, w.claimSize())
 	if err != nil {
 		return 0, err
 	}
