@@ -207,7 +207,9 @@ func (s *TokenService) post(c echo.Context) error {
 		p, err = s.redeem(ctx, f.Get("refresh_token"))
 		offline = false
 	case GrantTokenExchange:
-		if p, err = s.exchangeGrant(ctx, f); err != nil && !errors.Is(err, ErrDenied) {
+		// The client's address, for the exchange's audit event and the
+		// token's last use, as checkFrom carries it for the other grants.
+		if p, err = s.exchangeGrant(withAddr(ctx, addr), f); err != nil && !errors.Is(err, ErrDenied) {
 			return err
 		}
 		offline = false

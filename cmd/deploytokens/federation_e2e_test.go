@@ -147,6 +147,12 @@ func TestFederationEndToEnd(t *testing.T) {
 		if left := time.Until(time.Unix(int64(unverifiedExp(t, tok)), 0)); time.Duration(ans.ExpiresIn)*time.Second > left+time.Second {
 			t.Errorf("expires_in %d outlives the OIDC token (%s left)", ans.ExpiresIn, left)
 		}
+		// The exchange's audit event says where it came from (newest first).
+		var events []auditEventView
+		s.mustAPI(t, 200, "GET", "/projects/tanuki%2Fapp/audit_events?event_name=oidc_exchange", s.AdminToken, nil, &events)
+		if len(events) == 0 || events[0].Details.IPAddress != "127.0.0.1" {
+			t.Errorf("the exchange grant's audit event has no client address: %+v", events)
+		}
 		bad := []struct {
 			name, field, value, want string
 		}{
