@@ -165,7 +165,7 @@ func exchangeAtServer(ctx context.Context, server, service, username, tok string
 		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := noRedirects.Do(req)
 	if err != nil {
 		return fmt.Errorf("exchange the service-account token: %w", err)
 	}
@@ -185,3 +185,8 @@ func exchangeAtServer(ctx context.Context, server, service, username, tok string
 	}
 	return nil
 }
+
+// noRedirects is the client of the exchange: its form carries the pod's
+// service-account token, which a 307 or 308 would send on to wherever
+// the redirect points.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
