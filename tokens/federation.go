@@ -297,6 +297,9 @@ func (s *Service) CreateFederatedIdentity(ctx context.Context, a *Actor, group b
 	f := FederatedIdentity{ID: id, TokenID: t.ID, ProjectID: t.ProjectID, GroupID: t.GroupID,
 		Issuer: in.Issuer, Audience: in.Audience, Claims: in.Claims, CreatedAt: s.Clock(), CreatorID: a.User.ID}
 	err = updateIdentities(ctx, s.Store, t.Username, func(doc *identityDoc) error {
+		if err := s.pruneIdentities(ctx, doc, &t); err != nil {
+			return err
+		}
 		n := 0
 		for _, g := range doc.Identities {
 			if g.ownedBy(&t) {
@@ -307,7 +310,9 @@ func (s *Service) CreateFederatedIdentity(ctx context.Context, a *Actor, group b
 			return Invalid("token_id", "already has %d federated identities, the most a deploy token may have", MaxIdentitiesPerToken)
 		}
 		if len(doc.Identities) >= maxIdentitiesPerName {
-			return Invalid("token_id", "shares its username with deploy tokens that already have %d federated identities", maxIdentitiesPerName)
+			// Live tokens of other projects may hold them: say nothing
+			// of those, only what to do.
+			return Invalid("token_id", "has a username with too many federated identities on this server; give the deploy token a username of its own")
 		}
 		doc.Identities = append(doc.Identities, f)
 		return nil
@@ -317,6 +322,48 @@ func (s *Service) CreateFederatedIdentity(ctx context.Context, a *Actor, group b
 	}
 	s.log().InfoContext(ctx, "federated identity created", "token_id", t.ID, "identity_id", f.ID, "issuer", f.Issuer, "by", a.User.Username)
 	return f, nil
+}
+
+// pruneIdentities drops from doc the policies of deploy tokens other than
+// t that are revoked, expired or gone: they admit nobody, and left in
+// place they would count against the username's cap for good, so that a
+// maintainer of one project could fill it with tokens they then revoke
+// and keep another project's token of that username from any policy.
+func (s *Service) pruneIdentities(ctx context.Context, doc *identityDoc, t *DeployToken) error {
+	type owner struct{ project, group, token int64 }
+	live := map[owner]bool{}
+	now := s.Clock()
+	kept := doc.Identities[:0]
+	for _, f := range doc.Identities {
+		o := owner{f.ProjectID, f.GroupID, f.TokenID}
+		alive, seen := live[o]
+		if !seen {
+			alive = f.ownedBy(t)
+			if !alive {
+				var (
+					other DeployToken
+					err   error
+				)
+				if f.GroupID != 0 {
+					other, err = s.Store.GroupDeployToken(ctx, f.GroupID, f.TokenID)
+				} else {
+					other, err = s.Store.DeployToken(ctx, f.ProjectID, f.TokenID)
+				}
+				switch {
+				case err == nil:
+					alive = other.Active(now)
+				case !errors.Is(err, ErrNotFound):
+					return err
+				}
+			}
+			live[o] = alive
+		}
+		if alive {
+			kept = append(kept, f)
+		}
+	}
+	doc.Identities = kept
+	return nil
 }
 
 // ListFederatedIdentities answers a deploy token's policies ordered by id.
