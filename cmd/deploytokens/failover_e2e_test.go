@@ -83,6 +83,10 @@ type created struct {
 	id             int64
 	username, pass string
 	revoked        bool // the revocation was acknowledged (204)
+	// revokeUnsure: a revocation was asked and answered otherwise (a 503
+	// saying it may or may not have been kept, or no answer), so either
+	// outcome is right afterwards.
+	revokeUnsure bool
 }
 
 func runFailover(t *testing.T, s *testServer, topo topology, d0 deployTokenInfo) {
@@ -159,6 +163,7 @@ func runFailover(t *testing.T, s *testServer, topo topology, d0 deployTokenInfo)
 			at := time.Now()
 			st, _ := do(req)
 			c.revoked = st == http.StatusNoContent
+			c.revokeUnsure = !c.revoked
 			mu.Lock()
 			revokes = append(revokes, sample{at, st})
 			mu.Unlock()
@@ -247,7 +252,11 @@ func runFailover(t *testing.T, s *testServer, topo topology, d0 deployTokenInfo)
 		if c.revoked {
 			want, revoked = http.StatusUnauthorized, revoked+1
 		}
-		if st := jwtStatus(t, s, c.username, c.pass, "fo/app"); st != want && !(c.revoked && st == http.StatusForbidden) {
+		st := jwtStatus(t, s, c.username, c.pass, "fo/app")
+		if c.revokeUnsure && (st == http.StatusOK || st == http.StatusUnauthorized) {
+			continue
+		}
+		if st != want && !(c.revoked && st == http.StatusForbidden) {
 			t.Errorf("token %d (revocation acknowledged: %v) after the failover: %d, want %d", c.id, c.revoked, st, want)
 		}
 	}
