@@ -39,8 +39,8 @@ type Options struct {
 type Store struct {
 	c    redis.UniversalClient
 	base string // prefix + hashTag
-	// replicas says whether writes wait for a replica (replicated.go).
-	replicas replicaState
+	// stopWatch ends watchReplicas (replicated.go).
+	stopWatch context.CancelFunc
 }
 
 var (
@@ -80,6 +80,9 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	var watch context.Context
+	watch, s.stopWatch = context.WithCancel(context.Background())
+	go s.watchReplicas(watch)
 	return s, nil
 }
 
@@ -248,6 +251,9 @@ func (s *Store) DurabilityWarning(ctx context.Context) (string, error) {
 
 // Close closes the client.
 func (s *Store) Close() error {
+	if s.stopWatch != nil {
+		s.stopWatch()
+	}
 	return s.c.Close()
 }
 

@@ -2,9 +2,9 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -41,15 +41,30 @@ import (
 // than it has, and after a failover the new master often has no replica
 // for a while (Sentinel makes a returning old master a replica some 10 to
 // 16 s after it is back), so writes work again within seconds of the
-// promotion. But a master that had a replica within replicaMemory (the
-// same master: same master_replid) and has none now refuses: its replica
-// is cut off and could still be promoted without the write, the
-// lagging-replica case of issue 21. Sentinel and Cluster promote only
-// replicas cut off for less than about ten times their failure timeout, so
-// a replica gone for good stops blocking writes after replicaMemory.
+// promotion. But a master that had a replica within replicaMemory and has
+// none now refuses: its replica is cut off and could still be promoted
+// without the write, the lagging-replica case of issue 21. That a master
+// had one is kept in Redis itself, not in a process's memory, so a server
+// that starts after the cut, another replica of the server, or one that
+// made no write lately knows it too: the key "replicated" holds the
+// master's master_replid while it has an online replica, written with each
+// waited-for write and every watchEvery by every server process
+// (watchReplicas), and expiring replicaMemory after the replica was last
+// seen. A promoted replica has a replication ID of its own, so a marker it
+// inherited names another master and does not block it. Sentinel and
+// Cluster promote only replicas cut off for less than about ten times
+// their failure timeout (down-after-milliseconds, cluster-node-timeout;
+// 30 s and 15 s by default), so a replica gone for good stops blocking
+// writes after replicaMemory.
 
-// replicaMemory is how long a master's replica, once seen, is expected.
-const replicaMemory = time.Minute
+// replicaMemory is how long a master's replica, once seen, is expected:
+// longer than Sentinel or Cluster, at their defaults, would still promote
+// a replica cut off since.
+const replicaMemory = 10 * time.Minute
+
+// watchEvery is how often each server process records that the master
+// has a replica.
+const watchEvery = 10 * time.Second
 
 // defaultReplicaWait bounds WAIT when the caller's context sets no store
 // timeout.
@@ -64,11 +79,44 @@ var (
 	masterReplid  = regexp.MustCompile(`(?m)^master_replid:(\w+)\r?$`)
 )
 
-// replicaState remembers the last master seen with a replica.
-type replicaState struct {
-	mu     sync.Mutex
-	replid string
-	seenAt time.Time
+// replicationOf reads the master's online replicas and replication ID.
+func replicationOf(info string) (replicas int, replid string) {
+	if sm := masterReplid.FindStringSubmatch(info); sm != nil {
+		replid = sm[1]
+	}
+	return len(onlineReplica.FindAllString(info, -1)), replid
+}
+
+// watchReplicas records, every watchEvery until ctx ends, that the master
+// has a replica (the "replicated" key), so that a cut that happens
+// between two security writes is still known at the next one.
+func (s *Store) watchReplicas(ctx context.Context) {
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		s.noteReplicas(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Store) noteReplicas(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, defaultReplicaWait)
+	defer cancel()
+	m, err := s.master(ctx)
+	if err != nil {
+		return
+	}
+	info, err := m.Info(ctx, "replication").Result()
+	if err != nil {
+		return
+	}
+	if n, replid := replicationOf(info); n > 0 && replid != "" {
+		_ = m.Set(ctx, s.key("replicated"), replid, replicaMemory).Err()
+	}
 }
 
 // master answers a client of the node that holds the store's data: the
@@ -107,24 +155,22 @@ func (s *Store) replicated(ctx context.Context, err error) error {
 		// is used as it is; the README asks for INFO.
 		return nil
 	}
-	replicas := len(onlineReplica.FindAllString(info, -1))
-	var replid string
-	if sm := masterReplid.FindStringSubmatch(info); sm != nil {
-		replid = sm[1]
-	}
-	s.replicas.mu.Lock()
-	if replicas > 0 {
-		s.replicas.replid, s.replicas.seenAt = replid, time.Now()
-	}
-	cutOff := replicas == 0 && replid != "" && replid == s.replicas.replid && time.Since(s.replicas.seenAt) < replicaMemory
-	s.replicas.mu.Unlock()
-	switch {
-	case cutOff:
-		return fmt.Errorf("wait for a replica: %w: the master's replica is cut off", tokens.ErrNotReplicated)
-	case replicas == 0:
+	replicas, replid := replicationOf(info)
+	if replicas == 0 {
+		if replid == "" {
+			return nil
+		}
+		seen, err := m.Get(ctx, s.key("replicated")).Result()
+		switch {
+		case err == nil && seen == replid:
+			return fmt.Errorf("wait for a replica: %w: the master's replica is cut off", tokens.ErrNotReplicated)
+		case err != nil && !errors.Is(err, redis.Nil):
+			return fmt.Errorf("wait for a replica: %w: %w", tokens.ErrNotReplicated, wrap("read the replica marker", err))
+		}
 		return nil
 	}
 	pipe := m.Pipeline()
+	pipe.Set(ctx, s.key("replicated"), replid, replicaMemory)
 	pipe.Incr(ctx, s.key("w"))
 	n := pipe.Do(ctx, "WAIT", 1, max(wait.Milliseconds(), 1))
 	if _, err := pipe.Exec(ctx); err != nil {

@@ -42,7 +42,8 @@ return {1, redis.call('HGETALL', KEYS[1])}
 // RotateDeployToken rotates the token in one script. The previous digest
 // keeps its index key (no expiry: the grace is decided by the record, on
 // the server's clock) until the next rotation or the token's deletion.
-func (s *Store) RotateDeployToken(ctx context.Context, r tokens.DeployTokenRotation) (tokens.DeployToken, error) {
+func (s *Store) RotateDeployToken(ctx context.Context, r tokens.DeployTokenRotation) (_ tokens.DeployToken, err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "rotate deploy token"
 	if len(r.Digest) == 0 {
 		return tokens.DeployToken{}, fmt.Errorf("%s: empty digest", op)
@@ -116,7 +117,8 @@ return 1
 // one script. The old token's expiry is the earlier of its own and
 // oldUntil, decided here: the script can't compare encoded times, and a
 // PAT's expiry never changes otherwise.
-func (s *Store) RotatePATWithGrace(ctx context.Context, oldID int64, t *tokens.PersonalAccessToken, oldUntil time.Time) error {
+func (s *Store) RotatePATWithGrace(ctx context.Context, oldID int64, t *tokens.PersonalAccessToken, oldUntil time.Time) (err error) {
+	defer s.ackReplicated(ctx, &err)
 	const op = "rotate personal access token"
 	if len(t.Digest) == 0 {
 		return fmt.Errorf("%s: empty digest", op)
