@@ -162,6 +162,13 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	redis.SetLogger(redisLogger{logger})
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the TLS pair; without TLS it has nothing to do, but
+	// must not end the server (Go's default), which systemctl reload
+	// (the unit's ExecReload) would otherwise do, and systemd counts that
+	// as a clean exit it does not restart.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	a, err := newApp(ctx, cfg, logger)
 	if errors.Is(err, boltstore.ErrLocked) {
 		ln.Close()
@@ -173,10 +180,18 @@ func cmdServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	if certs != nil {
 		a.tlsConfig = certs.tlsConfig()
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
-		defer signal.Stop(hup)
 		go certs.watch(ctx, hup, logger)
+	} else {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					logger.Info("SIGHUP: nothing to reload without TLS (DEPLOYTOKENS_TLS_CERT)")
+				}
+			}
+		}()
 	}
 	store := "embedded store in " + cfg.DataDir
 	if cfg.RedisURL != "" {

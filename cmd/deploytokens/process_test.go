@@ -129,6 +129,36 @@ func TestSIGTERMDrains(t *testing.T) {
 	}
 }
 
+// TestSIGHUPWithoutTLSKeepsServing: SIGHUP (systemctl reload, the unit's
+// ExecReload) reloads the TLS pair; a server without TLS has nothing to
+// reload and must go on serving, not die of Go's default for the signal,
+// which systemd would take for a clean exit and not restart. Found in
+// review.
+func TestSIGHUPWithoutTLSKeepsServing(t *testing.T) {
+	admin, _ := tokens.Generate(tokens.PATSecret)
+	p := startProcess(t, t.TempDir(), admin.Reveal())
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		t.Fatalf("the server ended on SIGHUP: %v\n%s", err, p.logs.String())
+	case <-time.After(500 * time.Millisecond):
+	}
+	resp, err := http.Get(p.url + "/-/health")
+	if err != nil {
+		t.Fatalf("after SIGHUP: %v\n%s", err, p.logs.String())
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("health after SIGHUP: %d", resp.StatusCode)
+	}
+	if !strings.Contains(p.logs.String(), "nothing to reload") {
+		t.Errorf("SIGHUP was not noted in the log:\n%s", p.logs.String())
+	}
+}
+
 // TestKill9KeepsAcknowledgedWrites: every token whose create was answered
 // survives kill -9 of the embedded store's process.
 func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
