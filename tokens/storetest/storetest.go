@@ -73,6 +73,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"AuditEvents", testAuditEvents},
 		{"Hooks", testHooks},
 		{"Deliveries", testDeliveries},
+		{"DecoyHidden", testDecoyHidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
