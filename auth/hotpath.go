@@ -54,6 +54,7 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 			var lookupErr error
 			if !r.Found {
 				lookupErr = tokens.ErrNotFound
+				a.decoyDeployTokenRefusal(username)
 				a.logRefusal("deploy token", 0, errUnknown)
 			}
 			return a.deployTokenPrincipal(ctx, username, digest, r, lookupErr)
@@ -71,6 +72,7 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 			var lookupErr error
 			if !r.Found {
 				lookupErr = tokens.ErrNotFound
+				a.decoyPATRefusal(username)
 				a.logRefusal("personal access token", 0, errUnknown)
 			}
 			return a.patPrincipal(ctx, username, digest, r.Token, r.User, lookupErr)
@@ -88,6 +90,29 @@ func (a *Authenticator) checkFrom(ctx context.Context, addr, username, secret st
 		return Principal{}, a.failed(ctx, addr, err)
 	}
 	return p, nil
+}
+
+// The decoy records (tokens.DecoyDeployToken) as the stores read them on
+// a miss. They hold no secret.
+var (
+	decoyToken = tokens.DecoyDeployToken()
+	decoyPAT   = tokens.DecoyPAT()
+	decoyUser  = tokens.DecoyUser()
+)
+
+// decoyDeployTokenRefusal makes, for an unknown deploy token secret, the
+// checks deployTokenPrincipal makes of a found token (the constant-time
+// compare of the username, revocation and expiry), against the decoy
+// that the store read in its place, and discards the answer: for timing
+// (issue 20, finding 6), as the store's read of the decoy is.
+func (a *Authenticator) decoyDeployTokenRefusal(username string) {
+	_ = refusal(tokens.Equal(decoyToken.Username, username), decoyToken.Revoked, decoyToken.Active(a.now()))
+}
+
+// decoyPATRefusal is decoyDeployTokenRefusal for an unknown personal
+// access token: patPrincipal's checks against the decoy token and user.
+func (a *Authenticator) decoyPATRefusal(username string) {
+	_ = refusal(tokens.Equal(strings.ToLower(decoyUser.Username), strings.ToLower(username)), decoyPAT.Revoked, decoyPAT.Active(a.now()))
 }
 
 // Reasons of refusals that found no token to refuse: logged all the same,

@@ -108,6 +108,9 @@ func Open(path string) (*Store, error) {
 		if err := createProjectIndex(tx); err != nil {
 			return err
 		}
+		if err := createDecoy(tx); err != nil {
+			return err
+		}
 		return createBlocks(tx)
 	})
 	if err != nil {

@@ -17,6 +17,10 @@ func (s *Store) Ops() (txs, records, keys int64) {
 	return s.ops.txs.Load(), s.ops.records.Load(), s.ops.keys.Load()
 }
 
+// AuthRecords answers the records DeployTokenForAuth and PATForAuth have
+// decoded since the store was opened, the decoy's included.
+func (s *Store) AuthRecords() int64 { return s.ops.authRecords.Load() }
+
 // BulkProjects creates projects as CreateProject does, owned by owner,
 // 1,000 to a transaction (one fsync each, not one per project), for
 // tests of large stores.

@@ -88,9 +88,12 @@ func createProjectIndex(tx *bolt.Tx) error {
 }
 
 // opCounts counts the work of reads for tests of what a page costs: read
-// transactions, records read, and index keys a cursor stepped over.
+// transactions, records read, and index keys a cursor stepped over; and,
+// for tests that a miss costs what a hit does, the records the fused auth
+// reads decoded (the decoy's included).
 type opCounts struct {
 	txs, records, keys atomic.Int64
+	authRecords        atomic.Int64
 }
 
 // PageProjects answers a page of the projects of index (reaching its

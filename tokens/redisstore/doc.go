@@ -51,6 +51,9 @@
 //	w                                counter each write that must reach a
 //	                                 replica increments before WAIT 1 on
 //	                                 the same connection (replicated.go)
+//	decoy:d decoy:p decoy:t decoy:u  the decoy records (tokens.DecoyDeployToken):
+//	                                 read by the auth scripts on a miss, for
+//	                                 timing; in no index or ID set (decoy.go)
 //
 // A project in a group and a group deploy token keep the group's ID in
 // their field "g". Records are hashes with one-letter fields and binary timestamps, and a

@@ -16,17 +16,24 @@ import (
 // {value} when the token or its owner is gone, else {value, id, token
 // fields, owner id, owner fields}, with a sixth element 1 when the owner
 // is a group. A missing value is a nil element.
+//
+// An unknown digest reads the decoy token ARGV[6] and its project ARGV[7]
+// instead, as a found token would be read, and answers {value, nil, decoy
+// token fields, nil, decoy project fields}: so that a miss costs Redis
+// and the store what a hit costs (timing; see tokens.DecoyDeployToken).
 var authScript = redis.NewScript(`
 local v = false
 if KEYS[2] then v = redis.call('GET', KEYS[2]) end
 local id = redis.call('GET', KEYS[1])
-if not id then return {v} end
-local t = redis.call('HGETALL', ARGV[1] .. id)
+local tk = ARGV[6]
+if id then tk = ARGV[1] .. id end
+local t = redis.call('HGETALL', tk)
 local oid, gid
 for i = 1, #t, 2 do
   if t[i] == ARGV[3] then oid = t[i + 1] end
   if t[i] == ARGV[4] then gid = t[i + 1] end
 end
+if not id then return {v, false, t, false, redis.call('HGETALL', ARGV[7])} end
 if gid then
   local g = redis.call('HGETALL', ARGV[5] .. gid)
   if #g == 0 then return {v} end
@@ -46,7 +53,9 @@ func (s *Store) DeployTokenForAuth(ctx context.Context, q tokens.DeployTokenQuer
 	if q.Addr != "" {
 		keys = append(keys, s.key("kv", tokens.BanKey(q.Addr)))
 	}
-	v, err := authScript.Run(ctx, s.c, keys, s.key("d", ""), s.key("p", ""), fProject, fGroup, s.key("g", "")).Slice()
+	decoyToken, decoyProject, _, _ := s.decoyKeys()
+	v, err := authScript.Run(ctx, s.c, keys, s.key("d", ""), s.key("p", ""), fProject, fGroup, s.key("g", ""),
+		decoyToken, decoyProject).Slice()
 	if err != nil {
 		return tokens.DeployTokenAuth{}, wrap(op, err)
 	}
@@ -61,7 +70,14 @@ func (s *Store) DeployTokenForAuth(ctx context.Context, q tokens.DeployTokenQuer
 		}
 		a.Banned, a.Ban = true, []byte(str)
 	}
-	if len(v) == 1 {
+	switch {
+	case len(v) == 1:
+		return a, nil
+	case len(v) == 5 && v[1] == nil:
+		// The decoy: decoded as a found token is, then discarded.
+		if tm, om, ok := decoyReply(v); ok {
+			_, _, _ = decodeDeployTokenOf(0, tm, 0, om)
+		}
 		return a, nil
 	}
 	if len(v) == 6 {

@@ -14,17 +14,24 @@ import (
 // user under ARGV[2]..token[ARGV[3]]: {value} when the token or its user
 // is gone, else {value, id, token fields, user id, user fields}. A missing
 // value is a nil element.
+//
+// An unknown digest reads the decoy token ARGV[4] and its user ARGV[5]
+// instead, as a found token would be read, and answers {value, nil, decoy
+// token fields, nil, decoy user fields}: so that a miss costs Redis and
+// the store what a hit costs (timing; see tokens.DecoyPAT).
 var patAuthScript = redis.NewScript(`
 local v = false
 if KEYS[2] then v = redis.call('GET', KEYS[2]) end
 local id = redis.call('GET', KEYS[1])
-if not id then return {v} end
-local t = redis.call('HGETALL', ARGV[1] .. id)
+local tk = ARGV[4]
+if id then tk = ARGV[1] .. id end
+local t = redis.call('HGETALL', tk)
 if #t == 0 then return {v} end
 local uid
 for i = 1, #t, 2 do
   if t[i] == ARGV[3] then uid = t[i + 1] end
 end
+if not id then return {v, false, t, false, redis.call('HGETALL', ARGV[5])} end
 if not uid then return {v} end
 local u = redis.call('HGETALL', ARGV[2] .. uid)
 if #u == 0 then return {v} end
@@ -39,7 +46,8 @@ func (s *Store) PATForAuth(ctx context.Context, q tokens.PATAuthQuery) (tokens.P
 	if q.Addr != "" {
 		keys = append(keys, s.key("kv", tokens.BanKey(q.Addr)))
 	}
-	v, err := patAuthScript.Run(ctx, s.c, keys, s.key("t", ""), s.key("u", ""), fUser).Slice()
+	_, _, decoyPAT, decoyUser := s.decoyKeys()
+	v, err := patAuthScript.Run(ctx, s.c, keys, s.key("t", ""), s.key("u", ""), fUser, decoyPAT, decoyUser).Slice()
 	if err != nil {
 		return tokens.PATAuth{}, wrap(op, err)
 	}
@@ -54,7 +62,15 @@ func (s *Store) PATForAuth(ctx context.Context, q tokens.PATAuthQuery) (tokens.P
 		}
 		a.Banned, a.Ban = true, []byte(str)
 	}
-	if len(v) == 1 {
+	switch {
+	case len(v) == 1:
+		return a, nil
+	case len(v) == 5 && v[1] == nil:
+		// The decoy: decoded as a found token is, then discarded.
+		if tm, um, ok := decoyReply(v); ok {
+			_, _ = decodePAT(0, tm)
+			_, _ = decodeUser(0, um)
+		}
 		return a, nil
 	}
 	tid, tm, uid, um, err := byDigestReply(v[1:])

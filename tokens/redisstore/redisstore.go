@@ -80,6 +80,10 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	if err := s.writeDecoy(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	var watch context.Context
 	watch, s.stopWatch = context.WithCancel(context.Background())
 	go s.watchReplicas(watch)

@@ -74,6 +74,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"Hooks", testHooks},
 		{"Deliveries", testDeliveries},
 		{"FederatedIdentities", testFederatedIdentities},
+		{"DecoyHidden", testDecoyHidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
