@@ -259,17 +259,24 @@ func RotateDeployTokenRecord(t *DeployToken, r DeployTokenRotation) {
 // grace lasts: revoking a PAT stops both its secrets, as revoking a
 // deploy token does. A second write, after t's own: should it fail, the
 // previous token still ends with its grace, which the log says.
-func (s *Service) revokePrevious(ctx context.Context, a *Actor, t *PersonalAccessToken) {
+func (s *Service) revokePrevious(ctx context.Context, a *Actor, t *PersonalAccessToken) error {
 	if t.PreviousID == 0 {
-		return
+		return nil
 	}
 	prev, err := s.Store.PAT(ctx, t.PreviousID)
-	if err != nil || prev.Revoked || !prev.Active(s.Clock()) {
-		return
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return err
+	case prev.Revoked || !prev.Active(s.Clock()):
+		return nil
 	}
+	// An error (a 503 saying the write may not have been kept) fails the
+	// revocation, so the client retries it, and the retry comes here again.
 	if err := s.Store.RevokePAT(ctx, prev.ID); err != nil {
-		s.log().WarnContext(ctx, "revoke the token a revoked token was rotated from", "token_id", prev.ID, "err", err)
-		return
+		return fmt.Errorf("revoke the token %d was rotated from: %w", t.ID, err)
 	}
 	s.log().InfoContext(ctx, "personal access token revoked", "token_id", prev.ID, "user_id", prev.UserID, "rotated_into", t.ID, "by", a.User.Username)
+	return nil
 }

@@ -294,8 +294,10 @@ func (s *Service) RevokePAT(ctx context.Context, a *Actor, id int64) error {
 	}
 	if t.Revoked {
 		// Done already: the same answer, and no second "revoked" in the
-		// log naming someone who revoked nothing.
-		return nil
+		// log naming someone who revoked nothing. The token it was
+		// rotated from may not be, when the first attempt failed after
+		// revoking this one (a 503): a retry ends it too.
+		return s.revokePrevious(ctx, a, &t)
 	}
 	if err := s.Store.RevokePAT(ctx, t.ID); err != nil {
 		if errors.Is(err, ErrNotFound) {
@@ -305,8 +307,7 @@ func (s *Service) RevokePAT(ctx context.Context, a *Actor, id int64) error {
 	}
 	s.log().InfoContext(ctx, "personal access token revoked", "token_id", t.ID, "user_id", t.UserID, "by", a.User.Username)
 	s.record(ctx, patEvent(EventPATRevoked, a, t))
-	s.revokePrevious(ctx, a, &t)
-	return nil
+	return s.revokePrevious(ctx, a, &t)
 }
 
 // CreateProjectInput describes a project to create.
