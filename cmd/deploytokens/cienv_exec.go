@@ -25,13 +25,15 @@ func execWith(ctx context.Context, command []string, vars []tokens.CIVariable, s
 		cmd.Env = append(cmd.Env, v.Key+"="+v.Value) // later wins, as in env(1)
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, stdout, stderr
+	// Caught before the command starts: a signal between its start and
+	// Notify would end ci-env and leave the command running.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(stderr, "deploytokens ci-env: %v\n", err)
 		return exitError(127) // as a shell answers a command it cannot run
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	for {
