@@ -47,6 +47,7 @@ type touchQueue struct {
 	written map[touchKey]time.Time
 	writing bool        // a writer runs
 	timer   *time.Timer // wakes a writer for uses coalesced until due
+	timerAt time.Time   // when timer fires, on the clock of note's now
 }
 
 // note merges use into the pending uses and answers whether a writer must
@@ -77,10 +78,18 @@ func (q *touchQueue) note(key touchKey, use tokens.LastUse, now time.Time, wake 
 	case q.due(key, now):
 		q.writing = true
 		return true, false
-	case q.timer == nil:
+	default:
 		// On the real clock; an injected clock ahead of it only makes
-		// uses due sooner.
-		q.timer = time.AfterFunc(max(q.written[key].Add(touchEvery).Sub(now), time.Second), wake)
+		// uses due sooner. A use due before the timer fires brings it
+		// forward, so no use waits past its minute for another's.
+		d := max(q.written[key].Add(touchEvery).Sub(now), time.Second)
+		switch {
+		case q.timer == nil:
+			q.timer, q.timerAt = time.AfterFunc(d, wake), now.Add(d)
+		case now.Add(d).Before(q.timerAt):
+			q.timer.Reset(d)
+			q.timerAt = now.Add(d)
+		}
 	}
 	return false, false
 }
@@ -160,7 +169,7 @@ func (a *Authenticator) writeTouches() {
 	if next := a.touches.idle(a.now()); next > 0 {
 		a.touches.mu.Lock()
 		if a.touches.timer == nil && !a.touches.writing {
-			a.touches.timer = time.AfterFunc(next, a.wake)
+			a.touches.timer, a.touches.timerAt = time.AfterFunc(next, a.wake), a.now().Add(next)
 		}
 		a.touches.mu.Unlock()
 	}

@@ -124,3 +124,26 @@ func TestTouchQueue(t *testing.T) {
 		t.Errorf("after FlushLastUses the last use is from %q, want 192.0.2.4", got)
 	}
 }
+
+// TestTouchTimerBroughtForward: a use that comes due before the armed
+// timer brings it forward, so it is not written up to a minute late behind
+// another credential's use. Found in review.
+func TestTouchTimerBroughtForward(t *testing.T) {
+	now := time.Now()
+	a, b := touchKey{id: 1}, touchKey{id: 2}
+	q := &touchQueue{written: map[touchKey]time.Time{a: now, b: now.Add(-50 * time.Second)}}
+	wake := func() {}
+	q.note(a, tokens.LastUse{At: now}, now, wake)
+	if want := now.Add(touchEvery); !q.timerAt.Equal(want) {
+		t.Fatalf("timer at %v, want %v", q.timerAt.Sub(now), want.Sub(now))
+	}
+	q.note(b, tokens.LastUse{At: now}, now, wake)
+	if want := now.Add(10 * time.Second); !q.timerAt.Equal(want) {
+		t.Fatalf("after a use due sooner, timer at %v, want %v", q.timerAt.Sub(now), want.Sub(now))
+	}
+	q.note(a, tokens.LastUse{At: now}, now, wake)
+	if want := now.Add(10 * time.Second); !q.timerAt.Equal(want) {
+		t.Fatalf("a use due later moved the timer to %v", q.timerAt.Sub(now))
+	}
+	q.timer.Stop()
+}
