@@ -96,6 +96,11 @@ func (s *Service) CheckHookURL(ctx context.Context, raw string) (*url.URL, error
 	if len(raw) > 2048 {
 		return nil, Invalid("url", "is longer than 2048 characters")
 	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, Invalid("url", "has an invalid port: %q", truncate(p, 16))
+		}
+	}
 	if s.AllowPrivateHooks {
 		return u, nil
 	}
@@ -125,13 +130,44 @@ func (s *Service) CheckHookURL(ctx context.Context, raw string) (*url.URL, error
 
 // PrivateAddr reports whether a is an address a webhook may not reach
 // unless private hooks are allowed: loopback, private, link-local,
-// unspecified, multicast, or carrier-grade NAT.
+// unspecified, multicast, carrier-grade NAT, the reserved and broadcast
+// IPv4 ranges and the benchmarking one, and any IPv4 address of those
+// kinds written as IPv6 (mapped, IPv4-compatible, NAT64 or 6to4), which a
+// NAT64 gateway or a 6to4 relay would deliver to it.
 func PrivateAddr(a netip.Addr) bool {
 	a = a.Unmap()
-	return a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
-		a.IsUnspecified() || a.IsMulticast() || a.IsInterfaceLocalMulticast() ||
-		netip.MustParsePrefix("100.64.0.0/10").Contains(a)
+	if a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() || a.IsLinkLocalMulticast() ||
+		a.IsUnspecified() || a.IsMulticast() || a.IsInterfaceLocalMulticast() {
+		return true
+	}
+	if a.Is6() {
+		b := a.As16()
+		switch {
+		case nat64.Contains(a), ipv4Compatible.Contains(a):
+			return PrivateAddr(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
+		case sixToFour.Contains(a):
+			return PrivateAddr(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
+		}
+	}
+	for _, p := range blockedV4 {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
+
+var (
+	nat64          = netip.MustParsePrefix("64:ff9b::/96")
+	ipv4Compatible = netip.MustParsePrefix("::/96")
+	sixToFour      = netip.MustParsePrefix("2002::/16")
+	blockedV4      = []netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/8"),     // "this network"
+		netip.MustParsePrefix("100.64.0.0/10"), // carrier-grade NAT
+		netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
+		netip.MustParsePrefix("240.0.0.0/4"),   // reserved, and the broadcast address
+	}
+)
 
 // hookOwner resolves the project or group a hook belongs to, for a
 // maintainer or up: projectRef or groupRef is set.
@@ -143,6 +179,9 @@ func (s *Service) hookOwner(ctx context.Context, a *Actor, projectRef, groupRef 
 	p, _, err := s.ProjectFor(ctx, a, projectRef, Maintainer)
 	return p.ID, 0, err
 }
+
+// MaxHooks is how many webhooks a project or a group may have, as GitLab.
+const MaxHooks = 100
 
 // ErrHookNotFound answers a hook that does not exist, or not here.
 var ErrHookNotFound = &Error{Kind: KindNotFound, Subject: "Hook"}
@@ -189,6 +228,11 @@ func (s *Service) applyHook(ctx context.Context, h *Hook, in HookInput) error {
 		if len(*in.Token) > 1024 {
 			return Invalid("token", "is longer than 1024 characters")
 		}
+		if strings.ContainsFunc(*in.Token, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			// It is sent as a header, which may not hold them: every
+			// delivery would fail.
+			return Invalid("token", "must not contain control characters")
+		}
 		h.Token = nil
 		if *in.Token != "" {
 			sealed, err := s.Keys.Seal(Secret(*in.Token), hookTokenContext(h))
@@ -221,6 +265,13 @@ func (s *Service) CreateHook(ctx context.Context, a *Actor, projectRef, groupRef
 	}
 	if in.URL == nil || *in.URL == "" {
 		return Hook{}, Invalid("url", "is missing")
+	}
+	// GitLab's bound. Counted before the write, so racing creates may pass
+	// it by a few; it bounds what one owner makes every event cost.
+	if hs, err := s.Store.ListHooks(ctx, pid, gid); err != nil {
+		return Hook{}, err
+	} else if len(hs) >= MaxHooks {
+		return Hook{}, Invalid("url", "can't be added: a project or group has at most %d webhooks", MaxHooks)
 	}
 	h := Hook{ProjectID: pid, GroupID: gid, EnableSSLVerification: true, CreatedAt: s.Clock()}
 	if err := s.applyHook(ctx, &h, in); err != nil {
