@@ -37,6 +37,15 @@ const (
 	EventSignInBan = "sign_in_failure_ban"
 	// EventOIDCExchange is for the OIDC federation's token exchange.
 	EventOIDCExchange = "oidc_exchange"
+	// Trust policies on deploy tokens, webhooks and the registry's
+	// signing keys: who may use a token, who hears of it, and what the
+	// registry trusts.
+	EventFederatedIdentityCreated   = "federated_identity_created"
+	EventFederatedIdentityDestroyed = "federated_identity_destroyed"
+	EventHookCreated                = "hook_created"
+	EventHookUpdated                = "hook_updated"
+	EventHookDestroyed              = "hook_destroyed"
+	EventSigningKeyRotated          = "signing_key_rotated"
 )
 
 // The kinds of author of an event.
@@ -229,3 +238,32 @@ func memberRemoved(a *Actor, userID int64, entityType string, id int64, path str
 }
 
 func (e AuditEvent) event() Event { return Event{AuditEvent: e} }
+
+// identityEvent is a trust policy added to or removed from deploy token t.
+func identityEvent(name string, a *Actor, t *DeployToken, f FederatedIdentity) Event {
+	e := tokenEvent(name, a, t, "")
+	e.Token = nil // no webhook hears of policies
+	e.Message = fmt.Sprintf("federated identity %d: issuer %s, audience %s", f.ID, f.Issuer, f.Audience)
+	return e
+}
+
+// hookEvent is a webhook of a project or group created, changed or
+// deleted; never its token.
+func hookEvent(name string, a *Actor, h Hook) Event {
+	e := AuditEvent{Name: name, TargetID: h.ID, TargetType: "Hook", TargetDetails: h.URL}
+	e.actorAuthor(a)
+	if h.GroupID != 0 {
+		e.EntityType, e.EntityID, e.GroupID = EntityGroup, h.GroupID, h.GroupID
+	} else {
+		e.EntityType, e.EntityID, e.ProjectID = EntityProject, h.ProjectID, h.ProjectID
+	}
+	return Event{AuditEvent: e}
+}
+
+// RecordSigningKeyRotation records that a rotated the registry's signing
+// keys, kid now signing (or about to).
+func (s *Service) RecordSigningKeyRotation(ctx context.Context, a *Actor, kid string) {
+	e := AuditEvent{Name: EventSigningKeyRotated, EntityType: EntityInstance, TargetType: "SigningKey", TargetDetails: kid}
+	e.actorAuthor(a)
+	s.record(ctx, Event{AuditEvent: e})
+}

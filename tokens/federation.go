@@ -321,6 +321,7 @@ func (s *Service) CreateFederatedIdentity(ctx context.Context, a *Actor, group b
 		return FederatedIdentity{}, err
 	}
 	s.log().InfoContext(ctx, "federated identity created", "token_id", t.ID, "identity_id", f.ID, "issuer", f.Issuer, "by", a.User.Username)
+	s.record(ctx, identityEvent(EventFederatedIdentityCreated, a, &t, f))
 	return f, nil
 }
 
@@ -417,6 +418,7 @@ func (s *Service) DeleteFederatedIdentity(ctx context.Context, a *Actor, group b
 	})
 	if err == nil {
 		s.log().InfoContext(ctx, "federated identity deleted", "token_id", t.ID, "identity_id", id, "by", a.User.Username)
+		s.record(ctx, identityEvent(EventFederatedIdentityDestroyed, a, &t, FederatedIdentity{ID: id}))
 	}
 	return err
 }

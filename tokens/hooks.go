@@ -280,6 +280,7 @@ func (s *Service) CreateHook(ctx context.Context, a *Actor, projectRef, groupRef
 	if err := s.Store.CreateHook(ctx, &h); err != nil {
 		return Hook{}, fmt.Errorf("create hook: %w", err)
 	}
+	s.record(ctx, hookEvent(EventHookCreated, a, h))
 	return h, nil
 }
 
@@ -297,6 +298,7 @@ func (s *Service) UpdateHook(ctx context.Context, a *Actor, projectRef, groupRef
 	} else if err != nil {
 		return Hook{}, err
 	}
+	s.record(ctx, hookEvent(EventHookUpdated, a, h))
 	return h, nil
 }
 
@@ -309,6 +311,9 @@ func (s *Service) DeleteHook(ctx context.Context, a *Actor, projectRef, groupRef
 	err = s.Store.DeleteHook(ctx, h.ID)
 	if errors.Is(err, ErrNotFound) {
 		return ErrHookNotFound
+	}
+	if err == nil {
+		s.record(ctx, hookEvent(EventHookDestroyed, a, h))
 	}
 	return err
 }

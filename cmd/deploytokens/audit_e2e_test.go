@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -38,6 +39,9 @@ func TestAuditEvents(t *testing.T) {
 		// The failures come "from" another address, so the test's own
 		// stays unbanned.
 		c.TrustedProxies = "127.0.0.1/32"
+		// A trust policy and a webhook are changes to record too; the
+		// hook hears of nothing, so nothing is sent anywhere.
+		c.OIDCIssuers, c.WebhookAllowPrivate = "https://issuer.example", true
 	})
 	aliceID, alice := s.user(t, "alice")
 	bobID, bob := s.user(t, "bob")
@@ -56,6 +60,17 @@ func TestAuditEvents(t *testing.T) {
 	s.mustAPI(t, 201, "POST", "/groups/corp/deploy_tokens", alice, map[string]any{"name": "g", "scopes": []string{"read_registry"}}, &gt)
 	s.remember(gt.Token)
 	s.mustAPI(t, 200, "GET", "/projects/corp%2Fapp/ci/variables", alice, nil, nil)
+	var fid, hook struct {
+		ID int64 `json:"id"`
+	}
+	s.mustAPI(t, 201, "POST", fmt.Sprintf("/projects/corp%%2Fapp/deploy_tokens/%d/federated_identities", pt.ID), alice,
+		map[string]any{"issuer": "https://issuer.example", "audience": "deploytokens", "claims": map[string]any{"sub": "corp-ci"}}, &fid)
+	s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/corp%%2Fapp/deploy_tokens/%d/federated_identities/%d", pt.ID, fid.ID), alice, nil, nil)
+	s.mustAPI(t, 201, "POST", "/projects/corp%2Fapp/hooks", alice,
+		map[string]any{"url": "http://127.0.0.1:1/hook", "token": "hook-secret-value", "resource_deploy_token_events": false}, &hook)
+	s.mustAPI(t, 200, "PUT", fmt.Sprintf("/projects/corp%%2Fapp/hooks/%d", hook.ID), alice, map[string]any{"url": "http://127.0.0.1:2/hook"}, nil)
+	s.mustAPI(t, 204, "DELETE", fmt.Sprintf("/projects/corp%%2Fapp/hooks/%d", hook.ID), alice, nil, nil)
+	s.mustAPI(t, 201, "POST", "/admin/signing_keys/rotate", s.AdminToken, nil, nil)
 	var prot, grot deployTokenInfo
 	s.mustAPI(t, 200, "POST", fmt.Sprintf("/projects/corp%%2Fapp/deploy_tokens/%d/rotate", pt.ID), alice, nil, &prot)
 	s.remember(prot.Token)
@@ -85,7 +100,7 @@ func TestAuditEvents(t *testing.T) {
 
 	var all []auditEventView
 	r := s.mustAPI(t, 200, "GET", "/audit_events?per_page=100", s.AdminToken, nil, &all)
-	if secretPrefix.Match(r.Body) {
+	if secretPrefix.Match(r.Body) || strings.Contains(string(r.Body), "hook-secret-value") {
 		t.Fatalf("an audit event holds a secret: %s", r.Body)
 	}
 	type key struct{ name, entity string }
@@ -107,6 +122,12 @@ func TestAuditEvents(t *testing.T) {
 		{"deploy_token_created", "Project"}:                     {"alice", "127.0.0.1", 1},
 		{"deploy_token_created", "Group"}:                       {"alice", "127.0.0.1", 1},
 		{"ci_deploy_password_handed_out", "Project"}:            {"alice", "127.0.0.1", 1},
+		{"federated_identity_created", "Project"}:               {"alice", "127.0.0.1", 1},
+		{"federated_identity_destroyed", "Project"}:             {"alice", "127.0.0.1", 1},
+		{"hook_created", "Project"}:                             {"alice", "127.0.0.1", 1},
+		{"hook_updated", "Project"}:                             {"alice", "127.0.0.1", 1},
+		{"hook_destroyed", "Project"}:                           {"alice", "127.0.0.1", 1},
+		{"signing_key_rotated", "Gitlab::Audit::InstanceScope"}: {"root", "127.0.0.1", 1},
 		{"deploy_token_rotated", "Project"}:                     {"alice", "127.0.0.1", 1},
 		{"deploy_token_rotated", "Group"}:                       {"alice", "127.0.0.1", 1},
 		{"deploy_token_revoked", "Project"}:                     {"alice", "127.0.0.1", 1},
@@ -165,8 +186,9 @@ func TestAuditEvents(t *testing.T) {
 			{"within", "/audit_events?created_after=2000-01-01&created_before=2999-01-01T00:00:00Z&per_page=100", s.AdminToken, 200, total, total},
 			{"bad time", "/audit_events?created_after=yesterday", s.AdminToken, 400, 0, 0},
 			{"not an admin", "/audit_events", alice, 403, 0, 0},
-			// member x3, token created, rotated, revoked, CI hand-out.
-			{"project", "/projects/corp%2Fapp/audit_events", alice, 200, 7, 7},
+			// member x3, token created, rotated, revoked, CI hand-out,
+			// a policy added and removed, a hook created, changed, deleted.
+			{"project", "/projects/corp%2Fapp/audit_events", alice, 200, 12, 12},
 			{"project by name", "/projects/corp%2Fapp/audit_events?event_name=member_created", alice, 200, 1, 1},
 			{"project, not a member", "/projects/corp%2Fapp/audit_events", carol, 404, 0, 0},
 			// created, updated, member x3, token created, rotated, revoked.

@@ -69,5 +69,7 @@ func (a *API) rotateSigningKey(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	return c.JSON(http.StatusCreated, signingKeysJSON(a.SigningKeys.Keys()))
+	ks := a.SigningKeys.Keys() // oldest first: the new key is the last
+	a.Service.RecordSigningKeyRotation(ctx(c), actor(c), ks[len(ks)-1].KID)
+	return c.JSON(http.StatusCreated, signingKeysJSON(ks))
 }
