@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -316,6 +317,14 @@ func (f *Federation) Verify(ctx context.Context, raw string) (Verified, error) {
 	if err != nil {
 		return Verified{}, err
 	}
+	// An algorithm no issuer's key may sign with is refused before the
+	// issuer is asked: such a token is a refusal (401, counted) whether
+	// or not the issuer answers, not an outage (503).
+	if alg, err := unverifiedAlg(raw); err != nil {
+		return Verified{}, err
+	} else if !slices.Contains(asymmetricAlgs, alg) {
+		return Verified{}, errFederation("the token's alg " + strconv.Quote(alg) + " is not a public-key algorithm")
+	}
 	v, err := f.verifierFor(ctx, iss)
 	if err != nil {
 		return Verified{}, err
@@ -357,6 +366,22 @@ func (f *Federation) Verify(ctx context.Context, raw string) (Verified, error) {
 
 // unverifiedIssuer reads iss from a JWT's payload without verifying it, to
 // pick the issuer to verify it with.
+// unverifiedAlg reads the alg of a compact JWS's header, unverified.
+func unverifiedAlg(raw string) (string, error) {
+	head, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return "", errFederation("the header is not base64url")
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if err := json.Unmarshal(b, &h); err != nil {
+		return "", errFederation("the header is not JSON")
+	}
+	return h.Alg, nil
+}
+
 func unverifiedIssuer(raw string) (string, error) {
 	parts := strings.Split(raw, ".")
 	if len(parts) != 3 {
