@@ -118,7 +118,10 @@ func ValidateFederatedIdentity(in FederatedIdentityInput, issuers []string) []er
 			continue
 		}
 		if slices.Contains(SubjectClaims, name) {
-			if strings.HasPrefix(v, "*") {
+			// The literal part must name something: spaces or invisible
+			// characters before the * name nothing.
+			lit, _, _ := strings.Cut(v, "*")
+			if strings.IndexFunc(lit, func(r rune) bool { return unicode.IsGraphic(r) && !unicode.IsSpace(r) && !unicode.Is(unicode.Cf, r) }) < 0 {
 				errs = append(errs, Invalid(field, "must start with a literal part, not *: a subject claim says whose workload it is"))
 				continue
 			}

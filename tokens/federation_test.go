@@ -28,6 +28,8 @@ func TestValidateFederatedIdentity(t *testing.T) {
 		{"glob matching everything", FederatedIdentityInput{iss, "a", map[string]string{"sub": "*"}}, allowed, "claims[sub] is a glob that matches everything"},
 		{"glob matching everything, doubled", FederatedIdentityInput{iss, "a", map[string]string{"repository": "x", "ref": "**"}}, allowed, "claims[ref] is a glob that matches everything"},
 		{"subject glob without a literal start", FederatedIdentityInput{iss, "a", map[string]string{"sub": "*:prod"}}, allowed, "claims[sub] must start with a literal part"},
+		{"subject glob after a space only", FederatedIdentityInput{iss, "a", map[string]string{"sub": " *"}}, allowed, "claims[sub] must start with a literal part"},
+		{"subject glob after an invisible character only", FederatedIdentityInput{iss, "a", map[string]string{"sub": "\u200b*"}}, allowed, "claims[sub] must start with a literal part"},
 		{"empty value", FederatedIdentityInput{iss, "a", map[string]string{"sub": ""}}, allowed, "claims[sub] is empty"},
 		{"bad claim name", FederatedIdentityInput{iss, "a", map[string]string{"sub": "x", "a b": "c"}}, allowed, `claims has a claim name "a b"`},
 		{"condition on a verified claim", FederatedIdentityInput{iss, "a", map[string]string{"sub": "x", "aud": "y"}}, allowed, "claims[aud] cannot be a condition"},
