@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -96,14 +97,10 @@ func ParseGrace(field, v string, max time.Duration) (time.Duration, error) {
 	if strings.TrimSpace(v) == "" {
 		return DefaultRotationGrace, nil
 	}
-	d, err := ParseDuration(field, v)
-	if err != nil {
-		return 0, err
+	if max <= 0 || max > maxDuration {
+		max = maxDuration
 	}
-	if max > 0 && d > max {
-		return 0, Invalid(field, "is longer than the longest grace allowed (%s)", max)
-	}
-	return d, nil
+	return parseDuration(field, v, max)
 }
 
 // ParseDuration reads a non-negative duration a client sent: a bare
@@ -111,36 +108,52 @@ func ParseGrace(field, v string, max time.Duration) (time.Duration, error) {
 // ("30m", "24h", "1h30m") or a number of days ("90d", which Go's
 // durations lack and which is how people count a token's idleness).
 func ParseDuration(field, v string) (time.Duration, error) {
+	return parseDuration(field, v, maxDuration)
+}
+
+// durationRe is what looks like a duration, in range or not: a number of
+// seconds or days, or a Go duration (which time.ParseDuration refuses
+// when it overflows).
+var durationRe = regexp.MustCompile(`^-?(\d+d?|([0-9]*\.?[0-9]+(ns|us|µs|ms|s|m|h))+)$`)
+
+// parseDuration is ParseDuration up to max, one message for every value
+// outside the range, however large.
+func parseDuration(field, v string, max time.Duration) (time.Duration, error) {
 	v = strings.TrimSpace(v)
-	bad := Invalid(field, "is not a duration (seconds, like 3600, or with a unit, like 30m, 24h or 90d)")
-	if v == "" || len(v) > 32 {
-		return 0, bad
+	if v == "" || len(v) > 32 || !durationRe.MatchString(v) {
+		return 0, Invalid(field, "is not a duration (seconds, like 3600, or with a unit, like 30m, 24h or 90d)")
 	}
+	outside := Invalid(field, "must be between 0 and %s", durationText(max))
 	var d time.Duration
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 || n > int64(maxDuration/time.Second) {
-			return 0, Invalid(field, "must be between 0 and %d seconds", int64(maxDuration/time.Second))
+		if n < 0 || n > int64(max/time.Second) {
+			return 0, outside
 		}
-		return time.Duration(n) * time.Second, nil
-	}
-	if days, ok := strings.CutSuffix(v, "d"); ok {
+		d = time.Duration(n) * time.Second
+	} else if days, ok := strings.CutSuffix(v, "d"); ok {
 		n, err := strconv.ParseInt(days, 10, 64)
-		if err != nil {
-			return 0, bad
+		if err != nil || n < 0 || n > int64(max/(24*time.Hour)) {
+			return 0, outside
 		}
-		if n < 0 || n > int64(maxDuration/(24*time.Hour)) {
-			return 0, Invalid(field, "must be between 0 and %d days", int64(maxDuration/(24*time.Hour)))
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
+		d = time.Duration(n) * 24 * time.Hour
+	} else if d, err = time.ParseDuration(v); err != nil {
+		return 0, outside // it looks like one: too large for a duration
 	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return 0, bad
-	}
-	if d < 0 || d > maxDuration {
-		return 0, Invalid(field, "must not be negative or longer than %s", maxDuration)
+	if d < 0 || d > max {
+		return 0, outside
 	}
 	return d, nil
+}
+
+// durationText writes d as people write a bound: 168h, 90m, 30s.
+func durationText(d time.Duration) string {
+	switch {
+	case d%time.Hour == 0:
+		return strconv.FormatInt(int64(d/time.Hour), 10) + "h"
+	case d%time.Minute == 0:
+		return strconv.FormatInt(int64(d/time.Minute), 10) + "m"
+	}
+	return d.String()
 }
 
 // maxDuration bounds what ParseDuration accepts: ten years, far past any

@@ -1,6 +1,7 @@
 package tokens
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -81,4 +82,30 @@ func FuzzParseDuration(f *testing.F) {
 			t.Fatalf("%q: %v out of bounds", s, d)
 		}
 	})
+}
+
+// TestDurationMessages: every value outside the range gets the one
+// message stating the real range (the configured grace bound, not ten
+// years), however large, and only what is no duration is called so. The
+// probe found "must not be negative or longer than 87600h0m0s" for -1h
+// with a 168h bound, and "is not a duration" for 9999999h.
+func TestDurationMessages(t *testing.T) {
+	const week = 168 * time.Hour
+	for _, tc := range []struct{ in, want string }{
+		{"-1h", "grace must be between 0 and 168h"},
+		{"-1", "grace must be between 0 and 168h"},
+		{"169h", "grace must be between 0 and 168h"},
+		{"9999999h", "grace must be between 0 and 168h"},
+		{"99999999999999999999", "grace must be between 0 and 168h"},
+		{"8d", "grace must be between 0 and 168h"},
+		{"soon", "grace is not a duration"},
+		{"1h-1m", "grace is not a duration"},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			_, err := ParseGrace("grace", tc.in, week)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("ParseGrace(%q) = %v, want %q", tc.in, err, tc.want)
+			}
+		})
+	}
 }
