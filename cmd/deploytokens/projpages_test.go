@@ -99,21 +99,21 @@ func TestProjectPagination(t *testing.T) {
 			})
 
 			t.Run("bad parameters", func(t *testing.T) {
-				for _, c := range []struct{ query, param string }{
-					{"pagination=cursor", "pagination"},
-					{"pagination=keyset&order_by=name", "order_by"},
-					{"order_by=star_count", "order_by"},
-					{"sort=up", "sort"},
-					{"pagination=keyset&id_after=x", "id_after"},
-					{"pagination=keyset&id_after=0", "id_after"},
-					{"id_after=3", "id_after"},
-					{"pagination=keyset&sort=desc&id_after=3", "id_after"},
-					{"pagination=keyset&id_before=3", "id_before"},
-					{"per_page=0", "per_page"},
+				for _, c := range []struct{ query, param, says string }{
+					{"pagination=cursor", "pagination", ""},
+					{"pagination=keyset&order_by=name", "order_by", ""},
+					{"order_by=star_count", "order_by", ""},
+					{"sort=up", "sort", ""},
+					{"pagination=keyset&id_after=x", "id_after", ""},
+					{"pagination=keyset&id_after=0", "id_after", ""},
+					{"id_after=3", "id_after", ""},
+					{"pagination=keyset&sort=desc&id_after=3", "id_after", "needs sort=asc"},
+					{"pagination=keyset&id_before=3", "id_before", "needs sort=desc"},
+					{"per_page=0", "per_page", ""},
 				} {
 					r := s.api(t, "GET", "/projects?"+c.query, bob, nil)
-					if r.Status != 400 || !strings.HasPrefix(r.message(), c.param+" ") {
-						t.Errorf("%s: %d %s; want 400 naming %s", c.query, r.Status, r.Body, c.param)
+					if r.Status != 400 || !strings.HasPrefix(r.message(), c.param+" ") || !strings.Contains(r.message(), c.says) {
+						t.Errorf("%s: %d %s; want 400 naming %s %s", c.query, r.Status, r.Body, c.param, c.says)
 					}
 				}
 			})

@@ -56,7 +56,14 @@ func projectQuery(c echo.Context) (q tokens.ProjectQuery, page, perPage int, err
 			return q, 0, 0, tokens.Invalid(name, "needs pagination=keyset")
 		}
 		if (name == "id_after") == q.Desc {
-			return q, 0, 0, tokens.Invalid(name, "does not go with sort=%s", c.QueryParam("sort"))
+			// This server reads one direction at a time from the id
+			// index: id_after with ascending ids, id_before with
+			// descending ones.
+			want := "asc"
+			if name == "id_before" {
+				want = "desc"
+			}
+			return q, 0, 0, tokens.Invalid(name, "needs sort=%s", want)
 		}
 		q.After = id
 	}
