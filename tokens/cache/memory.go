@@ -2,6 +2,7 @@ package cache
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/deploytokens/deploytokens/tokens"
@@ -78,6 +79,10 @@ type memory struct {
 	tokens      map[string]cachedToken // by digest
 	digests     map[int64]string       // token ID -> digest, for touches
 	bans        map[string]cachedBan   // by address
+
+	// lookups counts lookup's calls, for the tests that check that both
+	// kinds of token take the same path through the cache.
+	lookups atomic.Uint64
 }
 
 func newMemory(max int, now func() time.Time) *memory {
@@ -101,6 +106,7 @@ func (m *memory) reset(gen string) {
 // are cached, fresh and young, and the token is usable; else, with ok
 // false, the epoch to pass to store with what the Source answers.
 func (m *memory) lookup(addr, digest string) (b cachedBan, t cachedToken, epoch uint64, ok bool) {
+	m.lookups.Add(1)
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	now := m.now()

@@ -21,7 +21,10 @@ import (
 // instead, as a found token would be read, and answers {value, nil, decoy
 // token fields, nil, decoy project fields}: so that a miss costs Redis
 // and the store what a hit costs (timing; see tokens.DecoyDeployToken).
-var authScript = redis.NewScript(`
+//
+// Every reply ends with its padding (padLua), so that it is as long as
+// patAuthScript's.
+var authScript = redis.NewScript(padLua + `
 local v = false
 if KEYS[2] then v = redis.call('GET', KEYS[2]) end
 local id = redis.call('GET', KEYS[1])
@@ -33,16 +36,19 @@ for i = 1, #t, 2 do
   if t[i] == ARGV[3] then oid = t[i + 1] end
   if t[i] == ARGV[4] then gid = t[i + 1] end
 end
-if not id then return {v, false, t, false, redis.call('HGETALL', ARGV[7])} end
+if not id then
+  local o = redis.call('HGETALL', ARGV[7])
+  return pad({v, false, t, false, o}, #t + #o)
+end
 if gid then
   local g = redis.call('HGETALL', ARGV[5] .. gid)
-  if #g == 0 then return {v} end
-  return {v, id, t, gid, g, 1}
+  if #g == 0 then return pad({v}, 0) end
+  return pad({v, id, t, gid, g, 1}, #t + #g)
 end
-if not oid then return {v} end
+if not oid then return pad({v}, 0) end
 local o = redis.call('HGETALL', ARGV[2] .. oid)
-if #o == 0 then return {v} end
-return {v, id, t, oid, o}
+if #o == 0 then return pad({v}, 0) end
+return pad({v, id, t, oid, o}, #t + #o)
 `)
 
 // DeployTokenForAuth reads the ban of q.Addr and the deploy token of
@@ -59,8 +65,8 @@ func (s *Store) DeployTokenForAuth(ctx context.Context, q tokens.DeployTokenQuer
 	if err != nil {
 		return tokens.DeployTokenAuth{}, wrap(op, err)
 	}
-	if len(v) == 0 {
-		return tokens.DeployTokenAuth{}, fmt.Errorf("%s: unexpected reply of %d elements", op, len(v))
+	if v, err = unpad(v); err != nil {
+		return tokens.DeployTokenAuth{}, fmt.Errorf("%s: %w", op, err)
 	}
 	var a tokens.DeployTokenAuth
 	if v[0] != nil {

@@ -19,23 +19,29 @@ import (
 // instead, as a found token would be read, and answers {value, nil, decoy
 // token fields, nil, decoy user fields}: so that a miss costs Redis and
 // the store what a hit costs (timing; see tokens.DecoyPAT).
-var patAuthScript = redis.NewScript(`
+//
+// Every reply ends with its padding (padLua), so that it is as long as
+// authScript's.
+var patAuthScript = redis.NewScript(padLua + `
 local v = false
 if KEYS[2] then v = redis.call('GET', KEYS[2]) end
 local id = redis.call('GET', KEYS[1])
 local tk = ARGV[4]
 if id then tk = ARGV[1] .. id end
 local t = redis.call('HGETALL', tk)
-if #t == 0 then return {v} end
+if #t == 0 then return pad({v}, 0) end
 local uid
 for i = 1, #t, 2 do
   if t[i] == ARGV[3] then uid = t[i + 1] end
 end
-if not id then return {v, false, t, false, redis.call('HGETALL', ARGV[5])} end
-if not uid then return {v} end
+if not id then
+  local u = redis.call('HGETALL', ARGV[5])
+  return pad({v, false, t, false, u}, #t + #u)
+end
+if not uid then return pad({v}, 0) end
 local u = redis.call('HGETALL', ARGV[2] .. uid)
-if #u == 0 then return {v} end
-return {v, id, t, uid, u}
+if #u == 0 then return pad({v}, 0) end
+return pad({v, id, t, uid, u}, #t + #u)
 `)
 
 // PATForAuth reads the ban of q.Addr and the token of q.Digest with its
@@ -51,8 +57,8 @@ func (s *Store) PATForAuth(ctx context.Context, q tokens.PATAuthQuery) (tokens.P
 	if err != nil {
 		return tokens.PATAuth{}, wrap(op, err)
 	}
-	if len(v) == 0 {
-		return tokens.PATAuth{}, fmt.Errorf("%s: unexpected reply of %d elements", op, len(v))
+	if v, err = unpad(v); err != nil {
+		return tokens.PATAuth{}, fmt.Errorf("%s: %w", op, err)
 	}
 	var a tokens.PATAuth
 	if v[0] != nil {
