@@ -732,6 +732,7 @@ func (s *Store) ListAllDeployTokens(ctx context.Context) ([]tokens.DeployToken, 
 			if err := decode(v, &t); err != nil {
 				return fmt.Errorf("decode deploy token: %w", err)
 			}
+			s.ops.records.Add(1) // a read of every token, counted as pages are
 			out = append(out, t)
 			return nil
 		})
