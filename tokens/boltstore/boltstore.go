@@ -108,6 +108,9 @@ func Open(path string) (*Store, error) {
 		if err := createProjectIndex(tx); err != nil {
 			return err
 		}
+		if err := createEventCounts(tx); err != nil {
+			return err
+		}
 		if err := createExpiryIndex(tx); err != nil {
 			return err
 		}
