@@ -24,12 +24,34 @@ var expiryStages = []struct {
 // of replicas scanning at once exactly one records it), and only the
 // nearest stage (a token created 5 days before its expiry warns "7d"
 // once, not three times). It answers how many events it recorded.
+//
+// It reads only the tokens whose expiry falls within the first warning's
+// lead from now, and those that expired since the last complete scan (of
+// any replica: the time it ran at is kept in the KV), by range of the
+// store's expiry index, so its work grows with the tokens near their
+// expiry, not with all tokens. A token that expired before the last scan
+// has had its "expired" event already: expiries are in the future when
+// tokens are created.
 func (s *Service) ScanExpiring(ctx context.Context) (int, error) {
-	ts, err := s.Store.ListAllDeployTokens(ctx)
+	now := s.Clock()
+	since, sinceRaw, err := s.expiryScanSince(ctx)
 	if err != nil {
 		return 0, err
 	}
-	now := s.Clock()
+	// expiryScanSlack widens the range back: replicas' clocks differ a
+	// little, and the markers make reading a token twice harmless.
+	from := time.Time{}
+	if !since.IsZero() {
+		from = since
+		if now.Before(from) { // a clock set back
+			from = now
+		}
+		from = from.Add(-expiryScanSlack)
+	}
+	ts, err := s.Store.DeployTokensExpiring(ctx, from, now.Add(expiryStages[0].lead))
+	if err != nil {
+		return 0, err
+	}
 	n := 0
 	for i := range ts {
 		t := &ts[i]
@@ -71,7 +93,48 @@ func (s *Service) ScanExpiring(ctx context.Context) (int, error) {
 			return n, err
 		}
 	}
-	return n, nil
+	return n, s.recordExpiryScan(ctx, sinceRaw, now)
+}
+
+// expiryScanSlack is how far before the last scan's time a scan reads: a
+// day covers any clock skew between replicas worth the name, and the
+// tokens that expired in a day are far fewer than the 60 days ahead.
+const expiryScanSlack = 24 * time.Hour
+
+// expiryScanSince answers the time the last complete scan ran at
+// (zero when none did: then every expired token is read, once) and the
+// raw value it was read from, for the compare-and-swap that advances it.
+func (s *Service) expiryScanSince(ctx context.Context) (time.Time, []byte, error) {
+	raw, err := s.Store.Get(ctx, expiryScanKey)
+	if errors.Is(err, ErrNotFound) {
+		return time.Time{}, nil, nil
+	} else if err != nil {
+		return time.Time{}, nil, fmt.Errorf("read the last expiry scan: %w", err)
+	}
+	var t time.Time
+	if err := t.UnmarshalText(raw); err != nil {
+		// A value no version writes: scan everything once and replace it.
+		return time.Time{}, raw, nil
+	}
+	return t, raw, nil
+}
+
+// recordExpiryScan records now as the time the next scan reads from,
+// unless a replica recorded one since this scan read it (then that one
+// stands, and either covers this scan's range). It records an earlier
+// time than the one read too: a time recorded by a clock that ran ahead
+// (or was set back since) must not stand, or the tokens expiring before
+// it would never be read once expired. An earlier time only widens the
+// next range.
+func (s *Service) recordExpiryScan(ctx context.Context, raw []byte, now time.Time) error {
+	v, err := now.UTC().MarshalText()
+	if err != nil {
+		return err
+	}
+	if err := s.Store.CompareAndSwap(ctx, expiryScanKey, raw, v); err != nil && !errors.Is(err, ErrConflict) {
+		return fmt.Errorf("record the expiry scan: %w", err)
+	}
+	return nil
 }
 
 func stageName(name, interval string) string {

@@ -23,6 +23,9 @@ const (
 	// unique. federationSeqKey counts their ids.
 	federationPrefix = "federation:"
 	federationSeqKey = "federation-seq"
+	// expiryScanKey holds the time (RFC 3339) the last complete expiry
+	// scan looked from, so the next one reads from there on.
+	expiryScanKey = "expiry-scan:since"
 
 	// deadPathsKey held every dead path in one JSON array before they
 	// became store records (DeadPathStore); stores migrate it when they

@@ -41,6 +41,7 @@ type Store interface {
 	Projects
 	Members
 	DeployTokens
+	ExpiryIndex
 	PATAuthStore
 	Rotations
 	LastUses

@@ -108,6 +108,12 @@ func Open(path string) (*Store, error) {
 		if err := createProjectIndex(tx); err != nil {
 			return err
 		}
+		if err := createEventCounts(tx); err != nil {
+			return err
+		}
+		if err := createExpiryIndex(tx); err != nil {
+			return err
+		}
 		if err := createDecoy(tx); err != nil {
 			return err
 		}
@@ -480,6 +486,9 @@ func deleteProject(tx *bolt.Tx, id int64) (tokens.Project, error) {
 				if err := dropTokenDigest(tx, t.PrevDigest); err != nil {
 					return err
 				}
+				if err := unindexExpiry(tx, &t); err != nil {
+					return err
+				}
 			}
 			if err := deleteAll(tx, bTokens, itob(tid)); err != nil {
 				return err
@@ -679,6 +688,9 @@ func insertDeployToken(tx *bolt.Tx, rec *tokens.DeployToken) error {
 	if err := putKey(tx, list, pair(owner, id)); err != nil {
 		return err
 	}
+	if err := indexExpiry(tx, rec); err != nil {
+		return err
+	}
 	return put(tx, bTokens, itob(id), rec)
 }
 
@@ -723,6 +735,7 @@ func (s *Store) ListAllDeployTokens(ctx context.Context) ([]tokens.DeployToken, 
 			if err := decode(v, &t); err != nil {
 				return fmt.Errorf("decode deploy token: %w", err)
 			}
+			s.ops.records.Add(1) // a read of every token, counted as pages are
 			out = append(out, t)
 			return nil
 		})
@@ -738,6 +751,9 @@ func (s *Store) RevokeDeployToken(ctx context.Context, projectID, id int64) erro
 			return err
 		}
 		t.Revoked = true
+		if err := indexExpiry(tx, &t); err != nil {
+			return err
+		}
 		return put(tx, bTokens, itob(id), &t)
 	})
 }

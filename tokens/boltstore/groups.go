@@ -266,6 +266,9 @@ func (s *Store) DeleteGroup(ctx context.Context, id int64) error {
 				if err := dropTokenDigest(tx, t.PrevDigest); err != nil {
 					return err
 				}
+				if err := unindexExpiry(tx, &t); err != nil {
+					return err
+				}
 			}
 			if err := deleteAll(tx, bTokens, itob(tid)); err != nil {
 				return err
@@ -428,6 +431,9 @@ func (s *Store) RevokeGroupDeployToken(ctx context.Context, groupID, id int64) e
 			return err
 		}
 		t.Revoked = true
+		if err := indexExpiry(tx, &t); err != nil {
+			return err
+		}
 		return put(tx, bTokens, itob(id), &t)
 	})
 }

@@ -67,7 +67,8 @@ return 1
 // deleteGroupScript: KEYS = group, its path index, group IDs, group
 // paths, subgroups, projects, members, deploy tokens, the parent's
 // subgroups, the generation, the sorted sets of member IDs, of the group's
-// deploy token IDs and of every deploy token ID; ARGV = group ID,
+// deploy token IDs, of every deploy token ID and the expiry set (dx);
+// ARGV = group ID,
 // lowercase full path, prefix
 // of users' group sets, prefix of deploy token keys, prefix of digest
 // index keys, the digest field, a new generation, the previous digest
@@ -82,6 +83,7 @@ for _, tid in ipairs(redis.call('SMEMBERS', KEYS[8])) do
   if pd then redis.call('DEL', ARGV[5] .. pd) end
   redis.call('DEL', ARGV[4] .. tid)
   redis.call('ZREM', KEYS[13], tid)
+  if KEYS[14] then redis.call('ZREM', KEYS[14], tid) end
 end
 for _, uid in ipairs(redis.call('HKEYS', KEYS[7])) do
   redis.call('SREM', ARGV[3] .. uid, ARGV[1])
@@ -412,7 +414,7 @@ func (s *Store) DeleteGroup(ctx context.Context, id int64) (err error) {
 		[]string{
 			s.idKey("g", id), s.key("gp", lower), s.key("gs"), s.key("gz"), s.idKey("gg", id),
 			s.idKey("gr", id), s.idKey("gm", id), s.idKey("gd", id), s.idKey("gg", g.ParentID), s.key("gen"),
-			s.idKey("gmz", id), s.idKey("gdz", id), s.key("dz"),
+			s.idKey("gmz", id), s.idKey("gdz", id), s.key("dz"), s.key("dx"),
 		},
 		id, lower, s.key("ug", ""), s.key("d", ""), s.key("dh", ""), fDigest, newGeneration(), fPrevDigest)
 	return groupStatus(op, n, err)
@@ -575,7 +577,7 @@ func (s *Store) RevokeGroupDeployToken(ctx context.Context, groupID, id int64) (
 	if groupID == 0 {
 		return fmt.Errorf("%s %d/%d: %w", op, groupID, id, tokens.ErrNotFound)
 	}
-	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("d", id), s.key("gen")},
-		fRevoked, "1", fGroup, groupID, newGeneration())
+	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("d", id), s.key("gen"), s.key("dx")},
+		fRevoked, "1", fGroup, groupID, newGeneration(), id)
 	return status(op, n, err)
 }

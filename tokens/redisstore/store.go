@@ -424,6 +424,7 @@ func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve 
 			for i, tid := range tokenIDs {
 				p.Del(ctx, s.key("d", tid))
 				p.ZRem(ctx, s.key("dz"), tid)
+				p.ZRem(ctx, s.key("dx"), tid)
 				if d, err := digests[i].Result(); err == nil {
 					p.Del(ctx, s.key("dh", d))
 				}
@@ -562,7 +563,7 @@ func (s *Store) CreateDeployToken(ctx context.Context, t *tokens.DeployToken) (e
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	keys, args := s.createDeployTokenArgs(&rec, f)
-	n, err := runStatus(ctx, s.c, createTokenScript, keys, args...)
+	n, err := runStatus(ctx, s.c, createDeployTokenScript, keys, args...)
 	if err := status(op, n, err); err != nil {
 		return err
 	}
@@ -570,15 +571,15 @@ func (s *Store) CreateDeployToken(ctx context.Context, t *tokens.DeployToken) (e
 	return nil
 }
 
-// createDeployTokenArgs answers createTokenScript's keys and arguments for
+// createDeployTokenArgs answers createDeployTokenScript's keys and arguments for
 // the deploy token rec (its ID assigned) with its fields f.
 func (s *Store) createDeployTokenArgs(rec *tokens.DeployToken, f fields) ([]string, []any) {
 	if rec.GroupID != 0 {
-		return []string{s.idKey("g", rec.GroupID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("gd", rec.GroupID), s.key("dz"), s.idKey("gdz", rec.GroupID)},
-			append([]any{rec.ID}, f...)
+		return []string{s.idKey("g", rec.GroupID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("gd", rec.GroupID), s.key("dx"), s.key("dz"), s.idKey("gdz", rec.GroupID)},
+			append([]any{rec.ID, expiryScore(rec)}, f...)
 	}
-	return []string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID), s.key("dz"), s.idKey("pdz", rec.ProjectID)},
-		append([]any{rec.ID}, f...)
+	return []string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID), s.key("dx"), s.key("dz"), s.idKey("pdz", rec.ProjectID)},
+		append([]any{rec.ID, expiryScore(rec)}, f...)
 }
 
 // DeployToken answers the token id of projectID.
@@ -667,8 +668,8 @@ func (s *Store) ListAllDeployTokens(ctx context.Context) ([]tokens.DeployToken, 
 // RevokeDeployToken marks the token revoked; the record stays.
 func (s *Store) RevokeDeployToken(ctx context.Context, projectID, id int64) (err error) {
 	defer s.ackReplicated(ctx, &err)
-	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("d", id), s.key("gen")},
-		fRevoked, "1", fProject, projectID, newGeneration())
+	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("d", id), s.key("gen"), s.key("dx")},
+		fRevoked, "1", fProject, projectID, newGeneration(), id)
 	return status("revoke deploy token", n, err)
 }
 
