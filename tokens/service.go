@@ -796,12 +796,12 @@ func (s *Service) userHoldsUsername(ctx context.Context, username string) error 
 }
 
 // tokenHoldsUsername refuses a new user's username that a live deploy
-// token has. Users are created rarely, by admins, so reading every token
-// costs nothing that matters.
+// token has: it reads the tokens of that username from the stores' index
+// (issue 21), not every token.
 func (s *Service) tokenHoldsUsername(ctx context.Context, username string) error {
-	ts, err := s.Store.ListAllDeployTokens(ctx)
+	ts, err := s.Store.DeployTokensByUsername(ctx, username)
 	if err != nil {
-		return fmt.Errorf("list deploy tokens: %w", err)
+		return fmt.Errorf("read deploy tokens by username: %w", err)
 	}
 	now := s.Clock()
 	for _, t := range ts {

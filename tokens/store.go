@@ -49,6 +49,7 @@ type Store interface {
 	ProjectNamespaces
 	Pages
 	ProjectPages
+	TokenUsernames
 	DeadPathStore
 	AuditStore
 	HookStore

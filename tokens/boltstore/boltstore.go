@@ -108,6 +108,9 @@ func Open(path string) (*Store, error) {
 		if err := createProjectIndex(tx); err != nil {
 			return err
 		}
+		if err := createTokenUsernames(tx); err != nil {
+			return err
+		}
 		if err := createDecoy(tx); err != nil {
 			return err
 		}
@@ -480,6 +483,9 @@ func deleteProject(tx *bolt.Tx, id int64) (tokens.Project, error) {
 				if err := dropTokenDigest(tx, t.PrevDigest); err != nil {
 					return err
 				}
+				if err := unindexTokenUsername(tx, &t); err != nil {
+					return err
+				}
 			}
 			if err := deleteAll(tx, bTokens, itob(tid)); err != nil {
 				return err
@@ -677,6 +683,9 @@ func insertDeployToken(tx *bolt.Tx, rec *tokens.DeployToken) error {
 		return err
 	}
 	if err := putKey(tx, list, pair(owner, id)); err != nil {
+		return err
+	}
+	if err := indexTokenUsername(tx, rec); err != nil {
 		return err
 	}
 	return put(tx, bTokens, itob(id), rec)

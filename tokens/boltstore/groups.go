@@ -266,6 +266,9 @@ func (s *Store) DeleteGroup(ctx context.Context, id int64) error {
 				if err := dropTokenDigest(tx, t.PrevDigest); err != nil {
 					return err
 				}
+				if err := unindexTokenUsername(tx, &t); err != nil {
+					return err
+				}
 			}
 			if err := deleteAll(tx, bTokens, itob(tid)); err != nil {
 				return err

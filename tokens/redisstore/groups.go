@@ -71,7 +71,9 @@ return 1
 // lowercase full path, prefix
 // of users' group sets, prefix of deploy token keys, prefix of digest
 // index keys, the digest field, a new generation, the previous digest
-// field (of a rotation). -4: not empty.
+// field (of a rotation), the prefix of the sets of the tokens of a
+// username (usernames are ASCII, so Lua's lower folds as fold does), the
+// username field (absent: the default, gitlab+deploy-token-ID). -4: not empty.
 var deleteGroupScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('ZCARD', KEYS[5]) > 0 or redis.call('ZCARD', KEYS[6]) > 0 then return -4 end
@@ -80,6 +82,8 @@ for _, tid in ipairs(redis.call('SMEMBERS', KEYS[8])) do
   if d then redis.call('DEL', ARGV[5] .. d) end
   local pd = ARGV[8] and redis.call('HGET', ARGV[4] .. tid, ARGV[8])
   if pd then redis.call('DEL', ARGV[5] .. pd) end
+  local u = redis.call('HGET', ARGV[4] .. tid, ARGV[10])
+  redis.call('ZREM', ARGV[9] .. string.lower(u or ('gitlab+deploy-token-' .. tid)), tid)
   redis.call('DEL', ARGV[4] .. tid)
   redis.call('ZREM', KEYS[13], tid)
 end
@@ -414,7 +418,7 @@ func (s *Store) DeleteGroup(ctx context.Context, id int64) (err error) {
 			s.idKey("gr", id), s.idKey("gm", id), s.idKey("gd", id), s.idKey("gg", g.ParentID), s.key("gen"),
 			s.idKey("gmz", id), s.idKey("gdz", id), s.key("dz"),
 		},
-		id, lower, s.key("ug", ""), s.key("d", ""), s.key("dh", ""), fDigest, newGeneration(), fPrevDigest)
+		id, lower, s.key("ug", ""), s.key("d", ""), s.key("dh", ""), fDigest, newGeneration(), fPrevDigest, s.key("du", ""), fUsername)
 	return groupStatus(op, n, err)
 }
 

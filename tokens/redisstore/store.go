@@ -390,11 +390,13 @@ func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve 
 		}
 		digests := make([]*redis.StringCmd, len(tokenIDs))
 		prevDigests := make([]*redis.StringCmd, len(tokenIDs))
+		usernames := make([]*redis.StringCmd, len(tokenIDs))
 		if len(tokenIDs) > 0 {
 			pipe := tx.Pipeline()
 			for i, tid := range tokenIDs {
 				digests[i] = pipe.HGet(ctx, s.key("d", tid), fDigest)
 				prevDigests[i] = pipe.HGet(ctx, s.key("d", tid), fPrevDigest)
+				usernames[i] = pipe.HGet(ctx, s.key("d", tid), fUsername)
 			}
 			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 				return err
@@ -430,6 +432,12 @@ func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve 
 				if d, err := prevDigests[i].Result(); err == nil {
 					p.Del(ctx, s.key("dh", d))
 				}
+				u, err := usernames[i].Result()
+				if errors.Is(err, redis.Nil) { // the default one is not stored
+					n, _ := strconv.ParseInt(tid, 10, 64)
+					u = tokens.DefaultDeployTokenUsername(n)
+				}
+				p.ZRem(ctx, s.usernameKey(u), tid)
 			}
 			for _, uid := range userIDs {
 				p.SRem(ctx, s.key("um", uid), id)
@@ -574,10 +582,10 @@ func (s *Store) CreateDeployToken(ctx context.Context, t *tokens.DeployToken) (e
 // the deploy token rec (its ID assigned) with its fields f.
 func (s *Store) createDeployTokenArgs(rec *tokens.DeployToken, f fields) ([]string, []any) {
 	if rec.GroupID != 0 {
-		return []string{s.idKey("g", rec.GroupID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("gd", rec.GroupID), s.key("dz"), s.idKey("gdz", rec.GroupID)},
+		return []string{s.idKey("g", rec.GroupID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("gd", rec.GroupID), s.key("dz"), s.idKey("gdz", rec.GroupID), s.usernameKey(rec.Username)},
 			append([]any{rec.ID}, f...)
 	}
-	return []string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID), s.key("dz"), s.idKey("pdz", rec.ProjectID)},
+	return []string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID), s.key("dz"), s.idKey("pdz", rec.ProjectID), s.usernameKey(rec.Username)},
 		append([]any{rec.ID}, f...)
 }
 

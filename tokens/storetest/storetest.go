@@ -75,6 +75,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"Deliveries", testDeliveries},
 		{"FederatedIdentities", testFederatedIdentities},
 		{"DecoyHidden", testDecoyHidden},
+		{"TokenUsernames", testTokenUsernames},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
