@@ -50,6 +50,7 @@ type Store interface {
 	Pages
 	ProjectPages
 	TokenUsernames
+	ActiveTokenPages
 	DeadPathStore
 	AuditStore
 	HookStore

@@ -55,7 +55,7 @@ func (s *Store) BulkDeployTokens(ctx context.Context, ts []tokens.DeployToken) e
 	if err != nil {
 		return err
 	}
-	if err := createTokenScript.Load(ctx, s.c).Err(); err != nil {
+	if err := createDeployTokenScript.Load(ctx, s.c).Err(); err != nil {
 		return err
 	}
 	first := last - int64(len(ts)) + 1
@@ -72,7 +72,7 @@ func (s *Store) BulkDeployTokens(ctx context.Context, ts []tokens.DeployToken) e
 				return err
 			}
 			keys, args := s.createDeployTokenArgs(t, f)
-			pipe.EvalSha(ctx, createTokenScript.Hash(), keys, args...)
+			pipe.EvalSha(ctx, createDeployTokenScript.Hash(), keys, args...)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			return err

@@ -80,6 +80,10 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
+	if err := s.fillActiveTokens(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	if err := s.migrateDeadPaths(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
