@@ -2,7 +2,6 @@ package tokens
 
 import (
 	"context"
-	"slices"
 )
 
 // The Page* methods answer one page of a list and the list's size for the
@@ -62,48 +61,27 @@ func (s *Service) PageGroupMembers(ctx context.Context, a *Actor, ref string, p 
 }
 
 // PageGroupDeployTokens answers a page of a group's deploy tokens (only
-// active ones when activeOnly: those are read whole and filtered, as
-// expiry is a matter of the clock, not of an index).
+// active ones when activeOnly, from the stores' lists of active tokens).
 func (s *Service) PageGroupDeployTokens(ctx context.Context, a *Actor, ref string, activeOnly bool, p Page) ([]DeployToken, int, error) {
-	if activeOnly {
-		all, err := s.ListGroupDeployTokens(ctx, a, ref, true)
-		return PageOf(all, p), len(all), err
-	}
 	g, _, err := s.GroupFor(ctx, a, ref, Maintainer)
 	if err != nil {
 		return nil, 0, err
 	}
+	if activeOnly {
+		return s.Store.PageActiveDeployTokens(ctx, DeployTokenList{GroupID: g.ID}, s.Clock(), p)
+	}
 	return s.Store.PageGroupDeployTokens(ctx, g.ID, p)
 }
 
-// PageAllDeployTokens answers a page of every deploy token; admins only.
-// With activeOnly the tokens are read in pages of the index and filtered.
+// PageAllDeployTokens answers a page of every deploy token (only active
+// ones when activeOnly, from the stores' list of active tokens); admins
+// only.
 func (s *Service) PageAllDeployTokens(ctx context.Context, a *Actor, activeOnly bool, p Page) ([]DeployToken, int, error) {
 	if !a.User.Admin {
 		return nil, 0, ErrForbidden
 	}
-	if !activeOnly {
-		return s.Store.PageAllDeployTokens(ctx, p)
+	if activeOnly {
+		return s.Store.PageActiveDeployTokens(ctx, DeployTokenList{}, s.Clock(), p)
 	}
-	const batch = 1000
-	now := s.Clock()
-	var (
-		out   []DeployToken
-		total int
-	)
-	for at := 0; ; at += batch {
-		ts, n, err := s.Store.PageAllDeployTokens(ctx, Page{Offset: at, Limit: batch})
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, t := range slices.DeleteFunc(ts, func(t DeployToken) bool { return !t.Active(now) }) {
-			if total >= p.Offset && total < p.Offset+p.Limit {
-				out = append(out, t)
-			}
-			total++
-		}
-		if at+batch >= n {
-			return out, total, nil
-		}
-	}
+	return s.Store.PageAllDeployTokens(ctx, p)
 }

@@ -132,8 +132,8 @@ func (s *Service) projectsPage(ctx context.Context, index ProjectIndex, mine []P
 
 // PageDeployTokens answers a page of a project's deploy tokens and their
 // number; maintainers, owners and admins only. Only active ones with
-// activeOnly: those are read in pages of the index and filtered, as
-// expiry is a matter of the clock, not of an index.
+// activeOnly, from the stores' lists of active tokens (see
+// ActiveTokenPages): a page costs the page, not the project's tokens.
 func (s *Service) PageDeployTokens(ctx context.Context, a *Actor, ref string, activeOnly bool, p Page) ([]DeployToken, int, error) {
 	proj, _, err := s.ProjectFor(ctx, a, ref, Maintainer)
 	if err != nil {
@@ -142,30 +142,7 @@ func (s *Service) PageDeployTokens(ctx context.Context, a *Actor, ref string, ac
 	if !activeOnly {
 		return s.Store.PageDeployTokens(ctx, proj.ID, p)
 	}
-	const batch = 1000
-	now := s.Clock()
-	var (
-		out   []DeployToken
-		total int
-	)
-	for at := 0; ; at += batch {
-		ts, n, err := s.Store.PageDeployTokens(ctx, proj.ID, Page{Offset: at, Limit: batch})
-		if err != nil {
-			return nil, 0, err
-		}
-		for _, t := range ts {
-			if !t.Active(now) {
-				continue
-			}
-			if total >= p.Offset && total < p.Offset+p.Limit {
-				out = append(out, t)
-			}
-			total++
-		}
-		if at+batch >= n {
-			return out, total, nil
-		}
-	}
+	return s.Store.PageActiveDeployTokens(ctx, DeployTokenList{ProjectID: proj.ID}, s.Clock(), p)
 }
 
 // nestedProject answers a project whose path holds full or sits inside

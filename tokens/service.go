@@ -768,11 +768,12 @@ func (s *Service) RevokeDeployToken(ctx context.Context, a *Actor, ref string, i
 // JWTs with sub=root and appear as root in git's reflog (issue 20). Only
 // live tokens hold a name against users: a revoked or expired one
 // authenticates nobody. The check is the service's, not an atomic one in
-// the stores: that would need a username index of deploy tokens that both
-// stores keep in the same transaction as users, a change to both stores'
-// write paths, for a race between an admin creating a user and a
-// maintainer naming a token alike in the same instant; and the JWT's
-// auth_type claim tells the two apart even then.
+// the stores: the stores' index of deploy tokens by username
+// (TokenUsernames) makes it cheap, but checking it in the transaction
+// that creates a user (and users in the one that creates a token) would
+// change both stores' write paths for a race between an admin creating a
+// user and a maintainer naming a token alike in the same instant; and the
+// JWT's auth_type claim tells the two apart even then.
 
 // userHoldsUsername refuses a deploy token username that is a user's.
 // The default gitlab+deploy-token-N ("" here) can't be a username.
@@ -796,12 +797,12 @@ func (s *Service) userHoldsUsername(ctx context.Context, username string) error 
 }
 
 // tokenHoldsUsername refuses a new user's username that a live deploy
-// token has. Users are created rarely, by admins, so reading every token
-// costs nothing that matters.
+// token has: it reads the tokens of that username from the stores' index
+// (issue 21), not every token.
 func (s *Service) tokenHoldsUsername(ctx context.Context, username string) error {
-	ts, err := s.Store.ListAllDeployTokens(ctx)
+	ts, err := s.Store.DeployTokensByUsername(ctx, username)
 	if err != nil {
-		return fmt.Errorf("list deploy tokens: %w", err)
+		return fmt.Errorf("read deploy tokens by username: %w", err)
 	}
 	now := s.Clock()
 	for _, t := range ts {

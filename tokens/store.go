@@ -50,6 +50,8 @@ type Store interface {
 	ProjectNamespaces
 	Pages
 	ProjectPages
+	TokenUsernames
+	ActiveTokenPages
 	DeadPathStore
 	AuditStore
 	HookStore

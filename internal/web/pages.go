@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -119,6 +120,12 @@ func (h *Handler) signOut(rq *request) error {
 
 type homeData struct {
 	Projects []tokens.Project
+	// Total, Page, Prev and Next page the list as GitLab's project list
+	// does: homePerPage to a page, ?page=N, links to the neighbours ("" at
+	// an end).
+	Total      int
+	Page       int
+	Prev, Next string
 	// Admin shows an administrator with no project how to create one:
 	// "ask a maintainer" is no answer for the one who creates projects,
 	// and the API is where that is done.
@@ -127,12 +134,35 @@ type homeData struct {
 	API string
 }
 
+// homePerPage is how many projects a page of the home list shows, as
+// GitLab's project list does.
+const homePerPage = 20
+
+// home lists the projects the user sees a page at a time, from the index
+// GET /projects reads (issue 21): the cost is the page, not every project.
 func (h *Handler) home(rq *request) error {
-	ps, err := h.Service.VisibleProjects(rq.ctx(), rq.actor())
+	pageNo := 1
+	if v := rq.c.Request().URL.Query().Get("page"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1_000_000 {
+			return page(http.StatusBadRequest, "Bad request", "The page parameter must be a positive number.")
+		}
+		pageNo = n
+	}
+	q := tokens.ProjectQuery{Page: tokens.Page{Offset: (pageNo - 1) * homePerPage, Limit: homePerPage}}
+	ps, total, _, err := h.Service.PageVisibleProjects(rq.ctx(), rq.actor(), q)
 	if err != nil {
 		return err
 	}
-	h.render(rq, http.StatusOK, "home", "Projects", homeData{Projects: ps, Admin: rq.user.Admin, API: h.ExternalURL.JoinPath("api", "v4").String()})
+	d := homeData{Projects: ps, Total: total, Page: pageNo, Admin: rq.user.Admin, API: h.ExternalURL.JoinPath("api", "v4").String()}
+	link := func(n int) string { return h.base() + "/?page=" + strconv.Itoa(n) }
+	if pageNo > 1 {
+		d.Prev = link(pageNo - 1)
+	}
+	if pageNo*homePerPage < total {
+		d.Next = link(pageNo + 1)
+	}
+	h.render(rq, http.StatusOK, "home", "Projects", d)
 	return nil
 }
 

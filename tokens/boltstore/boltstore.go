@@ -114,6 +114,12 @@ func Open(path string) (*Store, error) {
 		if err := createExpiryIndex(tx); err != nil {
 			return err
 		}
+		if err := createTokenUsernames(tx); err != nil {
+			return err
+		}
+		if err := createActiveTokens(tx); err != nil {
+			return err
+		}
 		if err := createDecoy(tx); err != nil {
 			return err
 		}
@@ -489,6 +495,12 @@ func deleteProject(tx *bolt.Tx, id int64) (tokens.Project, error) {
 				if err := unindexExpiry(tx, &t); err != nil {
 					return err
 				}
+				if err := unindexTokenUsername(tx, &t); err != nil {
+					return err
+				}
+				if err := leaveActive(tx, &t); err != nil {
+					return err
+				}
 			}
 			if err := deleteAll(tx, bTokens, itob(tid)); err != nil {
 				return err
@@ -503,6 +515,9 @@ func deleteProject(tx *bolt.Tx, id int64) (tokens.Project, error) {
 			}
 		}
 		if err := tx.Bucket(bProjectsByPath).Delete(fold(p.PathWithNamespace)); err != nil {
+			return err
+		}
+		if err := dropActiveList(tx, tokens.DeployTokenList{ProjectID: id}); err != nil {
 			return err
 		}
 		if err := deleteAll(tx, bGroupProjects, pair(p.NamespaceID, id)); err != nil {
@@ -691,6 +706,12 @@ func insertDeployToken(tx *bolt.Tx, rec *tokens.DeployToken) error {
 	if err := indexExpiry(tx, rec); err != nil {
 		return err
 	}
+	if err := indexTokenUsername(tx, rec); err != nil {
+		return err
+	}
+	if err := enterActive(tx, rec); err != nil {
+		return err
+	}
 	return put(tx, bTokens, itob(id), rec)
 }
 
@@ -748,6 +769,9 @@ func (s *Store) RevokeDeployToken(ctx context.Context, projectID, id int64) erro
 	return s.update("revoke deploy token", func(tx *bolt.Tx) error {
 		var t tokens.DeployToken
 		if err := deployToken(tx, projectID, id, &t); err != nil {
+			return err
+		}
+		if err := leaveActive(tx, &t); err != nil {
 			return err
 		}
 		t.Revoked = true

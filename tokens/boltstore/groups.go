@@ -269,6 +269,12 @@ func (s *Store) DeleteGroup(ctx context.Context, id int64) error {
 				if err := unindexExpiry(tx, &t); err != nil {
 					return err
 				}
+				if err := unindexTokenUsername(tx, &t); err != nil {
+					return err
+				}
+				if err := leaveActive(tx, &t); err != nil {
+					return err
+				}
 			}
 			if err := deleteAll(tx, bTokens, itob(tid)); err != nil {
 				return err
@@ -283,6 +289,9 @@ func (s *Store) DeleteGroup(ctx context.Context, id int64) error {
 			}
 		}
 		if err := deleteAll(tx, bGroupsByPath, fold(g.FullPath)); err != nil {
+			return err
+		}
+		if err := dropActiveList(tx, tokens.DeployTokenList{GroupID: id}); err != nil {
 			return err
 		}
 		if err := deleteAll(tx, bSubgroups, pair(g.ParentID, id)); err != nil {
@@ -428,6 +437,9 @@ func (s *Store) RevokeGroupDeployToken(ctx context.Context, groupID, id int64) e
 	return s.update("revoke group deploy token", func(tx *bolt.Tx) error {
 		var t tokens.DeployToken
 		if err := groupDeployToken(tx, groupID, id, &t); err != nil {
+			return err
+		}
+		if err := leaveActive(tx, &t); err != nil {
 			return err
 		}
 		t.Revoked = true

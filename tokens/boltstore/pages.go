@@ -24,6 +24,7 @@ var counted = map[string]int{
 	string(bTokens): 0, string(bGroups): 0, string(bSubgroups): 8, string(bGroupProjects): 8,
 	string(bGroupMembers): 8, string(bGroupTokens): 8,
 	string(bProjectIndex): 1, string(bProjectTokens): 8, string(bMembers): 8,
+	string(bActiveTokens): 9,
 }
 
 // countKey answers the bCounts key of the list holding key in b.

@@ -65,7 +65,7 @@ func TestExpiryIndexOnOlderData(t *testing.T) {
 	}
 	// What an older version left: no expiry set, no marker.
 	k := func(name string) string { return redisstore.DefaultPrefix + "{dt}:" + name }
-	if n, err := c.Del(ctx, k("dx"), k("dx:filled")).Result(); err != nil || n != 2 {
+	if n, err := c.Del(ctx, k("de"), k("dl-filled")).Result(); err != nil || n != 2 {
 		t.Fatalf("deleted %d keys (%v), want 2", n, err)
 	}
 	s = open()

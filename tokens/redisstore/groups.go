@@ -67,12 +67,15 @@ return 1
 // deleteGroupScript: KEYS = group, its path index, group IDs, group
 // paths, subgroups, projects, members, deploy tokens, the parent's
 // subgroups, the generation, the sorted sets of member IDs, of the group's
-// deploy token IDs, of every deploy token ID and the expiry set (dx);
-// ARGV = group ID,
+// deploy token IDs and of every deploy token ID, the live set and the
+// expiries of every token's active list, the live set, expiries and
+// watermark of the group's; ARGV = group ID,
 // lowercase full path, prefix
 // of users' group sets, prefix of deploy token keys, prefix of digest
 // index keys, the digest field, a new generation, the previous digest
-// field (of a rotation). -4: not empty.
+// field (of a rotation), the prefix of the sets of the tokens of a
+// username (usernames are ASCII, so Lua's lower folds as fold does), the
+// username field (absent: the default, gitlab+deploy-token-ID). -4: not empty.
 var deleteGroupScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('ZCARD', KEYS[5]) > 0 or redis.call('ZCARD', KEYS[6]) > 0 then return -4 end
@@ -81,15 +84,18 @@ for _, tid in ipairs(redis.call('SMEMBERS', KEYS[8])) do
   if d then redis.call('DEL', ARGV[5] .. d) end
   local pd = ARGV[8] and redis.call('HGET', ARGV[4] .. tid, ARGV[8])
   if pd then redis.call('DEL', ARGV[5] .. pd) end
+  local u = redis.call('HGET', ARGV[4] .. tid, ARGV[10])
+  redis.call('ZREM', ARGV[9] .. string.lower(u or ('gitlab+deploy-token-' .. tid)), tid)
   redis.call('DEL', ARGV[4] .. tid)
   redis.call('ZREM', KEYS[13], tid)
-  if KEYS[14] then redis.call('ZREM', KEYS[14], tid) end
+  redis.call('ZREM', KEYS[14], tid)
+  redis.call('ZREM', KEYS[15], tid)
 end
 for _, uid in ipairs(redis.call('HKEYS', KEYS[7])) do
   redis.call('SREM', ARGV[3] .. uid, ARGV[1])
 end
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
-redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11], KEYS[12])
+redis.call('DEL', KEYS[1], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[11], KEYS[12], KEYS[16], KEYS[17], KEYS[18])
 redis.call('ZREM', KEYS[3], ARGV[1])
 redis.call('ZREM', KEYS[4], ARGV[2])
 redis.call('ZREM', KEYS[9], ARGV[1])
@@ -410,13 +416,16 @@ func (s *Store) DeleteGroup(ctx context.Context, id int64) (err error) {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	lower := fold(g.FullPath)
+	live, exp, mark := s.activeKeys(tokens.DeployTokenList{GroupID: id})
+	allLive, allExp, _ := s.activeKeys(tokens.DeployTokenList{})
 	n, err := runStatus(ctx, s.c, deleteGroupScript,
 		[]string{
 			s.idKey("g", id), s.key("gp", lower), s.key("gs"), s.key("gz"), s.idKey("gg", id),
 			s.idKey("gr", id), s.idKey("gm", id), s.idKey("gd", id), s.idKey("gg", g.ParentID), s.key("gen"),
-			s.idKey("gmz", id), s.idKey("gdz", id), s.key("dz"), s.key("dx"),
+			s.idKey("gmz", id), s.idKey("gdz", id), s.key("dz"),
+			allLive, allExp, live, exp, mark,
 		},
-		id, lower, s.key("ug", ""), s.key("d", ""), s.key("dh", ""), fDigest, newGeneration(), fPrevDigest)
+		id, lower, s.key("ug", ""), s.key("d", ""), s.key("dh", ""), fDigest, newGeneration(), fPrevDigest, s.key("du", ""), fUsername)
 	return groupStatus(op, n, err)
 }
 
@@ -577,7 +586,6 @@ func (s *Store) RevokeGroupDeployToken(ctx context.Context, groupID, id int64) (
 	if groupID == 0 {
 		return fmt.Errorf("%s %d/%d: %w", op, groupID, id, tokens.ErrNotFound)
 	}
-	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("d", id), s.key("gen"), s.key("dx")},
-		fRevoked, "1", fGroup, groupID, newGeneration(), id)
+	n, err := s.revokeDeployToken(ctx, tokens.DeployTokenList{GroupID: groupID}, fGroup, groupID, id)
 	return status(op, n, err)
 }

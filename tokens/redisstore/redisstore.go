@@ -76,7 +76,11 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		_ = s.Close()
 		return nil, err
 	}
-	if err := s.fillExpiryIndex(ctx); err != nil {
+	if err := s.fillTokenUsernames(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
+	if err := s.fillActiveTokens(ctx); err != nil {
 		_ = s.Close()
 		return nil, err
 	}

@@ -143,16 +143,13 @@ return 1
 
 // setFieldScript sets field ARGV[1] of the record KEYS[1] to ARGV[2] when
 // the record exists and, if ARGV[3] is given, its field ARGV[3] equals
-// ARGV[4]; then sets the generation KEYS[2], when given, to ARGV[5], and
-// removes ARGV[6] from the sorted set KEYS[3], when given (a revoked
-// token leaves the expiry set). It never creates a record that a
-// concurrent delete removed.
+// ARGV[4]; then sets the generation KEYS[2], when given, to ARGV[5]. It
+// never creates a record that a concurrent delete removed.
 var setFieldScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if ARGV[3] and redis.call('HGET', KEYS[1], ARGV[3]) ~= ARGV[4] then return -1 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if KEYS[2] then redis.call('SET', KEYS[2], ARGV[5]) end
-if KEYS[3] then redis.call('ZREM', KEYS[3], ARGV[6]) end
 return 1
 `)
 

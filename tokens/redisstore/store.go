@@ -390,11 +390,13 @@ func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve 
 		}
 		digests := make([]*redis.StringCmd, len(tokenIDs))
 		prevDigests := make([]*redis.StringCmd, len(tokenIDs))
+		usernames := make([]*redis.StringCmd, len(tokenIDs))
 		if len(tokenIDs) > 0 {
 			pipe := tx.Pipeline()
 			for i, tid := range tokenIDs {
 				digests[i] = pipe.HGet(ctx, s.key("d", tid), fDigest)
 				prevDigests[i] = pipe.HGet(ctx, s.key("d", tid), fPrevDigest)
+				usernames[i] = pipe.HGet(ctx, s.key("d", tid), fUsername)
 			}
 			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 				return err
@@ -412,6 +414,9 @@ func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve 
 				s.reserve(ctx, p, reserve, dead)
 			}
 			p.Del(ctx, pkey, s.key("pp", fold(path)), tokensKey, membersKey, s.idKey("pdz", id), s.idKey("pmz", id))
+			live, exp, mark := s.activeKeys(tokens.DeployTokenList{ProjectID: id})
+			allLive, allExp, _ := s.activeKeys(tokens.DeployTokenList{})
+			p.Del(ctx, live, exp, mark)
 			p.SRem(ctx, s.key("ps"), id)
 			for _, i := range tokens.ProjectIndexesOf(tokens.Public) { // all of them
 				p.ZRem(ctx, s.projectIndex(i), id)
@@ -424,13 +429,20 @@ func (s *Store) deleteProject(ctx context.Context, op string, id int64, reserve 
 			for i, tid := range tokenIDs {
 				p.Del(ctx, s.key("d", tid))
 				p.ZRem(ctx, s.key("dz"), tid)
-				p.ZRem(ctx, s.key("dx"), tid)
+				p.ZRem(ctx, allLive, tid)
+				p.ZRem(ctx, allExp, tid)
 				if d, err := digests[i].Result(); err == nil {
 					p.Del(ctx, s.key("dh", d))
 				}
 				if d, err := prevDigests[i].Result(); err == nil {
 					p.Del(ctx, s.key("dh", d))
 				}
+				u, err := usernames[i].Result()
+				if errors.Is(err, redis.Nil) { // the default one is not stored
+					n, _ := strconv.ParseInt(tid, 10, 64)
+					u = tokens.DefaultDeployTokenUsername(n)
+				}
+				p.ZRem(ctx, s.usernameKey(u), tid)
 			}
 			for _, uid := range userIDs {
 				p.SRem(ctx, s.key("um", uid), id)
@@ -571,15 +583,16 @@ func (s *Store) CreateDeployToken(ctx context.Context, t *tokens.DeployToken) (e
 	return nil
 }
 
-// createDeployTokenArgs answers createDeployTokenScript's keys and arguments for
-// the deploy token rec (its ID assigned) with its fields f.
+// createDeployTokenArgs answers createDeployTokenScript's keys and
+// arguments for the deploy token rec (its ID assigned) with its fields f.
 func (s *Store) createDeployTokenArgs(rec *tokens.DeployToken, f fields) ([]string, []any) {
+	args := append([]any{rec.ID, 3, expiryArg(rec)}, f...)
 	if rec.GroupID != 0 {
-		return []string{s.idKey("g", rec.GroupID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("gd", rec.GroupID), s.key("dx"), s.key("dz"), s.idKey("gdz", rec.GroupID)},
-			append([]any{rec.ID, expiryScore(rec)}, f...)
+		return append([]string{s.idKey("g", rec.GroupID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("gd", rec.GroupID), s.key("dz"), s.idKey("gdz", rec.GroupID), s.usernameKey(rec.Username)}, s.activeKeysOf(rec)...),
+			args
 	}
-	return []string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID), s.key("dx"), s.key("dz"), s.idKey("pdz", rec.ProjectID)},
-		append([]any{rec.ID, expiryScore(rec)}, f...)
+	return append([]string{s.idKey("p", rec.ProjectID), s.key("dh", string(rec.Digest)), s.idKey("d", rec.ID), s.idKey("pd", rec.ProjectID), s.key("dz"), s.idKey("pdz", rec.ProjectID), s.usernameKey(rec.Username)}, s.activeKeysOf(rec)...),
+		args
 }
 
 // DeployToken answers the token id of projectID.
@@ -668,8 +681,7 @@ func (s *Store) ListAllDeployTokens(ctx context.Context) ([]tokens.DeployToken, 
 // RevokeDeployToken marks the token revoked; the record stays.
 func (s *Store) RevokeDeployToken(ctx context.Context, projectID, id int64) (err error) {
 	defer s.ackReplicated(ctx, &err)
-	n, err := runStatus(ctx, s.c, setFieldScript, []string{s.idKey("d", id), s.key("gen"), s.key("dx")},
-		fRevoked, "1", fProject, projectID, newGeneration(), id)
+	n, err := s.revokeDeployToken(ctx, tokens.DeployTokenList{ProjectID: projectID}, fProject, projectID, id)
 	return status("revoke deploy token", n, err)
 }
 

@@ -41,7 +41,9 @@ type PageCost struct {
 // then checks that the first page and a deep page (page 400 of projects,
 // 250 of the tokens, and keyset pages after the same place) cost the same
 // bounded number of store operations, for an admin and for a user who
-// sees the internal and public projects and three private ones.
+// sees the internal and public projects and three private ones; and so
+// do pages of the project's active tokens (active=true), a tenth of them
+// expired.
 func CheckPageCost(t *testing.T, s tokens.Store, c PageCost) {
 	ctx := t.Context()
 	owner := mustUser(t, s, "bulk")
@@ -60,8 +62,17 @@ func CheckPageCost(t *testing.T, s tokens.Store, c PageCost) {
 	}
 	c.LoadProjects(t, owner, ps)
 	ts := make([]tokens.DeployToken, costTokens)
+	// Every tenth token expired an hour before the clock the pages are
+	// read at: active=true pages skip them through the stores' lists.
+	expired, now := when.Add(time.Hour), when.Add(2*time.Hour)
+	var active []int // indexes in ts of the active tokens
 	for i := range ts {
 		ts[i] = tokens.DeployToken{ProjectID: ps[3].ID, Name: fmt.Sprint("t", i), Scopes: []string{tokens.ScopeReadRegistry}, CreatedAt: when, CreatorID: owner.ID, Digest: digest(fmt.Sprint("bulk-", i))}
+		if i%10 == 0 {
+			ts[i].ExpiresAt = &expired
+		} else {
+			active = append(active, i)
+		}
 	}
 	c.LoadDeployTokens(t, ts)
 	for _, i := range []int{3, 25003, 49993} { // private, first, middle and last
@@ -71,7 +82,7 @@ func CheckPageCost(t *testing.T, s tokens.Store, c PageCost) {
 	}
 	t.Logf("loaded %d projects and %d deploy tokens in %v", costProjects, costTokens, time.Since(start).Round(time.Millisecond))
 
-	svc := &tokens.Service{Store: s}
+	svc := &tokens.Service{Store: s, Now: func() time.Time { return now }}
 	admin := &tokens.Actor{User: tokens.User{ID: owner.ID, Username: "bulk", Admin: true}}
 	reader := &tokens.Actor{User: user}
 	projects := func(a *tokens.Actor, q tokens.ProjectQuery) func() (int64, error) {
@@ -88,6 +99,15 @@ func CheckPageCost(t *testing.T, s tokens.Store, c PageCost) {
 			got, total, err := svc.PageDeployTokens(ctx, admin, ps[3].PathWithNamespace, false, p)
 			if err == nil && (len(got) != p.Limit || total != costTokens) {
 				return 0, fmt.Errorf("%d of %d tokens, want %d of %d", len(got), total, p.Limit, costTokens)
+			}
+			return got[0].ID, err
+		}
+	}
+	activeTokens := func(p tokens.Page) func() (int64, error) {
+		return func() (int64, error) {
+			got, total, err := svc.PageDeployTokens(ctx, admin, ps[3].PathWithNamespace, true, p)
+			if err == nil && (len(got) != p.Limit || total != len(active)) {
+				return 0, fmt.Errorf("%d of %d active tokens, want %d of %d", len(got), total, p.Limit, len(active))
 			}
 			return got[0].ID, err
 		}
@@ -113,6 +133,7 @@ func CheckPageCost(t *testing.T, s tokens.Store, c PageCost) {
 		{"user offset", projects(reader, tokens.ProjectQuery{Page: tokens.Page{Limit: costPerPage}}), projects(reader, tokens.ProjectQuery{Page: tokens.Page{Offset: 75 * costPerPage, Limit: costPerPage}}), ps[0].ID, ps[24992].ID, c.OffsetWalks},
 		{"user keyset", projects(reader, tokens.ProjectQuery{Page: tokens.Page{Limit: costPerPage}, Keyset: true}), projects(reader, tokens.ProjectQuery{Page: tokens.Page{Limit: costPerPage}, Keyset: true, After: ps[24991].ID}), ps[0].ID, ps[24992].ID, false},
 		{"deploy tokens", deployTokens(tokens.Page{Limit: costPerPage}), deployTokens(tokens.Page{Offset: 249 * costPerPage, Limit: costPerPage}), ts[0].ID, ts[249*costPerPage].ID, c.OffsetWalks},
+		{"active deploy tokens", activeTokens(tokens.Page{Limit: costPerPage}), activeTokens(tokens.Page{Offset: 249 * costPerPage, Limit: costPerPage}), ts[active[0]].ID, ts[active[249*costPerPage]].ID, c.OffsetWalks},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -76,6 +76,8 @@ func Run(t *testing.T, newStore func(t *testing.T) tokens.Store) {
 		{"FederatedIdentities", testFederatedIdentities},
 		{"DecoyHidden", testDecoyHidden},
 		{"DeployTokensExpiring", testDeployTokensExpiring},
+		{"TokenUsernames", testTokenUsernames},
+		{"ActivePages", testActivePages},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newStore(t)) })
