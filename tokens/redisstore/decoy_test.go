@@ -84,7 +84,14 @@ func TestUnknownDigestReadsTheDecoy(t *testing.T) {
 		calls := map[string]int64{}
 		for line := range strings.SplitSeq(info, "\n") {
 			name, stats, ok := strings.Cut(strings.TrimPrefix(line, "cmdstat_"), ":calls=")
-			if !ok || name == "info" || name == "config|resetstat" {
+			if !ok {
+				continue
+			}
+			switch name {
+			case "info", "config|resetstat",
+				// A pooled connection opened meanwhile (the store's
+				// replica watch runs beside the test) says hello.
+				"hello", "client|setinfo", "ping", "select", "auth":
 				continue
 			}
 			n, err := strconv.ParseInt(stats[:strings.IndexByte(stats, ',')], 10, 64)

@@ -1,8 +1,6 @@
 package redisstore_test
 
 import (
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/deploytokens/deploytokens/tokens"
@@ -26,23 +24,7 @@ func TestPageCost(t *testing.T) {
 			}
 		},
 		Ops: func(t *testing.T) (int64, int64) {
-			info, err := c.Info(t.Context(), "commandstats").Result()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var calls int64
-			for line := range strings.SplitSeq(info, "\n") {
-				_, stats, ok := strings.Cut(line, ":calls=")
-				if !ok {
-					continue
-				}
-				n, err := strconv.ParseInt(stats[:strings.IndexByte(stats, ',')], 10, 64)
-				if err != nil {
-					t.Fatalf("commandstats %q: %v", line, err)
-				}
-				calls += n
-			}
-			return calls - 1, 0 // less this INFO, counted in the next
+			return commandCalls(t, c), 0
 		},
 	})
 }
