@@ -3,19 +3,15 @@ package tokens_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deploytokens/deploytokens/tokens"
-	"github.com/deploytokens/deploytokens/tokens/boltstore"
 )
 
 // TestCIVariablesSkipExpiredToken checks that a gitlab-deploy-token past
@@ -23,17 +19,7 @@ import (
 // would be refused at login anyway, and the warning tells the job why.
 func TestCIVariablesSkipExpiredToken(t *testing.T) {
 	ctx := context.Background()
-	s, err := boltstore.Open(filepath.Join(t.TempDir(), "ci.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	var raw [32]byte
-	rand.Read(raw[:])
-	keys, err := tokens.NewKeys([]byte(hex.EncodeToString(raw[:])))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, keys := openStore(t)
 	start := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 	now := start
 	// A discarding logger keeps test output to failures.
@@ -95,17 +81,7 @@ func TestCIVariablesSkipExpiredToken(t *testing.T) {
 // the address, the project and the deploy token, never the secret.
 func TestCIVariablesNeedAPIScope(t *testing.T) {
 	ctx := context.Background()
-	s, err := boltstore.Open(filepath.Join(t.TempDir(), "ci.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	var raw [32]byte
-	rand.Read(raw[:])
-	keys, err := tokens.NewKeys([]byte(hex.EncodeToString(raw[:])))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, keys := openStore(t)
 	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 	var logs bytes.Buffer
 	svc := &tokens.Service{Store: s, Keys: keys, Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(&logs, nil))}

@@ -2,16 +2,12 @@ package tokens_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/deploytokens/deploytokens/tokens"
-	"github.com/deploytokens/deploytokens/tokens/boltstore"
 )
 
 // TestScanExpiringSince: the scan reads from where the last complete scan
@@ -22,17 +18,7 @@ import (
 // scan read everything.
 func TestScanExpiringSince(t *testing.T) {
 	ctx := context.Background()
-	s, err := boltstore.Open(filepath.Join(t.TempDir(), "since.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	var raw [32]byte
-	rand.Read(raw[:])
-	keys, err := tokens.NewKeys([]byte(hex.EncodeToString(raw[:])))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, keys := openStore(t)
 	day := 24 * time.Hour
 	start := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	now := start

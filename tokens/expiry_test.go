@@ -2,16 +2,12 @@ package tokens_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/deploytokens/deploytokens/tokens"
-	"github.com/deploytokens/deploytokens/tokens/boltstore"
 )
 
 // TestScanExpiring: each token gets only its nearest stage, once per
@@ -19,17 +15,7 @@ import (
 // and ones far from expiry get none.
 func TestScanExpiring(t *testing.T) {
 	ctx := context.Background()
-	s, err := boltstore.Open(filepath.Join(t.TempDir(), "expiry.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	var raw [32]byte
-	rand.Read(raw[:])
-	keys, err := tokens.NewKeys([]byte(hex.EncodeToString(raw[:])))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, keys := openStore(t)
 	start := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	now := start
 	svc := &tokens.Service{Store: s, Keys: keys, Now: func() time.Time { return now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}

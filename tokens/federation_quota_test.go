@@ -2,17 +2,13 @@ package tokens_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/deploytokens/deploytokens/tokens"
-	"github.com/deploytokens/deploytokens/tokens/boltstore"
 )
 
 // TestFederationQuotaFreedByRevocation: a maintainer of another project
@@ -22,14 +18,7 @@ import (
 // revoked, expired and deleted tokens are dropped on the next write.
 func TestFederationQuotaFreedByRevocation(t *testing.T) {
 	ctx := context.Background()
-	s, err := boltstore.Open(filepath.Join(t.TempDir(), "f.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	var raw [32]byte
-	rand.Read(raw[:])
-	keys, _ := tokens.NewKeys([]byte(hex.EncodeToString(raw[:])))
+	s, keys := openStore(t)
 	iss := "https://issuer.example"
 	svc := &tokens.Service{Store: s, Keys: keys, OIDCIssuers: []string{iss}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	mkUser := func(name string, admin bool) *tokens.Actor {

@@ -1,12 +1,9 @@
 package tokens_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,17 +26,7 @@ type groupWorld struct {
 func newGroupWorld(t *testing.T) *groupWorld {
 	t.Helper()
 	ctx := t.Context()
-	s, err := boltstore.Open(filepath.Join(t.TempDir(), "gtokens.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	var raw [32]byte
-	rand.Read(raw[:])
-	keys, err := tokens.NewKeys([]byte(hex.EncodeToString(raw[:])))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, keys := openStore(t)
 	w := &groupWorld{s: s, actors: map[string]*tokens.Actor{}, now: time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)}
 	w.svc = &tokens.Service{Store: s, Keys: keys, Now: func() time.Time { return w.now }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	for _, name := range []string{"owner", "maint", "dev", "sub", "outsider", "root"} {

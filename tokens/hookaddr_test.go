@@ -2,20 +2,16 @@ package tokens_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/deploytokens/deploytokens/tokens"
-	"github.com/deploytokens/deploytokens/tokens/boltstore"
 )
 
 // TestPrivateAddr: the addresses a webhook may not reach, IPv4 ones
@@ -48,17 +44,7 @@ func TestPrivateAddr(t *testing.T) {
 // naming the field, not stored. Found in the probe.
 func TestHookInputRefused(t *testing.T) {
 	ctx := context.Background()
-	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "h.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bolt.Close() })
-	var raw [32]byte
-	rand.Read(raw[:])
-	keys, err := tokens.NewKeys([]byte(hex.EncodeToString(raw[:])))
-	if err != nil {
-		t.Fatal(err)
-	}
+	bolt, keys := openStore(t)
 	svc := &tokens.Service{Store: bolt, Keys: keys, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	root := tokens.User{Username: "root", Name: "root", Admin: true, CreatedAt: time.Now()}
 	if err := bolt.CreateUser(ctx, &root); err != nil {
@@ -96,7 +82,7 @@ func TestHookInputRefused(t *testing.T) {
 			t.Fatalf("hook %d: %v", i, err)
 		}
 	}
-	_, err = svc.CreateHook(ctx, admin, "tanuki/app", "", tokens.HookInput{URL: str("http://93.184.216.34/over")})
+	_, err := svc.CreateHook(ctx, admin, "tanuki/app", "", tokens.HookInput{URL: str("http://93.184.216.34/over")})
 	if de, ok := errors.AsType[*tokens.Error](err); !ok || de.Kind != tokens.KindInvalid || !strings.Contains(err.Error(), "at most 100") {
 		t.Fatalf("hook past the cap: %v", err)
 	}

@@ -2,17 +2,13 @@ package tokens_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/deploytokens/deploytokens/tokens"
-	"github.com/deploytokens/deploytokens/tokens/boltstore"
 )
 
 // unreplicatedOnce keeps the first PAT revocation it is given but answers
@@ -41,18 +37,8 @@ func (s *unreplicatedOnce) RevokePAT(ctx context.Context, id int64) error {
 // secret kept working through its grace.
 func TestRevokeRetryEndsTheRotatedFromPAT(t *testing.T) {
 	ctx := context.Background()
-	bolt, err := boltstore.Open(filepath.Join(t.TempDir(), "r.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { bolt.Close() })
+	bolt, keys := openStore(t)
 	store := &unreplicatedOnce{Store: bolt}
-	var raw [32]byte
-	rand.Read(raw[:])
-	keys, err := tokens.NewKeys([]byte(hex.EncodeToString(raw[:])))
-	if err != nil {
-		t.Fatal(err)
-	}
 	svc := &tokens.Service{Store: store, Keys: keys, RotationMaxGrace: 24 * time.Hour, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	root := tokens.User{Username: "root", Name: "root", Admin: true, CreatedAt: time.Now()}
 	if err := bolt.CreateUser(ctx, &root); err != nil {
