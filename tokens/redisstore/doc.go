@@ -51,6 +51,9 @@
 //	w                                counter each write that must reach a
 //	                                 replica increments before WAIT 1 on
 //	                                 the same connection (replicated.go)
+//	replicated                       the master's replication ID while it
+//	                                 has an online replica, kept 10 minutes
+//	                                 (replicated.go)
 //	decoy:d decoy:p decoy:t decoy:u  the decoy records (tokens.DecoyDeployToken):
 //	                                 read by the auth scripts on a miss, for
 //	                                 timing; in no index or ID set (decoy.go)
@@ -94,7 +97,8 @@
 // a server, so it finds a promoted replica at once. Ping reads a key under
 // the hash tag, so it asks the node holding the data. Writes that create,
 // revoke, delete, block or rotate wait for a replica (WAIT 1) when the
-// master has one, so a failover cannot undo what was acknowledged.
+// master has one, and are refused while a replica it had is cut off (the
+// replicated key), so a failover cannot undo what was acknowledged.
 //
 // Redis errors are translated at this edge: redis.Nil becomes
 // tokens.ErrNotFound, a server that cannot be reached (refused, reset,
