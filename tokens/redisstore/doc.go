@@ -57,6 +57,18 @@
 //	decoy:d decoy:p decoy:t decoy:u  the decoy records (tokens.DecoyDeployToken):
 //	                                 read by the auth scripts on a miss, for
 //	                                 timing; in no index or ID set (decoy.go)
+//	pdl:<project> gdl:<group> dl     the active deploy tokens of a list, and
+//	pde:<project> gde:<group> de     the expiries of its tokens not revoked
+//	pdw:<project> gdw:<group> dw     and the time they were last pruned at
+//	                                 (activepages.go); de also feeds the
+//	                                 expiry scan (expiry.go)
+//	du:<lowercase username>          the deploy tokens ever named so
+//	                                 (usernames.go)
+//	ae:<id> aez:... aeo:<once>       audit events and their indexes by time
+//	                                 (audit.go)
+//	wh:<id> whz:p|g:<id>             webhooks and the lists of an owner's
+//	wd:<id> wq                       deliveries and their queue by due time
+//	                                 (hooks.go)
 //
 // A project in a group and a group deploy token keep the group's ID in
 // their field "g". Records are hashes with one-letter fields and binary timestamps, and a
