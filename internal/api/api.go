@@ -595,6 +595,14 @@ func pageParams(c echo.Context) (page, perPage int, err error) {
 
 // writePage answers items, page of perPage of total, with GitLab's
 // pagination headers.
+// pageOfSlice answers the page asked of items, for the short lists that
+// are read whole (a project's hooks, at most MaxHooks; a token's
+// federated identities) and paged as GitLab pages every list.
+func pageOfSlice[T any](items []T, page, perPage int) []T {
+	from := min((page-1)*perPage, len(items))
+	return items[from:min(from+perPage, len(items))]
+}
+
 func writePage[T, J any](c echo.Context, base *url.URL, items []T, total, page, perPage int, view func(T) J) error {
 	setPageHeaders(c, base, total, page, perPage)
 	return writeItems(c, items, view)

@@ -59,15 +59,15 @@ func (a *API) listFederatedIdentities(c echo.Context, group bool) error {
 	if err != nil {
 		return err
 	}
+	page, perPage, err := pageParams(c)
+	if err != nil {
+		return err
+	}
 	fs, err := a.Service.ListFederatedIdentities(ctx(c), actor(c), group, ref, id)
 	if err != nil {
 		return err
 	}
-	out := make([]FederatedIdentityJSON, len(fs))
-	for i, f := range fs {
-		out[i] = federatedIdentityJSON(f)
-	}
-	return c.JSON(http.StatusOK, out)
+	return writePage(c, a.ExternalURL, pageOfSlice(fs, page, perPage), len(fs), page, perPage, federatedIdentityJSON)
 }
 
 func (a *API) getFederatedIdentity(c echo.Context, group bool) error {

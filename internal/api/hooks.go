@@ -109,11 +109,15 @@ func (a *API) listHooks(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	page, perPage, err := pageParams(c)
+	if err != nil {
+		return err
+	}
 	hs, err := a.Service.ListHooks(ctx(c), actor(c), pref, gref)
 	if err != nil {
 		return err
 	}
-	return writeItems(c, hs, hookView)
+	return writePage(c, a.ExternalURL, pageOfSlice(hs, page, perPage), len(hs), page, perPage, hookView)
 }
 
 func (a *API) getHook(c echo.Context) error {
