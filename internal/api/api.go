@@ -410,15 +410,9 @@ func (a *API) listMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, perPage, p, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	ms, total, err := a.Service.PageMembers(ctx(c), actor(c), ref, p)
-	if err != nil {
-		return err
-	}
-	return writePage(c, a.ExternalURL, ms, total, page, perPage, a.member)
+	return servePage(c, a.ExternalURL, func(p tokens.Page) ([]tokens.MemberView, int, error) {
+		return a.Service.PageMembers(ctx(c), actor(c), ref, p)
+	}, a.member)
 }
 
 func (a *API) addMember(c echo.Context) error  { return a.setMember(c, true) }
@@ -513,15 +507,9 @@ func (a *API) listAllDeployTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, perPage, p, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	ts, total, err := a.Service.PageAllDeployTokens(ctx(c), actor(c), active, p)
-	if err != nil {
-		return err
-	}
-	return writePage(c, a.ExternalURL, ts, total, page, perPage, a.deployToken)
+	return servePage(c, a.ExternalURL, func(p tokens.Page) ([]tokens.DeployToken, int, error) {
+		return a.Service.PageAllDeployTokens(ctx(c), actor(c), active, p)
+	}, a.deployToken)
 }
 
 func (a *API) getDeployToken(c echo.Context) error {

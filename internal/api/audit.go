@@ -92,15 +92,9 @@ func (a *API) listAuditEvents(c echo.Context, list func(tokens.EventFilter, toke
 	if err != nil {
 		return err
 	}
-	page, perPage, p, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	es, total, err := list(f, p)
-	if err != nil {
-		return err
-	}
-	return writePage(c, a.ExternalURL, es, total, page, perPage, auditEvent)
+	return servePage(c, a.ExternalURL, func(p tokens.Page) ([]tokens.AuditEvent, int, error) {
+		return list(f, p)
+	}, auditEvent)
 }
 
 func (a *API) listProjectAuditEvents(c echo.Context) error {

@@ -40,15 +40,9 @@ func (a *API) listGroupDeployTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, perPage, p, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	ts, total, err := a.Service.PageGroupDeployTokens(ctx(c), actor(c), ref, active, p)
-	if err != nil {
-		return err
-	}
-	return writePage(c, a.ExternalURL, ts, total, page, perPage, a.deployToken)
+	return servePage(c, a.ExternalURL, func(p tokens.Page) ([]tokens.DeployToken, int, error) {
+		return a.Service.PageGroupDeployTokens(ctx(c), actor(c), ref, active, p)
+	}, a.deployToken)
 }
 
 func (a *API) getGroupDeployToken(c echo.Context) error {

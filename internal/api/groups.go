@@ -222,15 +222,9 @@ func (a *API) listSubgroups(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, perPage, p, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	gs, total, err := a.Service.PageSubgroups(ctx(c), actor(c), ref, p)
-	if err != nil {
-		return err
-	}
-	return writePage(c, a.ExternalURL, gs, total, page, perPage, a.groupView(c))
+	return servePage(c, a.ExternalURL, func(p tokens.Page) ([]tokens.Group, int, error) {
+		return a.Service.PageSubgroups(ctx(c), actor(c), ref, p)
+	}, a.groupView(c))
 }
 
 func (a *API) listGroupProjects(c echo.Context) error {
@@ -238,15 +232,9 @@ func (a *API) listGroupProjects(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, perPage, p, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	ps, total, err := a.Service.PageGroupProjects(ctx(c), actor(c), ref, p)
-	if err != nil {
-		return err
-	}
-	return writePage(c, a.ExternalURL, ps, total, page, perPage, a.projectView(c))
+	return servePage(c, a.ExternalURL, func(p tokens.Page) ([]tokens.Project, int, error) {
+		return a.Service.PageGroupProjects(ctx(c), actor(c), ref, p)
+	}, a.projectView(c))
 }
 
 func (a *API) listGroupMembers(c echo.Context) error {
@@ -254,15 +242,9 @@ func (a *API) listGroupMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, perPage, p, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	ms, total, err := a.Service.PageGroupMembers(ctx(c), actor(c), ref, p)
-	if err != nil {
-		return err
-	}
-	return writePage(c, a.ExternalURL, ms, total, page, perPage, a.member)
+	return servePage(c, a.ExternalURL, func(p tokens.Page) ([]tokens.MemberView, int, error) {
+		return a.Service.PageGroupMembers(ctx(c), actor(c), ref, p)
+	}, a.member)
 }
 
 func (a *API) listAllGroupMembers(c echo.Context) error {
@@ -390,15 +372,9 @@ func (a *API) listNamespaces(c echo.Context) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	page, perPage, pg, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	ns, total, err := a.Service.PageNamespaces(ctx(c), actor(c), search, pg)
-	if err != nil {
-		return err
-	}
-	return writePage(c, a.ExternalURL, ns, total, page, perPage, a.namespace)
+	return servePage(c, a.ExternalURL, func(pg tokens.Page) ([]tokens.Namespace, int, error) {
+		return a.Service.PageNamespaces(ctx(c), actor(c), search, pg)
+	}, a.namespace)
 }
 
 func (a *API) getNamespace(c echo.Context) error {

@@ -120,13 +120,7 @@ func (a *API) listDeployTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, perPage, p, err := pageOf(c)
-	if err != nil {
-		return err
-	}
-	ts, total, err := a.Service.PageDeployTokens(ctx(c), actor(c), ref, active, p)
-	if err != nil {
-		return err
-	}
-	return writePage(c, a.ExternalURL, ts, total, page, perPage, a.deployToken)
+	return servePage(c, a.ExternalURL, func(p tokens.Page) ([]tokens.DeployToken, int, error) {
+		return a.Service.PageDeployTokens(ctx(c), actor(c), ref, active, p)
+	}, a.deployToken)
 }
