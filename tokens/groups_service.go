@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ErrParentNotFound answers a parent_id that names no group the caller may
@@ -502,30 +503,12 @@ func (s *Service) SetGroupMember(ctx context.Context, a *Actor, ref string, user
 	if err != nil {
 		return MemberView{}, err
 	}
-	if !level.Valid() {
-		return MemberView{}, Invalid("access_level", "does not have a valid value (10, 20, 30, 40 or 50)")
-	}
-	if level > have {
-		return MemberView{}, Forbidden("access_level is higher than your own")
-	}
-	u, err := s.Store.User(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
-		return MemberView{}, ErrUserNotFound
-	}
+	u, created, err := s.checkMemberChange(ctx, userID, level, have, create, func() (AccessLevel, time.Time, error) {
+		m, err := s.Store.GroupMember(ctx, g.ID, userID)
+		return m.AccessLevel, m.CreatedAt, err
+	})
 	if err != nil {
 		return MemberView{}, err
-	}
-	old, err := s.Store.GroupMember(ctx, g.ID, userID)
-	switch {
-	case err == nil && create:
-		return MemberView{}, Conflict("Member already exists")
-	case errors.Is(err, ErrNotFound) && !create:
-		return MemberView{}, ErrMemberNotFound
-	case err != nil && !errors.Is(err, ErrNotFound):
-		return MemberView{}, err
-	}
-	if err == nil && old.AccessLevel > have {
-		return MemberView{}, ErrForbidden
 	}
 	if parent, ok := strings.CutSuffix(g.FullPath, "/"+g.Path); ok {
 		inherited, err := s.inheritedLevel(ctx, &u, parent)
@@ -536,10 +519,7 @@ func (s *Service) SetGroupMember(ctx context.Context, a *Actor, ref string, user
 			return MemberView{}, Invalid("access_level", "should be greater than or equal to %d, the level inherited from a parent group", inherited)
 		}
 	}
-	m := GroupMember{GroupID: g.ID, UserID: userID, AccessLevel: level, CreatedAt: s.Clock()}
-	if err == nil {
-		m.CreatedAt = old.CreatedAt
-	}
+	m := GroupMember{GroupID: g.ID, UserID: userID, AccessLevel: level, CreatedAt: created}
 	switch err := s.Store.PutGroupMember(ctx, m); {
 	case errors.Is(err, ErrLastOwner):
 		return MemberView{}, errGroupNeedsOwner

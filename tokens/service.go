@@ -527,35 +527,14 @@ func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID in
 	if err != nil {
 		return MemberView{}, err
 	}
-	if !level.Valid() {
-		return MemberView{}, Invalid("access_level", "does not have a valid value (10, 20, 30, 40 or 50)")
-	}
-	if level > have {
-		return MemberView{}, Forbidden("access_level is higher than your own")
-	}
-	u, err := s.Store.User(ctx, userID)
-	if errors.Is(err, ErrNotFound) {
-		return MemberView{}, ErrUserNotFound
-	}
+	u, created, err := s.checkMemberChange(ctx, userID, level, have, create, func() (AccessLevel, time.Time, error) {
+		m, err := s.Store.Member(ctx, p.ID, userID)
+		return m.AccessLevel, m.CreatedAt, err
+	})
 	if err != nil {
 		return MemberView{}, err
 	}
-	old, err := s.Store.Member(ctx, p.ID, userID)
-	switch {
-	case err == nil && create:
-		return MemberView{}, Conflict("Member already exists")
-	case errors.Is(err, ErrNotFound) && !create:
-		return MemberView{}, ErrMemberNotFound
-	case err != nil && !errors.Is(err, ErrNotFound):
-		return MemberView{}, err
-	}
-	if err == nil && old.AccessLevel > have {
-		return MemberView{}, ErrForbidden
-	}
-	m := Member{ProjectID: p.ID, UserID: userID, AccessLevel: level, CreatedAt: s.Clock()}
-	if err == nil {
-		m.CreatedAt = old.CreatedAt
-	}
+	m := Member{ProjectID: p.ID, UserID: userID, AccessLevel: level, CreatedAt: created}
 	if err := s.Store.PutMember(ctx, m); errors.Is(err, ErrLastOwner) {
 		// The store keeps an owner in the same atomic step as the write.
 		return MemberView{}, errNeedsOwner
@@ -564,6 +543,43 @@ func (s *Service) SetMember(ctx context.Context, a *Actor, ref string, userID in
 	}
 	s.record(ctx, memberEvent(a, create, m.AccessLevel, u, EntityProject, p.ID, p.PathWithNamespace))
 	return MemberView{Member: m, User: u}, nil
+}
+
+// checkMemberChange is what a change of userID's level to level checks in
+// a project or a group alike, in this order: the level is valid and not
+// above the caller's own there (have); the user exists; the member exists
+// for an edit (create false) and not for an add; and an existing member is
+// not above have. current reads the member's level and creation time
+// (ErrNotFound: no such member). It answers the user and the creation
+// time the member keeps: its own, or now for a new one.
+func (s *Service) checkMemberChange(ctx context.Context, userID int64, level, have AccessLevel, create bool, current func() (AccessLevel, time.Time, error)) (User, time.Time, error) {
+	if !level.Valid() {
+		return User{}, time.Time{}, Invalid("access_level", "does not have a valid value (10, 20, 30, 40 or 50)")
+	}
+	if level > have {
+		return User{}, time.Time{}, Forbidden("access_level is higher than your own")
+	}
+	u, err := s.Store.User(ctx, userID)
+	if errors.Is(err, ErrNotFound) {
+		return User{}, time.Time{}, ErrUserNotFound
+	}
+	if err != nil {
+		return User{}, time.Time{}, err
+	}
+	oldLevel, created, err := current()
+	switch {
+	case err == nil && create:
+		return User{}, time.Time{}, Conflict("Member already exists")
+	case errors.Is(err, ErrNotFound) && !create:
+		return User{}, time.Time{}, ErrMemberNotFound
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return User{}, time.Time{}, err
+	case err == nil && oldLevel > have:
+		return User{}, time.Time{}, ErrForbidden
+	case err != nil:
+		created = s.Clock() // a new member
+	}
+	return u, created, nil
 }
 
 // RemoveMember removes a member; maintainers remove members up to their
