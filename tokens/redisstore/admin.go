@@ -42,24 +42,14 @@ return 1
 func (s *Store) fillAdminIndexes(ctx context.Context) error {
 	const op = "fill the administration indexes"
 	marker := s.key("uz", "filled")
-	switch n, err := s.c.Exists(ctx, marker).Result(); {
-	case err != nil:
-		return wrap(op, err)
-	case n == 1:
-		return nil
+	if done, err := s.filled(ctx, op, marker); done || err != nil {
+		return err
 	}
-	last := func(kind string) (int64, error) {
-		n, err := s.c.Get(ctx, s.key("n", kind)).Int64()
-		if errors.Is(err, redis.Nil) {
-			return 0, nil
-		}
-		return n, err
-	}
-	users, err := last("user")
+	users, err := s.lastID(ctx, "user")
 	if err != nil {
 		return wrap(op, err)
 	}
-	pats, err := last("pat")
+	pats, err := s.lastID(ctx, "pat")
 	if err != nil {
 		return wrap(op, err)
 	}

@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 
@@ -28,20 +27,10 @@ func (s *Store) fillPageIndexes(ctx context.Context) error {
 		return err
 	}
 	marker := s.key("dz", "filled")
-	switch n, err := s.c.Exists(ctx, marker).Result(); {
-	case err != nil:
-		return wrap(op, err)
-	case n == 1:
-		return nil
+	if done, err := s.filled(ctx, op, marker); done || err != nil {
+		return err
 	}
-	last := func(kind string) (int64, error) {
-		n, err := s.c.Get(ctx, s.key("n", kind)).Int64()
-		if errors.Is(err, redis.Nil) {
-			return 0, nil
-		}
-		return n, err
-	}
-	toks, err := last("token")
+	toks, err := s.lastID(ctx, "token")
 	if err != nil {
 		return wrap(op, err)
 	}

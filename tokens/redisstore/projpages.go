@@ -36,11 +36,8 @@ func (s *Store) projectIndex(i tokens.ProjectIndex) string {
 func (s *Store) fillProjectPages(ctx context.Context) error {
 	const op = "fill the project indexes"
 	marker := s.key("pa", "filled")
-	switch n, err := s.c.Exists(ctx, marker).Result(); {
-	case err != nil:
-		return wrap(op, err)
-	case n == 1:
-		return nil
+	if done, err := s.filled(ctx, op, marker); done || err != nil {
+		return err
 	}
 	ids, err := s.members(ctx, s.key("ps"))
 	if err != nil {

@@ -98,6 +98,27 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// filled reports whether the fill that marker marks has run on this
+// database: every fill of an index added after data was written runs once
+// per database and sets its marker when done.
+func (s *Store) filled(ctx context.Context, op, marker string) (bool, error) {
+	n, err := s.c.Exists(ctx, marker).Result()
+	if err != nil {
+		return false, wrap(op, err)
+	}
+	return n == 1, nil
+}
+
+// lastID answers the highest ID of kind handed out so far (0: none): the
+// fills read IDs 1 up to it rather than scanning the keyspace.
+func (s *Store) lastID(ctx context.Context, kind string) (int64, error) {
+	n, err := s.c.Get(ctx, s.key("n", kind)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, err
+}
+
 // fillPaths adds the paths of projects created before the sorted set of
 // paths (pz) existed to it, once per database (pz:filled marks it done), so
 // that the create script refuses a project above one of them too. It reads
@@ -107,11 +128,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 func (s *Store) fillPaths(ctx context.Context) error {
 	const op = "fill the project paths set"
 	marker := s.key("pz", "filled")
-	switch n, err := s.c.Exists(ctx, marker).Result(); {
-	case err != nil:
-		return wrap(op, err)
-	case n == 1:
-		return nil
+	if done, err := s.filled(ctx, op, marker); done || err != nil {
+		return err
 	}
 	var cursor uint64
 	for {

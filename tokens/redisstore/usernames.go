@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 
 	"github.com/redis/go-redis/v9"
 
@@ -48,14 +47,11 @@ func (s *Store) DeployTokensByUsername(ctx context.Context, username string) ([]
 func (s *Store) fillTokenUsernames(ctx context.Context) error {
 	const op = "fill the deploy token usernames"
 	marker := s.key("du-filled")
-	switch n, err := s.c.Exists(ctx, marker).Result(); {
-	case err != nil:
-		return wrap(op, err)
-	case n == 1:
-		return nil
+	if done, err := s.filled(ctx, op, marker); done || err != nil {
+		return err
 	}
-	last, err := s.c.Get(ctx, s.key("n", "token")).Int64()
-	if err != nil && !errors.Is(err, redis.Nil) {
+	last, err := s.lastID(ctx, "token")
+	if err != nil {
 		return wrap(op, err)
 	}
 	for from := int64(1); from <= last; from += batch {
