@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/deploytokens/deploytokens/internal/testenv"
 	"github.com/deploytokens/deploytokens/tokens"
 	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
@@ -16,18 +13,8 @@ import (
 // TestActiveTokensOnOlderData: a database written before the lists of
 // active deploy tokens existed gets them filled by New.
 func TestActiveTokensOnOlderData(t *testing.T) {
-	srv := testenv.StartRedisProcess(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = c.Close() })
+	c, open := reopenable(t)
 	ctx := t.Context()
-	open := func() *redisstore.Store {
-		s, err := redisstore.New(ctx, redisstore.Options{URL: srv.URL()})
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
 	s := open()
 	now := time.Now().Truncate(time.Millisecond)
 	u := tokens.User{Username: "alice", CreatedAt: now}

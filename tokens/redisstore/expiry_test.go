@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/deploytokens/deploytokens/internal/testenv"
 	"github.com/deploytokens/deploytokens/tokens"
 	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
@@ -16,18 +13,8 @@ import (
 // existed gets it filled by New, without the revoked tokens and those
 // that never expire, and kept by later writes.
 func TestExpiryIndexOnOlderData(t *testing.T) {
-	srv := testenv.StartRedisProcess(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = c.Close() })
+	c, open := reopenable(t)
 	ctx := t.Context()
-	open := func() *redisstore.Store {
-		s, err := redisstore.New(ctx, redisstore.Options{URL: srv.URL()})
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
 	s := open()
 	u := tokens.User{Username: "owner", CreatedAt: time.Now()}
 	if err := s.CreateUser(ctx, &u); err != nil {

@@ -5,9 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/deploytokens/deploytokens/internal/testenv"
 	"github.com/deploytokens/deploytokens/tokens"
 	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
@@ -15,18 +12,8 @@ import (
 // TestPageIndexesOnOlderData: a database written before the sorted sets of
 // deploy tokens and group members existed gets them filled by New.
 func TestPageIndexesOnOlderData(t *testing.T) {
-	srv := testenv.StartRedisProcess(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = c.Close() })
+	c, open := reopenable(t)
 	ctx := t.Context()
-	open := func() *redisstore.Store {
-		s, err := redisstore.New(ctx, redisstore.Options{URL: srv.URL()})
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
 	s := open()
 	var users []tokens.User
 	for _, name := range []string{"alice", "bob"} {

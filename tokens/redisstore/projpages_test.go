@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	"github.com/deploytokens/deploytokens/internal/testenv"
 	"github.com/deploytokens/deploytokens/tokens"
 	"github.com/deploytokens/deploytokens/tokens/redisstore"
 )
@@ -18,18 +15,8 @@ import (
 // existed gets
 // them filled by New.
 func TestProjectIndexesOnOlderData(t *testing.T) {
-	srv := testenv.StartRedisProcess(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = c.Close() })
+	c, open := reopenable(t)
 	ctx := t.Context()
-	open := func() *redisstore.Store {
-		s, err := redisstore.New(ctx, redisstore.Options{URL: srv.URL()})
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
 	s := open()
 	u := tokens.User{Username: "alice", CreatedAt: time.Now()}
 	if err := s.CreateUser(ctx, &u); err != nil {

@@ -199,18 +199,8 @@ func TestLookupsTakeOneRoundTrip(t *testing.T) {
 // set by a project deleted without it (by an older replica) is dropped
 // when met, not believed.
 func TestNestedProjectsOnOlderData(t *testing.T) {
-	srv := testenv.StartRedisProcess(t)
-	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = c.Close() })
+	c, open := reopenable(t)
 	ctx := t.Context()
-	open := func() *redisstore.Store {
-		s, err := redisstore.New(ctx, redisstore.Options{URL: srv.URL()})
-		if err != nil {
-			t.Fatalf("New: %v", err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
-		return s
-	}
 	s := open()
 	owner := tokens.User{Username: "owner", CreatedAt: time.Now()}
 	if err := s.CreateUser(ctx, &owner); err != nil {

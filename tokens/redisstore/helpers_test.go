@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/deploytokens/deploytokens/internal/testenv"
+	"github.com/deploytokens/deploytokens/tokens/redisstore"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -36,4 +38,23 @@ func commandCalls(t *testing.T, c redis.UniversalClient) int64 {
 		calls += n
 	}
 	return calls
+}
+
+// reopenable starts a redis-server of the test's own and answers a plain
+// client of it, to write or delete keys as an older version left them,
+// and open, which opens the store on it with New (as the server does,
+// fills included), closed when the test ends.
+func reopenable(t *testing.T) (*redis.Client, func() *redisstore.Store) {
+	t.Helper()
+	srv := testenv.StartRedisProcess(t)
+	c := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = c.Close() })
+	return c, func() *redisstore.Store {
+		s, err := redisstore.New(t.Context(), redisstore.Options{URL: srv.URL()})
+		if err != nil {
+			t.Fatalf("New: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
 }
